@@ -1,0 +1,31 @@
+# The two set-up commands: `make up` runs a whole site on simulated hardware, `make test` runs the suite.
+VENV   ?= .venv
+CONFIG ?= examples/site.toml
+UPARGS ?= --traffic
+
+.PHONY: up test bootstrap lint typecheck pytest bench clean
+
+up: bootstrap
+	$(VENV)/bin/onestop up --config $(CONFIG) $(UPARGS)
+
+test: bootstrap lint typecheck pytest
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected no test: that is a failure here, as any non-zero status is.
+pytest:
+	$(VENV)/bin/python -m pytest
+
+bench: bootstrap
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,460 @@
+"""Site configuration (``site.toml``, ARCHITECTURE.md §2, contract): loading and validation.
+
+Every process reads the same file. :func:`load` either returns a fully checked :class:`SiteConfig` or
+raises :class:`~onestop.errors.ConfigError` listing every problem with its key path and what was
+expected, so that a technician can fix the file in one go. Nothing starts on an invalid file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import unicodedata
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from onestop.errors import ConfigError
+from onestop.protocol import RESERVED_IDS, ROLES, valid_topic_level
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _nfc(value: Any) -> Any:
+    """Normalise text to NFC: Vietnamese typed on different keyboards arrives decomposed."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+def _check_site_id(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]+", value):
+        raise ValueError("expected lowercase letters, digits and '-' only (it is used in MQTT topics)")
+    return value
+
+
+def _check_ident(value: str) -> str:
+    if not valid_topic_level(value) or len(value) > 40:
+        raise ValueError("expected 1-40 letters, digits, '-' or '_' (it is used in MQTT topics)")
+    return value
+
+
+def _check_hhmm(value: str) -> str:
+    _parse_hhmm(value)
+    return value
+
+
+def _parse_hhmm(value: str) -> time:
+    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+    if not m:
+        raise ValueError(f"expected a local time as HH:MM (24 h), got {value!r}")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def _check_range(value: str) -> str:
+    parts = value.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"expected a range 'HH:MM-HH:MM', got {value!r}")
+    start, end = (_parse_hhmm(p.strip()) for p in parts)
+    if start >= end:
+        raise ValueError(f"range {value!r} ends before it starts")
+    return value
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone such as 'Asia/Ho_Chi_Minh', got {value!r}") from None
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_nfc), Field(min_length=1)]
+Ident = Annotated[str, AfterValidator(_check_ident)]
+HHMM = Annotated[str, AfterValidator(_check_hhmm)]
+TimeRange = Annotated[str, AfterValidator(_check_range)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSection(_Section):
+    """``[site]``: who and where the site is."""
+
+    id: Annotated[str, AfterValidator(_check_site_id)]
+    name: Text
+    agency: Text
+    address: Annotated[str, BeforeValidator(_nfc)] = ""
+    timezone: Annotated[str, AfterValidator(_check_tz)] = "Asia/Ho_Chi_Minh"
+    day_starts: HHMM = "05:00"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def day_start_time(self) -> time:
+        """Local time of the daily reset."""
+        return _parse_hhmm(self.day_starts)
+
+
+class BrokerSection(_Section):
+    """``[broker]``: where the site's Mosquitto listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=0, le=65535)
+    keepalive_s: int = Field(default=15, ge=5, le=600)
+
+
+class HubSection(_Section):
+    """``[hub]``: the hub API's address."""
+
+    listen: str = "0.0.0.0:8080"
+    public_url: str = "http://127.0.0.1:8080"
+
+
+class ServiceConfig(_Section):
+    """``[[services]]``: a field (lĩnh vực) with its own numbering."""
+
+    id: Ident
+    name: Text
+    name_en: Annotated[str, BeforeValidator(_nfc)] = ""
+    prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
+    digits: int = Field(default=3, ge=2, le=5)
+    daily_limit: int | None = Field(default=None, ge=1)
+    hours: list[TimeRange] = Field(default_factory=list)
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: list(WEEKDAYS)
+    )
+    avg_service_min: float = Field(default=8.0, gt=0, le=480)
+
+    @property
+    def hour_ranges(self) -> list[tuple[time, time]]:
+        """Opening hours as (start, end) local times; empty means always open on its days."""
+        out = []
+        for r in self.hours:
+            a, b = r.split("-")
+            out.append((_parse_hhmm(a.strip()), _parse_hhmm(b.strip())))
+        return out
+
+    @property
+    def capacity(self) -> int:
+        """How many numbers a day can hold: the daily limit, or what the digits allow."""
+        most = 10**self.digits - 1
+        return min(self.daily_limit, most) if self.daily_limit else most
+
+
+class CounterConfig(_Section):
+    """``[[counters]]``: a desk and the services it serves, in preference order."""
+
+    id: Ident
+    label: Text
+    services: list[str] = Field(min_length=1)
+    policy: Literal["fifo", "ordered"] = "fifo"
+
+
+class OfficerConfig(_Section):
+    """``[[officers]]``: a civil servant who works at counters and is rated."""
+
+    id: Ident
+    name: Text
+    title: Annotated[str, BeforeValidator(_nfc)] = ""
+    photo: str | None = None
+
+
+class Hardware(BaseModel):
+    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``): a backend name and its
+    parameters. Each driver validates its own parameters when it opens."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    backend: str = "sim"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The backend's parameters, without ``backend``."""
+        return dict(self.model_extra or {})
+
+
+class DeviceConfig(_Section):
+    """``[[devices]]``: one device identity (its MQTT username) and its role."""
+
+    id: Ident
+    role: Literal["kiosk", "counter", "rating", "board", "announcer"]
+    counter: str | None = None
+    services: list[str] | None = None
+    printer: Hardware | None = None
+    keys: Hardware | None = None
+    display: Hardware | None = None
+    audio: Hardware | None = None
+
+
+class RatingSection(_Section):
+    """``[rating]``: the satisfaction scale."""
+
+    levels: list[Text] = Field(default_factory=lambda: ["Rất hài lòng", "Hài lòng", "Không hài lòng"])
+    satisfied_min: int = Field(default=2, ge=1)
+    reasons: list[Text] = Field(
+        default_factory=lambda: ["Thái độ phục vụ", "Hướng dẫn chưa rõ", "Chờ lâu", "Khác"]
+    )
+    window_s: int = Field(default=300, ge=10, le=3600)
+    comment_max: int = Field(default=500, ge=0, le=2000)
+
+    def score_of(self, index: int) -> int:
+        """Score of the level at ``index`` (best first): ``len(levels) - index``."""
+        return len(self.levels) - index
+
+    def level_of(self, score: int) -> str:
+        """The level name of a score."""
+        return self.levels[len(self.levels) - score]
+
+
+class BackendSection(_Section):
+    """``[backend]``: the province's one-stop back end."""
+
+    url: str
+    token_env: str = "ONESTOP_BACKEND_TOKEN"
+    adapter: str = "default"
+
+
+class QueueSection(_Section):
+    """``[queue]``: queue policy knobs (defaults suit most centres)."""
+
+    #: Priority tickets are called first, but after this many priority calls in a row at a counter
+    #: an ordinary ticket that waits is called, so that nobody is starved.
+    priority_streak: int = Field(default=3, ge=1, le=100)
+    #: Weight of the newest service time in the moving average behind the wait estimate.
+    ewma_alpha: float = Field(default=0.2, gt=0, le=1)
+    #: How many recent calls the hall board keeps.
+    board_calls: int = Field(default=10, ge=1, le=50)
+
+
+class AnnouncerSection(_Section):
+    """``[announcer]``: how numbers are read out."""
+
+    mode: Literal["whole", "digits"] = "digits"
+    dialect: Literal["north", "south"] = "north"
+    repeat: int = Field(default=2, ge=1, le=3)
+
+
+class StorageSection(_Section):
+    """``[storage]``: where processes keep their data (relative paths: next to site.toml)."""
+
+    dir: str = "var"
+
+
+class SiteConfig(_Section):
+    """A whole, checked ``site.toml``."""
+
+    site: SiteSection
+    broker: BrokerSection = BrokerSection()
+    hub: HubSection = HubSection()
+    services: list[ServiceConfig] = Field(min_length=1)
+    counters: list[CounterConfig] = Field(default_factory=list)
+    officers: list[OfficerConfig] = Field(default_factory=list)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    rating: RatingSection = RatingSection()
+    backend: BackendSection | None = None
+    queue: QueueSection = QueueSection()
+    announcer: AnnouncerSection = AnnouncerSection()
+    storage: StorageSection = StorageSection()
+
+    #: Where the file was read from (set by :func:`load`).
+    source: str = Field(default="<memory>", exclude=True)
+
+    # -- look-ups ----------------------------------------------------------------------------
+    def service(self, service_id: str) -> ServiceConfig:
+        """The service with this id (KeyError when unknown)."""
+        return self._index("services")[service_id]
+
+    def counter(self, counter_id: str) -> CounterConfig:
+        """The counter with this id (KeyError when unknown)."""
+        return self._index("counters")[counter_id]
+
+    def officer(self, officer_id: str) -> OfficerConfig:
+        """The officer with this id (KeyError when unknown)."""
+        return self._index("officers")[officer_id]
+
+    def device(self, device_id: str) -> DeviceConfig:
+        """The device with this id (KeyError when unknown)."""
+        return self._index("devices")[device_id]
+
+    def devices_with_role(self, role: str) -> list[DeviceConfig]:
+        """Every device of a role, in file order."""
+        return [d for d in self.devices if d.role == role]
+
+    def _index(self, name: str) -> dict[str, Any]:
+        cache = self.__dict__.setdefault("_indexes", {})
+        if name not in cache:
+            cache[name] = {item.id: item for item in getattr(self, name)}
+        return cache[name]  # type: ignore[no-any-return]
+
+    @property
+    def data_dir(self) -> Path:
+        """Absolute data directory (``[storage] dir``, relative to the file's folder)."""
+        p = Path(self.storage.dir)
+        if not p.is_absolute() and self.source != "<memory>":
+            p = Path(self.source).resolve().parent / p
+        return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+_FRIENDLY = {
+    "missing": "is required",
+    "extra_forbidden": "unknown key (check its spelling; see docs/configuration.md)",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a text in quotes",
+    "list_type": "expected a list [ ... ]",
+    "model_type": "expected a table",
+}
+
+
+def _describe_loc(data: Any, loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic location into a key path a technician can find, e.g. ``services[2] (id "dd").prefix``."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part + 1}]"
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                label += f' (id "{item["id"]}")'
+            out += label
+            node = item
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def _friendly(err: Any) -> str:
+    kind = err["type"]
+    if kind in _FRIENDLY:
+        msg = _FRIENDLY[kind]
+    elif kind == "string_pattern_mismatch" and err["loc"][-1] == "prefix":
+        msg = "expected one or two capital letters (A-Z) such as 'A'"
+    elif kind == "literal_error":
+        msg = "expected " + str(err["ctx"]["expected"])
+    else:
+        msg = str(err["msg"]).removeprefix("Value error, ")
+    if (
+        kind not in ("missing", "extra_forbidden")
+        and "got " not in msg
+        and "input" in err
+        and not isinstance(err["input"], dict | list)
+    ):
+        msg += f", got {err['input']!r}"
+    return msg
+
+
+def _cross_check(cfg: SiteConfig) -> list[str]:
+    """The rules that span sections: unique ids, references that exist, roles that fit."""
+    problems: list[str] = []
+
+    def dupes(kind: str, ids: list[str]) -> None:
+        seen: set[str] = set()
+        for i in ids:
+            if i in seen:
+                problems.append(f'{kind}: id "{i}" is used twice')
+            seen.add(i)
+
+    dupes("services", [s.id for s in cfg.services])
+    dupes("counters", [c.id for c in cfg.counters])
+    dupes("officers", [o.id for o in cfg.officers])
+    dupes("devices", [d.id for d in cfg.devices])
+    seen_prefix: dict[str, str] = {}
+    for s in cfg.services:
+        if s.prefix in seen_prefix:
+            problems.append(
+                f'services (id "{s.id}").prefix: "{s.prefix}" is already the prefix of service '
+                f'"{seen_prefix[s.prefix]}"; numbers would collide'
+            )
+        seen_prefix[s.prefix] = s.id
+        if s.daily_limit and s.daily_limit > 10**s.digits - 1:
+            problems.append(
+                f'services (id "{s.id}").daily_limit: {s.daily_limit} does not fit in {s.digits} digits'
+            )
+    service_ids = {s.id for s in cfg.services}
+    counter_ids = {c.id for c in cfg.counters}
+    for c in cfg.counters:
+        for sid in c.services:
+            if sid not in service_ids:
+                problems.append(f'counters (id "{c.id}").services: unknown service "{sid}"')
+        if len(set(c.services)) != len(c.services):
+            problems.append(f'counters (id "{c.id}").services: a service is listed twice')
+    for d in cfg.devices:
+        where = f'devices (id "{d.id}")'
+        if d.id in RESERVED_IDS:
+            problems.append(f'{where}.id: "{d.id}" is reserved for the suite\'s own service account')
+        if d.role in ("counter", "rating"):
+            if d.counter is None:
+                problems.append(f"{where}.counter: a {d.role} device must name its counter")
+            elif d.counter not in counter_ids:
+                problems.append(f'{where}.counter: unknown counter "{d.counter}"')
+        elif d.counter is not None and d.role != "board":
+            problems.append(f"{where}.counter: only counter, rating and board devices have a counter")
+        if d.services is not None:
+            if d.role != "kiosk":
+                problems.append(f"{where}.services: only kiosks offer services")
+            for sid in d.services:
+                if sid not in service_ids:
+                    problems.append(f'{where}.services: unknown service "{sid}"')
+    if cfg.rating.satisfied_min > len(cfg.rating.levels):
+        problems.append(
+            f"rating.satisfied_min: {cfg.rating.satisfied_min} is above the best score "
+            f"{len(cfg.rating.levels)}"
+        )
+    if len(cfg.rating.levels) < 2:
+        problems.append("rating.levels: expected at least two levels")
+    assert set(ROLES) >= {d.role for d in cfg.devices}
+    return problems
+
+
+def parse(data: dict[str, Any], source: str = "<memory>") -> SiteConfig:
+    """Validate an already decoded TOML document."""
+    try:
+        cfg = SiteConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        problems = [f"{_describe_loc(data, tuple(e['loc']))}: {_friendly(e)}" for e in exc.errors()]
+        raise ConfigError(source, problems) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def load(path: str | os.PathLike[str]) -> SiteConfig:
+    """Read and validate a ``site.toml``; raise :class:`ConfigError` when it cannot be used."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), ["file not found (pass --config PATH)"]) from None
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), [f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    return parse(data, str(p))
