@@ -295,10 +295,13 @@ class SiteConfig(_Section):
         return [d for d in self.devices if d.role == role]
 
     def _index(self, name: str) -> dict[str, Any]:
+        # Keyed by the list itself, so that a model_copy() with new entries never sees a stale index.
+        items = getattr(self, name)
         cache = self.__dict__.setdefault("_indexes", {})
-        if name not in cache:
-            cache[name] = {item.id: item for item in getattr(self, name)}
-        return cache[name]  # type: ignore[no-any-return]
+        hit = cache.get(name)
+        if hit is None or hit[0] is not items:
+            hit = cache[name] = (items, {item.id: item for item in items})
+        return hit[1]  # type: ignore[no-any-return]
 
     @property
     def data_dir(self) -> Path:
@@ -327,7 +330,7 @@ _FRIENDLY = {
 
 
 def _describe_loc(data: Any, loc: tuple[Any, ...]) -> str:
-    """Turn a pydantic location into a key path a technician can find, e.g. ``services[2] (id "dd").prefix``."""
+    """Turn a pydantic location into a key path a technician can find: ``services[2] (id "dd").prefix``."""
     out = ""
     node = data
     for part in loc:

@@ -1,0 +1,7 @@
+"""``python -m onestop``."""
+
+import sys
+
+from onestop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""The ``onestop`` command: one subcommand per process or technician tool."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from onestop import __version__
+from onestop.config import WEEKDAYS, SiteConfig, load
+from onestop.errors import ConfigError, OnestopError
+
+log = logging.getLogger("onestop")
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def common(parser: argparse.ArgumentParser) -> None:
+    """Options every process takes."""
+    parser.add_argument("--config", default="site.toml", help="the site file (default: site.toml)")
+    parser.add_argument(
+        "--broker", metavar="HOST:PORT", help="override [broker] host and port of the site file"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def load_config(args: argparse.Namespace) -> SiteConfig:
+    """Load the site file named on the command line, applying ``--broker``."""
+    cfg = load(args.config)
+    if getattr(args, "broker", None):
+        host, _, port = args.broker.rpartition(":")
+        if not host or not port.isdigit():
+            raise OnestopError(f"--broker: expected HOST:PORT, got {args.broker!r}")
+        cfg = cfg.model_copy(
+            update={"broker": cfg.broker.model_copy(update={"host": host, "port": int(port)})}
+        )
+    return cfg
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from onestop.credentials import read_secret
+    from onestop.mqtt import BrokerUnreachable
+    from queue_controller.service import Controller
+
+    cfg = load_config(args)
+    if args.ignore_hours:
+        log.warning("opening hours are ignored (--ignore-hours): every service issues tickets at any time")
+        cfg = cfg.model_copy(
+            update={
+                "services": [s.model_copy(update={"hours": [], "days": list(WEEKDAYS)}) for s in cfg.services]
+            }
+        )
+    ctl = Controller(cfg, read_secret(cfg, "controller"), db_path=args.db)
+    try:
+        ctl.start(connect_timeout=10)
+    except BrokerUnreachable as exc:
+        if "password" in str(exc) or "authorized" in str(exc):
+            raise
+        log.warning("%s; still trying", exc)
+    log.info("controller of %s running (Ctrl-C stops)", cfg.site.id)
+    wait_for_signal()
+    ctl.stop()
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from onestop.up import run_up
+
+    return run_up(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from onestop.simulate import run_simulate
+
+    return run_simulate(args)
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from onestop.monitor import run_monitor
+
+    return run_monitor(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="onestop", description="Queue suite for one-stop shops (Bộ phận Một cửa)."
+    )
+    parser.add_argument("--version", action="version", version=f"onestop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("controller", help="run the queue controller (the only writer of queue state)")
+    common(p)
+    p.add_argument("--db", help="SQLite file (default: [storage] dir/controller.db)")
+    p.add_argument(
+        "--ignore-hours",
+        action="store_true",
+        help="demo and tests: treat every service as open (ignore hours and days)",
+    )
+    p.set_defaults(run=_controller)
+
+    p = sub.add_parser("up", help="run a whole site on simulated hardware (what `make up` runs)")
+    common(p)
+    p.add_argument("--port", type=int, default=0, help="broker port (default: [broker] port, or a free one)")
+    p.add_argument("--traffic", action="store_true", help="simulate arriving citizens and working clerks")
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    p.add_argument("--quiet", action="store_true", help="do not print queue events")
+    p.set_defaults(run=_up)
+
+    p = sub.add_parser("simulate", help="simulated citizens and clerks using the site's kiosks and counters")
+    common(p)
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: never)")
+    p.set_defaults(run=_simulate)
+
+    p = sub.add_parser("monitor", help="print the site's queue events as they happen")
+    common(p)
+    p.set_defaults(run=_monitor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``onestop`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO"),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    runner: Runner = args.run
+    try:
+        return runner(args)
+    except ConfigError as exc:
+        print(f"onestop {args.command}: {exc.one_line()}", file=sys.stderr)
+        if len(exc.problems) > 1:
+            print(str(exc), file=sys.stderr)
+        return 2
+    except OnestopError as exc:
+        print(f"onestop {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""A small lifecycle wrapper over paho-mqtt 2 shared by every process of the suite.
+
+Constructors only store settings; :meth:`MqttClient.start` connects (and keeps reconnecting), the
+declared subscriptions are (re)made in one place on every connect, and :meth:`MqttClient.stop`
+undoes exactly what ``start`` did. Presence follows the contract: a retained ``online`` status on
+connect and a retained ``offline`` Last Will.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from onestop import __version__
+from onestop.errors import OnestopError
+from onestop.protocol import Topics, dumps, iso
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[paho.MQTTMessage], None]
+
+
+class BrokerUnreachable(OnestopError, ConnectionError):
+    """The broker could not be reached or refused the connection."""
+
+
+@dataclass
+class MqttSettings:
+    """How to reach the broker as one account."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    client_id: str = ""
+    keepalive: int = 15
+    #: Keep the session (subscriptions and queued QoS 1 messages) this long while disconnected.
+    session_expiry_s: int = 0
+    #: Acknowledge QoS 1 messages only when the application calls :meth:`MqttClient.ack`.
+    manual_ack: bool = False
+    role: str = ""
+    site: str = ""
+    subscriptions: list[tuple[str, int]] = field(default_factory=list)
+
+
+def status_payload(online: bool, role: str) -> bytes:
+    """The retained presence payload of the contract."""
+    return dumps({"online": online, "role": role, "version": __version__, "ts": iso(datetime.now(UTC))})
+
+
+class MqttClient:
+    """One MQTT connection with presence, declared subscriptions and automatic reconnects."""
+
+    def __init__(self, settings: MqttSettings, on_message: MessageHandler | None = None) -> None:
+        self.settings = settings
+        self.on_message = on_message
+        self.connected = threading.Event()
+        self.on_connect_hooks: list[Callable[[bool], None]] = []
+        self._refused: str | None = None
+        self._stopping = False
+        self._client: paho.Client | None = None
+        self._topics = Topics(settings.site) if settings.site else None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, wait: float | None = 10.0) -> None:
+        """Connect in the background; with ``wait``, block until connected or raise
+        :class:`BrokerUnreachable` (a wrong password is reported at once)."""
+        s = self.settings
+        c = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id or s.username,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        c.username_pw_set(s.username, s.password)
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(min_delay=1, max_delay=15)
+        if s.manual_ack:
+            c.manual_ack_set(True)
+        if self._topics and s.role:
+            c.will_set(self._topics.dev_status(s.username), status_payload(False, s.role), qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)
+        if s.session_expiry_s:
+            props.SessionExpiryInterval = s.session_expiry_s
+        self._client = c
+        self._stopping = False
+        c.connect_async(s.host, s.port, s.keepalive, clean_start=not s.session_expiry_s, properties=props)
+        c.loop_start()
+        if wait is not None:
+            self.wait_connected(wait)
+
+    def wait_connected(self, timeout: float) -> None:
+        """Block until connected; raise :class:`BrokerUnreachable` on refusal or timeout."""
+        if self.connected.wait(timeout):
+            return
+        s = self.settings
+        why = self._refused or "no answer"
+        raise BrokerUnreachable(f"cannot connect to the broker at {s.host}:{s.port} as {s.username!r}: {why}")
+
+    def stop(self) -> None:
+        """Say offline (for a clean stop the Will is not sent), disconnect and stop the network loop."""
+        c = self._client
+        if c is None:
+            return
+        if self.connected.is_set() and self._topics and self.settings.role:
+            info = c.publish(
+                self._topics.dev_status(self.settings.username),
+                status_payload(False, self.settings.role),
+                qos=1,
+                retain=True,
+            )
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2.0)
+        self._stopping = True
+        c.disconnect()
+        c.loop_stop()
+        self._client = None
+        self.connected.clear()
+
+    # -- use -------------------------------------------------------------------------------
+    def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
+        """Publish ``payload`` (bytes, or anything :func:`~onestop.protocol.dumps` accepts)."""
+        if self._client is None:
+            raise RuntimeError("publish before start()")
+        data = payload if isinstance(payload, bytes) else dumps(payload)
+        return self._client.publish(topic, data, qos=qos, retain=retain)
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a message received with manual acks (after it is safely stored)."""
+        if self._client is not None and qos > 0:
+            self._client.ack(mid, qos)
+
+    @property
+    def paho(self) -> paho.Client:
+        """The underlying paho client (for tests and benchmarks)."""
+        if self._client is None:
+            raise RuntimeError("not started")
+        return self._client
+
+    # -- paho callbacks ------------------------------------------------------------------
+    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self._refused = str(reason)
+            log.error("broker refused %s: %s", self.settings.username, reason)
+            if str(reason) in ("Bad user name or password", "Not authorized"):
+                client.disconnect()  # do not hammer the broker with a wrong password
+            return
+        self._refused = None
+        for topic, qos in self.settings.subscriptions:
+            client.subscribe(topic, qos)
+        if self._topics and self.settings.role:
+            client.publish(
+                self._topics.dev_status(self.settings.username),
+                status_payload(True, self.settings.role),
+                qos=1,
+                retain=True,
+            )
+        self.connected.set()
+        session = bool(getattr(flags, "session_present", False))
+        log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.settings.username)
+        for hook in self.on_connect_hooks:
+            hook(session)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self.connected.is_set() and not self._stopping:
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+        self.connected.clear()
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(msg)
+        except Exception:  # a handler bug must not kill the network thread
+            log.exception("message handler failed on %s", msg.topic)

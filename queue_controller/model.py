@@ -1,0 +1,186 @@
+"""The engine's domain objects: tickets, counters and services at run time, and its decisions."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from onestop.protocol import iso
+
+
+def _ts(value: datetime | None) -> str | None:
+    return iso(value) if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class Ticket:
+    """One numbered ticket of one business day."""
+
+    id: str
+    number: str
+    service: str
+    priority: bool
+    day: str
+    issued_at: datetime
+    rank: int
+    status: str = "waiting"
+    called_at: datetime | None = None
+    first_called_at: datetime | None = None
+    counter: str | None = None
+    officer: str | None = None
+    finished_at: datetime | None = None
+    origin_service: str = ""
+    rated: bool = False
+    issued_by: str = ""
+
+    def wire(self) -> dict[str, Any]:
+        """The contract's Ticket object (plus a few added fields)."""
+        return {
+            "id": self.id,
+            "number": self.number,
+            "service": self.service,
+            "priority": self.priority,
+            "status": self.status,
+            "issued_at": iso(self.issued_at),
+            "called_at": _ts(self.called_at),
+            "counter": self.counter,
+            # Additions (the contract is extended, never changed):
+            "first_called_at": _ts(self.first_called_at),
+            "finished_at": _ts(self.finished_at),
+            "officer": self.officer,
+            "origin_service": self.origin_service or self.service,
+        }
+
+    def record(self) -> dict[str, Any]:
+        """Everything needed to restore the ticket after a restart."""
+        return {**self.wire(), "day": self.day, "rank": self.rank, "rated": self.rated, "by": self.issued_by}
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> Ticket:
+        """Inverse of :meth:`record`."""
+        issued = _dt(r["issued_at"])
+        assert issued is not None
+        return cls(
+            id=r["id"],
+            number=r["number"],
+            service=r["service"],
+            priority=bool(r["priority"]),
+            day=r["day"],
+            issued_at=issued,
+            rank=int(r["rank"]),
+            status=r["status"],
+            called_at=_dt(r.get("called_at")),
+            first_called_at=_dt(r.get("first_called_at")),
+            counter=r.get("counter"),
+            officer=r.get("officer"),
+            finished_at=_dt(r.get("finished_at")),
+            origin_service=r.get("origin_service", ""),
+            rated=bool(r.get("rated", False)),
+            issued_by=r.get("by", ""),
+        )
+
+
+@dataclass
+class CounterRt:
+    """A counter at run time."""
+
+    id: str
+    status: str = "closed"
+    officer: str | None = None
+    serving: str | None = None
+    last_done: str | None = None
+    last_done_at: datetime | None = None
+    streak: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """Persistent form."""
+        return {
+            "status": self.status,
+            "officer": self.officer,
+            "serving": self.serving,
+            "last_done": self.last_done,
+            "last_done_at": _ts(self.last_done_at),
+            "streak": self.streak,
+        }
+
+    @classmethod
+    def from_record(cls, cid: str, r: dict[str, Any]) -> CounterRt:
+        """Inverse of :meth:`record`."""
+        return cls(
+            id=cid,
+            status=r["status"],
+            officer=r.get("officer"),
+            serving=r.get("serving"),
+            last_done=r.get("last_done"),
+            last_done_at=_dt(r.get("last_done_at")),
+            streak=int(r.get("streak", 0)),
+        )
+
+
+@dataclass
+class ServiceRt:
+    """A service at run time: today's numbering and its two waiting lines."""
+
+    id: str
+    ewma_s: float
+    issued: int = 0
+    last_issued: str | None = None
+    open: bool = False
+    # Ticket ids in calling order (ranks ascending); rebuilt from the tickets on restart.
+    normal: deque[str] = field(default_factory=deque)
+    prio: deque[str] = field(default_factory=deque)
+
+    @property
+    def waiting(self) -> int:
+        """How many tickets wait in this service."""
+        return len(self.normal) + len(self.prio)
+
+    def record(self) -> dict[str, Any]:
+        """Persistent form (the waiting lines are derived from the tickets)."""
+        return {"ewma_s": self.ewma_s, "issued": self.issued, "last_issued": self.last_issued}
+
+    @classmethod
+    def from_record(cls, sid: str, r: dict[str, Any]) -> ServiceRt:
+        """Inverse of :meth:`record`."""
+        return cls(
+            id=sid, ewma_s=float(r["ewma_s"]), issued=int(r["issued"]), last_issued=r.get("last_issued")
+        )
+
+
+class Rejected(Exception):
+    """A command the engine refuses, with a protocol error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Decision:
+    """What one command (or one tick of the clock) decided. The shell persists it, then publishes it."""
+
+    result: dict[str, Any] | None = None
+    error: Rejected | None = None
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (type, ts, data)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    counters: set[str] = field(default_factory=set)
+    services: set[str] = field(default_factory=set)
+    board: bool = False
+    ratings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the command succeeded."""
+        return self.error is None
+
+    @property
+    def changed(self) -> bool:
+        """True when anything must be persisted or published."""
+        return bool(self.events or self.tickets or self.counters or self.services or self.board)
