@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,24 @@ def test_environment_password_comes_first(site_cfg: SiteConfig, monkeypatch: pyt
     ensure_credentials(site_cfg)
     monkeypatch.setenv(PASSWORD_ENV, "from-env")
     assert read_secret(site_cfg, "kiosk-1") == "from-env"
+
+
+def test_concurrent_creation_agrees_on_one_password(
+    site_cfg: SiteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    results: list[dict[str, str]] = []
+    start = threading.Barrier(8)
+
+    def create() -> None:
+        start.wait()
+        results.append(ensure_credentials(site_cfg))
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8
+    assert all(r == results[0] for r in results)
+    assert read_secret(site_cfg, "kiosk-1") == results[0]["kiosk-1"]

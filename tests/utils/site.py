@@ -1,0 +1,141 @@
+"""A small, complete ``site.toml`` for tests, written to disk and loaded like a real one."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from onestop import config
+
+#: The test site: 3 services (A/B/C), 3 counters (one ``ordered``), 3 officers, one device of each
+#: role plus three counters. Services have no opening hours, so tests pass at any time of day.
+SITE: dict[str, Any] = {
+    "site": {
+        "id": "t-site",
+        "name": "Bộ phận Một cửa thử nghiệm",
+        "agency": "UBND XÃ THỬ NGHIỆM",
+        "timezone": "Asia/Ho_Chi_Minh",
+        "day_starts": "05:00",
+    },
+    "broker": {"host": "127.0.0.1", "port": 1883},
+    "hub": {"listen": "127.0.0.1:8080", "public_url": "http://127.0.0.1:8080"},
+    "services": [
+        {"id": "tuphap", "name": "Tư pháp - Hộ tịch", "prefix": "A", "digits": 3, "avg_service_min": 5},
+        {"id": "datdai", "name": "Đất đai", "prefix": "B", "digits": 3, "avg_service_min": 10},
+        {"id": "dkkd", "name": "Đăng ký kinh doanh", "prefix": "C", "digits": 3, "daily_limit": 50},
+    ],
+    "counters": [
+        {"id": "1", "label": "Quầy 1", "services": ["tuphap"], "policy": "fifo"},
+        {"id": "2", "label": "Quầy 2", "services": ["datdai", "tuphap"], "policy": "ordered"},
+        {"id": "3", "label": "Quầy 3", "services": ["dkkd", "datdai"], "policy": "fifo"},
+    ],
+    "officers": [
+        {"id": "cb001", "name": "Nguyễn Thị Lan"},
+        {"id": "cb002", "name": "Trần Văn Hùng"},
+        {"id": "cb003", "name": "Lê Thị Thu Hà"},
+    ],
+    "devices": [
+        {"id": "kiosk-1", "role": "kiosk", "printer": {"backend": "sim", "profile": "TM-T88V"}},
+        {"id": "counter-1", "role": "counter", "counter": "1"},
+        {"id": "counter-2", "role": "counter", "counter": "2"},
+        {"id": "counter-3", "role": "counter", "counter": "3"},
+        {"id": "rate-1", "role": "rating", "counter": "1"},
+        {"id": "board-1", "role": "board"},
+        {"id": "announcer-1", "role": "announcer"},
+    ],
+    "rating": {
+        "levels": ["Rất hài lòng", "Hài lòng", "Không hài lòng"],
+        "satisfied_min": 2,
+        "reasons": ["Thái độ phục vụ", "Chờ lâu", "Khác"],
+    },
+}
+
+
+def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied: tables merge key by key, anything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def site_data(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh copy of :data:`SITE` with ``overrides`` applied (see :func:`merged`)."""
+    return merged(SITE, overrides or {})
+
+
+# -- a TOML writer for the subset a site file uses -----------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Top-level tables as ``[table]``, lists of tables as ``[[table]]``, deeper tables inline."""
+    head = [f"{_key(k)} = {_value(v)}" for k, v in data.items() if not _is_table(v)]
+    parts = ["\n".join(head)] if head else []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            parts.append(_table(f"[{_key(key)}]", value))
+        elif _is_table(value):
+            parts.extend(_table(f"[[{_key(key)}]]", item) for item in value)
+    return "\n\n".join(parts) + "\n"
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
+
+
+def _table(header: str, body: dict[str, Any]) -> str:
+    return "\n".join([header, *(f"{_key(k)} = {_value(v)}" for k, v in body.items())])
+
+
+def write_site(
+    directory: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    extra: str = "",
+    name: str = "site.toml",
+) -> Path:
+    """Write a site file into ``directory`` (data under ``directory/var``) and return its path."""
+    data = site_data({"storage": {"dir": str(directory / "var")}})
+    data = merged(data, overrides or {})
+    path = directory / name
+    path.write_text(to_toml(data) + (f"\n{extra}\n" if extra else ""), encoding="utf-8")
+    return path
+
+
+def make_site(
+    directory: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    extra: str = "",
+    name: str = "site.toml",
+) -> config.SiteConfig:
+    """Write a site file with :func:`write_site` and load it with :func:`onestop.config.load`."""
+    return config.load(write_site(directory, overrides, extra=extra, name=name))
