@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from onestop import __version__
-from onestop.config import WEEKDAYS, SiteConfig, load
+from onestop.config import ALL_DAYS, SiteConfig, load
 from onestop.errors import ConfigError, OnestopError
 
 log = logging.getLogger("onestop")
@@ -58,7 +58,7 @@ def _controller(args: argparse.Namespace) -> int:
         log.warning("opening hours are ignored (--ignore-hours): every service issues tickets at any time")
         cfg = cfg.model_copy(
             update={
-                "services": [s.model_copy(update={"hours": [], "days": list(WEEKDAYS)}) for s in cfg.services]
+                "services": [s.model_copy(update={"hours": [], "days": list(ALL_DAYS)}) for s in cfg.services]
             }
         )
     ctl = Controller(cfg, read_secret(cfg, "controller"), db_path=args.db)

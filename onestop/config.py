@@ -29,6 +29,8 @@ from onestop.errors import ConfigError
 from onestop.protocol import RESERVED_IDS, ROLES, valid_topic_level
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _nfc(value: Any) -> Any:
@@ -134,9 +136,7 @@ class ServiceConfig(_Section):
     digits: int = Field(default=3, ge=2, le=5)
     daily_limit: int | None = Field(default=None, ge=1)
     hours: list[TimeRange] = Field(default_factory=list)
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: list(WEEKDAYS)
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS))
     avg_service_min: float = Field(default=8.0, gt=0, le=480)
 
     @property
@@ -301,7 +301,7 @@ class SiteConfig(_Section):
         hit = cache.get(name)
         if hit is None or hit[0] is not items:
             hit = cache[name] = (items, {item.id: item for item in items})
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
 
     @property
     def data_dir(self) -> Path:

@@ -46,7 +46,8 @@ def describe(cfg: SiteConfig, event: dict[str, Any]) -> str | None:
         prio = " ƯU TIÊN" if t.get("priority") else ""
         wait = round(data.get("est_wait_s", 0) / 60)
         ahead = data.get("ahead", 0)
-        return f"{head} issued     {t['number']:<6}{prio} {service_name(t['service'])} ({ahead} ahead, ~{wait} min)"
+        name = service_name(t["service"])
+        return f"{head} issued     {t['number']:<6}{prio} {name} ({ahead} ahead, ~{wait} min)"
     if kind == "ticket.called":
         again = "recalled  " if data.get("recall") else "called    "
         return f"{head} {again} {t['number']:<6} → {counter_label(t.get('counter'))}"

@@ -16,18 +16,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as paho
+import paho.mqtt.client as mqttc
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from onestop import __version__
 from onestop.errors import OnestopError
-from onestop.protocol import Topics, dumps, iso
+from onestop.protocol import MAX_PUBLISH_BYTES, Topics, dumps, iso
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[paho.MQTTMessage], None]
+MessageHandler = Callable[[mqttc.MQTTMessage], None]
+
+
+class PayloadTooLarge(OnestopError, ValueError):
+    """A payload the broker would refuse (it would drop the connection, and paho would resend it)."""
 
 
 class BrokerUnreachable(OnestopError, ConnectionError):
@@ -68,7 +72,9 @@ class MqttClient:
         self.on_connect_hooks: list[Callable[[bool], None]] = []
         self._refused: str | None = None
         self._stopping = False
-        self._client: paho.Client | None = None
+        self._sub_mid: int | None = None
+        self._session_present = False
+        self._client: mqttc.Client | None = None
         self._topics = Topics(settings.site) if settings.site else None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -76,7 +82,7 @@ class MqttClient:
         """Connect in the background; with ``wait``, block until connected or raise
         :class:`BrokerUnreachable` (a wrong password is reported at once)."""
         s = self.settings
-        c = paho.Client(
+        c = mqttc.Client(
             CallbackAPIVersion.VERSION2,
             client_id=s.client_id or s.username,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -92,6 +98,7 @@ class MqttClient:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         props = Properties(PacketTypes.CONNECT)
         if s.session_expiry_s:
             props.SessionExpiryInterval = s.session_expiry_s
@@ -131,11 +138,13 @@ class MqttClient:
         self.connected.clear()
 
     # -- use -------------------------------------------------------------------------------
-    def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
+    def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False) -> mqttc.MQTTMessageInfo:
         """Publish ``payload`` (bytes, or anything :func:`~onestop.protocol.dumps` accepts)."""
         if self._client is None:
             raise RuntimeError("publish before start()")
         data = payload if isinstance(payload, bytes) else dumps(payload)
+        if len(data) > MAX_PUBLISH_BYTES:
+            raise PayloadTooLarge(f"{topic}: {len(data)} bytes is over the {MAX_PUBLISH_BYTES} byte limit")
         return self._client.publish(topic, data, qos=qos, retain=retain)
 
     def ack(self, mid: int, qos: int) -> None:
@@ -144,14 +153,14 @@ class MqttClient:
             self._client.ack(mid, qos)
 
     @property
-    def paho(self) -> paho.Client:
+    def paho(self) -> mqttc.Client:
         """The underlying paho client (for tests and benchmarks)."""
         if self._client is None:
             raise RuntimeError("not started")
         return self._client
 
     # -- paho callbacks ------------------------------------------------------------------
-    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqttc.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self._refused = str(reason)
             log.error("broker refused %s: %s", self.settings.username, reason)
@@ -159,8 +168,23 @@ class MqttClient:
                 client.disconnect()  # do not hammer the broker with a wrong password
             return
         self._refused = None
-        for topic, qos in self.settings.subscriptions:
-            client.subscribe(topic, qos)
+        self._session_present = bool(getattr(flags, "session_present", False))
+        if self.settings.subscriptions:
+            # "Connected" means subscribed: set once the broker has acknowledged the SUBSCRIBE, so
+            # that nobody publishes to us in the gap between CONNACK and SUBACK.
+            _rc, self._sub_mid = client.subscribe(list(self.settings.subscriptions))
+        else:
+            self._ready(client)
+
+    def _on_subscribe(self, client: mqttc.Client, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        for (topic, _qos), rc in zip(self.settings.subscriptions, reasons, strict=False):
+            if rc.is_failure:
+                log.error("%s may not subscribe to %s: %s", self.settings.username, topic, rc)
+        self._ready(client)
+
+    def _ready(self, client: mqttc.Client) -> None:
         if self._topics and self.settings.role:
             client.publish(
                 self._topics.dev_status(self.settings.username),
@@ -169,7 +193,7 @@ class MqttClient:
                 retain=True,
             )
         self.connected.set()
-        session = bool(getattr(flags, "session_present", False))
+        session = self._session_present
         log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.settings.username)
         for hook in self.on_connect_hooks:
             hook(session)
@@ -179,7 +203,7 @@ class MqttClient:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
         self.connected.clear()
 
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, _c: Any, _u: Any, msg: mqttc.MQTTMessage) -> None:
         if self.on_message is None:
             return
         try:

@@ -28,6 +28,10 @@ Role = Literal["kiosk", "counter", "rating", "board", "announcer"]
 
 #: Largest command payload the controller parses (bytes). The broker refuses much larger packets.
 MAX_COMMAND_BYTES = 8 * 1024
+#: Largest MQTT packet the site broker accepts; a bigger one makes the broker drop the sender.
+MAX_PACKET_BYTES = 64 * 1024
+#: Largest payload the suite publishes (room left for the topic and headers).
+MAX_PUBLISH_BYTES = MAX_PACKET_BYTES - 4 * 1024
 #: Command ids are chosen by the device (a UUID); this is the contract's upper bound.
 MAX_COMMAND_ID_LEN = 64
 
@@ -341,23 +345,28 @@ def _readable_id(obj: Any) -> str | None:
     return None
 
 
+_LEADING_ID = re.compile(rb'^\s*\{\s*"id"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
+
+
+def _sniff_id(payload: bytes) -> str | None:
+    """The id of a payload too large or too deep to parse, when it comes first (as devices send it)."""
+    m = _LEADING_ID.match(payload[:200])
+    return m.group(1).decode("ascii") if m else None
+
+
 def parse_command(payload: bytes) -> CommandMsg:
     """Decode a command payload, or raise :class:`ProtocolError` saying what is wrong."""
     if len(payload) > MAX_COMMAND_BYTES:
-        # Still try to read the id so that the device gets an answer instead of a silence.
-        cid = None
-        if len(payload) <= 16 * MAX_COMMAND_BYTES:
-            try:
-                cid = _readable_id(json.loads(payload))
-            except (ValueError, RecursionError):
-                cid = None
-        raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_COMMAND_BYTES}", cid)
+        # Still read the id if it comes first, so that the device gets an answer, not a silence.
+        raise ProtocolError(
+            f"payload of {len(payload)} bytes exceeds {MAX_COMMAND_BYTES}", _sniff_id(payload)
+        )
     try:
         obj = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"payload is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except RecursionError:
-        raise ProtocolError("payload is nested too deeply") from None
+        raise ProtocolError("payload is nested too deeply", _sniff_id(payload)) from None
     except ValueError as exc:
         raise ProtocolError(f"payload is not JSON: {exc}") from None
     if not isinstance(obj, dict):

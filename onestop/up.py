@@ -118,13 +118,10 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"  data        {data}   (controller.db, secrets/, broker/)")
     print(f"  watch       onestop monitor --config {args.config} --broker {host}:{broker.port}")
     if closed:
-        print(
-            f"  note        {len(closed)} service(s) are outside their opening hours now; the demo ignores hours"
-        )
+        print(f"  note        {len(closed)} service(s) are closed at this hour; the demo ignores hours")
     if args.traffic:
-        print(
-            f"  traffic     simulated citizens and clerks at {args.speed:.0f}x (1 s = {args.speed:.0f} simulated s)"
-        )
+        speed = f"{args.speed:.0f}"
+        print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
     print("  Ctrl-C stops everything.\n")
 
     monitor = None

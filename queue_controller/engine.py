@@ -251,8 +251,8 @@ class Engine:
 
     # -- kiosk ------------------------------------------------------------------------------
     def _op_issue(self, d: Decision, dev: Any, args: _Args) -> dict[str, Any]:
-        sid = args.str("service")
-        priority = args.bool("priority", False)
+        sid = args.text("service")
+        priority = args.flag("priority", False)
         args.done()
         if sid not in self.services:
             raise Rejected("unknown_service", f"no service {sid!r} at this site")
@@ -292,7 +292,7 @@ class Engine:
 
     # -- counter ----------------------------------------------------------------------------
     def _op_open(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
-        officer = args.opt_str("officer")
+        officer = args.opt_text("officer")
         args.done()
         c = self.counters[cid]
         if officer is not None:
@@ -352,7 +352,7 @@ class Engine:
         return {"ticket": t.wire()}
 
     def _op_call(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
-        number = unicodedata.normalize("NFKC", args.str("number")).strip().upper()
+        number = unicodedata.normalize("NFKC", args.text("number")).strip().upper()
         args.done()
         self._require_open(cid)
         t = self.tickets.get(f"{self.day:%Y%m%d}-{number}")
@@ -395,8 +395,8 @@ class Engine:
         return {"ticket": t.wire()}
 
     def _op_transfer(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
-        sid = args.str("service")
-        front = args.bool("front", False)
+        sid = args.text("service")
+        front = args.flag("front", False)
         args.done()
         if sid not in self.services:
             raise Rejected("unknown_service", f"no service {sid!r} at this site")
@@ -428,9 +428,9 @@ class Engine:
     # -- rating -----------------------------------------------------------------------------
     def _op_rate(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
         conf = self.cfg.rating
-        score = args.int("score")
-        reasons = [unicodedata.normalize("NFC", r) for r in args.str_list("reasons")]
-        comment = unicodedata.normalize("NFC", args.opt_str("comment") or "").strip()
+        score = args.whole("score")
+        reasons = [unicodedata.normalize("NFC", r) for r in args.texts("reasons")]
+        comment = unicodedata.normalize("NFC", args.opt_text("comment") or "").strip()
         args.done()
         if not 1 <= score <= len(conf.levels):
             raise Rejected("bad_request", f"score must be 1..{len(conf.levels)}, got {score}")
@@ -594,14 +594,14 @@ class _Args:
         self._seen.add(key)
         return self._args.get(key)
 
-    def str(self, key: str) -> str:
+    def text(self, key: str) -> str:
         """A required, non-empty text argument (at most 64 characters)."""
         v = self._get(key)
         if not isinstance(v, str) or not v or len(v) > 64:
             raise Rejected("bad_request", f"args.{key}: expected a non-empty text of at most 64 characters")
         return v
 
-    def opt_str(self, key: str) -> str | None:
+    def opt_text(self, key: str) -> str | None:
         """An optional text argument (at most 2,000 characters)."""
         v = self._get(key)
         if v is None:
@@ -610,7 +610,7 @@ class _Args:
             raise Rejected("bad_request", f"args.{key}: expected a text")
         return v
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         """An optional true/false argument."""
         v = self._get(key)
         if v is None:
@@ -619,14 +619,14 @@ class _Args:
             raise Rejected("bad_request", f"args.{key}: expected true or false")
         return v
 
-    def int(self, key: str) -> int:
+    def whole(self, key: str) -> int:
         """A required whole number."""
         v = self._get(key)
         if not isinstance(v, int) or isinstance(v, bool):
             raise Rejected("bad_request", f"args.{key}: expected a whole number")
         return v
 
-    def str_list(self, key: str) -> list[str]:
+    def texts(self, key: str) -> list[str]:
         """An optional list of short texts."""
         v = self._get(key)
         if v is None:

@@ -25,12 +25,14 @@ import paho.mqtt.client as paho
 
 from onestop.clock import Clock, SystemClock
 from onestop.config import SiteConfig
-from onestop.mqtt import MqttClient, MqttSettings
+from onestop.mqtt import MqttClient, MqttSettings, PayloadTooLarge
 from onestop.protocol import (
     CONTROLLER_ID,
     HUB_ID,
+    MAX_PUBLISH_BYTES,
     ProtocolError,
     Topics,
+    dumps,
     error_reply,
     iso,
     ok_reply,
@@ -44,6 +46,8 @@ log = logging.getLogger("onestop.controller")
 
 BATCH_MAX = 500
 REPLAY_MAX = 1000
+#: A replay reply carries at most this many bytes of events (the hub asks again from ``next_seq``).
+REPLAY_BYTES = MAX_PUBLISH_BYTES - 8 * 1024
 #: Command replies are kept this long for idempotency (devices retry within minutes).
 REPLY_RETENTION = timedelta(days=2)
 
@@ -75,6 +79,7 @@ class Controller:
         self.tick_s = tick_s
         self.fatal = fatal or _exit_process
         self.presence: dict[str, bool] = {}
+        self.presence_changed = threading.Condition()
         self.mqtt = MqttClient(
             MqttSettings(
                 host=host or cfg.broker.host,
@@ -189,9 +194,9 @@ class Controller:
                 continue
             device, kind = where
             if kind == "status":
-                self._presence(device, msg.payload, msg.retain)
+                self._presence(device, bytes(msg.payload), msg.retain)
             elif kind == "cmd":
-                self._command(device, msg.payload, pending, replies, answered)
+                self._command(device, bytes(msg.payload), pending, replies, answered)
         now = self.clock.now()
         events: list[dict[str, Any]] = []
         if pending:
@@ -211,17 +216,19 @@ class Controller:
             )
         else:
             counters, services, board = set(), set(), False
-        for mid, qos in acks:
-            self.mqtt.ack(mid, qos)
         for device, reply in replies:
-            self.mqtt.publish(self.topics.dev_reply(device), reply, qos=1)
+            self._send(self.topics.dev_reply(device), reply)
         for ev in events:
-            self.mqtt.publish(self.topics.events, ev, qos=1)
+            self._send(self.topics.events, ev)
         if republish:
             counters = {c.id for c in self.cfg.counters}
             services = {s.id for s in self.cfg.services}
             board = True
         self._publish_states(counters, services, board)
+        # Last: a command is acknowledged to the broker only once it is stored and answered. Dying
+        # before this line means the broker redelivers it, and the store answers it again, identically.
+        for mid, qos in acks:
+            self.mqtt.ack(mid, qos)
         self.stats["batches"] += 1
         if self._reload_after_batch:
             self._reload_after_batch = False
@@ -296,7 +303,17 @@ class Controller:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             return error_reply(command_id, "bad_request", "args.limit: expected a whole number >= 1")
         events = self._store.events(from_seq, min(limit, REPLAY_MAX))
-        return ok_reply(command_id, {"events": events, "last_seq": self._store.last_seq})
+        # Page by size too: the reply must fit in one MQTT packet.
+        size, kept = 0, list[dict[str, Any]]()
+        for ev in events:
+            size += len(dumps(ev)) + 1
+            if size > REPLAY_BYTES and kept:
+                break
+            kept.append(ev)
+        next_seq = kept[-1]["seq"] + 1 if kept else from_seq
+        result = {"events": kept, "last_seq": self._store.last_seq, "next_seq": next_seq}
+        result["more"] = next_seq <= self._store.last_seq
+        return ok_reply(command_id, result)
 
     def _presence(self, device: str, payload: bytes, retained: bool) -> None:
         if device in (CONTROLLER_ID,):
@@ -311,7 +328,9 @@ class Controller:
             log.warning("status from unknown device %s (not in site.toml)", device)
             return
         if self.presence.get(device) != online:
-            self.presence[device] = online
+            with self.presence_changed:
+                self.presence[device] = online
+                self.presence_changed.notify_all()
             log.info(
                 "device %s is %s%s",
                 device,
@@ -323,15 +342,17 @@ class Controller:
         assert self.engine is not None and self._store is not None
         seq = self._store.last_seq
         for cid in sorted(counters):
-            self.mqtt.publish(
-                self.topics.counter_state(cid), {**self.engine.counter_state(cid), "seq": seq}, retain=True
-            )
+            self._send(self.topics.counter_state(cid), {**self.engine.counter_state(cid), "seq": seq}, True)
         for sid in sorted(services):
-            self.mqtt.publish(
-                self.topics.service_state(sid), {**self.engine.service_state(sid), "seq": seq}, retain=True
-            )
+            self._send(self.topics.service_state(sid), {**self.engine.service_state(sid), "seq": seq}, True)
         if board:
-            self.mqtt.publish(self.topics.board, {**self.engine.board_state(), "seq": seq}, retain=True)
+            self._send(self.topics.board, {**self.engine.board_state(), "seq": seq}, True)
+
+    def _send(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
+        try:
+            self.mqtt.publish(topic, payload, qos=1, retain=retain)
+        except PayloadTooLarge as exc:  # never poison the connection; say it loudly instead
+            log.error("not published: %s", exc)
 
 
 def _exit_process(reason: str) -> None:

@@ -1,0 +1,104 @@
+"""Fixtures for integration tests: a controller (in-process or as a real process) and devices."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onestop.broker import Broker
+from onestop.config import SiteConfig
+from onestop.device import DeviceClient
+from queue_controller.service import Controller
+
+DeviceFactory = Callable[[str], DeviceClient]
+
+
+@pytest.fixture
+def controller(
+    site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], tmp_path: Path
+) -> Iterator[Controller]:
+    """An in-process controller on the test broker, with its database in ``tmp_path``."""
+    ctl = Controller(
+        site_cfg,
+        credentials["controller"],
+        db_path=tmp_path / "controller.db",
+        host=broker.host,
+        port=broker.port,
+        tick_s=0.2,
+        fatal=lambda reason: pytest.fail(f"controller stopped: {reason}"),
+    )
+    ctl.start()
+    yield ctl
+    ctl.stop()
+
+
+@pytest.fixture
+def device(site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str]) -> Iterator[DeviceFactory]:
+    """``device(id)``: a connected :class:`DeviceClient` for a device of the test site."""
+    made: list[DeviceClient] = []
+
+    def make(device_id: str, **kw: Any) -> DeviceClient:
+        role = site_cfg.device(device_id).role
+        c = DeviceClient(
+            site_cfg.site.id,
+            device_id,
+            role,
+            host=broker.host,
+            port=broker.port,
+            password=credentials[device_id],
+            **kw,
+        )
+        c.start()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+class ControllerProcess:
+    """``onestop controller`` as a real child process, to be killed and restarted."""
+
+    def __init__(self, cfg: SiteConfig, broker: Broker, db: Path, log: Path) -> None:
+        self.argv = [
+            sys.executable, "-m", "onestop", "controller",
+            "--config", cfg.source, "--broker", f"{broker.host}:{broker.port}", "--db", str(db),
+        ]  # fmt: skip
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(10)
+
+
+@pytest.fixture
+def controller_process(
+    site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], tmp_path: Path
+) -> Iterator[ControllerProcess]:
+    """A controller child process (not started: call ``start()``)."""
+    cp = ControllerProcess(site_cfg, broker, tmp_path / "controller.db", tmp_path / "controller.log")
+    env_before = os.environ.get("ONESTOP_MQTT_PASSWORD")
+    yield cp
+    cp.stop()
+    assert env_before == os.environ.get("ONESTOP_MQTT_PASSWORD")
