@@ -72,6 +72,7 @@ class MqttClient:
         self.on_connect_hooks: list[Callable[[bool], None]] = []
         self._refused: str | None = None
         self._stopping = False
+        self._answered = threading.Event()  # connected, or refused for good
         self._sub_mid: int | None = None
         self._session_present = False
         self._client: mqttc.Client | None = None
@@ -111,7 +112,8 @@ class MqttClient:
 
     def wait_connected(self, timeout: float) -> None:
         """Block until connected; raise :class:`BrokerUnreachable` on refusal or timeout."""
-        if self.connected.wait(timeout):
+        self._answered.wait(timeout)
+        if self.connected.is_set():
             return
         s = self.settings
         why = self._refused or "no answer"
@@ -166,6 +168,7 @@ class MqttClient:
             log.error("broker refused %s: %s", self.settings.username, reason)
             if str(reason) in ("Bad user name or password", "Not authorized"):
                 client.disconnect()  # do not hammer the broker with a wrong password
+                self._answered.set()
             return
         self._refused = None
         self._session_present = bool(getattr(flags, "session_present", False))
@@ -193,6 +196,7 @@ class MqttClient:
                 retain=True,
             )
         self.connected.set()
+        self._answered.set()
         session = self._session_present
         log.info("connected to %s:%s as %s", self.settings.host, self.settings.port, self.settings.username)
         for hook in self.on_connect_hooks:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 # Debian packages the suite needs at run time or in its tests.
-APT_PACKAGES=(mosquitto mosquitto-clients python3-venv)
+APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng)
 
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,106 @@
+"""`onestop up` and the CLI as a newcomer meets them: real processes, real broker, real output."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from onestop.broker import free_port
+from onestop.config import SiteConfig
+
+pytestmark = pytest.mark.integration
+
+
+def onestop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "onestop", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_an_invalid_site_file_stops_every_process_with_a_one_line_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "site.toml"
+    bad.write_text(
+        '[site]\nid = "Bad Id"\nname = "X"\nagency = "Y"\n[[services]]\nid = "a"\nname = "A"\n', "utf-8"
+    )
+    for command in ("controller", "up", "simulate", "monitor"):
+        r = onestop(command, "--config", str(bad))
+        assert r.returncode == 2, (command, r.stderr)
+        first = r.stderr.splitlines()[0]
+        assert first.startswith(f"onestop {command}: {bad}: ") and "(and 1 more)" in first
+        assert "site.id: expected lowercase letters" in r.stderr and "services[1]" in r.stderr
+    r = onestop("controller", "--config", str(tmp_path / "nope.toml"))
+    assert r.returncode == 2 and r.stderr.strip().endswith("file not found (pass --config PATH)")
+
+
+def test_a_wrong_password_is_a_clear_error(site_cfg: SiteConfig, broker, tmp_path: Path) -> None:
+    env = {**os.environ, "ONESTOP_MQTT_PASSWORD": "wrong"}
+    r = subprocess.run(
+        [sys.executable, "-m", "onestop", "controller", "--config", site_cfg.source,
+         "--broker", f"{broker.host}:{broker.port}", "--db", str(tmp_path / "c.db")],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert re.search(r"cannot connect to the broker at .* as 'controller': Not authorized", r.stderr)
+
+
+class Lines:
+    """The stdout of a child process, line by line, waited on with timeouts."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.q: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        assert proc.stdout is not None
+        out = proc.stdout
+        threading.Thread(
+            target=lambda: [self.q.put(x) for x in out] and self.q.put(None), daemon=True
+        ).start()
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> str:
+        rx = re.compile(pattern)
+        for line in self.seen:
+            if rx.search(line):
+                return line
+        while True:
+            line = self.q.get(timeout=timeout)
+            if line is None:
+                raise AssertionError(f"output ended without {pattern!r}:\n" + "".join(self.seen[-30:]))
+            self.seen.append(line)
+            if rx.search(line):
+                return line
+
+
+def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site_cfg: SiteConfig) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onestop", "up", "--config", site_cfg.source, "--port", str(port),
+         "--traffic", "--speed", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    out = Lines(proc)
+    try:
+        out.wait_for(rf"broker\s+mqtt://127\.0\.0\.1:{port}")
+        out.wait_for("Ctrl-C stops everything")
+        pids = [int(m) for line in out.seen for m in re.findall(r"pid (\d+)", line)]
+        assert len(pids) == 3, out.seen  # broker, controller, traffic
+        out.wait_for(r"opened\s+Quầy 1")
+        out.wait_for(r"issued\s+[ABC]\d{3}")
+        out.wait_for(r"called\s+[ABC]\d{3}\s+→ Quầy \d")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(30)
+    out.wait_for("stopped.")
+    assert rc == 0
+    for pid in pids:  # nothing left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    db = Path(site_cfg.source).parent / "var" / "controller.db"
+    assert db.exists() and db.stat().st_size > 0

@@ -1,0 +1,124 @@
+"""site.toml validation: every mistake names the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+import copy
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from onestop import config
+from onestop.errors import ConfigError
+from tests.unit.sites import BASE
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
+
+
+def problems(data: dict) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        config.parse(data, "site.toml")
+    return e.value.problems
+
+
+def mutated(**edits: object) -> dict:
+    data = copy.deepcopy(BASE)
+    for path, value in edits.items():
+        node = data
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[int(k)] if k.isdigit() else node[k]
+        last = keys[-1]
+        if value is KeyError:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+    return data
+
+
+def test_the_example_site_is_a_realistic_centre() -> None:
+    cfg = config.load(EXAMPLE)
+    assert len(cfg.services) >= 8 and len(cfg.counters) >= 12 and len(cfg.officers) >= 12
+    assert {d.role for d in cfg.devices} == {"kiosk", "counter", "rating", "board", "announcer"}
+    assert all(unicodedata.is_normalized("NFC", s.name) for s in cfg.services)
+    assert cfg.data_dir == EXAMPLE.parent / "var"
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        ({"site__id": "Hà Giang"}, "site.id: expected lowercase letters, digits and '-' only"),
+        ({"site__day_starts": "5am"}, "site.day_starts: expected a local time as HH:MM (24 h), got '5am'"),
+        ({"site__timezone": "Asia/Hanoi"}, "site.timezone: expected an IANA time zone"),
+        ({"site__agency": KeyError}, "site.agency: is required"),
+        (
+            {"services__1__prefix": "b"},
+            'services[2] (id "datdai").prefix: expected one or two capital letters',
+        ),
+        (
+            {"services__0__digits": 9},
+            'services[1] (id "tuphap").digits: Input should be less than or equal to 5',
+        ),
+        ({"services__2__hours": ["11:30-07:00"]}, "range '11:30-07:00' ends before it starts"),
+        ({"services__2__days": ["monday"]}, "days[1]: expected 'mon', 'tue'"),
+        ({"counters__0__policy": "random"}, "counters[1] (id \"1\").policy: expected 'fifo' or 'ordered'"),
+        ({"devices__0__role": "printer"}, 'devices[1] (id "kiosk-1").role: expected'),
+        ({"devices__0__colour": "red"}, 'devices[1] (id "kiosk-1").colour: unknown key'),
+        ({"officers__0__id": "cb/1"}, "expected 1-40 letters, digits, '-' or '_'"),
+    ],
+)
+def test_field_errors_name_the_key_and_the_expectation(edits: dict, expected: str) -> None:
+    found = problems(mutated(**edits))
+    assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        ({"services__1__prefix": "A"}, '"A" is already the prefix of service "tuphap"'),
+        ({"services__2__daily_limit": 1000}, "does not fit in 3 digits"),
+        (
+            {"counters__0__services": ["tuphap", "ghost"]},
+            'counters (id "1").services: unknown service "ghost"',
+        ),
+        ({"devices__2__counter": "9"}, 'devices (id "counter-1").counter: unknown counter "9"'),
+        ({"devices__2__counter": None}, "a counter device must name its counter"),
+        ({"devices__0__id": "controller"}, "is reserved"),
+        ({"devices__1__services": ["nope"]}, 'unknown service "nope"'),
+        ({"devices__1__id": "kiosk-1"}, 'devices: id "kiosk-1" is used twice'),
+        ({"rating": {"levels": ["Tốt", "Kém"], "satisfied_min": 3}}, "above the best score 2"),
+    ],
+)
+def test_cross_references_are_checked(edits: dict, expected: str) -> None:
+    found = problems(mutated(**edits))
+    assert any(expected in p for p in found), found
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    found = problems(mutated(site__day_starts="x", services__0__prefix="1", devices__0__role="toaster"))
+    assert len(found) == 3
+
+
+def test_file_level_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        config.load(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[site]\nid = "x"\nname = \n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"not valid TOML: .*line 3"):
+        config.load(bad)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[site]\nname = "Tư pháp"\n'.encode("utf-16"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(latin)
+
+
+def test_text_is_normalised_to_nfc() -> None:
+    data = mutated(services__0__name=unicodedata.normalize("NFD", "Tư pháp - Hộ tịch"))
+    cfg = config.parse(data)
+    assert cfg.service("tuphap").name == unicodedata.normalize("NFC", "Tư pháp - Hộ tịch")
+
+
+def test_rating_scale_maps_scores_to_levels() -> None:
+    cfg = config.parse(copy.deepcopy(BASE))
+    assert [cfg.rating.level_of(s) for s in (3, 2, 1)] == ["Rất hài lòng", "Hài lòng", "Không hài lòng"]
+    assert cfg.rating.score_of(0) == 3
