@@ -74,6 +74,24 @@ def _controller(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub_api.app import Hub, create_app
+    from onestop.credentials import read_secret
+
+    cfg = load_config(args)
+    host, _, port = (args.listen or cfg.hub.listen).rpartition(":")
+    if not host or not port.isdigit():
+        raise OnestopError(f"hub listen address: expected HOST:PORT, got {args.listen or cfg.hub.listen!r}")
+    hub = Hub.open(cfg, read_secret(cfg, "hub"), db_path=args.db)
+    log.info("hub of %s on http://%s:%s", cfg.site.id, host, port)
+    uvicorn.run(
+        create_app(hub), host=host, port=int(port), log_level=args.log_level.lower(), access_log=False
+    )
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from onestop.up import run_up
 
@@ -109,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="demo and tests: treat every service as open (ignore hours and days)",
     )
     p.set_defaults(run=_controller)
+
+    p = sub.add_parser("hub", help="run the hub: web pages, REST API, reports, forwarding")
+    common(p)
+    p.add_argument("--listen", metavar="HOST:PORT", help="override [hub] listen")
+    p.add_argument("--db", help="SQLite file (default: [storage] dir/hub.db)")
+    p.set_defaults(run=_hub)
 
     p = sub.add_parser("up", help="run a whole site on simulated hardware (what `make up` runs)")
     common(p)

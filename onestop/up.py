@@ -101,7 +101,16 @@ def run_up(args: argparse.Namespace) -> int:
     closed = _closed_services(cfg) if args.traffic else []
     if closed:
         ctl_args.append("--ignore-hours")
-    children = [Child("controller", ctl_args, logs / "controller.log")]
+    hub_host, _, hub_port = cfg.hub.listen.rpartition(":")
+    hub_host = "127.0.0.1" if hub_host in ("0.0.0.0", "") else hub_host
+    if not _port_free(hub_host, int(hub_port)):
+        wanted, hub_port = hub_port, str(free_port(hub_host))
+        print(f"port {wanted} is taken; this site's hub uses {hub_port} instead")
+    hub_url = f"http://{hub_host}:{hub_port}"
+    children = [
+        Child("controller", ctl_args, logs / "controller.log"),
+        Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
+    ]
     if args.traffic:
         children.append(
             Child("traffic", [*py, "simulate", *site_args, "--speed", str(args.speed)], logs / "traffic.log")
@@ -115,7 +124,8 @@ def run_up(args: argparse.Namespace) -> int:
     for c in children:
         assert c.proc is not None
         print(f"  {c.name:<11} pid {c.proc.pid:<7} log {c.log_path}")
-    print(f"  data        {data}   (controller.db, secrets/, broker/)")
+    print(f"  data        {data}   (controller.db, hub.db, secrets/, broker/)")
+    print(f"  hub         {hub_url}/healthz   {hub_url}/api/state   {hub_url}/docs")
     print(f"  watch       onestop monitor --config {args.config} --broker {host}:{broker.port}")
     if closed:
         print(f"  note        {len(closed)} service(s) are closed at this hour; the demo ignores hours")

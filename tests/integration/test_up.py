@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from onestop.broker import free_port
@@ -49,6 +52,22 @@ def test_a_wrong_password_is_a_clear_error(site_cfg: SiteConfig, broker, tmp_pat
     )  # fmt: skip
     assert r.returncode == 2
     assert re.search(r"cannot connect to the broker at .* as 'controller': Not authorized", r.stderr)
+
+
+def wait_http_json(url: str, ok: Callable[[dict], bool], timeout: float = 20) -> dict:
+    """GET ``url`` until ``ok(json)``; the hub needs a moment to start and to catch up."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    stop = threading.Event()
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=2).json()
+            if ok(last):  # type: ignore[arg-type]
+                return last  # type: ignore[return-value]
+        except httpx.HTTPError as exc:
+            last = exc
+        stop.wait(0.2)  # polling an HTTP endpoint from outside: there is no event to wait on
+    raise AssertionError(f"{url} never satisfied the check; last answer: {last!r}")
 
 
 class Lines:
@@ -90,10 +109,13 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         out.wait_for(rf"broker\s+mqtt://127\.0\.0\.1:{port}")
         out.wait_for("Ctrl-C stops everything")
         pids = [int(m) for line in out.seen for m in re.findall(r"pid (\d+)", line)]
-        assert len(pids) == 3, out.seen  # broker, controller, traffic
+        assert len(pids) == 4, out.seen  # broker, controller, hub, traffic
+        hub_url = re.search(r"hub\s+(http://\S+)/healthz", out.wait_for(r"hub\s+http://")).group(1)
         out.wait_for(r"opened\s+Quầy 1")
         out.wait_for(r"issued\s+[ABC]\d{3}")
         out.wait_for(r"called\s+[ABC]\d{3}\s+→ Quầy \d")
+        health = wait_http_json(f"{hub_url}/healthz", lambda h: h["last_seq"] > 0)
+        assert health["broker_connected"] and health["controller_online"]
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(30)

@@ -1,0 +1,226 @@
+"""The hub's consumer of the controller's event stream, device presence and retained states.
+
+It connects as ``hub`` with a persistent session, applies events strictly in ``seq`` order, and
+asks the controller to ``replay`` whatever it has not seen: at every (re)connect (catch-up after a
+hub restart) and whenever an event arrives ahead of the next expected one (a gap).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqttc
+
+from hub_api.live import LiveState
+from hub_api.store import HubStore
+from onestop.config import SiteConfig
+from onestop.mqtt import MqttClient, MqttSettings
+from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics, iso
+
+log = logging.getLogger("onestop.hub.ingest")
+
+#: A replay that got no answer in this time is asked again.
+REPLAY_TIMEOUT_S = 5.0
+
+
+class Ingest:
+    """Consumes the site's MQTT traffic into the hub's store and live state: ``start()``, ``stop()``."""
+
+    def __init__(
+        self,
+        cfg: SiteConfig,
+        password: str,
+        store: HubStore,
+        live: LiveState,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        client_id: str = HUB_ID,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.live = live
+        self.topics = t = Topics(cfg.site.id)
+        self.mqtt = MqttClient(
+            MqttSettings(
+                host=host or cfg.broker.host,
+                port=port or cfg.broker.port,
+                username=HUB_ID,
+                password=password,
+                client_id=client_id,
+                keepalive=cfg.broker.keepalive_s,
+                session_expiry_s=7 * 24 * 3600,
+                role="hub",
+                site=cfg.site.id,
+                subscriptions=[
+                    (t.dev_reply(HUB_ID), 1),
+                    (t.events, 1),
+                    (t.all_status, 1),
+                    (t.all_health, 1),
+                    (t.state_all, 1),
+                ],
+            ),
+            on_message=lambda m: self._q.put(m),
+        )
+        self._q: queue.Queue[mqttc.MQTTMessage | str | None] = queue.Queue()
+        self._ahead: dict[int, dict[str, Any]] = {}
+        self._replay_id: str | None = None
+        self._replay_sent = 0.0
+        self._worker: threading.Thread | None = None
+        self.applied = threading.Condition()
+        self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0}
+
+    def start(self, connect_timeout: float | None = 10.0) -> None:
+        """Start consuming (catch-up first)."""
+        self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
+        self._worker.start()
+        self.mqtt.on_connect_hooks.append(lambda _s: self._q.put("catch-up"))
+        self.mqtt.start(wait=connect_timeout)
+
+    def stop(self) -> None:
+        """Stop consuming and disconnect."""
+        if self._worker is not None:
+            self._q.put(None)
+            self._worker.join(10)
+            self._worker = None
+        self.mqtt.stop()
+
+    def wait_for_seq(self, seq: int, timeout: float) -> bool:
+        """Block until events up to ``seq`` are stored (for tests and tools)."""
+        with self.applied:
+            return self.applied.wait_for(lambda: self.store.last_seq >= seq, timeout)
+
+    # -- worker ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._q.get(timeout=1.0)
+            except queue.Empty:
+                item = ""
+            if item is None:
+                return
+            try:
+                if item == "catch-up":
+                    self._request_replay(force=True)
+                elif isinstance(item, mqttc.MQTTMessage):
+                    self._handle(item)
+                if self._replay_id and time.monotonic() - self._replay_sent > REPLAY_TIMEOUT_S:
+                    log.warning("replay %s got no answer; asking again", self._replay_id)
+                    self._request_replay(force=True)
+            except Exception:
+                log.exception("ingest failed on %r", getattr(item, "topic", item))
+
+    def _handle(self, msg: mqttc.MQTTMessage) -> None:
+        topic, payload = msg.topic, bytes(msg.payload)
+        try:
+            data = json.loads(payload) if payload else {}
+        except ValueError:
+            self.stats["bad"] += 1
+            log.warning("unreadable payload on %s", topic)
+            return
+        if not isinstance(data, dict):
+            self.stats["bad"] += 1
+            return
+        t = self.topics
+        if topic == t.events:
+            self._event(data)
+        elif topic == t.dev_reply(HUB_ID):
+            self._reply(data)
+        elif topic.startswith(t.root + "/state/"):
+            parts = topic[len(t.root) + len("/state/") :].split("/")
+            kind, key = parts[0], parts[1] if len(parts) > 1 else ""
+            if kind in ("board", "counter", "service"):
+                self.live.update(kind, key, data)
+        else:
+            where = t.parse_dev(topic)
+            if where is None:
+                return
+            device, kind = where
+            now = iso(datetime.now(UTC))
+            if kind == "status":
+                self.store.device_status(device, data, now)
+                if device == CONTROLLER_ID:
+                    self.live.set_controller(bool(data.get("online")))
+            elif kind == "health":
+                self.store.device_health(device, data, now)
+
+    def _event(self, ev: dict[str, Any]) -> None:
+        seq = ev.get("seq")
+        if not isinstance(seq, int) or "type" not in ev or "ts" not in ev:
+            self.stats["bad"] += 1
+            log.warning("event without seq, type or ts dropped")
+            return
+        if seq <= self.store.last_seq:
+            return
+        self._ahead[seq] = ev
+        self._drain()
+        if self._ahead:
+            self.stats["gaps"] += 1
+            self._request_replay()
+
+    def _reply(self, r: dict[str, Any]) -> None:
+        if r.get("id") != self._replay_id:
+            return
+        self._replay_id = None
+        if not r.get("ok"):
+            log.error("replay refused: %s", r.get("error"))
+            return
+        result = r.get("result") or {}
+        before = self.store.last_seq
+        for ev in result.get("events") or []:
+            if isinstance(ev, dict) and isinstance(ev.get("seq"), int) and ev["seq"] > self.store.last_seq:
+                self._ahead.setdefault(ev["seq"], ev)
+        self._drain()
+        ctl_last = result.get("last_seq")
+        if isinstance(ctl_last, int):
+            bogus = sorted(s for s in self._ahead if s > ctl_last)
+            if bogus:
+                # Events the controller says it never wrote: forged, or its database was restored
+                # from an older backup. Waiting for them would wait forever.
+                log.error(
+                    "dropping events %s..%s: the controller's log ends at %d", bogus[0], bogus[-1], ctl_last
+                )
+                for seq in bogus:
+                    del self._ahead[seq]
+            if ctl_last < self.store.last_seq:
+                log.error(
+                    "the controller's log (%d) is behind the hub's (%d): restored from a backup?",
+                    ctl_last,
+                    self.store.last_seq,
+                )
+        progressed = self.store.last_seq > before
+        if result.get("more") or (self._ahead and progressed):
+            self._request_replay()
+
+    def _drain(self) -> None:
+        run: list[dict[str, Any]] = []
+        nxt = self.store.last_seq + 1
+        while nxt in self._ahead:
+            run.append(self._ahead.pop(nxt))
+            nxt += 1
+        for stale in [s for s in self._ahead if s <= self.store.last_seq]:
+            del self._ahead[stale]
+        if run:
+            self.stats["events"] += self.store.apply(run)
+            with self.applied:
+                self.applied.notify_all()
+
+    def _request_replay(self, force: bool = False) -> None:
+        if self._replay_id is not None and not force:
+            return
+        self._replay_id = f"replay-{uuid.uuid4().hex[:12]}"
+        self._replay_sent = time.monotonic()
+        self.stats["replays"] += 1
+        cmd = {
+            "id": self._replay_id,
+            "op": "replay",
+            "args": {"from_seq": self.store.last_seq + 1, "limit": 1000},
+        }
+        self.mqtt.publish(self.topics.dev_cmd(HUB_ID), cmd)

@@ -1,0 +1,141 @@
+"""The hub consumes the controller's event stream: in order, without gaps, across its own restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hub_api.app import Hub, create_app
+from onestop.config import SiteConfig
+from onestop.protocol import Topics
+from queue_controller.service import Controller
+from tests.integration.conftest import DeviceFactory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def open_hub(site_cfg: SiteConfig, broker, credentials: dict[str, str], tmp_path: Path):
+    """``open_hub()``: a started hub (same database each time), stopped at the end."""
+    hubs: list[Hub] = []
+
+    def make() -> Hub:
+        h = Hub.open(
+            site_cfg, credentials["hub"], db_path=tmp_path / "hub.db", host=broker.host, port=broker.port
+        )
+        h.start()
+        assert h.ingest is not None
+        h.ingest.mqtt.wait_connected(10)
+        hubs.append(h)
+        return h
+
+    yield make
+    for h in hubs:
+        if h.ingest is not None and h.ingest._worker is not None:
+            h.stop()
+
+
+def test_events_become_tickets_and_outbox_records(
+    controller: Controller, device: DeviceFactory, open_hub
+) -> None:
+    hub = open_hub()
+    kiosk, counter, rater = device("kiosk-1"), device("counter-1"), device("rate-1")
+    counter.request("open", {"officer": "cb001"})
+    t1 = kiosk.request("issue", {"service": "tuphap", "priority": True})["ticket"]
+    kiosk.request("issue", {"service": "tuphap"})
+    counter.request("call_next")
+    counter.request("call_next")  # finishes A001
+    counter.request("skip")  # A002 did not come
+    rater.request("rate", {"score": 1, "reasons": ["Chờ lâu"], "comment": "Lâu quá"})
+    assert hub.ingest is not None and hub.ingest.wait_for_seq(8, 10)
+    row = hub.store.ticket(t1["id"])
+    assert row is not None and (row["status"], row["counter"], row["officer"]) == ("done", "1", "cb001")
+    assert row["wait_s"] is not None and row["wait_s"] >= 0
+    out = hub.store.query("SELECT stream, record FROM outbox ORDER BY id")
+    records = [(o["stream"], json.loads(o["record"])) for o in out]
+    assert [(s, r.get("outcome", r.get("level"))) for s, r in records] == [
+        ("queue-records", "done"),
+        ("queue-records", "skipped"),
+        ("ratings", "Không hài lòng"),
+    ]
+    q = records[0][1]
+    assert set(q) == {"ticket_id", "number", "service", "counter", "officer", "priority", "issued_at",
+                      "called_at", "finished_at", "wait_s", "service_s", "outcome"}  # fmt: skip
+    assert (q["ticket_id"], q["priority"], q["officer"]) == (t1["id"], True, "cb001")
+    r = records[2][1]
+    assert set(r) == {"ticket_id", "number", "service", "counter", "officer", "score", "level", "satisfied",
+                      "reasons", "comment", "rated_at"}  # fmt: skip
+    assert (r["satisfied"], r["reasons"], r["comment"], r["officer"]) == (
+        False,
+        ["Chờ lâu"],
+        "Lâu quá",
+        "cb001",
+    )
+
+
+def test_a_hub_that_was_away_catches_up_by_replay(
+    controller: Controller, device: DeviceFactory, open_hub, mqtt
+) -> None:
+    kiosk = device("kiosk-1")
+    for _ in range(250):  # more than one replay page
+        kiosk.send("issue", {"service": "datdai"})
+    kiosk.request("issue", {"service": "datdai"})
+    hub = open_hub()  # never connected before: nothing in its session, everything by replay
+    assert hub.ingest is not None and hub.ingest.wait_for_seq(251, 20)
+    assert hub.store.query("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 251
+    assert hub.ingest.stats["replays"] >= 2  # paged: one reply cannot hold them all
+    seqs = [r["seq"] for r in hub.store.query("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, 252))
+    hub.stop()
+    for _ in range(5):  # while the hub is down, its persistent session keeps these
+        kiosk.request("issue", {"service": "tuphap"})
+    again = open_hub()
+    assert again.ingest is not None and again.ingest.wait_for_seq(256, 10)
+    assert again.store.last_seq == 256
+
+
+def test_duplicates_and_forged_future_events_do_not_derail_it(
+    controller: Controller, device: DeviceFactory, open_hub, mqtt, site_cfg: SiteConfig
+) -> None:
+    hub = open_hub()
+    kiosk = device("kiosk-1")
+    kiosk.request("issue", {"service": "tuphap"})
+    assert hub.ingest is not None and hub.ingest.wait_for_seq(1, 10)
+    forger = mqtt("controller", client_id="forger")
+    topics = Topics(site_cfg.site.id)
+    ts = "2026-11-23T08:00:00.000+07:00"
+    forger.publish(topics.events, {"seq": 1, "type": "ticket.issued", "ts": ts, "data": {}})  # duplicate
+    forger.publish(
+        topics.events, {"seq": 99, "type": "ticket.issued", "ts": ts, "data": {}}
+    )  # from the future
+    forger.publish(topics.events, b"not json")
+    kiosk.request("issue", {"service": "tuphap"})
+    assert hub.ingest.wait_for_seq(2, 10)
+    kiosk.request("issue", {"service": "tuphap"})
+    assert hub.ingest.wait_for_seq(3, 10), "a forged event must not block the real stream"
+    assert [t["number"] for t in hub.store.query("SELECT number FROM tickets ORDER BY id")] == [
+        "A001",
+        "A002",
+        "A003",
+    ]
+
+
+def test_state_and_stream_endpoints(controller: Controller, device: DeviceFactory, open_hub) -> None:
+    hub = open_hub()
+    app = create_app(hub, manage=False)
+    kiosk, counter = device("kiosk-1"), device("counter-1")
+    counter.request("open", {"officer": "cb002"})
+    t = kiosk.request("issue", {"service": "tuphap"})["ticket"]
+    assert hub.ingest is not None and hub.ingest.wait_for_seq(2, 10)
+    with TestClient(app) as client:
+        health = client.get("/healthz").json()
+        assert health["broker_connected"] and health["last_seq"] >= 2
+        got = client.get(f"/api/tickets/{t['id']}").json()
+        assert (got["number"], got["status"], got["ahead"]) == ("A001", "waiting", 0)
+        assert client.get("/api/tickets/20200101-Z999").status_code == 404
+        st = client.get("/api/state").json()
+        assert st["counters"]["1"]["officer"]["name"] == "Trần Văn Hùng"
+        assert st["services"]["tuphap"]["waiting"] == 1
