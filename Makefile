@@ -3,15 +3,18 @@ VENV   ?= .venv
 CONFIG ?= examples/site.toml
 UPARGS ?= --traffic
 
-.PHONY: up test bootstrap lint typecheck pytest bench clean
+.PHONY: up test bootstrap bootstrap-test lint typecheck pytest bench clean
 
 up: bootstrap
 	$(VENV)/bin/onestop up --config $(CONFIG) $(UPARGS)
 
-test: bootstrap lint typecheck pytest
+test: bootstrap-test lint typecheck pytest
 
 bootstrap:
 	@./scripts/bootstrap.sh
+
+bootstrap-test:
+	@./scripts/bootstrap.sh --test
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -24,7 +27,7 @@ typecheck:
 pytest:
 	$(VENV)/bin/python -m pytest
 
-bench: bootstrap
+bench: bootstrap-test
 	$(VENV)/bin/python -m bench
 
 clean:

@@ -248,6 +248,15 @@ class AnnouncerSection(_Section):
     repeat: int = Field(default=2, ge=1, le=3)
 
 
+class BoardSection(_Section):
+    """``[board]``: the hall's TV board page."""
+
+    #: A notice scrolled along the bottom of the board (empty: none).
+    notice: Annotated[str, BeforeValidator(_nfc)] = ""
+    #: How many recent calls the TV board lists.
+    calls_shown: int = Field(default=8, ge=1, le=20)
+
+
 class StorageSection(_Section):
     """``[storage]``: where processes keep their data (relative paths: next to site.toml)."""
 
@@ -268,6 +277,7 @@ class SiteConfig(_Section):
     backend: BackendSection | None = None
     queue: QueueSection = QueueSection()
     announcer: AnnouncerSection = AnnouncerSection()
+    board: BoardSection = BoardSection()
     storage: StorageSection = StorageSection()
 
     #: Where the file was read from (set by :func:`load`).

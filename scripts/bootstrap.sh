@@ -6,8 +6,14 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
-# Debian packages the suite needs at run time or in its tests.
-APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng)
+# Debian packages the suite needs at run time; `--test` adds what the test suite needs
+# (a real headless browser for the web pages, a virtual X server for the Kivy screens).
+APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core)
+EXTRAS="."
+if [ "${1:-}" = "--test" ]; then
+    APT_PACKAGES+=(chromium xvfb xauth)
+    EXTRAS=".[dev]"
+fi
 
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
@@ -45,11 +51,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     say "creating the virtual environment in $VENV"
     "$PY" -m venv "$VENV"
 fi
-stamp="$VENV/.installed"
+stamp="$VENV/.installed-${EXTRAS//[^a-z]/}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing onestop and its Python dependencies into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    "$VENV/bin/python" -m pip install -q -e "$EXTRAS"
     touch "$stamp"
 fi
 say "ready: $("$VENV/bin/python" -V), mosquitto $( (/usr/sbin/mosquitto -h 2>/dev/null || mosquitto -h 2>/dev/null) | head -n1 | awk '{print $3}')"
