@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +60,13 @@ class MqttSettings:
     subscriptions: list[tuple[str, int]] = field(default_factory=list)
 
 
+def _no_delay(_client: mqttc.Client, _userdata: Any, sock: Any) -> None:
+    """Turn Nagle's algorithm off: a command and its reply are small packets that must go at once
+    (with Nagle plus delayed ACKs every exchange waited ~40 ms)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def status_payload(online: bool, role: str) -> bytes:
     """The retained presence payload of the contract."""
     return dumps({"online": online, "role": role, "version": __version__, "ts": iso(datetime.now(UTC))})
@@ -73,15 +83,24 @@ class MqttClient:
         self._refused: str | None = None
         self._stopping = False
         self._answered = threading.Event()  # connected, or refused for good
+        self._threaded = True
+        self._gave_up = False
+        self._idle = threading.Event()  # never set: an interruptible wait
+        self._next_attempt = 0.0
+        self._backoff = 0.5
         self._sub_mid: int | None = None
         self._session_present = False
         self._client: mqttc.Client | None = None
         self._topics = Topics(settings.site) if settings.site else None
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, wait: float | None = 10.0) -> None:
-        """Connect in the background; with ``wait``, block until connected or raise
-        :class:`BrokerUnreachable` (a wrong password is reported at once)."""
+    def start(self, wait: float | None = 10.0, *, threaded: bool = True) -> None:
+        """Connect and keep reconnecting; with ``wait``, block until connected or raise
+        :class:`BrokerUnreachable` (a wrong password is reported at once).
+
+        ``threaded=False`` leaves the network to the caller: it must call :meth:`poll` in a loop
+        from one thread, which then also does every publish. That saves a thread hand-off per
+        message (the controller's hot path); ``wait`` is then ignored."""
         s = self.settings
         c = mqttc.Client(
             CallbackAPIVersion.VERSION2,
@@ -103,12 +122,53 @@ class MqttClient:
         props = Properties(PacketTypes.CONNECT)
         if s.session_expiry_s:
             props.SessionExpiryInterval = s.session_expiry_s
+        c.on_socket_open = _no_delay
         self._client = c
         self._stopping = False
+        self._threaded = threaded
         c.connect_async(s.host, s.port, s.keepalive, clean_start=not s.session_expiry_s, properties=props)
+        if not threaded:
+            self._next_attempt = 0.0
+            self._backoff = 0.5
+            return
         c.loop_start()
         if wait is not None:
             self.wait_connected(wait)
+
+    def poll(self, timeout: float) -> None:
+        """Drive the network once (``threaded=False``): (re)connect when due, read everything that
+        has arrived, write what is queued, keep the connection alive. Blocks at most ``timeout``."""
+        c = self._client
+        if c is None or self._gave_up:
+            self._idle.wait(timeout)
+            return
+        if c.socket() is None:
+            now = time.monotonic()
+            if now < self._next_attempt:
+                self._idle.wait(min(timeout, self._next_attempt - now))
+                return
+            try:
+                c.reconnect()
+                self._backoff = 0.5
+            except OSError as exc:
+                self._backoff = min(self._backoff * 2, 15.0)
+                self._next_attempt = now + self._backoff
+                self._refused = self._refused or str(exc)
+                log.warning("broker %s:%s unreachable (%s); retrying in %.0f s", self.settings.host,
+                            self.settings.port, exc, self._backoff)  # fmt: skip
+                return
+        rc = c.loop(timeout)
+        if rc == mqttc.MQTT_ERR_SUCCESS:
+            sock = c.socket()
+            for _ in range(1000):  # drain a burst before the caller processes it
+                if sock is None or not select.select([sock], [], [], 0)[0]:
+                    break
+                if c.loop_read() != mqttc.MQTT_ERR_SUCCESS:
+                    break
+            if c.want_write():
+                c.loop_write()
+        if c.socket() is None and not self._stopping:
+            self._next_attempt = time.monotonic() + self._backoff
 
     def wait_connected(self, timeout: float) -> None:
         """Block until connected; raise :class:`BrokerUnreachable` on refusal or timeout."""
@@ -131,11 +191,17 @@ class MqttClient:
                 qos=1,
                 retain=True,
             )
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(2.0)
+            if self._threaded:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(2.0)
+            else:
+                deadline = time.monotonic() + 2.0
+                while not info.is_published() and c.socket() is not None and time.monotonic() < deadline:
+                    c.loop(0.05)
         self._stopping = True
         c.disconnect()
-        c.loop_stop()
+        if self._threaded:
+            c.loop_stop()
         self._client = None
         self.connected.clear()
 
@@ -168,6 +234,7 @@ class MqttClient:
             log.error("broker refused %s: %s", self.settings.username, reason)
             if str(reason) in ("Bad user name or password", "Not authorized"):
                 client.disconnect()  # do not hammer the broker with a wrong password
+                self._gave_up = True
                 self._answered.set()
             return
         self._refused = None

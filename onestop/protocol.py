@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROTOCOL_VERSION = "v1"
@@ -384,10 +385,13 @@ def parse_command(payload: bytes) -> CommandMsg:
 
 
 def dumps(obj: Any) -> bytes:
-    """Encode a payload: compact UTF-8 JSON, non-ASCII kept as is (Vietnamese stays readable)."""
+    """Encode a payload: compact UTF-8 JSON, non-ASCII kept as is (Vietnamese stays readable).
+
+    The bytes are those of ``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``; orjson
+    makes them several times faster, which matters on the controller's hot path."""
     if isinstance(obj, BaseModel):
         obj = obj.model_dump(mode="json")
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps(obj)
 
 
 def iso(ts: datetime) -> str:

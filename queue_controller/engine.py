@@ -48,6 +48,9 @@ class Engine:
             for sid in c.services:
                 self._counters_of[sid].append(c.id)
         now = clock.now()
+        self._tz = cfg.site.tz
+        self._hours = {s.id: (frozenset(s.days), s.hour_ranges) for s in cfg.services}
+        self._last_tick = self._quiet_until = now
         for s in self.services.values():
             s.open = self.service_open(s.id, now)
 
@@ -64,6 +67,7 @@ class Engine:
         """Load persisted state (today's tickets and every non-terminal one)."""
         if "day" in meta:
             self.day = date.fromisoformat(meta["day"])
+        self._quiet_until = self._last_tick  # the next tick must look at the clock (a day may have passed)
         self.next_rank = int(meta.get("next_rank", 1))
         self.calls.clear()
         self.calls.extend(meta.get("calls", [])[: self.cfg.queue.board_calls])
@@ -160,11 +164,10 @@ class Engine:
 
     def service_open(self, sid: str, now: datetime) -> bool:
         """Whether a service issues tickets at ``now`` (its days and hours, in site time)."""
-        conf = self.cfg.service(sid)
-        local = now.astimezone(self.cfg.site.tz)
-        if WEEKDAY_KEYS[local.weekday()] not in conf.days:
+        days, ranges = self._hours[sid]
+        local = now.astimezone(self._tz)
+        if WEEKDAY_KEYS[local.weekday()] not in days:
             return False
-        ranges = conf.hour_ranges
         if not ranges:
             return True
         t = local.time()
@@ -182,6 +185,11 @@ class Engine:
         """Apply what time alone changes: the daily reset, and services opening or closing."""
         d = Decision()
         now = self.clock.now()
+        # Hours and the daily reset are given in whole minutes: within a minute nothing can change.
+        if self._last_tick <= now < self._quiet_until:
+            return d
+        self._last_tick = now
+        self._quiet_until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
         today = business_day(self.cfg, now)
         if today != self.day:
             self._close_day(d, now, today)

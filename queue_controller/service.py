@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +94,8 @@ class Controller:
             ),
             on_message=self._enqueue,
         )
-        self._q: queue.Queue[paho.MQTTMessage | _Republish | None] = queue.Queue()
+        self._inbox: list[paho.MQTTMessage | _Republish] = []
+        self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._store: Store | None = None
         self.engine: Engine | None = None
@@ -108,10 +108,14 @@ class Controller:
         """Open the store, restore the engine, connect, and publish every retained state."""
         self._store = Store(self.db_path)
         self._restore()
+        self.mqtt.on_connect_hooks.append(lambda _session: self._inbox.append(_Republish()))
+        # The worker owns the connection: it reads, decides, commits and publishes in one thread,
+        # with no hand-off per message (see docs/controller.md).
+        self.mqtt.start(threaded=False)
+        self._stopping.clear()
         self._worker = threading.Thread(target=self._run, name="controller-worker", daemon=True)
         self._worker.start()
-        self.mqtt.on_connect_hooks.append(lambda _session: self._q.put(_Republish()))
-        self.mqtt.start(wait=connect_timeout)
+        self.mqtt.wait_connected(connect_timeout)
 
     def _restore(self) -> None:
         """Build the engine from what is on disk."""
@@ -131,46 +135,30 @@ class Controller:
     def stop(self) -> None:
         """Finish the batch at hand, disconnect and close the store."""
         if self._worker is not None:
-            self._q.put(None)
+            self._stopping.set()
             self._worker.join(10)
             self._worker = None
-        self.mqtt.stop()
         if self._store is not None:
             self._store.close()
             self._store = None
 
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
-        self._q.put(msg)
+        self._inbox.append(msg)  # called by paho inside poll(), in the worker thread
 
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._q.get(timeout=self.tick_s)
-            except queue.Empty:
-                batch: list[paho.MQTTMessage | _Republish] = []  # a plain tick of the clock
-            else:
-                if first is None:
-                    return
-                batch = [first]
-            stop = False
-            while len(batch) < BATCH_MAX:
+        try:
+            while not self._stopping.is_set():
+                self.mqtt.poll(0.0 if self._inbox else min(self.tick_s, 0.2))
+                batch, self._inbox = self._inbox[:BATCH_MAX], self._inbox[BATCH_MAX:]
                 try:
-                    item = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            try:
-                self._process(batch)
-            except Exception as exc:  # the store failed: the engine is ahead of the disk
-                log.critical("cannot persist decisions (%s); stopping so that nothing is lost", exc)
-                self.fatal(str(exc))
-                return
-            if stop:
-                return
+                    self._process(batch)
+                except Exception as exc:  # the store failed: the engine is ahead of the disk
+                    log.critical("cannot persist decisions (%s); stopping so that nothing is lost", exc)
+                    self.fatal(str(exc))
+                    return
+        finally:
+            self.mqtt.stop()
 
     # -- one batch -------------------------------------------------------------------------
     def _process(self, batch: list[paho.MQTTMessage | _Republish]) -> None:
@@ -216,15 +204,17 @@ class Controller:
             )
         else:
             counters, services, board = set(), set(), False
-        for device, reply in replies:
-            self._send(self.topics.dev_reply(device), reply)
-        for ev in events:
-            self._send(self.topics.events, ev)
+        # What the hall sees first (the board, the counters), then the events, then the replies: the
+        # contract orders nothing across topics, and a citizen watches the board, not the clerk.
         if republish:
             counters = {c.id for c in self.cfg.counters}
             services = {s.id for s in self.cfg.services}
             board = True
         self._publish_states(counters, services, board)
+        for ev in events:
+            self._send(self.topics.events, ev)
+        for device, reply in replies:
+            self._send(self.topics.dev_reply(device), reply)
         # Last: a command is acknowledged to the broker only once it is stored and answered. Dying
         # before this line means the broker redelivers it, and the store answers it again, identically.
         for mid, qos in acks:
@@ -341,12 +331,12 @@ class Controller:
     def _publish_states(self, counters: set[str], services: set[str], board: bool) -> None:
         assert self.engine is not None and self._store is not None
         seq = self._store.last_seq
+        if board:
+            self._send(self.topics.board, {**self.engine.board_state(), "seq": seq}, True)
         for cid in sorted(counters):
             self._send(self.topics.counter_state(cid), {**self.engine.counter_state(cid), "seq": seq}, True)
         for sid in sorted(services):
             self._send(self.topics.service_state(sid), {**self.engine.service_state(sid), "seq": seq}, True)
-        if board:
-            self._send(self.topics.board, {**self.engine.board_state(), "seq": seq}, True)
 
     def _send(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
         try:

@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from queue_controller.model import Decision, Ticket
 
 SCHEMA = """
@@ -55,7 +57,7 @@ class Pending:
 
 
 def _j(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(obj).decode("utf-8")
 
 
 class Store:
