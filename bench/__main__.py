@@ -1,0 +1,92 @@
+"""``python -m bench [NAME ...]``: run benchmarks, print one JSON document, keep it in bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from bench import BENCHMARKS, call_latency, throughput
+from bench.common import machine_info, write_results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("names", nargs="*", metavar="NAME", help="any of: " + ", ".join(BENCHMARKS))
+    g = p.add_argument_group("call_latency")
+    g.add_argument("--n", type=int, default=2000, help="measured calls (and floor round trips)")
+    g.add_argument("--warmup-calls", type=int, default=100, help="unmeasured calls first")
+    g.add_argument(
+        "--device-nodelay",
+        action="store_true",
+        help="experiment: TCP_NODELAY on the benchmark's own device sockets (not the controller's)",
+    )
+    g.add_argument("--echo-in-process", action="store_true", help="run the floor's echo as a thread")
+    g = p.add_argument_group("throughput")
+    g.add_argument("--duration", type=float, default=10.0, help="measured window, seconds")
+    g.add_argument("--warmup", type=float, default=3.0, help="unmeasured load before it, seconds")
+    g.add_argument("--counters", type=int, default=200)
+    g.add_argument("--kiosks", type=int, default=20)
+    g.add_argument("--services", type=int, default=6)
+    g.add_argument("--processes", type=int, default=2, help="load-generator processes")
+    g.add_argument("--kiosk-window", type=int, default=24, help="commands in flight per kiosk")
+    g.add_argument("--counter-window", type=int, default=4, help="commands in flight per counter")
+    p.add_argument("--out", default="latest.json", help="file name under bench/results/")
+    return p
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one benchmark with the options of the command line."""
+    if name == "call_latency":
+        return call_latency.run(
+            args.n,
+            args.warmup_calls,
+            echo_process=not args.echo_in_process,
+            device_nodelay=args.device_nodelay,
+        )
+    if name == "throughput":
+        return throughput.run(
+            args.counters,
+            args.kiosks,
+            args.services,
+            duration=args.duration,
+            warmup=args.warmup,
+            processes=args.processes,
+            kiosk_window=args.kiosk_window,
+            counter_window=args.counter_window,
+        )
+    raise ValueError(f"unknown benchmark {name!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks named (all by default); exit 1 if one could not run (not if it missed a target)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in args.names:
+        if name not in BENCHMARKS:
+            parser.error(f"unknown benchmark {name!r} (choose from {', '.join(BENCHMARKS)})")
+    names = args.names or list(BENCHMARKS)
+    results: list[dict[str, Any]] = []
+    failed = False
+    for name in names:
+        try:
+            results.append(run_one(name, args))
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            results.append({"name": name, "error": f"{type(exc).__name__}: {exc}", "pass": False})
+            failed = True
+    doc: dict[str, Any] = results[0] if len(names) == 1 and args.names else {"benchmarks": results}
+    if "benchmarks" in doc:
+        doc["machine"] = machine_info()
+    path = write_results(doc, args.out)
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    print(f"written to {path}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
