@@ -1,0 +1,92 @@
+"""``onestop announcer say``: the technician's test of the hall voice (ARCHITECTURE.md §6).
+
+Prints the sentence on one line of standard output, then writes the WAV (``--out``) or plays it
+through the announcer device's audio backend. Failures exit non-zero with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from device_drivers.audio import SimAudio, open_audio
+from display_agents.vietnamese import call_sentence
+from display_agents.voice import CallBuilder, ClipLibrary
+from onestop.config import DeviceConfig, SiteConfig
+from onestop.errors import OnestopError
+
+PROG = "onestop announcer say"
+
+
+def voice_dirs(cfg: SiteConfig) -> tuple[Path, Path]:
+    """The espeak-ng clip cache and the recorded-set folder of a site."""
+    base = cfg.data_dir / "voice"
+    return base / "espeak-vi", base / "recorded"
+
+
+def spoken_counter(cfg: SiteConfig, counter: str) -> str:
+    """What is read for a counter: the label of a known counter id when it holds a number, else the id.
+
+    Anything that is not a counter id of the site ("5", "Quầy 5") is read as given.
+    """
+    try:
+        known = cfg.counter(counter)
+    except KeyError:
+        return counter
+    return known.label if any(ch.isdigit() for ch in known.label) else counter
+
+
+def announcer_device(cfg: SiteConfig, device: str | None = None) -> DeviceConfig | None:
+    """The named announcer device, or the site's first announcer (None when it has none)."""
+    if device is not None:
+        try:
+            found = cfg.device(device)
+        except KeyError:
+            raise OnestopError(f"no device {device!r} in {cfg.source}") from None
+        if found.role != "announcer":
+            raise OnestopError(f"device {device!r} is a {found.role}, not an announcer")
+        return found
+    announcers = cfg.devices_with_role("announcer")
+    return announcers[0] if announcers else None
+
+
+def say(
+    cfg: SiteConfig,
+    number: str,
+    counter: str,
+    mode: str | None = None,
+    dialect: str | None = None,
+    out: str | Path | None = None,
+    *,
+    device: str | None = None,
+) -> int:
+    """Print the call sentence, then write its WAV to ``out`` or play it; return the exit status."""
+    mode = mode or cfg.announcer.mode
+    dialect = dialect or cfg.announcer.dialect
+    try:
+        spoken = spoken_counter(cfg, counter)
+        print(call_sentence(number, spoken, mode, dialect), flush=True)
+        cache_dir, recorded_dir = voice_dirs(cfg)
+        builder = CallBuilder(ClipLibrary(cache_dir, recorded_dir))
+        call = builder.build_call(number, spoken, mode, dialect, cfg.announcer.repeat)
+        if out is not None:
+            target = Path(out)
+            try:
+                target.write_bytes(call.wav)
+            except OSError as exc:
+                raise OnestopError(f"cannot write {target}: {exc.strerror}") from None
+            return 0
+        dev = announcer_device(cfg, device)
+        with open_audio(dev.audio if dev else None, data_dir=cfg.data_dir) as audio:
+            if isinstance(audio, SimAudio):
+                who = f"device {dev.id!r}" if dev else "this site (no announcer device)"
+                print(
+                    f"{PROG}: note: the audio backend of {who} is 'sim', nothing is audible; "
+                    'use --out FILE, or set audio = { backend = "alsa" }',
+                    file=sys.stderr,
+                )
+            audio.play(call.wav)
+    except OnestopError as exc:
+        print(f"{PROG}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    return 0

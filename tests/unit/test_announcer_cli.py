@@ -1,0 +1,126 @@
+"""``onestop announcer say`` (the function behind it), on a synthetic recorded voice set."""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from display_agents.announcer_cli import announcer_device, say, spoken_counter, voice_dirs
+from onestop.config import SiteConfig
+from onestop.errors import OnestopError
+from tests.utils.voice import write_tone_set
+
+SiteFactory = Callable[..., SiteConfig]
+
+SENTENCE = "Xin mời công dân có số thứ tự A không một hai đến quầy số ba"
+
+
+@pytest.fixture
+def cfg(site_cfg: SiteConfig) -> SiteConfig:
+    """The test site, with a complete recorded voice set (so that espeak-ng is not needed)."""
+    write_tone_set(voice_dirs(site_cfg)[1])
+    return site_cfg
+
+
+def test_say_writes_the_wav_and_prints_one_line(
+    cfg: SiteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "call.wav"
+    assert say(cfg, "A012", "3", "digits", "north", out) == 0
+    printed = capsys.readouterr()
+    assert printed.out == SENTENCE + "\n"
+    assert unicodedata.is_normalized("NFC", printed.out)
+    info = sf.info(io.BytesIO(out.read_bytes()))
+    assert (info.samplerate, info.channels, info.subtype) == (22_050, 1, "PCM_16")
+
+
+def test_say_uses_the_sites_settings_unless_overridden(
+    site_factory: SiteFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = site_factory({"announcer": {"mode": "whole", "dialect": "south", "repeat": 1}})
+    write_tone_set(voice_dirs(cfg)[1])
+    assert say(cfg, "B024", "3", None, None, tmp_path / "a.wav") == 0
+    assert say(cfg, "B024", "3", "digits", "north", tmp_path / "b.wav") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "Xin mời công dân có số thứ tự B hai mươi bốn đến quầy số ba",
+        "Xin mời công dân có số thứ tự B không hai bốn đến quầy số ba",
+    ]
+    # repeat = 1: chime, pause and one sentence of 6 tone clips (two sentences would last over 7 s)
+    assert 4.0 < sf.info(str(tmp_path / "a.wav")).duration < 5.0
+
+
+def test_say_plays_through_the_announcer_device(
+    site_factory: SiteFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    devices = [{"id": "announcer-1", "role": "announcer", "audio": {"backend": "file", "dir": "hall"}}]
+    cfg = site_factory({"devices": devices})
+    write_tone_set(voice_dirs(cfg)[1])
+    assert say(cfg, "A012", "3", "digits", "north", None) == 0
+    assert capsys.readouterr().out == SENTENCE + "\n"
+    assert [p.name for p in (cfg.data_dir / "hall").iterdir()] == ["clip-000001.wav"]
+
+
+def test_say_on_the_simulator_says_nothing_is_audible(
+    cfg: SiteConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert say(cfg, "A012", "3", "digits", "north", None) == 0
+    printed = capsys.readouterr()
+    assert printed.out == SENTENCE + "\n"
+    assert "'sim', nothing is audible" in printed.err
+
+
+@pytest.mark.parametrize(
+    ("number", "counter", "reason"),
+    [("12A", "3", "cannot read ticket number"), ("A012", "Quầy Tư pháp", "no number to read out")],
+)
+def test_say_fails_with_one_line(
+    cfg: SiteConfig,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    number: str,
+    counter: str,
+    reason: str,
+) -> None:
+    assert say(cfg, number, counter, None, None, tmp_path / "x.wav") == 2
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.count("\n") == 1 and reason in printed.err
+    assert printed.err.startswith("onestop announcer say: ")
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_say_unwritable_output_fails(
+    cfg: SiteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert say(cfg, "A012", "3", None, None, tmp_path / "missing-dir" / "x.wav") == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_say_without_espeak_or_recordings_explains(
+    site_cfg: SiteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng on the PATH
+    assert say(site_cfg, "A012", "3", None, None, tmp_path / "x.wav") == 2
+    err = capsys.readouterr().err
+    assert "apt install espeak-ng" in err and err.count("\n") == 1
+
+
+def test_spoken_counter_and_device(site_factory: SiteFactory) -> None:
+    cfg = site_factory(
+        {"counters": [{"id": "9", "label": "Quầy Tư pháp", "services": ["tuphap"]}], "devices": []}
+    )
+    assert spoken_counter(cfg, "9") == "9"  # label without a number: the id
+    assert spoken_counter(cfg, "Quầy 5") == "Quầy 5"  # not an id: read as given
+    assert announcer_device(cfg) is None
+    base = site_factory()
+    assert spoken_counter(base, "3") == "Quầy 3"
+    found = announcer_device(base)
+    assert found is not None and found.id == "announcer-1"
+    with pytest.raises(OnestopError, match="not an announcer"):
+        announcer_device(base, "kiosk-1")
