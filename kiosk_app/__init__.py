@@ -1,0 +1,1 @@
+"""The ticket kiosk and rating terminal: screens over plain view-models, and ticket rendering."""

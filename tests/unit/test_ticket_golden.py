@@ -1,0 +1,81 @@
+"""Golden tests: the exact ESC/POS bytes of a fixed ticket, and the raster read back from them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops
+
+from device_drivers.printer import PROFILES, FakePrinter
+from device_drivers.printer.codec import encode_job
+from kiosk_app.ticket import TicketLayout, render_ticket, ticket_status_url
+from tests.unit.sites import site
+from tests.utils.golden import UPDATE, digest, explain_job_change, load_golden, save_golden
+
+NAME = "ticket-tm-t88v"
+PROFILE = PROFILES["TM-T88V"]
+TICKET: dict[str, Any] = {
+    "id": "t-site-20261123-A-012",
+    "number": "A012",
+    "service": "tuphap",
+    "priority": True,
+    "status": "waiting",
+    "issued_at": "2026-11-23T08:05:00+07:00",
+    "called_at": None,
+    "counter": None,
+}
+
+
+def golden_ticket() -> Image.Image:
+    cfg = site()
+    return render_ticket(
+        TICKET,
+        site=cfg,
+        service_name="Tư pháp - Hộ tịch",
+        service_name_en="Justice - Civil status",
+        ahead=7,
+        est_wait_s=23 * 60 + 5,
+        layout=TicketLayout(),
+        width_dots=PROFILE.width_dots,
+        status_url=ticket_status_url(cfg, TICKET["id"]),
+        now=datetime(2026, 11, 23, 1, 5, tzinfo=UTC),
+    )
+
+
+def test_exact_bytes(tmp_path: Path) -> None:
+    img = golden_ticket()
+    data = encode_job(img, PROFILE, cut=True)
+    if UPDATE:
+        save_golden(NAME, img, data, PROFILE)
+    _, meta = load_golden(NAME)
+    if digest(data) != {"sha256": meta["sha256"], "length": meta["length"]}:
+        pytest.fail(explain_job_change(NAME, data, img, PROFILE, tmp_path / "golden-diff"))
+
+
+def test_the_raster_read_back_is_the_rendered_image_pixel_for_pixel() -> None:
+    img = golden_ticket()
+    fake = FakePrinter()
+    assert fake.handle(encode_job(img, PROFILE, cut=True)) == b""
+    (job,) = fake.jobs
+    assert fake.unknown == b""
+    assert job.cut and job.image is not None
+    assert job.image.size == img.size == (512, img.height)
+    assert job.image.tobytes() == img.tobytes()
+    assert ImageChops.difference(job.image, img).getbbox() is None
+
+
+def test_golden_image_is_the_rendered_image() -> None:
+    golden, _ = load_golden(NAME)
+    assert golden.tobytes() == golden_ticket().tobytes()
+
+
+def test_the_diff_helper_explains_a_changed_picture(tmp_path: Path) -> None:
+    img = golden_ticket().copy()
+    img.putpixel((100, 100), 0 if img.getpixel((100, 100)) else 255)
+    message = explain_job_change(NAME, encode_job(img, PROFILE), img, PROFILE, tmp_path)
+    assert "1 dots differ within (100, 100, 101, 101)" in message
+    assert "first differing byte at offset" in message
+    assert (tmp_path / f"{NAME}.diff.png").exists()
