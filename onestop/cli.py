@@ -92,6 +92,108 @@ def _hub(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device_password(cfg: SiteConfig, device: str, role: str) -> str:
+    from onestop.credentials import read_secret
+
+    try:
+        dev = cfg.device(device)
+    except KeyError:
+        raise OnestopError(f"--device {device}: no such device in {cfg.source}") from None
+    if dev.role != role:
+        raise OnestopError(f"--device {device}: it is a {dev.role} device, not a {role}")
+    return read_secret(cfg, device)
+
+
+def _run_agent(agent: object) -> int:
+    agent.start()  # type: ignore[attr-defined]
+    wait_for_signal()
+    agent.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+def _counter(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    if args.action == "display-test":
+        from device_drivers.display import open_display
+
+        if not args.text:
+            raise OnestopError("display-test: give the text to show with --text")
+        dev = cfg.device(args.device) if args.device in {d.id for d in cfg.devices} else None
+        if dev is None:
+            raise OnestopError(f"--device {args.device}: no such device in {cfg.source}")
+        display = open_display(dev.display)
+        try:
+            shown = display.shape([args.text])[0]
+            display.show_number(args.text, blink=args.blink)
+        finally:
+            display.close()
+        print(shown.rstrip())
+        return 0
+    from display_agents.counter_agent import CounterAgent
+
+    return _run_agent(CounterAgent(cfg, args.device, _device_password(cfg, args.device, "counter")))
+
+
+def _announcer(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    if args.action == "say":
+        from display_agents.announcer_cli import say
+
+        if not args.number or not args.counter:
+            raise OnestopError("say: give --number and --counter")
+        return say(cfg, args.number, args.counter, args.mode, args.dialect, args.out, device=args.device)
+    from display_agents.announcer_agent import AnnouncerAgent
+
+    if not args.device:
+        raise OnestopError("give the announcer's --device")
+    return _run_agent(AnnouncerAgent(cfg, args.device, _device_password(cfg, args.device, "announcer")))
+
+
+def _board(args: argparse.Namespace) -> int:
+    from display_agents.board_agent import BoardAgent
+
+    cfg = load_config(args)
+    return _run_agent(BoardAgent(cfg, args.device, _device_password(cfg, args.device, "board")))
+
+
+def _agents(args: argparse.Namespace) -> int:
+    from onestop.credentials import read_secret
+
+    cfg = load_config(args)
+    roles = {r.strip() for r in args.roles.split(",") if r.strip()}
+    unknown = roles - {"counter", "board", "announcer"}
+    if unknown:
+        raise OnestopError(f"--roles: cannot run {', '.join(sorted(unknown))} agents here")
+    agents: list[object] = []
+    for dev in cfg.devices:
+        if dev.role not in roles:
+            continue
+        hardware = [h for h in (dev.keys, dev.display, dev.audio) if h is not None]
+        if args.sim_only and any(h.backend not in ("sim", "web") for h in hardware):
+            continue
+        if dev.keys is not None and dev.keys.backend == "web":
+            continue  # the hub's caller page is that device's keypad
+        if dev.role == "counter":
+            from display_agents.counter_agent import CounterAgent
+
+            agents.append(CounterAgent(cfg, dev.id, read_secret(cfg, dev.id)))
+        elif dev.role == "board":
+            from display_agents.board_agent import BoardAgent
+
+            agents.append(BoardAgent(cfg, dev.id, read_secret(cfg, dev.id)))
+        else:
+            from display_agents.announcer_agent import AnnouncerAgent
+
+            agents.append(AnnouncerAgent(cfg, dev.id, read_secret(cfg, dev.id)))
+    for a in agents:
+        a.start()  # type: ignore[attr-defined]
+    log.info("running %d agent(s): %s", len(agents), ", ".join(a.device_id for a in agents))  # type: ignore[attr-defined]
+    wait_for_signal()
+    for a in agents:
+        a.stop()  # type: ignore[attr-defined]
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from onestop.up import run_up
 
@@ -148,6 +250,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: never)")
     p.set_defaults(run=_simulate)
+
+    p = sub.add_parser("counter", help="run a counter agent (call keys and counter LED), or test its display")
+    common(p)
+    p.add_argument("action", nargs="?", choices=["run", "display-test"], default="run")
+    p.add_argument("--device", required=True, help="the counter device id, e.g. counter-1")
+    p.add_argument("--text", help="display-test: the text to show, e.g. A012")
+    p.add_argument("--blink", action="store_true", help="display-test: blink it")
+    p.set_defaults(run=_counter)
+
+    p = sub.add_parser("announcer", help="run the voice announcer, or say one call")
+    common(p)
+    p.add_argument("action", nargs="?", choices=["run", "say"], default="run")
+    p.add_argument("--device", help="the announcer device (say: default the site's first announcer)")
+    p.add_argument("--number", help="say: ticket number, e.g. A012")
+    p.add_argument("--counter", help="say: counter id or label, e.g. 3 or 'Quầy 3'")
+    p.add_argument("--mode", choices=["whole", "digits"], help="say: override [announcer] mode")
+    p.add_argument("--dialect", choices=["north", "south"], help="say: override [announcer] dialect")
+    p.add_argument("--out", metavar="FILE", help="say: write the WAV file here instead of playing it")
+    p.set_defaults(run=_announcer)
+
+    p = sub.add_parser("board", help="run the LED main board agent of the hall")
+    common(p)
+    p.add_argument("--device", required=True, help="the board device id")
+    p.set_defaults(run=_board)
+
+    p = sub.add_parser(
+        "agents", help="run every counter, board and announcer agent of the site in one process"
+    )
+    common(p)
+    p.add_argument("--roles", default="counter,board,announcer", help="comma-separated roles to run")
+    p.add_argument("--sim-only", action="store_true", help="only devices whose hardware is all simulated")
+    p.set_defaults(run=_agents)
 
     p = sub.add_parser("monitor", help="print the site's queue events as they happen")
     common(p)

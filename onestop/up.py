@@ -111,6 +111,7 @@ def run_up(args: argparse.Namespace) -> int:
         Child("controller", ctl_args, logs / "controller.log"),
         Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
     ]
+    children.append(Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"))
     if args.traffic:
         children.append(
             Child("traffic", [*py, "simulate", *site_args, "--speed", str(args.speed)], logs / "traffic.log")

@@ -109,7 +109,7 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         out.wait_for(rf"broker\s+mqtt://127\.0\.0\.1:{port}")
         out.wait_for("Ctrl-C stops everything")
         pids = [int(m) for line in out.seen for m in re.findall(r"pid (\d+)", line)]
-        assert len(pids) == 4, out.seen  # broker, controller, hub, traffic
+        assert len(pids) == 5, out.seen  # broker, controller, hub, agents, traffic
         hub_url = re.search(r"hub\s+(http://\S+)/healthz", out.wait_for(r"hub\s+http://")).group(1)
         out.wait_for(r"opened\s+Quầy 1")
         out.wait_for(r"issued\s+[ABC]\d{3}")

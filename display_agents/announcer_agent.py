@@ -1,0 +1,95 @@
+"""The voice announcer: ``onestop announcer --config site.toml --device announcer-hall``.
+
+On every live ``ticket.called`` event (recalls too) it queues a call: a chime, then "Xin mời công
+dân có số thứ tự … đến quầy số …", said ``[announcer] repeat`` times, never overlapping another.
+Events older than ``max_age_s`` (a backlog delivered after a reconnect) are not announced: a call
+heard minutes late sends a citizen to a counter that has moved on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqttc
+
+from device_drivers.audio import open_audio
+from display_agents.announcer_cli import voice_dirs
+from display_agents.call_queue import CallQueue, CallRequest, call_from_event
+from display_agents.voice import CallBuilder, ClipLibrary
+from onestop.config import SiteConfig
+from onestop.device import DeviceClient
+from onestop.protocol import iso
+
+log = logging.getLogger("onestop.announcer")
+
+
+class AnnouncerAgent:
+    """``start()``, then ``stop()``."""
+
+    def __init__(self, cfg: SiteConfig, device_id: str, password: str, *, max_age_s: float = 60.0) -> None:
+        dev = cfg.device(device_id)
+        if dev.role != "announcer":
+            raise ValueError(f"{device_id} is a {dev.role} device, not an announcer")
+        self.cfg = cfg
+        self.device_id = device_id
+        self.max_age_s = max_age_s
+        cache, recorded = voice_dirs(cfg)
+        self.builder = CallBuilder(ClipLibrary(cache, recorded))
+        self.audio = open_audio(dev.audio, data_dir=cfg.data_dir)
+        self.labels = {c.id: c.label for c in cfg.counters}
+        a = cfg.announcer
+        self.queue = CallQueue(
+            lambda r: self.builder.build_call(r.number, r.counter, a.mode, a.dialect, a.repeat).wav,
+            self.audio,
+        )
+        self.client = DeviceClient(
+            cfg.site.id,
+            device_id,
+            "announcer",
+            host=cfg.broker.host,
+            port=cfg.broker.port,
+            password=password,
+            on_message=self._on_message,
+        )
+        self.client_topics_events = self.client.topics.events
+        self.client.mqtt.settings.subscriptions.append((self.client_topics_events, 1))
+        self.skipped_old = 0
+
+    def start(self, connect_timeout: float | None = 10.0) -> None:
+        """Prepare the clips (generated once), start the player, connect."""
+        self.builder.library.prepare()
+        self.queue.start()
+        self.client.start(wait=connect_timeout)
+        self._health("ok")
+
+    def stop(self) -> None:
+        """Disconnect and let the call being played finish."""
+        self.client.stop()
+        self.queue.stop()
+
+    def _on_message(self, msg: mqttc.MQTTMessage) -> None:
+        if msg.topic != self.client_topics_events:
+            return
+        try:
+            event: dict[str, Any] = json.loads(msg.payload)
+        except ValueError:
+            return
+        req: CallRequest | None = call_from_event(event, self.labels)
+        if req is None:
+            return
+        try:
+            age = (datetime.now(UTC) - datetime.fromisoformat(event["ts"])).total_seconds()
+        except (KeyError, TypeError, ValueError):
+            age = 0.0
+        if age > self.max_age_s:
+            self.skipped_old += 1
+            log.info("not announcing %s: %.0f s old", req.describe(), age)
+            return
+        self.queue.submit(req)
+
+    def _health(self, audio: str) -> None:
+        payload = {"audio": audio, "ts": iso(datetime.now(UTC))}
+        self.client.mqtt.publish(self.client.topics.dev_health(self.device_id), payload, retain=True)
