@@ -82,7 +82,11 @@ def _closed_services(cfg: SiteConfig) -> list[str]:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    """Run the site until Ctrl-C."""
+    """Run the site until Ctrl-C. Whatever was started is stopped again, even when Ctrl-C comes
+    while the site is still starting (the children run in their own sessions and would not see it)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     cfg = load_config(args)
     data = cfg.data_dir
     data.mkdir(parents=True, exist_ok=True)
@@ -93,70 +97,22 @@ def run_up(args: argparse.Namespace) -> int:
         wanted, port = port, free_port(host)
         print(f"port {wanted} is taken (another broker?); this site's broker uses {port} instead")
     broker = Broker(cfg, data / "broker", host=host, port=port, persistence=True)
-    broker.start()
-    site_args = ["--config", str(Path(args.config).resolve()), "--broker", f"{host}:{broker.port}"]
-    py = [sys.executable, "-m", "onestop"]
-    logs = data / "logs"
-    ctl_args = [*py, "controller", *site_args]
-    closed = _closed_services(cfg) if args.traffic else []
-    if closed:
-        ctl_args.append("--ignore-hours")
-    hub_host, _, hub_port = cfg.hub.listen.rpartition(":")
-    hub_host = "127.0.0.1" if hub_host in ("0.0.0.0", "") else hub_host
-    if not _port_free(hub_host, int(hub_port)):
-        wanted, hub_port = hub_port, str(free_port(hub_host))
-        print(f"port {wanted} is taken; this site's hub uses {hub_port} instead")
-    hub_url = f"http://{hub_host}:{hub_port}"
-    children = [
-        Child("controller", ctl_args, logs / "controller.log"),
-        Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
-    ]
-    children.append(Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"))
-    if args.traffic:
-        children.append(
-            Child("traffic", [*py, "simulate", *site_args, "--speed", str(args.speed)], logs / "traffic.log")
-        )
-    for c in children:
-        c.start()
-
-    print()
-    print(f"  onestop site {cfg.site.id} — {cfg.site.name}")
-    print(f"  broker      mqtt://{host}:{broker.port}   (pid {broker.pid}, log {broker.log_path})")
-    for c in children:
-        assert c.proc is not None
-        print(f"  {c.name:<11} pid {c.proc.pid:<7} log {c.log_path}")
-    print(f"  data        {data}   (controller.db, hub.db, secrets/, broker/)")
-    print(f"  hub         {hub_url}/healthz   {hub_url}/api/state   {hub_url}/docs")
-    print(f"  watch       onestop monitor --config {args.config} --broker {host}:{broker.port}")
-    if closed:
-        print(f"  note        {len(closed)} service(s) are closed at this hour; the demo ignores hours")
-    if args.traffic:
-        speed = f"{args.speed:.0f}"
-        print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
-    print("  Ctrl-C stops everything.\n")
-
-    monitor = None
-    if not args.quiet:
-        cfg_live = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"port": broker.port})})
-        monitor = Monitor(cfg_live)
-        monitor.start()
-
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    children: list[Child] = []
+    monitor: Monitor | None = None
     try:
-        while not stop.wait(0.5):
-            for c in children:
-                assert c.proc is not None
-                rc = c.proc.poll()
-                if rc is None:
-                    continue
-                c.restarts += 1
-                delay = min(30, 2 ** min(c.restarts, 5)) if time.monotonic() - c.started < 10 else 1
-                print(f"!! {c.name} exited with status {rc}; restarting in {delay} s (see {c.log_path})")
-                if stop.wait(delay):
-                    break
-                c.start()
+        broker.start()
+        children = _plan(args, cfg, broker.port)
+        for c in children:
+            if stop.is_set():
+                break
+            c.start()
+        if not stop.is_set():
+            _print_tour(args, cfg, broker, children)
+        if not args.quiet and not stop.is_set():
+            cfg_live = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"port": broker.port})})
+            monitor = Monitor(cfg_live)
+            monitor.start()
+        _supervise(children, stop)
     finally:
         print("\nstopping …")
         if monitor is not None:
@@ -166,3 +122,66 @@ def run_up(args: argparse.Namespace) -> int:
         broker.stop()
         print("stopped.")
     return 0
+
+
+def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[Child]:
+    """The processes of the site, not started."""
+    host = cfg.broker.host
+    site_args = ["--config", str(Path(args.config).resolve()), "--broker", f"{host}:{broker_port}"]
+    py = [sys.executable, "-m", "onestop"]
+    logs = cfg.data_dir / "logs"
+    ctl_args = [*py, "controller", *site_args]
+    if args.traffic and _closed_services(cfg):
+        ctl_args.append("--ignore-hours")
+    hub_host, _, hub_port = cfg.hub.listen.rpartition(":")
+    hub_host = "127.0.0.1" if hub_host in ("0.0.0.0", "") else hub_host
+    if not _port_free(hub_host, int(hub_port)):
+        wanted, hub_port = hub_port, str(free_port(hub_host))
+        print(f"port {wanted} is taken; this site's hub uses {hub_port} instead")
+    children = [
+        Child("controller", ctl_args, logs / "controller.log"),
+        Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
+        Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"),
+    ]
+    if args.traffic:
+        sim_args = [*py, "simulate", *site_args, "--speed", str(args.speed)]
+        children.append(Child("traffic", sim_args, logs / "traffic.log"))
+    return children
+
+
+def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, children: list[Child]) -> None:
+    host = cfg.broker.host
+    hub = next(c for c in children if c.name == "hub")
+    hub_url = "http://" + hub.argv[hub.argv.index("--listen") + 1]
+    print()
+    print(f"  onestop site {cfg.site.id} — {cfg.site.name}")
+    print(f"  broker      mqtt://{host}:{broker.port}   (pid {broker.pid}, log {broker.log_path})")
+    for c in children:
+        assert c.proc is not None
+        print(f"  {c.name:<11} pid {c.proc.pid:<7} log {c.log_path}")
+    print(f"  data        {cfg.data_dir}   (controller.db, hub.db, secrets/, broker/)")
+    print(f"  hub         {hub_url}/healthz   {hub_url}/api/state   {hub_url}/docs")
+    print(f"  watch       onestop monitor --config {args.config} --broker {host}:{broker.port}")
+    if "--ignore-hours" in children[0].argv:
+        print("  note        some services are closed at this hour; the demo ignores opening hours")
+    if args.traffic:
+        speed = f"{args.speed:.0f}"
+        print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
+    print("  Ctrl-C stops everything.\n", flush=True)
+
+
+def _supervise(children: list[Child], stop: threading.Event) -> None:
+    """Restart a child that dies (later and later if it keeps dying at once) until ``stop``."""
+    while not stop.wait(0.5):
+        for c in children:
+            if c.proc is None:
+                continue
+            rc = c.proc.poll()
+            if rc is None:
+                continue
+            c.restarts += 1
+            delay = min(30, 2 ** min(c.restarts, 5)) if time.monotonic() - c.started < 10 else 1
+            print(f"!! {c.name} exited with status {rc}; restarting in {delay} s (see {c.log_path})")
+            if stop.wait(delay):
+                return
+            c.start()

@@ -126,3 +126,31 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
             os.kill(pid, 0)
     db = Path(site_cfg.source).parent / "var" / "controller.db"
     assert db.exists() and db.stat().st_size > 0
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("when", ["at-once", "children-started"])
+def test_ctrl_c_while_starting_leaves_nothing_running(site_cfg: SiteConfig, when: str) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onestop", "up", "--config", site_cfg.source, "--port", str(port), "--traffic"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    out = Lines(proc)
+    if when == "children-started":
+        out.wait_for("Ctrl-C stops everything")  # every child runs; the monitor is still connecting
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    assert _processes_mentioning(str(Path(site_cfg.source).parent)) == []
