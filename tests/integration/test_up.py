@@ -144,10 +144,19 @@ def _processes_mentioning(text: str) -> list[int]:
 @pytest.mark.parametrize("when", ["at-once", "children-started"])
 def test_ctrl_c_while_starting_leaves_nothing_running(site_cfg: SiteConfig, when: str) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "onestop", "up", "--config", site_cfg.source, "--port", str(port), "--traffic"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "onestop",
+        "up",
+        "--config",
+        site_cfg.source,
+        "--port",
+        str(port),
+        "--traffic",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     out = Lines(proc)
     if when == "children-started":
         out.wait_for("Ctrl-C stops everything")  # every child runs; the monitor is still connecting
