@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from hub_api.auth import PinGuard, SessionSigner
+from hub_api.caller import WebKeypads
 from hub_api.ingest import Ingest
 from hub_api.live import LiveState
 from hub_api.store import HubStore
@@ -25,25 +27,35 @@ class Hub:
     store: HubStore
     live: LiveState
     ingest: Ingest | None = None
+    #: The web keypads the hub plays for soft callers (none until :meth:`open`).
+    keypads: WebKeypads | None = None
+    #: Signs the soft callers' session cookies.
+    sessions: SessionSigner | None = None
+    pins: PinGuard = field(default_factory=PinGuard)
 
     @classmethod
     def open(
         cls, cfg: SiteConfig, password: str, *, db_path: Path | None = None, host: str | None = None,
         port: int | None = None, client_id: str = "hub",
     ) -> Hub:  # fmt: skip
-        """Open the store and prepare the ingest (not started)."""
+        """Open the store and prepare the ingest and the web keypads (not started)."""
         store = HubStore(db_path or cfg.data_dir / "hub.db")
         live = LiveState()
         ingest = Ingest(cfg, password, store, live, host=host, port=port, client_id=client_id)
-        return cls(cfg, store, live, ingest)
+        keypads = WebKeypads(cfg, host=host, port=port)
+        return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg))
 
     def start(self) -> None:
-        """Start consuming the site's traffic."""
+        """Start consuming the site's traffic and connect the web keypads."""
         if self.ingest is not None:
             self.ingest.start(connect_timeout=None)
+        if self.keypads is not None:
+            self.keypads.start()
 
     def stop(self) -> None:
-        """Stop consuming and close the store."""
+        """Disconnect the web keypads, stop consuming and close the store."""
+        if self.keypads is not None:
+            self.keypads.stop()
         if self.ingest is not None:
             self.ingest.stop()
         self.store.close()
@@ -60,7 +72,7 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 
 def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     """The FastAPI app; with ``manage`` it starts and stops the hub with the server."""
-    from hub_api.routers import health, state, tickets
+    from hub_api.routers import caller, counters, health, pages, site, state, tickets
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,4 +89,10 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(state.router)
     app.include_router(tickets.router)
+    app.include_router(site.router)
+    app.include_router(counters.router)
+    app.include_router(caller.router)
+    app.add_exception_handler(caller.CallerError, caller.caller_error_handler)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from onestop.config import SiteConfig
@@ -112,4 +113,51 @@ def read_secret(cfg: SiteConfig, account: str) -> str:
     value = _read(path)
     if value is None:
         raise SecretNotFound(account, path)
+    return value
+
+
+# -- PINs of web keypads, and other small secrets kept next to the passwords ---------------------
+
+#: Digits in a web keypad's PIN.
+PIN_DIGITS = 6
+
+
+class PinNotFound(SecretNotFound):
+    """A web keypad's PIN file does not exist (or is empty)."""
+
+    def __init__(self, device_id: str, path: Path) -> None:
+        OnestopError.__init__(
+            self, f"no PIN for web keypad {device_id!r}: {path} is missing or empty (start the hub once)"
+        )
+        self.account = device_id
+        self.filename = str(path)
+
+
+def generate_pin() -> str:
+    """A new random PIN of :data:`PIN_DIGITS` digits (leading zeros allowed)."""
+    return f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
+
+
+def pin_path(cfg: SiteConfig, device_id: str) -> Path:
+    """The PIN file of one device (a web keypad)."""
+    return secrets_dir(cfg) / f"{device_id}.pin"
+
+
+def ensure_secret_file(path: Path, generate: Callable[[], str]) -> str:
+    """Read a secret file, creating it with ``generate()`` when missing (0600, folder 0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return _read(path) or _create(path, generate())
+
+
+def ensure_pin(cfg: SiteConfig, device_id: str) -> str:
+    """The PIN of a web keypad device, creating its file (0600) when missing."""
+    return ensure_secret_file(pin_path(cfg, device_id), generate_pin)
+
+
+def read_pin(cfg: SiteConfig, device_id: str) -> str:
+    """The PIN of a web keypad device; raise :class:`PinNotFound` when it has none."""
+    path = pin_path(cfg, device_id)
+    value = _read(path)
+    if value is None:
+        raise PinNotFound(device_id, path)
     return value

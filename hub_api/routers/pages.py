@@ -1,0 +1,69 @@
+"""The web pages the hub serves: the hall's TV board and the clerks' soft caller (plain HTML/CSS/JS)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from hub_api.app import HubDep
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+#: Pages and their scripts are revalidated on every load, so a TV picks up an upgrade on reload.
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+class _RevalidatedStatic(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        resp = await super().get_response(path, scope)
+        resp.headers.setdefault("Cache-Control", "no-cache")
+        return resp
+
+
+def static_files() -> StaticFiles:
+    """The ``/static`` mount: the pages' scripts and style sheets."""
+    return _RevalidatedStatic(directory=STATIC_DIR)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    """The hub's front page is the hall board."""
+    return RedirectResponse("/board")
+
+
+@router.get("/board")
+def board() -> FileResponse:
+    """The hall's TV board (1920×1080)."""
+    return FileResponse(STATIC_DIR / "board.html", headers=NO_CACHE)
+
+
+_NOT_A_WEB_KEYPAD = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Không có bàn phím web</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/caller.css"></head>
+<body class="plain"><main class="notice-page">
+<h1>{label}: không có trang gọi số</h1>
+<p>Quầy này chưa được cấu hình bàn phím web (<code>keys = {{ backend = "web" }}</code>).
+Xin liên hệ cán bộ kỹ thuật.</p>
+<p class="en">{label} has no web keypad (soft caller): ask the technician to add one in site.toml.</p>
+</main></body></html>
+"""
+
+
+@router.get("/caller/{counter}", response_model=None)
+def caller(counter: str, hub: HubDep) -> FileResponse | HTMLResponse:
+    """The soft caller of one counter; 404 with an explanation when it has no web keypad."""
+    if hub.keypads is None or hub.keypads.get(counter) is None:
+        try:
+            label = hub.cfg.counter(counter).label
+        except KeyError:
+            label = f"Quầy {counter}"
+        return HTMLResponse(_NOT_A_WEB_KEYPAD.format(label=html.escape(label)), status_code=404)
+    return FileResponse(STATIC_DIR / "caller.html", headers=NO_CACHE)

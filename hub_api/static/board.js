@@ -1,0 +1,219 @@
+/* The hall's TV board: last calls (newest highlighted), waiting per service, clock, notice. */
+"use strict";
+
+(function () {
+  var O = Onestop, $ = O.$, el = O.el;
+  var BLINK_MS = 6000;
+  var PAGE_MS = 10000;
+  var clock = new O.Clock();
+  var S = { site: null, board: { calls: [], services: [] }, services: {}, controller: null };
+  var lastTop = null;
+  var blinkTimer = null;
+  var page = 0;
+
+  function callsShown() {
+    return (S.site && S.site.board && S.site.board.calls_shown) || 8;
+  }
+
+  /* One font size for a group of texts (the numbers, the counter labels): the style sheet's size,
+     or smaller until the widest of them fits its box, so that long labels never get cut. */
+  function fitGroup(nodes) {
+    if (!nodes.length) return;
+    var i;
+    for (i = 0; i < nodes.length; i++) nodes[i].style.fontSize = "";
+    var size = parseFloat(window.getComputedStyle(nodes[0]).fontSize);
+    var min = size * 0.5;
+    function overflows() {
+      for (var j = 0; j < nodes.length; j++) {
+        if (nodes[j].scrollWidth > nodes[j].clientWidth + 1) return true;
+      }
+      return false;
+    }
+    while (overflows() && size > min) {
+      size = Math.floor(size * 0.92);
+      for (i = 0; i < nodes.length; i++) nodes[i].style.fontSize = size + "px";
+    }
+  }
+
+  function callItem(call, newest) {
+    var li = el("li", newest ? "newest" : "");
+    if (!call) {
+      li.className += " empty";
+      return li;
+    }
+    if (newest) {
+      var label = el("div", "label", "Xin mời số ");
+      label.appendChild(el("em", "", "Now calling"));
+      li.appendChild(label);
+    }
+    li.appendChild(el("span", "num", call.number));
+    li.appendChild(el("span", "arrow", "→"));
+    li.appendChild(el("span", "ctr", call.counter_label || ("Quầy " + call.counter)));
+    li.setAttribute("data-number", call.number);
+    return li;
+  }
+
+  function renderCalls() {
+    var calls = (S.board.calls || []).slice(0, callsShown());
+    var list = $("calls");
+    var n = callsShown();
+    list.style.setProperty("--rows", String(Math.max(1, Math.ceil((n - 1) / 2))));
+    list.textContent = "";
+    for (var i = 0; i < n; i++) list.appendChild(callItem(calls[i], i === 0));
+    fitGroup(list.querySelectorAll("li.newest .num"));
+    fitGroup(list.querySelectorAll("li.newest .ctr"));
+    fitGroup(list.querySelectorAll("li:not(.newest) .num"));
+    fitGroup(list.querySelectorAll("li:not(.newest) .ctr"));
+    var top = calls.length ? calls[0].number + "|" + calls[0].counter + "|" + calls[0].ts : "";
+    var first = list.firstChild;
+    if (lastTop !== null && top && top !== lastTop) {
+      first.className += " blink";
+      if (blinkTimer) clearTimeout(blinkTimer);
+      blinkTimer = setTimeout(function () {
+        var f = $("calls").firstChild;
+        if (f) f.className = f.className.replace(" blink", "");
+        blinkTimer = null;
+      }, BLINK_MS);
+    } else if (blinkTimer && top === lastTop) {
+      first.className += " blink"; /* a re-render while blinking keeps blinking */
+    }
+    lastTop = top;
+  }
+
+  function serviceRows() {
+    var rows = [];
+    var names = {};
+    if (S.site) S.site.services.forEach(function (s) { names[s.id] = s; });
+    (S.board.services || []).forEach(function (b) {
+      var live = S.services[b.service] || {};
+      var conf = names[b.service] || {};
+      rows.push({
+        id: b.service, name: b.name || conf.name || b.service, nameEn: live.name_en || conf.name_en || "",
+        waiting: b.waiting, est: b.est_wait_s, open: live.open
+      });
+    });
+    return rows;
+  }
+
+  function serviceItem(r) {
+    var w = O.waitText(r.waiting, r.est, r.open);
+    var li = el("li", !r.waiting ? (r.open === false ? "closed" : "idle") : "");
+    li.setAttribute("data-service", r.id);
+    li.appendChild(el("div", "name", r.name));
+    li.appendChild(el("div", "wait", w.vi));
+    li.appendChild(el("div", "wait-en", (r.nameEn ? r.nameEn + " · " : "") + w.en));
+    return li;
+  }
+
+  function fitService(li) {
+    fitGroup([li.querySelector(".wait")]);
+    fitGroup([li.querySelector(".wait-en")]);
+  }
+
+  /* Pages of services that fit the panel, filled by measuring (names take one or two lines). */
+  function paginate(list, rows) {
+    var pages = [], start = 0;
+    while (start < rows.length) {
+      list.textContent = "";
+      var end = start;
+      while (end < rows.length) {
+        var li = serviceItem(rows[end]);
+        list.appendChild(li);
+        fitService(li);
+        if (list.scrollHeight > list.clientHeight + 1 && end > start) {
+          list.removeChild(li);
+          break;
+        }
+        end += 1;
+      }
+      pages.push([start, end]);
+      start = end;
+    }
+    return pages.length ? pages : [[0, 0]];
+  }
+
+  function renderServices() {
+    var list = $("services");
+    var rows = serviceRows();
+    var pages = paginate(list, rows);
+    if (page >= pages.length) page = 0;
+    list.textContent = "";
+    for (var i = pages[page][0]; i < pages[page][1]; i++) {
+      var li = serviceItem(rows[i]);
+      list.appendChild(li);
+      fitService(li);
+    }
+    $("pager").textContent = pages.length > 1 ? (page + 1) + " / " + pages.length : "";
+  }
+
+  function renderSite() {
+    var s = S.site;
+    if (!s) return;
+    $("agency").textContent = s.agency;
+    $("centre").textContent = s.name;
+    document.title = "Bảng gọi số — " + s.name;
+    var notice = (s.board && s.board.notice) || "";
+    var box = $("notice"), text = $("notice-text");
+    if (text.textContent !== (notice || s.address || "")) {
+      text.textContent = notice || s.address || "";
+      box.className = notice ? "notice" : "notice static";
+      /* about 140 px a second whatever the length, starting with the text already in view */
+      var secs = Math.max(12, text.scrollWidth / 140);
+      box.style.setProperty("--marquee-s", secs.toFixed(1) + "s");
+      var lead = (0.7 * box.clientWidth) / Math.max(1, text.scrollWidth);
+      text.style.animationDelay = notice ? (-lead * secs).toFixed(1) + "s" : "0s";
+    }
+  }
+
+  function renderController() {
+    $("ctl-banner").hidden = S.controller !== false;
+  }
+
+  function renderAll() {
+    renderSite();
+    renderCalls();
+    renderServices();
+    renderController();
+  }
+
+  function tick() {
+    $("time").textContent = clock.timeText();
+    $("date").textContent = clock.dateText();
+  }
+
+  var live = new O.Live({
+    site: function (site) {
+      S.site = site;
+      clock.sync(site);
+      tick();
+      renderAll();
+    },
+    snapshot: function (snap) {
+      S.board = snap.board || { calls: [], services: [] };
+      S.services = snap.services || {};
+      S.controller = snap.controller_online;
+      renderAll();
+    },
+    state: function (msg) {
+      if (msg.kind === "board") {
+        S.board = msg.data;
+        renderCalls();
+        renderServices();
+      } else if (msg.kind === "service") {
+        S.services[msg.key] = msg.data;
+        renderServices();
+      } else if (msg.kind === "controller") {
+        S.controller = msg.data.online;
+        renderController();
+      }
+    },
+    connection: function (ok) {
+      $("conn").hidden = ok;
+    }
+  });
+
+  tick();
+  setInterval(tick, 1000);
+  setInterval(function () { page += 1; renderServices(); }, PAGE_MS);
+  live.start();
+})();
