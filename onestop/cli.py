@@ -215,37 +215,6 @@ def _monitor(args: argparse.Namespace) -> int:
     return run_monitor(args)
 
 
-def _forward(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from hub_api.forwarder import Forwarder, backlog, check_backend
-
-    cfg = load_config(args)
-    db = Path(args.db) if args.db else cfg.data_dir / "hub.db"
-    if args.status:
-        print(json.dumps(backlog(db), indent=2, ensure_ascii=False))
-        return 0
-    fwd = Forwarder(cfg.site.id, check_backend(cfg), db, batch_size=args.batch_size)
-    fwd.start()
-    if args.until_drained:
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        while not stop.is_set() and not fwd.wait_drained(0.5):
-            pass
-    else:
-        wait_for_signal()
-    fwd.stop()
-    return 0
-
-
-def _fake_backend(args: argparse.Namespace) -> int:
-    from onestop.fake_backend import run_fake_backend
-
-    return run_fake_backend(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
@@ -321,27 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(run=_monitor)
 
-    p = sub.add_parser("forward", help="forward the hub's outbox to the back end (what the hub does itself)")
-    common(p)
-    p.add_argument("--db", help="the hub's SQLite file (default: [storage] dir/hub.db)")
-    p.add_argument("--batch-size", type=int, default=None, help="override [backend] batch_size")
-    p.add_argument("--status", action="store_true", help="print the backlog per stream as JSON and exit")
-    p.add_argument("--until-drained", action="store_true", help="exit once nothing is left to send")
-    p.set_defaults(run=_forward)
-
-    p = sub.add_parser("fake-backend", help="run the reference one-stop back end (tests, demos)")
-    p.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT", help="loopback only")
-    p.add_argument("--token", help="the bearer token to accept (default: the variable of --token-env)")
-    p.add_argument("--token-env", default="ONESTOP_BACKEND_TOKEN", help="default ONESTOP_BACKEND_TOKEN")
-    p.add_argument("--db", help="SQLite file for the records (default: memory)")
-    p.add_argument("--fail-rate", type=float, default=0.0, help="answer this share of batches with 500")
-    p.add_argument("--down-for", type=float, default=0.0, metavar="S", help="answer 503 for the first S s")
-    p.add_argument("--slow-ms", type=float, default=0.0, help="delay every batch by this many ms")
-    p.add_argument("--timeout-rate", type=float, default=0.0, help="store this share but answer late")
-    p.add_argument("--hold-s", type=float, default=30.0, help="how late --timeout-rate answers (s)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the random failures")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.set_defaults(run=_fake_backend)
     return parser
 
 
