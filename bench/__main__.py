@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--processes", type=int, default=2, help="load-generator processes")
     g.add_argument("--kiosk-window", type=int, default=24, help="commands in flight per kiosk")
     g.add_argument("--counter-window", type=int, default=4, help="commands in flight per counter")
+    g = p.add_argument_group("display_latency")
+    g.add_argument("--display-calls", type=int, default=200, help="measured calls (LED frame and WAV)")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -59,6 +61,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
             kiosk_window=args.kiosk_window,
             counter_window=args.counter_window,
         )
+    if name == "display_latency":
+        from bench import display_latency
+
+        return display_latency.run(args.display_calls)
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -67,3 +67,13 @@ def test_cli_rejects_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
         bench_main.main(["no_such_bench"])
     assert exc.value.code == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_display_latency_smoke() -> None:
+    from bench import display_latency
+
+    r = display_latency.run(5)
+    assert r["name"] == "display_latency" and r["n"] == 5
+    for key in ("led_from_press", "wav_ready_from_press", "led_from_event", "wav_ready_from_event"):
+        assert r[key]["count"] == 5, key
+    assert r["led_from_press"]["min_ms"] > 0 and r["wav_ready_from_press"]["min_ms"] > 0
