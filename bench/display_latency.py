@@ -190,7 +190,7 @@ def run(n: int = 200) -> dict[str, Any]:
                 wav_event.append((clip.started - t_event) * 1000)
                 if i % 50 == 0:
                     t = time.perf_counter()
-                    announcer.builder.build_call(number, "1", "digits", "north", 2)
+                    announcer.builder.build_call(f"B{i:03d}", "1", "digits", "north", 2)  # never built before
                     build.append((time.perf_counter() - t) * 1000)
             cpu1 = cpu_seconds(ctl_pid)
     finally:
