@@ -26,13 +26,17 @@ CREATE TABLE IF NOT EXISTS events   (seq INTEGER PRIMARY KEY, type TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS tickets  (id TEXT PRIMARY KEY, day TEXT NOT NULL, status TEXT NOT NULL,
                                      data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS tickets_day ON tickets(day);
-CREATE INDEX IF NOT EXISTS tickets_status ON tickets(status) WHERE status IN ('waiting', 'called');
+DROP INDEX IF EXISTS tickets_status;
 CREATE TABLE IF NOT EXISTS counters (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS services (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (device TEXT NOT NULL, id TEXT NOT NULL, reply TEXT NOT NULL,
                                      ts TEXT NOT NULL, PRIMARY KEY (device, id)) WITHOUT ROWID;
 """
 SCHEMA_VERSION = 1
+UPSERT_TICKET = "INSERT INTO tickets VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data"
+UPSERT_COUNTER = "INSERT INTO counters VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data"
+UPSERT_SERVICE = "INSERT INTO services VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data"
+UPSERT_META = "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 
 
 @dataclass
@@ -90,11 +94,11 @@ class Store:
         if row:
             meta = json.loads(row[0])
         day = meta.get("day", today.isoformat())
+        # Every ticket that is not terminal belongs to the stored business day: the daily reset ends
+        # them all, and it is applied before anything else when the controller starts on a new day.
         tickets = [
             Ticket.from_record(json.loads(r[0]))
-            for r in self.db.execute(
-                "SELECT data FROM tickets WHERE day = ? OR status IN ('waiting', 'called')", (day,)
-            )
+            for r in self.db.execute("SELECT data FROM tickets WHERE day = ?", (day,))
         ]
         counters = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM counters")}
         services = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM services")}
@@ -147,17 +151,15 @@ class Store:
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
                 [(e["seq"], e["type"], e["ts"], _j(e["data"])) for e in events],
             )
+            # An upsert changes the row in place; INSERT OR REPLACE would delete and re-insert it,
+            # rewriting its index entries too (more pages in every fsynced commit).
             db.executemany(
-                "INSERT OR REPLACE INTO tickets VALUES (?, ?, ?, ?)",
+                UPSERT_TICKET,
                 [(t.id, t.day, t.status, _j(t.record())) for t in tickets.values()],
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO counters VALUES (?, ?)", [(k, _j(v)) for k, v in counters.items()]
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO services VALUES (?, ?)", [(k, _j(v)) for k, v in services.items()]
-            )
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('engine', ?)", (_j(meta),))
+            db.executemany(UPSERT_COUNTER, [(k, _j(v)) for k, v in counters.items()])
+            db.executemany(UPSERT_SERVICE, [(k, _j(v)) for k, v in services.items()])
+            db.execute(UPSERT_META, ("engine", _j(meta)))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
