@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS commands (device TEXT NOT NULL, id TEXT NOT NULL, rep
                                      ts TEXT NOT NULL, PRIMARY KEY (device, id)) WITHOUT ROWID;
 """
 SCHEMA_VERSION = 1
-UPSERT_TICKET = "INSERT INTO tickets VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data"
+UPSERT_TICKET = (
+    "INSERT INTO tickets VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data"
+)
 UPSERT_COUNTER = "INSERT INTO counters VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data"
 UPSERT_SERVICE = "INSERT INTO services VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data"
 UPSERT_META = "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
