@@ -52,6 +52,7 @@ class DeviceClient:
         extra_subscriptions: list[tuple[str, int]] | None = None,
         on_message: Callable[[paho.MQTTMessage], None] | None = None,
         keepalive: int = 15,
+        tls_ca: str | None = None,
     ) -> None:
         self.topics = Topics(site)
         self.device_id = device_id
@@ -70,6 +71,7 @@ class DeviceClient:
                 role=role,
                 site=site,
                 subscriptions=subs,
+                tls_ca=tls_ca,
             ),
             on_message=self._on_message,
         )
@@ -82,10 +84,19 @@ class DeviceClient:
         """Disconnect, saying offline."""
         self.mqtt.stop()
 
-    def send(self, op: str, args: dict[str, Any] | None = None, command_id: str | None = None) -> str:
-        """Publish a command without waiting; return its id."""
+    def send(
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        command_id: str | None = None,
+        *,
+        expiry_s: int | None = None,
+    ) -> str:
+        """Publish a command without waiting; return its id. With ``expiry_s`` the broker drops the
+        command if the controller has not taken it by then (see :meth:`request`)."""
         cid = command_id or uuid.uuid4().hex
-        self.mqtt.publish(self.topics.dev_cmd(self.device_id), {"id": cid, "op": op, "args": args or {}})
+        cmd = {"id": cid, "op": op, "args": args or {}}
+        self.mqtt.publish(self.topics.dev_cmd(self.device_id), cmd, expiry_s=expiry_s)
         return cid
 
     def request(
@@ -96,17 +107,23 @@ class DeviceClient:
         timeout: float = 5.0,
         retries: int = 2,
         command_id: str | None = None,
+        expire: bool = False,
     ) -> dict[str, Any]:
         """Send a command and return its result; raise :class:`CommandFailed` when refused and
-        :class:`NoReply` when no answer came after ``retries`` more tries with the same id."""
+        :class:`NoReply` when no answer came after ``retries`` more tries with the same id.
+
+        With ``expire`` a command that the controller has not taken when this call gives up is
+        dropped by the broker instead of being run later: a kiosk's ``issue`` must not print a
+        ticket minutes later for a citizen who was told the system is busy and has left."""
         cid = command_id or uuid.uuid4().hex
         done = threading.Event()
         box: list[dict[str, Any]] = []
         with self._lock:
             self._pending[cid] = (done, box)
         try:
-            for _attempt in range(retries + 1):
-                self.send(op, args, cid)
+            for attempt in range(retries + 1):
+                left = int(timeout * (retries + 1 - attempt)) + 1
+                self.send(op, args, cid, expiry_s=left if expire else None)
                 if done.wait(timeout):
                     break
             else:

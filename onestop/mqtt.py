@@ -12,6 +12,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +59,8 @@ class MqttSettings:
     role: str = ""
     site: str = ""
     subscriptions: list[tuple[str, int]] = field(default_factory=list)
+    #: Connect over TLS (1.2 or later), trusting only this CA file; None connects over plain TCP.
+    tls_ca: str | None = None
 
 
 def _no_delay(_client: mqttc.Client, _userdata: Any, sock: Any) -> None:
@@ -65,6 +68,13 @@ def _no_delay(_client: mqttc.Client, _userdata: Any, sock: Any) -> None:
     (with Nagle plus delayed ACKs every exchange waited ~40 ms)."""
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """A client TLS context that trusts only ``ca_file``, checks the host name and needs TLS 1.2+."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
 
 
 def status_payload(online: bool, role: str) -> bytes:
@@ -108,6 +118,8 @@ class MqttClient:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         c.username_pw_set(s.username, s.password)
+        if s.tls_ca:
+            c.tls_set_context(tls_context(s.tls_ca))
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=1, max_delay=15)
@@ -206,14 +218,23 @@ class MqttClient:
         self.connected.clear()
 
     # -- use -------------------------------------------------------------------------------
-    def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False) -> mqttc.MQTTMessageInfo:
-        """Publish ``payload`` (bytes, or anything :func:`~onestop.protocol.dumps` accepts)."""
+    def publish(
+        self, topic: str, payload: Any, qos: int = 1, retain: bool = False, *, expiry_s: int | None = None
+    ) -> mqttc.MQTTMessageInfo:
+        """Publish ``payload`` (bytes, or anything :func:`~onestop.protocol.dumps` accepts).
+
+        ``expiry_s`` sets MQTT 5's Message Expiry Interval: the broker drops the message if it has
+        not been delivered by then (e.g. queued for a controller that is down), on its own clock."""
         if self._client is None:
             raise RuntimeError("publish before start()")
         data = payload if isinstance(payload, bytes) else dumps(payload)
         if len(data) > MAX_PUBLISH_BYTES:
             raise PayloadTooLarge(f"{topic}: {len(data)} bytes is over the {MAX_PUBLISH_BYTES} byte limit")
-        return self._client.publish(topic, data, qos=qos, retain=retain)
+        props = None
+        if expiry_s is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = max(1, int(expiry_s))
+        return self._client.publish(topic, data, qos=qos, retain=retain, properties=props)
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a message received with manual acks (after it is safely stored)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 
 import pytest
@@ -279,3 +280,23 @@ def test_sigkill_mid_stream_loses_nothing(
         seqs += [e["seq"] for e in page["events"]]
     assert seqs == list(range(1, n + 1))
     assert controller_process.stop() == 0
+
+
+def test_an_expired_command_queued_while_the_controller_was_down_is_never_run(
+    controller_process: ControllerProcess, mqtt, topics: Topics, device: DeviceFactory
+) -> None:
+    hub = mqtt("hub")
+    hub.subscribe(topics.dev_status("controller"))
+    controller_process.start()  # once, so that its persistent session exists
+    hub.inbox.wait_for(topics.dev_status("controller"), lambda m: m.json()["online"], timeout=15)
+    controller_process.stop()
+    kiosk = device("kiosk-1")
+    kiosk.send("issue", {"service": "tuphap"}, "ghost", expiry_s=1)  # the kiosk gave up after 1 s
+    kiosk.send("issue", {"service": "tuphap"}, "kept")  # no expiry: runs when the controller is back
+    threading.Event().wait(2.2)  # let the first one expire in the broker (the elapsed time is the test)
+    replies = mqtt("kiosk-1", client_id="kiosk-watch")
+    replies.subscribe(topics.dev_reply("kiosk-1"))
+    controller_process.start()
+    kept = replies.inbox.wait_for(topics.dev_reply("kiosk-1"), lambda m: m.json()["id"] == "kept", timeout=15)
+    assert kept.json()["result"]["ticket"]["number"] == "A001", "the expired request must not have taken A001"
+    assert all(m.json()["id"] != "ghost" for m in replies.inbox.messages(topics.dev_reply("kiosk-1")))
