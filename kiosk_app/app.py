@@ -1,0 +1,49 @@
+"""Start the kiosk's Kivy app: configure Kivy (before its window exists), then show the screens.
+
+Kivy reads its configuration when the window is created, so nothing here imports Kivy at module
+level: :func:`configure` sets the environment and :class:`kivy.config.Config` first, then
+:mod:`kiosk_app.screens` (which imports the window) is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kiosk_app.viewmodel import KioskViewModel
+
+#: Portrait full HD: kiosks stand upright.
+DEFAULT_SIZE = (1080, 1920)
+
+
+def configure(
+    *, fullscreen: bool = True, size: tuple[int, int] | None = None, home: str | None = None
+) -> None:
+    """Set Kivy up for the kiosk: no command-line parsing, Python logging, window size, no multitouch
+    emulation by the mouse (a right click would leave red dots). Call before anything imports Kivy."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    if home:
+        os.environ["KIVY_HOME"] = home
+    from kivy.config import Config  # type: ignore[import-untyped]
+
+    w, h = size or DEFAULT_SIZE
+    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("graphics", "width", str(w))
+    Config.set("graphics", "height", str(h))
+    Config.set("graphics", "resizable", "1")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    Config.set("kivy", "exit_on_escape", "0" if fullscreen else "1")
+
+
+def build_app(vm: KioskViewModel) -> Any:
+    """The kiosk :class:`~kiosk_app.screens.KioskApp` for a view-model (not yet running)."""
+    from kiosk_app.screens import KioskApp
+
+    return KioskApp(vm)
+
+
+def run_app(vm: KioskViewModel, *, fullscreen: bool = True, size: tuple[int, int] | None = None) -> None:
+    """Configure Kivy and run the kiosk until its window closes."""
+    configure(fullscreen=fullscreen, size=size)
+    build_app(vm).run()

@@ -1,0 +1,204 @@
+"""Render every kiosk screen to PNG (under a private Xvfb when there is no display), and the sample ticket.
+
+``python -m kiosk_app.screenshots --config examples/site.toml --out /tmp/kiosk [--size 1080x1920]``
+writes ``kiosk-{screen}.png`` for every screen (and ``kiosk-home-en.png``, ``kiosk-ticket.png``).
+``--screens home,done,paper_out`` limits the set (that is how docs/img/ is made). Kiosks are portrait
+(1080×1920) by default; ``--size 1920x1080`` shows the landscape layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from device_drivers.printer import PaperOut, PrinterNotReady, PrinterStatus, make_printer
+from kiosk_app.ticket import SAMPLE_TIME, render_ticket, ticket_status_url
+from kiosk_app.viewmodel import KioskViewModel
+from onestop.config import Hardware, SiteConfig, load
+from onestop.device import CommandFailed, NoReply
+
+SCREENS = (
+    "home", "home-en", "priority", "printing", "done", "paper_out", "printer_error",
+    "closed", "limit", "unreachable", "error", "ticket",
+)  # fmt: skip
+
+
+class DemoBackend:
+    """Issues number 12 of the service asked; raises or refuses as the scenario says."""
+
+    def __init__(self) -> None:
+        self.issue_error: Exception | None = None
+        self.print_error: Exception | None = None
+
+    def issue(self, service: str, priority: bool, command_id: str) -> dict[str, Any]:
+        """A fixed ticket (or the scenario's error)."""
+        if self.issue_error is not None:
+            raise self.issue_error
+        return {"ticket": _ticket(self.cfg, service, priority), "ahead": 4, "est_wait_s": 15 * 60}
+
+    def print_ticket(self, result: Mapping[str, Any]) -> None:
+        """Nothing (or the scenario's printer error)."""
+        if self.print_error is not None:
+            raise self.print_error
+
+    cfg: SiteConfig
+
+
+def _ticket(cfg: SiteConfig, service: str, priority: bool) -> dict[str, Any]:
+    conf = cfg.service(service)
+    number = f"{conf.prefix}{12:0{conf.digits}d}"
+    return {
+        "id": f"20261123-{number}", "number": number, "service": service, "priority": priority,
+        "status": "waiting", "issued_at": SAMPLE_TIME.isoformat(), "called_at": None, "counter": None,
+    }  # fmt: skip
+
+
+def demo_states(vm: KioskViewModel) -> None:
+    """Plausible live queue states: counts and waits, the last service closed (to show how that looks)."""
+    for i, conf in enumerate(vm.services):
+        waiting = (3, 12, 0, 7, 5, 1, 9, 2, 4, 6, 8)[i % 11]
+        est = waiting * int(conf.avg_service_min * 60) // 2
+        is_open = i != len(vm.services) - 1
+        vm.on_service_state({"service": conf.id, "open": is_open, "waiting": waiting, "est_wait_s": est,
+                             "hours": list(conf.hours), "remaining_today": 100})  # fmt: skip
+
+
+def scenario(name: str, vm: KioskViewModel, backend: DemoBackend, advance: Callable[[], None]) -> None:
+    """Drive a fresh view-model to the screen ``name``."""
+    first = vm.services[0].id
+    if name == "home-en":
+        vm.set_language("en")
+        return
+    if name == "home":
+        return
+    if name == "closed":
+        vm.tap_service(vm.services[-1].id)
+        return
+    if name == "priority":
+        vm.tap_service(first)
+        return
+    if name == "printing":
+        vm.runner = lambda job: None  # stays in flight
+        vm.take_number(first)
+        return
+    backend.issue_error = {
+        "limit": CommandFailed("issue", "daily_limit", "full"),
+        "unreachable": NoReply("no reply"),
+        "error": CommandFailed("issue", "forbidden", "no"),
+    }.get(name)
+    backend.print_error = {
+        "paper_out": PaperOut(PrinterStatus("paper_out", "roll paper end")),
+        "printer_error": PrinterNotReady(PrinterStatus("offline", "cover open")),
+    }.get(name)
+    vm.take_number(first, priority=name == "done")
+    if name == "paper_out":
+        vm.set_printer_state("paper_out")
+
+
+def render_all(
+    cfg: SiteConfig, device: str, out: Path, size: tuple[int, int], screens: Sequence[str]
+) -> list[Path]:
+    """Render the screens with Kivy (the display must exist); return the files written."""
+    from kiosk_app.app import build_app, configure
+
+    configure(fullscreen=False, size=size)
+    from kivy.base import EventLoop  # type: ignore[import-untyped]
+    from kivy.core.window import Window  # type: ignore[import-untyped]
+
+    written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
+    t = [0.0]
+    backend = DemoBackend()
+    backend.cfg = cfg
+
+    def fresh() -> KioskViewModel:
+        vm = KioskViewModel(cfg, device, backend, clock=lambda: t[0], runner=lambda job: job(), guard_s=0)
+        demo_states(vm)
+        return vm
+
+    vm = fresh()
+    app = build_app(vm)
+    app._run_prepare()
+    Window.size = size
+    for _ in range(3):
+        EventLoop.idle()
+    for name in screens:
+        if name == "ticket":
+            dev = cfg.device(device)
+            printer = make_printer(dev.printer or Hardware())
+            ticket = _ticket(cfg, vm.services[0].id, False)
+            img = render_ticket(
+                ticket, site=cfg, service_name=vm.services[0].name, service_name_en=vm.services[0].name_en,
+                ahead=4, est_wait_s=900, layout=cfg.ticket, width_dots=printer.profile.width_dots,
+                status_url=ticket_status_url(cfg, ticket["id"]), now=SAMPLE_TIME,
+            )  # fmt: skip
+            path = out / "kiosk-ticket.png"
+            img.save(path)
+            written.append(path)
+            continue
+        t[0] += 100
+        backend.issue_error = backend.print_error = None
+        vm = fresh()
+        app.vm = vm
+        vm.subscribe(app._changed)
+        scenario(name, vm, backend, lambda: None)
+        app.render()
+        for _ in range(4):
+            EventLoop.idle()
+        tmp = Path(Window.screenshot(str(out / "shot.png")))
+        path = out / f"kiosk-{name.replace('_', '-')}.png"
+        shutil.move(tmp, path)
+        written.append(path)
+    app.stop()
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: see the module documentation."""
+    p = argparse.ArgumentParser(prog="python -m kiosk_app.screenshots", description=__doc__)
+    p.add_argument("--config", default="examples/site.toml")
+    p.add_argument("--device", help="the kiosk (default: the site's first kiosk)")
+    p.add_argument("--out", default="docs/img")
+    p.add_argument("--size", default="1080x1920", help="window size WxH (default portrait 1080x1920)")
+    p.add_argument("--screens", default=",".join(SCREENS), help="comma-separated: " + ", ".join(SCREENS))
+    args = p.parse_args(argv)
+    cfg = load(args.config)
+    kiosks = cfg.devices_with_role("kiosk")
+    device = args.device or (kiosks[0].id if kiosks else "")
+    if not device:
+        print("screenshots: the site has no kiosk", file=sys.stderr)
+        return 2
+    w, _, h = args.size.partition("x")
+    screens = [s.strip().replace("-", "_") if s.strip() not in ("home-en",) else "home-en"
+               for s in args.screens.split(",") if s.strip()]  # fmt: skip
+    unknown = [s for s in screens if s not in SCREENS and s.replace("_", "-") not in SCREENS]
+    if unknown:
+        print(f"screenshots: unknown screen(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    xvfb = None
+    home = tempfile.mkdtemp(prefix="kivy-home-")
+    os.environ["KIVY_HOME"] = home
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    if not os.environ.get("DISPLAY"):
+        from kiosk_app.xvfb import start_xvfb
+
+        xvfb = start_xvfb(max(int(w), int(h)) + 64, max(int(w), int(h)) + 64)
+        os.environ["DISPLAY"] = xvfb.display
+    try:
+        for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens):
+            print(path)
+    finally:
+        if xvfb is not None:
+            xvfb.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
