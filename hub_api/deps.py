@@ -1,0 +1,50 @@
+"""Who is asking: ``require(role)``, the dependency that guards the REST API, reports and metrics.
+
+A request proves a role with ``Authorization: Bearer <token>`` (scripts, Prometheus, the province's
+tools) or with the dashboard's session cookie (browsers, after signing in with a token). No proof:
+401 with ``WWW-Authenticate: Bearer``; a token whose role is too low: 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Cookie, Depends, Header, HTTPException
+
+from hub_api.app import HubDep
+from hub_api.tokens import SESSION_COOKIE, Role, Token, role_at_least
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def require(role: Role) -> Callable[..., Token]:
+    """A dependency that answers the caller's token entry when its role is at least ``role``."""
+
+    def dependency(
+        hub: HubDep,
+        authorization: Annotated[str | None, Header()] = None,
+        session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
+    ) -> Token:
+        assert hub.tokens is not None and hub.dashboard_sessions is not None
+        value = bearer(authorization)
+        tok = hub.tokens.check(value) if value else hub.dashboard_sessions.verify(session, hub.tokens)
+        if tok is None:
+            raise HTTPException(401, "a valid API token is needed", headers={"WWW-Authenticate": "Bearer"})
+        if not role_at_least(tok.role, role):
+            raise HTTPException(403, f"this needs the {role} role; the token {tok.name!r} is {tok.role}")
+        return tok
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+Viewer = Annotated[Token, Depends(require("viewer"))]
+Manager = Annotated[Token, Depends(require("manager"))]
+Admin = Annotated[Token, Depends(require("admin"))]

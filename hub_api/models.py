@@ -1,0 +1,200 @@
+"""Response models of the hub's REST API (what /docs shows)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TicketStatusName = Literal["waiting", "called", "done", "skipped", "expired"]
+
+
+class TicketOut(BaseModel):
+    """A ticket with everything the hub knows about it."""
+
+    id: str
+    day: str = Field(description="business day, yyyymmdd")
+    number: str
+    service: str
+    origin_service: str | None
+    priority: bool
+    status: TicketStatusName
+    counter: str | None
+    officer: str | None
+    issued_at: str
+    first_called_at: str | None
+    called_at: str | None
+    finished_at: str | None
+    wait_s: float | None = Field(description="issue to first call")
+    service_s: float | None = Field(description="last call to done")
+    ahead: int | None = Field(description="people ahead while it waits (for a single ticket only)")
+    est_wait_s: int | None = Field(description="the estimate given when it was issued")
+    updated_seq: int
+
+
+class TicketPage(BaseModel):
+    """A page of tickets."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[TicketOut]
+
+
+class TicketStatus(BaseModel):
+    """The public view of a ticket for its status page: no officer, nothing personal."""
+
+    id: str
+    number: str
+    service: str
+    service_name: str
+    service_name_en: str
+    priority: bool
+    status: TicketStatusName
+    counter: str | None
+    counter_label: str | None
+    issued_at: str
+    called_at: str | None
+    ahead: int | None
+    est_wait_s: int | None
+    site_name: str
+    agency: str
+    seq: int = Field(description="the hub had applied events up to this seq when it answered")
+
+
+class ServiceOut(BaseModel):
+    """A service (lĩnh vực) and its live queue."""
+
+    id: str
+    name: str
+    name_en: str
+    prefix: str
+    hours: list[str]
+    daily_limit: int | None
+    open: bool | None
+    waiting: int | None
+    est_wait_s: int | None
+    issued_today: int | None
+
+
+class CounterOut(BaseModel):
+    """A counter and its live state."""
+
+    id: str
+    label: str
+    services: list[str]
+    policy: str
+    status: str | None
+    serving: str | None = Field(description="the number being served")
+    officer: str | None
+
+
+class OfficerOut(BaseModel):
+    """An officer of site.toml and where they work now."""
+
+    id: str
+    name: str
+    title: str
+    at_counter: str | None
+
+
+class DeviceOut(BaseModel):
+    """A device's presence and health."""
+
+    id: str
+    role: str
+    configured: bool = Field(description="listed in site.toml")
+    counter: str | None
+    online: bool | None = Field(description="null: never seen")
+    version: str | None
+    status_ts: str | None
+    last_seen: str | None
+    printer: str | None = Field(description="kiosks: ok, paper_low, paper_out, offline or error")
+    health: dict[str, Any]
+
+
+class AlertOut(BaseModel):
+    """A problem for the centre manager."""
+
+    severity: Literal["critical", "warning"]
+    kind: str
+    device: str | None
+    message: str
+    message_en: str
+    since: str | None
+
+
+class EventOut(BaseModel):
+    """One event of the controller's stream, as stored by the hub."""
+
+    seq: int
+    type: str
+    ts: str
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    """Events from ``from_seq`` on; ``next_seq`` is where the next page starts."""
+
+    last_seq: int
+    next_seq: int
+    items: list[EventOut]
+
+
+class ReportRow(BaseModel):
+    """Figures of one group in one period (see docs/hub.md for how each is computed)."""
+
+    period: str
+    group: str
+    key: str | None
+    name: str
+    issued: int
+    served: int
+    skipped: int
+    expired: int
+    open: int
+    waits: int
+    wait_mean_s: float | None
+    wait_p90_s: float | None
+    within_target: float | None = Field(description="share of waits at most 15 minutes, 0..1")
+    service_mean_s: float | None
+    ratings: int
+    satisfied: int
+    satisfaction: float | None = Field(description="satisfied / ratings, 0..1")
+    levels: dict[str, int]
+
+
+class Report(BaseModel):
+    """A report: its parameters and rows."""
+
+    by: str
+    period: str
+    start: str
+    end: str
+    levels: list[str]
+    rows: list[ReportRow]
+
+
+class OfficerRatingRow(BaseModel):
+    """One officer's ratings in the period (``officer`` null: the unit's total)."""
+
+    period: str
+    officer: str | None
+    name: str
+    title: str
+    unit: str
+    levels: dict[str, int]
+    ratings: int
+    satisfied: int
+    satisfaction: float | None
+
+
+class OfficerReport(BaseModel):
+    """The Thông tư 01/2018 report: ratings per officer for a quarter or a year."""
+
+    period: str
+    year: int
+    quarter: int | None
+    unit: str
+    levels: list[str]
+    rows: list[OfficerRatingRow]
