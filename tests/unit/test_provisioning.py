@@ -1,0 +1,290 @@
+"""``onestop provision``: site init, device add/revoke/bundle, site check (no broker needed)."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+import tarfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from onestop.cli import main
+from onestop.config import load
+from onestop.credentials import secret_path
+from provisioning import pki
+from provisioning.check import check_site
+from provisioning.devices import add_device, bundle_device, revoke_device
+from provisioning.errors import ProvisionError
+from provisioning.files import Layout
+from provisioning.reload import no_reload
+from provisioning.site import init_site
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "site"
+    init_site(d, site_id="hg-tthc", lan_hosts=["192.168.1.10"], broker_user="nobody")
+    return d
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+# -- site init -----------------------------------------------------------------------------------
+
+
+def test_init_makes_a_valid_commented_site_and_a_ca(site_dir: Path) -> None:
+    text = (site_dir / "site.toml").read_text()
+    assert "ĐIỀN" in text and "# " in text
+    cfg = load(site_dir / "site.toml")
+    assert cfg.site.id == "hg-tthc" and cfg.broker.tls_port == 8883
+    layout = Layout.of(cfg)
+    ca, cert = pki.load_cert(layout.ca_cert), pki.load_cert(layout.broker_cert)
+    assert pki.issued_by(cert, ca)
+    assert {"localhost", "127.0.0.1", "192.168.1.10"} <= set(pki.san_hosts(cert))
+    assert 3640 <= pki.validity(ca).days_left <= 3650
+    assert 730 <= pki.validity(cert).days_left <= 1095
+    conf = layout.broker_conf.read_text()
+    assert "listener 1883 127.0.0.1\n" in conf and "listener 8883\n" in conf
+    assert f"certfile {layout.broker_cert}" in conf and "tls_version tlsv1.2" in conf
+    assert conf.count("allow_anonymous false") == 1 and "per_listener_settings false" in conf
+
+
+def test_init_again_keeps_the_ca_site_file_and_secrets(site_dir: Path) -> None:
+    layout = Layout(site_dir.resolve())
+    site_dir.joinpath("site.toml").write_text(site_dir.joinpath("site.toml").read_text() + "# my note\n")
+    before = {p: p.read_bytes() for p in [layout.ca_key, layout.ca_cert, layout.broker_key, layout.site_toml]}
+    secrets = {p: p.read_bytes() for p in (site_dir / "var" / "secrets").iterdir()}
+    report = init_site(site_dir, site_id="hg-tthc", lan_hosts=["192.168.1.10"], broker_user="nobody")
+    assert {p: p.read_bytes() for p in before} == before
+    assert {p: p.read_bytes() for p in secrets} == secrets
+    kept = "\n".join(report.kept)
+    assert "site CA" in kept and "site.toml" in kept and "secrets of 2 account(s)" in kept
+    assert not report.created
+
+
+def test_init_warns_when_the_broker_certificate_lacks_a_new_address(site_dir: Path) -> None:
+    report = init_site(site_dir, lan_hosts=["10.0.0.5"], broker_user="nobody")
+    assert any("10.0.0.5" in n for n in report.notes)
+    report = init_site(site_dir, lan_hosts=["10.0.0.5"], broker_user="nobody", renew_broker_cert=True)
+    assert "10.0.0.5" in pki.san_hosts(pki.load_cert(Layout(site_dir.resolve()).broker_cert))
+
+
+def test_private_files_and_folders(site_dir: Path) -> None:
+    layout = Layout(site_dir.resolve())
+    for folder in (layout.pki, layout.broker, site_dir / "var" / "secrets"):
+        assert _mode(folder) == 0o700
+    for f in (layout.ca_key, layout.broker_key, layout.password_file, layout.acl_file):
+        assert _mode(f) == 0o600
+    assert {_mode(p) for p in (site_dir / "var" / "secrets").iterdir()} == {0o600}
+
+
+# -- device add / revoke -------------------------------------------------------------------------
+
+
+def test_add_appends_a_block_and_keeps_comments(site_dir: Path) -> None:
+    config = site_dir / "site.toml"
+    before = config.read_text()
+    cfg, report = add_device(config, "kiosk-01", "kiosk", services=["tuphap"], reload=no_reload)
+    after = config.read_text()
+    assert after.startswith(before)
+    assert '[[devices]]\nid = "kiosk-01"\nrole = "kiosk"\nservices = ["tuphap"]\n' in after
+    assert cfg.device("kiosk-01").services == ["tuphap"]
+    assert secret_path(cfg, "kiosk-01").exists()
+    acl = Layout.of(cfg).acl_file.read_text()
+    assert "user kiosk-01\n" in acl
+    assert "kiosk-01:" in Layout.of(cfg).password_file.read_text()
+    assert any("not reloaded" in n for n in report.notes)
+
+
+def test_add_rolls_back_an_invalid_device_and_says_why(site_dir: Path) -> None:
+    config = site_dir / "site.toml"
+    before = config.read_text()
+    acl_before = (site_dir / "broker" / "acl").read_text()
+    with pytest.raises(ProvisionError, match=r'counter-9 was not added.*unknown counter "9"'):
+        add_device(config, "counter-9", "counter", counter="9", reload=no_reload)
+    with pytest.raises(ProvisionError, match="must name its counter"):
+        add_device(config, "rate-1", "rating", reload=no_reload)
+    assert config.read_text() == before
+    assert (site_dir / "broker" / "acl").read_text() == acl_before
+
+
+def test_add_refuses_a_duplicate_and_a_reserved_id(site_dir: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    with pytest.raises(ProvisionError, match="already"):
+        add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    with pytest.raises(ProvisionError, match="reserved"):
+        add_device(config, "hub", "board", reload=no_reload)
+
+
+def test_revoke_comments_the_block_out_and_removes_the_account(site_dir: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "kiosk-01", "kiosk", reload=no_reload)
+    cfg, _ = add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    secret = secret_path(cfg, "kiosk-01")
+    calls: list[str] = []
+
+    def reload() -> str:
+        calls.append("hup")
+        return "reloaded"
+
+    cfg, _ = revoke_device(config, "kiosk-01", reload=reload)
+    assert calls == ["hup"]
+    text = config.read_text()
+    assert '# id = "kiosk-01"' in text and "# revoked by" in text
+    assert [d.id for d in cfg.devices] == ["counter-1"]
+    layout = Layout.of(cfg)
+    assert "kiosk-01" not in layout.acl_file.read_text()
+    assert "kiosk-01" not in layout.password_file.read_text()
+    assert not secret.exists()
+    assert check_site(cfg).ok
+    # the same id can be enrolled again: a new device, a new password
+    cfg, _ = add_device(config, "kiosk-01", "kiosk", reload=no_reload)
+    assert secret_path(cfg, "kiosk-01").exists()
+
+
+# -- site check ----------------------------------------------------------------------------------
+
+
+def test_check_passes_on_a_fresh_site_and_cli_exits_0(
+    site_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_device(site_dir / "site.toml", "board-1", "board", reload=no_reload)
+    assert main(["provision", "site", "check", "--config", str(site_dir / "site.toml")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "✓ all is well" and "✗" not in out
+
+
+def test_check_fails_on_a_stale_acl_account(site_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    acl = site_dir / "broker" / "acl"
+    acl.write_text(acl.read_text() + "\nuser kiosk-old\ntopic write onestop/v1/hg-tthc/dev/kiosk-old/#\n")
+    assert main(["provision", "site", "check", "--config", str(site_dir / "site.toml")]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("✗ NOT OK:") and "stale accounts" in first and "kiosk-old" in first
+
+
+def test_check_fails_when_a_device_has_no_rules_or_no_secret(site_dir: Path) -> None:
+    cfg, _ = add_device(site_dir / "site.toml", "board-1", "board", reload=no_reload)
+    acl = Layout.of(cfg).acl_file
+    acl.write_text(acl.read_text().split("user board-1")[0])
+    secret_path(cfg, "hub").unlink()
+    problems = check_site(cfg).problems
+    assert any("no rules for board-1" in p for p in problems)
+    assert any("no secret file for hub" in p for p in problems)
+
+
+def test_check_fails_on_loose_modes(site_dir: Path) -> None:
+    cfg = load(site_dir / "site.toml")
+    secret_path(cfg, "controller").chmod(0o644)
+    Layout.of(cfg).ca_key.chmod(0o640)
+    problems = check_site(cfg).problems
+    assert any("controller.secret is 0644" in p for p in problems)
+    assert any("ca.key is 0640" in p for p in problems)
+
+
+def test_check_warns_before_expiry_and_fails_after(site_dir: Path) -> None:
+    cfg = load(site_dir / "site.toml")
+    end = pki.load_cert(Layout.of(cfg).broker_cert).not_valid_after_utc
+    soon = check_site(cfg, now=end - timedelta(days=30))
+    assert soon.ok and any(mark == "!" and "ends on" in text for mark, text in soon.lines)
+    late = check_site(cfg, now=end + timedelta(days=1))
+    assert not late.ok and any("broker certificate expired" in p for p in late.problems)
+
+
+def test_check_fails_when_the_broker_certificate_is_from_another_ca(site_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    init_site(other, broker_user="nobody")
+    layout = Layout(site_dir.resolve())
+    shutil.copy(other / "broker" / "broker.crt", layout.broker_cert)
+    problems = check_site(load(layout.site_toml)).problems
+    assert any("not signed by the site CA" in p for p in problems)
+    assert any("does not match" in p for p in problems)
+
+
+def test_check_on_an_invalid_site_file_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "site.toml"
+    bad.write_text('[site]\nid = "Bad Id"\n')
+    assert main(["provision", "site", "check", "--config", str(bad)]) == 2
+    assert "site.id" in capsys.readouterr().err.splitlines()[0]
+
+
+# -- bundles -------------------------------------------------------------------------------------
+
+
+def test_bundle_has_what_a_kiosk_needs_and_not_the_ca_key(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "kiosk-01", "kiosk", printer_usb=(0x04B8, 0x0202), reload=no_reload)
+    root = bundle_device(config, "kiosk-01", tmp_path / "usb")
+    files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert {
+        "etc/site.toml", "etc/ca.crt", "secrets/kiosk-01.secret", "install.sh", "README.txt",
+        "systemd/user/onestop-kiosk-01.service", "autostart/onestop-kiosk-01.desktop",
+        "udev/60-onestop-kiosk-01-printer.rules",
+    } <= files  # fmt: skip
+    assert not any("key" in f for f in files)
+    for p in root.rglob("*"):
+        assert b"PRIVATE KEY" not in (p.read_bytes() if p.is_file() else b"")
+    assert _mode(root / "secrets" / "kiosk-01.secret") == 0o600
+    device_cfg = load(root / "etc" / "site.toml")
+    assert (
+        device_cfg.broker.tls and device_cfg.broker.host == "192.168.1.10" and device_cfg.broker.port == 8883
+    )
+    assert device_cfg.storage.dir == "/var/lib/onestop"
+    assert "# Cấu hình điểm Một cửa" in (root / "etc" / "site.toml").read_text()  # comments kept
+    rule = (root / "udev" / "60-onestop-kiosk-01-printer.rules").read_text()
+    assert (
+        'ATTRS{idVendor}=="04b8", ATTRS{idProduct}=="0202"' in rule and 'GROUP="onestop", MODE="0660"' in rule
+    )
+    unit = (root / "systemd" / "user" / "onestop-kiosk-01.service").read_text()
+    assert (
+        "ExecStart=/opt/onestop/.venv/bin/onestop kiosk run --config /etc/onestop/site.toml --device kiosk-01"
+        in unit
+    )
+    script = (root / "install.sh").read_text()
+    assert "set -euo pipefail" in script and _mode(root / "install.sh") == 0o755
+    subprocess.run(["bash", "-n", str(root / "install.sh")], check=True)
+
+
+def test_bundle_of_a_tv_board_opens_the_board_page(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "tv-1", "board", reload=no_reload)
+    root = bundle_device(config, "tv-1", tmp_path / "usb")
+    unit = (root / "systemd" / "user" / "onestop-tv-1.service").read_text()
+    assert "ExecStart=/opt/onestop/bin/onestop-tv-board http://192.168.1.10:8080/board" in unit
+    assert "--kiosk" in (root / "bin" / "onestop-tv-board").read_text()
+
+
+def test_bundle_tarball_is_private_and_keeps_the_secret_mode(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    archive = bundle_device(config, "counter-1", tmp_path / "usb", tar=True)
+    assert archive.name == "onestop-counter-1.tar.gz" and _mode(archive) == 0o600
+    with tarfile.open(archive) as tf:
+        member = tf.getmember("onestop-counter-1/secrets/counter-1.secret")
+        assert member.mode & 0o777 == 0o600 and member.uid == 0
+        unit = tf.extractfile("onestop-counter-1/systemd/onestop-counter-1.service")
+        assert unit is not None and b"Type=notify" in unit.read()
+
+
+def test_bundle_of_an_unknown_device_says_so(site_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ProvisionError, match="no device 'nope'"):
+        bundle_device(site_dir / "site.toml", "nope", tmp_path)
+
+
+def test_cli_add_bundle_revoke(site_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(site_dir / "site.toml")
+    base = ["provision", "device"]
+    assert main([*base, "add", "--config", config, "--role", "rating", "--id", "rate-1", "--counter", "1",
+                 "--reload", "none"]) == 0  # fmt: skip
+    assert main([*base, "bundle", "rate-1", "--config", config, "--out", str(tmp_path / "usb"), "--tar"]) == 0
+    assert main([*base, "revoke", "rate-1", "--config", config, "--reload", "none"]) == 0
+    assert main([*base, "revoke", "rate-1", "--config", config, "--reload", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"onestop provision: no device 'rate-1' in {config}"

@@ -1,0 +1,108 @@
+"""The generated systemd units: hardening and watchdog settings, and ``systemd-analyze verify``.
+
+``systemd-analyze verify`` (systemd 252) fails when an ExecStart binary does not exist, and only
+*warns* (exit status 0) about unknown keys. So the units are rendered with a prefix where a stand-in
+``onestop`` executable exists, and the test asserts both the exit status and an empty output. User
+units are verified with ``--user`` (it needs ``XDG_RUNTIME_DIR``, a temporary folder here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from onestop.config import SiteConfig
+from provisioning.units import UnitSpec, device_unit_spec, hub_unit_specs, render_unit
+from tests.conftest import SiteFactory
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
+
+
+def _prefix(tmp_path: Path) -> Path:
+    prefix = tmp_path / "opt"
+    for exe in (prefix / ".venv" / "bin" / "onestop", prefix / "bin" / "onestop-tv-board"):
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(0o755)
+    return prefix
+
+
+def _specs(cfg: SiteConfig, prefix: Path) -> list[UnitSpec]:
+    return [*hub_unit_specs(cfg, Path(cfg.source), prefix=prefix),
+            *(device_unit_spec(cfg, d, prefix=prefix) for d in cfg.devices)]  # fmt: skip
+
+
+def _verify(unit: Path, *, user: bool, runtime: Path) -> subprocess.CompletedProcess[str]:
+    argv = [SYSTEMD_ANALYZE, *(["--user"] if user else []), "verify", "--man=no", str(unit)]
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "SYSTEMD_LOG_COLOR": "0"}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+@pytest.fixture
+def site_with_every_role(site_factory: SiteFactory) -> SiteConfig:
+    from tests.utils.site import SITE
+
+    devices = [*SITE["devices"], {"id": "led-1", "role": "board", "display": {"backend": "sim"}}]
+    return site_factory({"devices": devices})
+
+
+@pytest.mark.skipif(not os.access(SYSTEMD_ANALYZE, os.X_OK), reason="systemd-analyze is not installed")
+def test_every_generated_unit_passes_systemd_analyze_verify(
+    site_with_every_role: SiteConfig, tmp_path: Path
+) -> None:
+    prefix = _prefix(tmp_path)
+    out_dir = tmp_path / "units"
+    out_dir.mkdir()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    specs = _specs(site_with_every_role, prefix)
+    assert {s.name for s in specs} >= {
+        "onestop-controller",
+        "onestop-hub",
+        "onestop-kiosk-1",
+        "onestop-led-1",
+    }
+    for spec in specs:
+        unit = out_dir / f"{spec.name}.service"
+        unit.write_text(render_unit(spec))
+        done = _verify(unit, user=spec.user_unit, runtime=runtime)
+        assert (done.returncode, done.stdout + done.stderr) == (0, ""), spec.name
+
+
+@pytest.mark.skipif(not os.access(SYSTEMD_ANALYZE, os.X_OK), reason="systemd-analyze is not installed")
+def test_verify_catches_a_bad_unit(tmp_path: Path) -> None:
+    """The check above can fail: a missing binary and an unknown key are both reported."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    unit = tmp_path / "onestop-bad.service"
+    unit.write_text(render_unit(UnitSpec("onestop-bad", "bad", ["/nonexistent/onestop", "x"])))
+    done = _verify(unit, user=False, runtime=runtime)
+    assert done.returncode != 0 and "not executable" in done.stderr
+    prefix = _prefix(tmp_path)
+    text = render_unit(UnitSpec("onestop-bad", "bad", [str(prefix / ".venv/bin/onestop")]))
+    unit.write_text(text.replace("Restart=always", "Restart=always\nWatchdogSecs=3"))
+    done = _verify(unit, user=False, runtime=runtime)
+    assert "Unknown key" in done.stderr
+
+
+def test_system_units_are_hardened_with_a_watchdog(site_with_every_role: SiteConfig, tmp_path: Path) -> None:
+    for spec in _specs(site_with_every_role, tmp_path):
+        text = render_unit(spec)
+        assert "Restart=always" in text and "RestartSec=" in text and "NoNewPrivileges=yes" in text
+        assert "StandardOutput=journal" in text
+        if spec.user_unit:
+            assert "User=" not in text  # the desktop user's own manager runs it
+            continue
+        for line in ("User=onestop", "ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=/"):
+            assert line in text, (spec.name, line)
+        if spec.notify:
+            assert "Type=notify" in text and "WatchdogSec=30" in text
+    names = {s.name: s for s in _specs(site_with_every_role, tmp_path)}
+    assert names["onestop-controller"].notify and names["onestop-counter-1"].notify
+    assert names["onestop-announcer-1"].notify and names["onestop-led-1"].notify
+    assert names["onestop-kiosk-1"].user_unit and not names["onestop-kiosk-1"].notify
+    assert names["onestop-board-1"].user_unit  # no LED display table: a TV showing /board
