@@ -7,4 +7,4 @@ cleans up even on error.
 
 from __future__ import annotations
 
-BENCHMARKS = ("call_latency", "throughput", "display_latency")
+BENCHMARKS = ("call_latency", "throughput", "display_latency", "kiosk_issue", "forwarder")

@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from bench import BENCHMARKS, call_latency, throughput
+from bench import BENCHMARKS, call_latency, kiosk_issue, throughput
 from bench.common import machine_info, write_results
 
 
@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--counter-window", type=int, default=4, help="commands in flight per counter")
     g = p.add_argument_group("display_latency")
     g.add_argument("--display-calls", type=int, default=200, help="measured calls (LED frame and WAV)")
+    g = p.add_argument_group("kiosk_issue")
+    g.add_argument("--tickets", type=int, default=300, help="measured taps (and floor round trips)")
+    g.add_argument("--ticket-warmup", type=int, default=20, help="unmeasured taps first")
+    g.add_argument("--no-floor", action="store_true", help="kiosk_issue: skip the bare-broker floor")
+    g = p.add_argument_group("forwarder")
+    g.add_argument("--records", type=int, default=100_000, help="outbox backlog to drain")
+    g.add_argument("--batch-size", type=int, default=200, help="records per POST")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -65,6 +72,12 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import display_latency
 
         return display_latency.run(args.display_calls)
+    if name == "kiosk_issue":
+        return kiosk_issue.run(args.tickets, args.ticket_warmup, floor=not args.no_floor)
+    if name == "forwarder":
+        from bench import forwarder
+
+        return forwarder.run(args.records, args.batch_size)
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -52,6 +52,7 @@ class AnnouncerAgent:
             host=cfg.broker.host,
             port=cfg.broker.port,
             password=password,
+            tls_ca=cfg.broker_ca,
             on_message=self._on_message,
         )
         self.client_topics_events = self.client.topics.events

@@ -35,7 +35,7 @@ class BoardAgent:
         self.display = display or make_display(dev.display.model_dump() if dev.display else default)
         self.client = DeviceClient(
             cfg.site.id, device_id, "board", host=cfg.broker.host, port=cfg.broker.port, password=password,
-            on_message=self._on_message,
+            tls_ca=cfg.broker_ca, on_message=self._on_message,
         )  # fmt: skip
         self.topic = self.client.topics.board
         self.client.mqtt.settings.subscriptions.append((self.topic, 1))

@@ -22,6 +22,7 @@ from device_drivers.display import LedDisplay, make_display
 from device_drivers.keys import KeyEvent, Keypad, open_keypad
 from display_agents.keys_logic import KeyInterpreter, KeyRules
 from display_agents.led_format import counter_display_text
+from onestop import sdnotify
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, DeviceClient, NoReply
 from onestop.protocol import Topics, iso
@@ -80,6 +81,7 @@ class CounterAgent:
             host=cfg.broker.host,
             port=cfg.broker.port,
             password=password,
+            tls_ca=cfg.broker_ca,
             extra_subscriptions=[(self._topic_state, 1), (self._topics_events, 1)],
             on_message=self._on_message,
         )
@@ -136,7 +138,10 @@ class CounterAgent:
         self._actions.put(action)
 
     def _run_timers(self) -> None:
+        watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
         while not self._stopping.is_set():
+            if watchdog:
+                watchdog.ping()
             with self._keys_lock:
                 deadline = self.keys.next_deadline()
             now = time.monotonic()

@@ -12,10 +12,13 @@ from fastapi import Depends, FastAPI, Request
 
 from hub_api.auth import PinGuard, SessionSigner
 from hub_api.caller import WebKeypads
+from hub_api.forwarder import Forwarder
 from hub_api.ingest import Ingest
 from hub_api.live import LiveState
 from hub_api.store import HubStore
-from onestop import __version__
+from hub_api.tokens import SessionSigner as DashboardSigner
+from hub_api.tokens import TokenStore
+from onestop import __version__, sdnotify
 from onestop.config import SiteConfig
 
 
@@ -32,6 +35,11 @@ class Hub:
     #: Signs the soft callers' session cookies.
     sessions: SessionSigner | None = None
     pins: PinGuard = field(default_factory=PinGuard)
+    #: Forwards the outbox to ``[backend]`` (None when the site has no back end).
+    forwarder: Forwarder | None = None
+    #: API tokens with roles, and the dashboard's session cookies (set by :func:`create_app`).
+    tokens: TokenStore | None = None
+    dashboard_sessions: DashboardSigner | None = None
 
     @classmethod
     def open(
@@ -43,7 +51,8 @@ class Hub:
         live = LiveState()
         ingest = Ingest(cfg, password, store, live, host=host, port=port, client_id=client_id)
         keypads = WebKeypads(cfg, host=host, port=port)
-        return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg))
+        forwarder = Forwarder.for_site(cfg, store.path)
+        return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder)
 
     def start(self) -> None:
         """Start consuming the site's traffic and connect the web keypads."""
@@ -51,6 +60,8 @@ class Hub:
             self.ingest.start(connect_timeout=None)
         if self.keypads is not None:
             self.keypads.start()
+        if self.forwarder is not None:
+            self.forwarder.start(fail_soft=True)  # the site keeps working without its back end
 
     def stop(self) -> None:
         """Disconnect the web keypads, stop consuming and close the store."""
@@ -58,6 +69,8 @@ class Hub:
             self.keypads.stop()
         if self.ingest is not None:
             self.ingest.stop()
+        if self.forwarder is not None:
+            self.forwarder.stop()
         self.store.close()
 
 
@@ -72,12 +85,33 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 
 def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     """The FastAPI app; with ``manage`` it starts and stops the hub with the server."""
-    from hub_api.routers import caller, counters, health, pages, site, state, tickets
+    from hub_api.routers import (
+        caller,
+        counters,
+        devices,
+        events,
+        health,
+        metrics,
+        officers,
+        pages,
+        reports,
+        services,
+        session,
+        site,
+        state,
+        tickets,
+    )
+
+    if hub.tokens is None:  # fails fast on a malformed token file or a placeholder token
+        hub.tokens = TokenStore.for_site(hub.cfg)
+    if hub.dashboard_sessions is None:
+        hub.dashboard_sessions = DashboardSigner.for_site(hub.cfg)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage:
             hub.start()
+            sdnotify.ready(f"hub of {hub.cfg.site.id}")  # the ingest loop sends the watchdog pings
         try:
             yield
         finally:
@@ -93,6 +127,8 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     app.include_router(counters.router)
     app.include_router(caller.router)
     app.add_exception_handler(caller.CallerError, caller.caller_error_handler)
+    for r in (services, officers, devices, events, reports, metrics, session):
+        app.include_router(r.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
     return app

@@ -20,6 +20,7 @@ import paho.mqtt.client as mqttc
 
 from hub_api.live import LiveState
 from hub_api.store import HubStore
+from onestop import sdnotify
 from onestop.config import SiteConfig
 from onestop.mqtt import MqttClient, MqttSettings
 from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics, iso
@@ -99,7 +100,10 @@ class Ingest:
 
     # -- worker ----------------------------------------------------------------------------
     def _run(self) -> None:
+        watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
         while True:
+            if watchdog:
+                watchdog.ping()
             try:
                 item = self._q.get(timeout=1.0)
             except queue.Empty:

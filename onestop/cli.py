@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from onestop import __version__
+from onestop import __version__, sdnotify
 from onestop.config import ALL_DAYS, SiteConfig, load
 from onestop.errors import ConfigError, OnestopError
 
@@ -40,12 +40,16 @@ def load_config(args: argparse.Namespace) -> SiteConfig:
     return cfg
 
 
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+def wait_for_signal(watchdog: bool = False) -> None:
+    """Block until SIGINT or SIGTERM; with ``watchdog``, send systemd's watchdog pings meanwhile."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    dog = sdnotify.Watchdog.from_env() if watchdog else None
+    while not stop.wait(dog.interval_s if dog else None):
+        if dog:
+            dog.ping()
+    sdnotify.stopping()
 
 
 def _controller(args: argparse.Namespace) -> int:
@@ -69,6 +73,7 @@ def _controller(args: argparse.Namespace) -> int:
             raise
         log.warning("%s; still trying", exc)
     log.info("controller of %s running (Ctrl-C stops)", cfg.site.id)
+    sdnotify.ready(f"controller of {cfg.site.id}")  # its worker loop sends the watchdog pings
     wait_for_signal()
     ctl.stop()
     return 0
@@ -107,9 +112,11 @@ def _device_password(cfg: SiteConfig, device: str, role: str) -> str:
     return read_secret(cfg, device)
 
 
-def _run_agent(agent: object) -> int:
+def _run_agent(agent: object, *, own_watchdog: bool = False) -> int:
+    """Run an agent until a signal; under systemd, say ready and (unless its own loop does) ping."""
     agent.start()  # type: ignore[attr-defined]
-    wait_for_signal()
+    sdnotify.ready()
+    wait_for_signal(watchdog=not own_watchdog)
     agent.stop()  # type: ignore[attr-defined]
     return 0
 
@@ -134,7 +141,17 @@ def _counter(args: argparse.Namespace) -> int:
         return 0
     from display_agents.counter_agent import CounterAgent
 
-    return _run_agent(CounterAgent(cfg, args.device, _device_password(cfg, args.device, "counter")))
+    agent = CounterAgent(cfg, args.device, _device_password(cfg, args.device, "counter"))
+    return _run_agent(agent, own_watchdog=True)  # its timer loop pings the watchdog
+
+
+def _kiosk(args: argparse.Namespace) -> int:
+    from kiosk_app import cli as kiosk_cli
+
+    cfg = load_config(args)
+    if args.action == "print-test":
+        return kiosk_cli.print_test(cfg, args.device, args.out)
+    return kiosk_cli.run(cfg, args.device, _device_password(cfg, args.device, "kiosk"), args)
 
 
 def _announcer(args: argparse.Namespace) -> int:
@@ -215,6 +232,37 @@ def _monitor(args: argparse.Namespace) -> int:
     return run_monitor(args)
 
 
+def _forward(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from hub_api.forwarder import Forwarder, backlog, check_backend
+
+    cfg = load_config(args)
+    db = Path(args.db) if args.db else cfg.data_dir / "hub.db"
+    if args.status:
+        print(json.dumps(backlog(db), indent=2, ensure_ascii=False))
+        return 0
+    fwd = Forwarder(cfg.site.id, check_backend(cfg), db, batch_size=args.batch_size)
+    fwd.start()
+    if args.until_drained:
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.is_set() and not fwd.wait_drained(0.5):
+            pass
+    else:
+        wait_for_signal()
+    fwd.stop()
+    return 0
+
+
+def _fake_backend(args: argparse.Namespace) -> int:
+    from onestop.fake_backend import run_fake_backend
+
+    return run_fake_backend(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
@@ -262,6 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blink", action="store_true", help="display-test: blink it")
     p.set_defaults(run=_counter)
 
+    p = sub.add_parser(
+        "kiosk", help="run a ticket kiosk (touch screen and printer), or print a sample ticket"
+    )
+    common(p)
+    p.add_argument("action", nargs="?", choices=["run", "print-test"], default="run")
+    p.add_argument("--device", required=True, help="the kiosk device id, e.g. kiosk-01")
+    p.add_argument(
+        "--headless", action="store_true", help="run without a screen, driven over HTTP (--listen)"
+    )
+    p.add_argument("--listen", metavar="HOST:PORT", help="the HTTP trigger (headless default 127.0.0.1:0)")
+    p.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
+    p.add_argument("--size", metavar="WxH", help="window size with --windowed, e.g. 540x960")
+    p.add_argument("--out", metavar="FILE", help="print-test: write the sample ticket to this PNG instead")
+    p.set_defaults(run=_kiosk)
+
     p = sub.add_parser("announcer", help="run the voice announcer, or say one call")
     common(p)
     p.add_argument("action", nargs="?", choices=["run", "say"], default="run")
@@ -290,6 +353,34 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(run=_monitor)
 
+    p = sub.add_parser("forward", help="forward the hub's outbox to the back end (what the hub does itself)")
+    common(p)
+    p.add_argument("--db", help="the hub's SQLite file (default: [storage] dir/hub.db)")
+    p.add_argument("--batch-size", type=int, default=None, help="override [backend] batch_size")
+    p.add_argument("--status", action="store_true", help="print the backlog per stream as JSON and exit")
+    p.add_argument("--until-drained", action="store_true", help="exit once nothing is left to send")
+    p.set_defaults(run=_forward)
+
+    p = sub.add_parser("fake-backend", help="run the reference one-stop back end (tests, demos)")
+    p.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT", help="loopback only")
+    p.add_argument("--token", help="the bearer token to accept (default: the variable of --token-env)")
+    p.add_argument("--token-env", default="ONESTOP_BACKEND_TOKEN", help="default ONESTOP_BACKEND_TOKEN")
+    p.add_argument("--db", help="SQLite file for the records (default: memory)")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="answer this share of batches with 500")
+    p.add_argument("--down-for", type=float, default=0.0, metavar="S", help="answer 503 for the first S s")
+    p.add_argument("--slow-ms", type=float, default=0.0, help="delay every batch by this many ms")
+    p.add_argument("--timeout-rate", type=float, default=0.0, help="store this share but answer late")
+    p.add_argument("--hold-s", type=float, default=30.0, help="how late --timeout-rate answers (s)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the random failures")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(run=_fake_backend)
+
+    from provisioning.cli import configure as configure_provision
+
+    p = sub.add_parser(
+        "provision", help="technicians: site CA and broker files, device enrolment and bundles"
+    )
+    configure_provision(p)
     return parser
 
 

@@ -27,6 +27,7 @@ from pydantic import (
 
 from onestop.errors import ConfigError
 from onestop.protocol import RESERVED_IDS, ROLES, valid_topic_level
+from onestop.ticket_layout import TicketLayout
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -117,6 +118,12 @@ class BrokerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=0, le=65535)
     keepalive_s: int = Field(default=15, ge=5, le=600)
+    #: Connect over TLS, trusting ``ca_file`` (devices on the LAN; processes on the hub use loopback).
+    tls: bool = False
+    #: The site CA certificate (relative paths: next to site.toml); required when ``tls`` is true.
+    ca_file: str | None = None
+    #: The broker's TLS listener for the LAN, written by ``onestop provision``; device bundles use it.
+    tls_port: int = Field(default=8883, ge=1, le=65535)
 
 
 class HubSection(_Section):
@@ -225,7 +232,15 @@ class BackendSection(_Section):
 
     url: str
     token_env: str = "ONESTOP_BACKEND_TOKEN"
+    #: ``default`` (ARCHITECTURE §4 over HTTP) or ``package.module:factory`` for a province's own API.
     adapter: str = "default"
+    #: At most this many outbox records per POST.
+    batch_size: int = Field(default=200, ge=1, le=10000)
+    #: A request that takes longer is abandoned and retried (same batch, same key).
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    #: Retries wait a random time between 0 and min(cap, base · 2^failures) ("full jitter").
+    backoff_base_s: float = Field(default=0.5, gt=0, le=60)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
 
 
 class QueueSection(_Section):
@@ -257,6 +272,23 @@ class BoardSection(_Section):
     calls_shown: int = Field(default=8, ge=1, le=20)
 
 
+def _default_languages() -> list[Literal["vi", "en"]]:
+    return ["vi", "en"]
+
+
+class KioskSection(_Section):
+    """``[kiosk]``: how the ticket kiosks behave."""
+
+    #: Seconds without a touch after which any other screen returns to the service list.
+    idle_s: int = Field(default=30, ge=5, le=600)
+    #: Ask "priority or ordinary?" after a service is chosen (elderly, disabled, pregnant, small children).
+    priority: bool = True
+    #: Languages offered, the first being the default; a switch is shown when there are two.
+    languages: list[Literal["vi", "en"]] = Field(default_factory=_default_languages, min_length=1)
+    #: Seconds between two printer status checks published as the kiosk's health.
+    health_s: int = Field(default=30, ge=1, le=3600)
+
+
 class StorageSection(_Section):
     """``[storage]``: where processes keep their data (relative paths: next to site.toml)."""
 
@@ -278,6 +310,8 @@ class SiteConfig(_Section):
     queue: QueueSection = QueueSection()
     announcer: AnnouncerSection = AnnouncerSection()
     board: BoardSection = BoardSection()
+    kiosk: KioskSection = KioskSection()
+    ticket: TicketLayout = TicketLayout()
     storage: StorageSection = StorageSection()
 
     #: Where the file was read from (set by :func:`load`).
@@ -312,6 +346,16 @@ class SiteConfig(_Section):
         if hit is None or hit[0] is not items:
             hit = cache[name] = (items, {item.id: item for item in items})
         return hit[1]
+
+    @property
+    def broker_ca(self) -> str | None:
+        """The CA file to trust when ``[broker] tls`` is on (absolute), else None (plain TCP)."""
+        if not self.broker.tls or not self.broker.ca_file:
+            return None
+        p = Path(self.broker.ca_file)
+        if not p.is_absolute() and self.source != "<memory>":
+            p = Path(self.source).resolve().parent / p
+        return str(p)
 
     @property
     def data_dir(self) -> Path:
@@ -429,11 +473,15 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             for sid in d.services:
                 if sid not in service_ids:
                     problems.append(f'{where}.services: unknown service "{sid}"')
+    if cfg.broker.tls and not cfg.broker.ca_file:
+        problems.append("broker.ca_file: required when broker.tls is true (the site CA certificate)")
     if cfg.rating.satisfied_min > len(cfg.rating.levels):
         problems.append(
             f"rating.satisfied_min: {cfg.rating.satisfied_min} is above the best score "
             f"{len(cfg.rating.levels)}"
         )
+    if len(set(cfg.kiosk.languages)) != len(cfg.kiosk.languages):
+        problems.append("kiosk.languages: a language is listed twice")
     if len(cfg.rating.levels) < 2:
         problems.append("rating.levels: expected at least two levels")
     assert set(ROLES) >= {d.role for d in cfg.devices}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from onestop.broker import Broker, free_port
 from onestop.cli import load_config
@@ -143,10 +146,28 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
         Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
         Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"),
     ]
+    backend = _reference_backend(cfg, py, logs)
+    if backend is not None:
+        children.insert(1, backend)  # before the hub, which forwards to it
+    children += _kiosks(cfg, py, site_args, logs)
     if args.traffic:
         sim_args = [*py, "simulate", *site_args, "--speed", str(args.speed)]
         children.append(Child("traffic", sim_args, logs / "traffic.log"))
     return children
+
+
+def _kiosks(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) -> list[Child]:
+    """A kiosk process per kiosk whose printer is simulated: a small window when there is a display,
+    headless otherwise; either way driven over HTTP on a loopback port (``POST /tap``)."""
+    out: list[Child] = []
+    windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    for dev in cfg.devices_with_role("kiosk"):
+        if dev.printer is not None and dev.printer.backend != "sim":
+            continue
+        argv = [*py, "kiosk", "run", *site_args, "--device", dev.id, "--listen", f"127.0.0.1:{free_port()}"]
+        argv += ["--windowed", "--size", "540x960"] if windowed else ["--headless"]
+        out.append(Child(dev.id, argv, logs / f"{dev.id}.log"))
+    return out
 
 
 def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, children: list[Child]) -> None:
@@ -161,13 +182,43 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
         print(f"  {c.name:<11} pid {c.proc.pid:<7} log {c.log_path}")
     print(f"  data        {cfg.data_dir}   (controller.db, hub.db, secrets/, broker/)")
     print(f"  hub         {hub_url}/healthz   {hub_url}/api/state   {hub_url}/docs")
+    if cfg.backend is not None and any(c.name == "backend" for c in children):
+        base = urlsplit(cfg.backend.url)._replace(path="", query="", fragment="").geturl()
+        print(f"  back end    {cfg.backend.url}   (reference: {base}/_stats   {base}/_records)")
     print(f"  watch       onestop monitor --config {args.config} --broker {host}:{broker.port}")
+    for c in children:
+        if "kiosk" in c.argv and "--listen" in c.argv:
+            url = "http://" + c.argv[c.argv.index("--listen") + 1]
+            print(
+                f'  {c.name:<11} curl -s -X POST {url}/tap -d \'{{"service": "..."}}\'   (GET {url}/screen)'
+            )
     if "--ignore-hours" in children[0].argv:
         print("  note        some services are closed at this hour; the demo ignores opening hours")
     if args.traffic:
         speed = f"{args.speed:.0f}"
         print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
     print("  Ctrl-C stops everything.\n", flush=True)
+
+
+def _reference_backend(cfg: SiteConfig, py: list[str], logs: Path) -> Child | None:
+    """``onestop fake-backend`` when ``[backend] url`` points to loopback, with a token for this run.
+
+    The token is put in the environment under ``[backend] token_env`` (unless it is set already), so
+    that every child (the hub's forwarder, the reference back end) inherits the same one."""
+    if cfg.backend is None:
+        return None
+    url = urlsplit(cfg.backend.url)
+    if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    port = url.port or 80
+    if not _port_free(url.hostname, port):
+        print(f"port {port} is taken: the hub forwards to whatever listens at {cfg.backend.url}")
+        return None
+    os.environ.setdefault(cfg.backend.token_env, secrets.token_urlsafe(24))
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    argv = [*py, "fake-backend", f"--listen={host}:{port}", "--token-env", cfg.backend.token_env,
+            "--db", str(cfg.data_dir / "fake-backend.db")]  # fmt: skip
+    return Child("backend", argv, logs / "backend.log")
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:

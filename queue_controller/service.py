@@ -22,6 +22,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from onestop import sdnotify
 from onestop.clock import Clock, SystemClock
 from onestop.config import SiteConfig
 from onestop.mqtt import MqttClient, MqttSettings, PayloadTooLarge
@@ -147,8 +148,11 @@ class Controller:
         self._inbox.append(msg)  # called by paho inside poll(), in the worker thread
 
     def _run(self) -> None:
+        watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
         try:
             while not self._stopping.is_set():
+                if watchdog:
+                    watchdog.ping()
                 self.mqtt.poll(0.0 if self._inbox else min(self.tick_s, 0.2))
                 batch, self._inbox = self._inbox[:BATCH_MAX], self._inbox[BATCH_MAX:]
                 try:

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from hub_api.app import HubDep
+from hub_api.deps import Viewer
+from hub_api.models import CounterOut
 from onestop.config import CounterConfig
 
 router = APIRouter(prefix="/api/counters", tags=["counters"])
@@ -95,3 +97,26 @@ def queue(hub: HubDep, counter: str, limit: int = Query(10, ge=0, le=200)) -> di
         "next": [_public(r) for r in line[:limit]],
         "skipped": [_public(r) for r in skipped],
     }
+
+
+@router.get("", response_model=list[CounterOut])
+def counters(hub: HubDep, _who: Viewer) -> list[CounterOut]:
+    """Every counter of site.toml with its live state (status, the number served, the officer)."""
+    live = hub.live.snapshot()["counters"]
+    out = []
+    for c in hub.cfg.counters:
+        st = live.get(c.id) or {}
+        serving = st.get("serving") or {}
+        officer = st.get("officer") or {}
+        out.append(
+            CounterOut(
+                id=c.id,
+                label=c.label,
+                services=list(c.services),
+                policy=c.policy,
+                status=st.get("status"),
+                serving=serving.get("number"),
+                officer=officer.get("id"),
+            )
+        )
+    return out

@@ -1,4 +1,4 @@
-"""The web pages the hub serves: the hall's TV board and the clerks' soft caller (plain HTML/CSS/JS)."""
+"""The web pages the hub serves: TV board, soft caller, ticket status, dashboard (plain HTML/CSS/JS)."""
 
 from __future__ import annotations
 
@@ -67,3 +67,36 @@ def caller(counter: str, hub: HubDep) -> FileResponse | HTMLResponse:
             label = f"Quầy {counter}"
         return HTMLResponse(_NOT_A_WEB_KEYPAD.format(label=html.escape(label)), status_code=404)
     return FileResponse(STATIC_DIR / "caller.html", headers=NO_CACHE)
+
+
+_NO_TICKET = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Không tìm thấy phiếu</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/ticket.css"></head>
+<body><header class="bar"><div class="agency">{agency}</div><div class="centre">{centre}</div></header>
+<main class="card notfound">
+<h1>Không tìm thấy phiếu</h1>
+<p>Không có phiếu số thứ tự với mã <code>{ticket}</code>. Xin kiểm tra lại mã QR trên phiếu, hoặc hỏi cán bộ
+hướng dẫn tại sảnh.</p>
+<p class="en">Ticket not found: please scan the QR code on your ticket again, or ask at the help desk.</p>
+</main></body></html>
+"""
+
+
+@router.get("/t/{ticket_id}", response_model=None)
+def ticket_status_page(ticket_id: str, hub: HubDep) -> FileResponse | HTMLResponse:
+    """A ticket's status page (the QR code on the ticket); a friendly 404 page for an unknown id."""
+    if hub.store.ticket(ticket_id) is None:
+        page = _NO_TICKET.format(
+            agency=html.escape(hub.cfg.site.agency),
+            centre=html.escape(hub.cfg.site.name),
+            ticket=html.escape(ticket_id),
+        )
+        return HTMLResponse(page, status_code=404)
+    return FileResponse(STATIC_DIR / "ticket.html", headers=NO_CACHE)
+
+
+@router.get("/dashboard")
+def dashboard() -> FileResponse:
+    """The centre manager's dashboard (its data needs a manager token: the page asks for one)."""
+    return FileResponse(STATIC_DIR / "dashboard.html", headers=NO_CACHE)

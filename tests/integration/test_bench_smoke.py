@@ -77,3 +77,18 @@ def test_display_latency_smoke() -> None:
     for key in ("led_from_press", "wav_ready_from_press", "led_from_event", "wav_ready_from_event"):
         assert r[key]["count"] == 5, key
     assert r["led_from_press"]["min_ms"] > 0 and r["wav_ready_from_press"]["min_ms"] > 0
+
+
+def test_kiosk_issue_smoke() -> None:
+    from bench import kiosk_issue
+
+    r = kiosk_issue.run(n=5, warmup=1)
+    json.dumps(r)
+    assert r["name"] == "kiosk_issue" and r["n"] == 5
+    _assert_figures({"count": 5, **{k: r[k] for k in FIGURES}}, 5)
+    for part in ("issue", "render", "print"):
+        _assert_figures(r["breakdown"][part], 5)
+    _assert_figures(r["render_only"], 5)
+    _assert_figures(r["encode_only"], 5)
+    _assert_figures(r["floor"], 5)
+    assert all(r["machine"][k] for k in MACHINE)

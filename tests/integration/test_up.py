@@ -98,7 +98,8 @@ class Lines:
 
 def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site_cfg: SiteConfig) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PYTHONUNBUFFERED"] = "1"  # and no display: the kiosk runs headless
     proc = subprocess.Popen(
         [sys.executable, "-m", "onestop", "up", "--config", site_cfg.source, "--port", str(port),
          "--traffic", "--speed", "600"],
@@ -109,13 +110,18 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         out.wait_for(rf"broker\s+mqtt://127\.0\.0\.1:{port}")
         out.wait_for("Ctrl-C stops everything")
         pids = [int(m) for line in out.seen for m in re.findall(r"pid (\d+)", line)]
-        assert len(pids) == 5, out.seen  # broker, controller, hub, agents, traffic
+        assert len(pids) == 6, out.seen  # broker, controller, hub, agents, kiosk-1 (headless), traffic
+        kiosk_url = re.search(r"kiosk-1\s+curl .* (http://\S+)/tap", out.wait_for(r"kiosk-1\s+curl")).group(1)
         hub_url = re.search(r"hub\s+(http://\S+)/healthz", out.wait_for(r"hub\s+http://")).group(1)
         out.wait_for(r"opened\s+Quầy 1")
         out.wait_for(r"issued\s+[ABC]\d{3}")
         out.wait_for(r"called\s+[ABC]\d{3}\s+→ Quầy \d")
         health = wait_http_json(f"{hub_url}/healthz", lambda h: h["last_seq"] > 0)
         assert health["broker_connected"] and health["controller_online"]
+        wait_http_json(f"{kiosk_url}/screen", lambda v: v["screen"] == "home")  # the kiosk has started
+        tap = httpx.post(f"{kiosk_url}/tap", json={"service": "tuphap"}, timeout=30)
+        assert tap.status_code == 200 and tap.json()["screen"] == "done", tap.text
+        assert re.fullmatch(r"A\d{3}", tap.json()["number"])
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(30)
