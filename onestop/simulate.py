@@ -61,7 +61,10 @@ class Simulation:
     def start(self) -> None:
         """Connect every simulated device and start the actors."""
         kiosks = self.cfg.devices_with_role("kiosk")
-        counters = self.cfg.devices_with_role("counter")
+        # A web keypad is its clerk's browser (the hub plays that device): not simulated here.
+        counters = [
+            d for d in self.cfg.devices_with_role("counter") if not (d.keys and d.keys.backend == "web")
+        ]
         raters = {d.counter: d for d in self.cfg.devices_with_role("rating")}
         officers = [o.id for o in self.cfg.officers]
         for i, dev in enumerate(counters):
