@@ -52,6 +52,8 @@ class Hub:
         ingest = Ingest(cfg, password, store, live, host=host, port=port, client_id=client_id)
         keypads = WebKeypads(cfg, host=host, port=port)
         forwarder = Forwarder.for_site(cfg, store.path)
+        if forwarder is not None:
+            ingest.on_outbox.append(forwarder.wake)  # records go out at once, not at the next poll
         return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder)
 
     def start(self) -> None:

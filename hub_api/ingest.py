@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics, iso
 
 log = logging.getLogger("onestop.hub.ingest")
 
+#: Events whose application writes outbox records for the back end.
+OUTBOX_EVENTS = frozenset({"ticket.done", "ticket.skipped", "ticket.expired", "rating.recorded"})
 #: A replay that got no answer in this time is asked again.
 REPLAY_TIMEOUT_S = 5.0
 
@@ -76,6 +79,8 @@ class Ingest:
         self._replay_sent = 0.0
         self._worker: threading.Thread | None = None
         self.applied = threading.Condition()
+        #: Called (in the ingest thread) after events that wrote outbox records are stored.
+        self.on_outbox: list[Callable[[], None]] = []
         self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0}
 
     def start(self, connect_timeout: float | None = 10.0) -> None:
@@ -215,6 +220,9 @@ class Ingest:
             self.stats["events"] += self.store.apply(run)
             with self.applied:
                 self.applied.notify_all()
+            if any(e["type"] in OUTBOX_EVENTS for e in run):
+                for hook in self.on_outbox:
+                    hook()
 
     def _request_replay(self, force: bool = False) -> None:
         if self._replay_id is not None and not force:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,20 @@ def test_state_and_stream_endpoints(controller: Controller, device: DeviceFactor
         st = client.get("/api/state").json()
         assert st["counters"]["1"]["officer"]["name"] == "Trần Văn Hùng"
         assert st["services"]["tuphap"]["waiting"] == 1
+
+
+def test_the_forwarder_is_woken_when_records_are_owed(
+    controller: Controller, device: DeviceFactory, open_hub
+) -> None:
+    hub = open_hub()
+    assert hub.ingest is not None
+    woken = threading.Event()
+    hub.ingest.on_outbox.append(woken.set)
+    kiosk, counter = device("kiosk-1"), device("counter-1")
+    counter.request("open")
+    kiosk.request("issue", {"service": "tuphap"})
+    counter.request("call_next")
+    assert hub.ingest.wait_for_seq(3, 10)
+    assert not woken.is_set(), "issuing and calling owe the back end nothing"
+    counter.request("finish")
+    assert woken.wait(10), "a finished ticket owes a queue record: the forwarder must be woken"
