@@ -27,6 +27,7 @@ from onestop.config import SiteConfig
 from onestop.credentials import PASSWORD_ENV, ensure_credentials
 from onestop.mqtt import MqttClient, MqttSettings
 from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics
+from onestop.tomlw import to_toml
 
 LOOPBACK = "127.0.0.1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -132,42 +133,6 @@ def wait_until(deadline: float) -> None:
 
 
 # -- a site file ------------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """A site dict as TOML: ``[table]`` for tables, ``[[table]]`` for lists of tables, inline below."""
-    parts: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            body = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-            parts.append("\n".join([f"[{_toml_key(key)}]", *body]))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for item in value:
-                body = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in item.items()]
-                parts.append("\n".join([f"[[{_toml_key(key)}]]", *body]))
-        else:
-            raise TypeError(f"top-level key {key!r} must be a table or a list of tables")
-    return "\n\n".join(parts) + "\n"
 
 
 def base_site(site_id: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from typing import Literal
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_secret_file, generate_secret, secrets_dir
 from onestop.errors import OnestopError
+from onestop.tomlw import toml_str
 
 log = logging.getLogger("onestop.hub.tokens")
 
@@ -163,16 +164,12 @@ def parse_tokens(text: str, source: str = "<memory>") -> list[Token]:
     return out
 
 
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def render_tokens(tokens: list[Token]) -> str:
     """The text of a token file holding ``tokens`` (hashes only)."""
     parts = [_HEADER]
     for t in tokens:
-        parts.append(f"\n[[tokens]]\nname = {_toml_str(t.name)}\nrole = {_toml_str(t.role)}\n")
-        parts.append(f"sha256 = {_toml_str(t.sha256)}\n")
+        parts.append(f"\n[[tokens]]\nname = {toml_str(t.name)}\nrole = {toml_str(t.role)}\n")
+        parts.append(f"sha256 = {toml_str(t.sha256)}\n")
     return "".join(parts)
 
 

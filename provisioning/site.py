@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from onestop.broker import TlsListener, render_acl, render_conf, render_password_file
 from onestop.config import SiteConfig, load
 from onestop.credentials import ensure_credentials, secrets_dir
+from onestop.tomlw import toml_str
 from provisioning import pki
 from provisioning.errors import ProvisionError
 from provisioning.files import (
@@ -29,12 +30,6 @@ from provisioning.files import (
 )
 
 SITE_ID = re.compile(r"^[a-z0-9-]+$")
-
-
-def _toml_str(value: str) -> str:
-    """A TOML basic string."""
-    out = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{out}"'
 
 
 def render_site_skeleton(
@@ -54,9 +49,9 @@ def render_site_skeleton(
 # Thiết bị (devices) được thêm bằng `onestop provision device add`, không sửa tay.
 
 [site]
-id = {_toml_str(site_id)}                      # chữ thường, số, '-' (dùng trong MQTT topic)
-name = {_toml_str(name)}   # ĐIỀN: tên đơn vị
-agency = {_toml_str(agency)}                   # ĐIỀN: tiêu đề in trên phiếu
+id = {toml_str(site_id)}                      # chữ thường, số, '-' (dùng trong MQTT topic)
+name = {toml_str(name)}   # ĐIỀN: tên đơn vị
+agency = {toml_str(agency)}                   # ĐIỀN: tiêu đề in trên phiếu
 address = ""                                   # ĐIỀN: địa chỉ (in trên phiếu)
 timezone = "Asia/Ho_Chi_Minh"
 day_starts = "05:00"                           # giờ đặt lại số thứ tự mỗi ngày
@@ -68,10 +63,10 @@ tls_port = {tls_port}       # cổng TLS cho thiết bị trong mạng LAN
 
 [hub]
 listen = "0.0.0.0:8080"
-public_url = {_toml_str(public_url)}   # địa chỉ máy chủ trong LAN; in trong mã QR trên phiếu
+public_url = {toml_str(public_url)}   # địa chỉ máy chủ trong LAN; in trong mã QR trên phiếu
 
 [storage]
-dir = {_toml_str(data_dir)}   # dữ liệu và mật khẩu (secrets)
+dir = {toml_str(data_dir)}   # dữ liệu và mật khẩu (secrets)
 
 # Lĩnh vực (services): mỗi lĩnh vực có dãy số riêng.
 [[services]]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import json
-import re
 from pathlib import Path
 from typing import Any
 
 from onestop import config
+from onestop.tomlw import to_toml
 
 #: The test site: 3 services (A/B/C), 3 counters (one ``ordered``), 3 officers, one device of each
 #: role plus three counters. Services have no opening hours, so tests pass at any time of day.
@@ -68,51 +67,6 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 def site_data(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """A fresh copy of :data:`SITE` with ``overrides`` applied (see :func:`merged`)."""
     return merged(SITE, overrides or {})
-
-
-# -- a TOML writer for the subset a site file uses -----------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """Top-level tables as ``[table]``, lists of tables as ``[[table]]``, deeper tables inline."""
-    head = [f"{_key(k)} = {_value(v)}" for k, v in data.items() if not _is_table(v)]
-    parts = ["\n".join(head)] if head else []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            parts.append(_table(f"[{_key(key)}]", value))
-        elif _is_table(value):
-            parts.extend(_table(f"[[{_key(key)}]]", item) for item in value)
-    return "\n\n".join(parts) + "\n"
-
-
-def _is_table(value: Any) -> bool:
-    return isinstance(value, dict) or (
-        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-    )
-
-
-def _table(header: str, body: dict[str, Any]) -> str:
-    return "\n".join([header, *(f"{_key(k)} = {_value(v)}" for k, v in body.items())])
 
 
 def write_site(
