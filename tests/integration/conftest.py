@@ -16,6 +16,7 @@ from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient
 from queue_controller.service import Controller
+from tests.utils.web import HubServer
 
 DeviceFactory = Callable[[str], DeviceClient]
 
@@ -102,3 +103,22 @@ def controller_process(
     yield cp
     cp.stop()
     assert env_before == os.environ.get("ONESTOP_MQTT_PASSWORD")
+
+
+@pytest.fixture
+def hub_server(
+    site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], tmp_path: Path
+) -> Iterator[HubServer]:
+    """A started hub served over HTTP on a loopback port (same port and database across restarts)."""
+    srv = HubServer(
+        site_cfg,
+        credentials["hub"],
+        broker_host=broker.host,
+        broker_port=broker.port,
+        db_path=tmp_path / "hub.db",
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -120,25 +120,6 @@ def site_cfg(site_factory: SiteFactory, request: pytest.FixtureRequest) -> SiteC
     return site_factory(REALISTIC if which == "realistic" else SMALL)
 
 
-@pytest.fixture
-def hub_server(
-    site_cfg: SiteConfig, broker: Any, credentials: dict[str, str], tmp_path: Path
-) -> Iterator[HubServer]:
-    """A started hub served over HTTP on a loopback port (same port and database across restarts)."""
-    srv = HubServer(
-        site_cfg,
-        credentials["hub"],
-        broker_host=broker.host,
-        broker_port=broker.port,
-        db_path=tmp_path / "hub.db",
-    )
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     """Playwright's driver, once per module."""

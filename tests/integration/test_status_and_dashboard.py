@@ -45,25 +45,6 @@ def site_cfg(site_factory: SiteFactory) -> SiteConfig:
     return site_factory(SITE)
 
 
-@pytest.fixture
-def hub_server(
-    site_cfg: SiteConfig, broker: Any, credentials: dict[str, str], tmp_path: Path
-) -> Iterator[HubServer]:
-    """A started hub served over HTTP on a loopback port."""
-    srv = HubServer(
-        site_cfg,
-        credentials["hub"],
-        broker_host=broker.host,
-        broker_port=broker.port,
-        db_path=tmp_path / "hub.db",
-    )
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Chromium (Debian's), once per module."""
