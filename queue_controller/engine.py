@@ -392,7 +392,10 @@ class Engine:
         args.done()
         t = self._current(cid)
         self._end(d, t, "skipped", self.clock.now(), learn=False)
-        self.counters[cid].serving = None
+        c = self.counters[cid]
+        # The last visit at this counter was a no-show: nothing to rate, and a press on the rating
+        # screen must not land on the citizen before.
+        c.serving, c.last_done, c.last_done_at = None, None, None
         self._counter_changed(d, cid)
         return {"ticket": t.wire()}
 
@@ -421,7 +424,8 @@ class Engine:
             t.rank = self._rank()
             line.append(t.id)
         t.status, t.service, t.counter, t.called_at = "waiting", sid, None, None
-        self.counters[cid].serving = None
+        c = self.counters[cid]
+        c.serving, c.last_done, c.last_done_at = None, None, None  # the visit goes on elsewhere
         d.tickets[t.id] = t
         d.services.update({from_service, sid})
         self._counter_changed(d, cid)
@@ -439,6 +443,7 @@ class Engine:
         score = args.whole("score")
         reasons = [unicodedata.normalize("NFC", r) for r in args.texts("reasons")]
         comment = unicodedata.normalize("NFC", args.opt_text("comment") or "").strip()
+        wanted = args.opt_text("ticket")
         args.done()
         if not 1 <= score <= len(conf.levels):
             raise Rejected("bad_request", f"score must be 1..{len(conf.levels)}, got {score}")
@@ -454,6 +459,8 @@ class Engine:
         if (now - c.last_done_at).total_seconds() > conf.window_s:
             raise Rejected("nothing_to_rate", f"the last ticket ended more than {conf.window_s} s ago")
         t = self.tickets[c.last_done]
+        if wanted is not None and wanted != t.id:
+            raise Rejected("nothing_to_rate", f"{wanted} is not the visit that ended last at this counter")
         if t.rated:
             raise Rejected("already_rated", f"{t.number} has already been rated")
         t.rated = True

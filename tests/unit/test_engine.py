@@ -281,3 +281,27 @@ def test_rating_rules(clock: ManualClock, eng: Engine) -> None:
     ok(eng, "counter-1", "finish")
     clock.advance(301)
     assert err(eng, "rate-1", "rate", score=3) == "nothing_to_rate"  # window passed
+
+
+def test_a_no_show_or_a_transfer_leaves_nothing_to_rate(eng: Engine) -> None:
+    for _ in range(3):
+        issue(eng)
+    ok(eng, "counter-1", "open", officer="cb1")
+    call_next(eng, "1")
+    call_next(eng, "1")  # A001 done: rateable
+    ok(eng, "counter-1", "skip")  # A002 did not come
+    assert err(eng, "rate-1", "rate", score=3) == "nothing_to_rate", "it would rate A001's visit"
+    call_next(eng, "1")
+    ok(eng, "counter-1", "transfer", service="datdai")
+    assert err(eng, "rate-1", "rate", score=3) == "nothing_to_rate"
+
+
+def test_rating_names_the_visit_it_is_for(eng: Engine) -> None:
+    issue(eng)
+    issue(eng)
+    ok(eng, "counter-1", "open", officer="cb1")
+    call_next(eng, "1")
+    call_next(eng, "1")  # A001 done, A002 called
+    assert err(eng, "rate-1", "rate", score=3, ticket="20261123-A002") == "nothing_to_rate"
+    r = ok(eng, "rate-1", "rate", score=3, ticket="20261123-A001")["rating"]
+    assert r["ticket"] == "20261123-A001"
