@@ -1,4 +1,5 @@
-"""Start the kiosk's Kivy app: configure Kivy (before its window exists), then show the screens.
+"""Start the kiosk's (or the rating terminal's) Kivy app: configure Kivy before its window exists, then
+show the screens.
 
 Kivy reads its configuration when the window is created, so nothing here imports Kivy at module
 level: :func:`configure` sets the environment and :class:`kivy.config.Config` first, then
@@ -10,10 +11,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from kiosk_app.rating_viewmodel import RatingViewModel
 from kiosk_app.viewmodel import KioskViewModel
 
 #: Portrait full HD: kiosks stand upright.
 DEFAULT_SIZE = (1080, 1920)
+#: Landscape 10-inch tablet: rating terminals lie on the counter, facing the citizen.
+RATING_SIZE = (1280, 800)
 
 
 def configure(
@@ -47,3 +51,18 @@ def run_app(vm: KioskViewModel, *, fullscreen: bool = True, size: tuple[int, int
     """Configure Kivy and run the kiosk until its window closes."""
     configure(fullscreen=fullscreen, size=size)
     build_app(vm).run()
+
+
+def build_rating_app(vm: RatingViewModel) -> Any:
+    """The rating terminal's :class:`~kiosk_app.rating_screens.RatingApp` (not yet running)."""
+    from kiosk_app.rating_screens import RatingApp
+
+    return RatingApp(vm)
+
+
+def run_rating_app(
+    vm: RatingViewModel, *, fullscreen: bool = True, size: tuple[int, int] | None = None
+) -> None:
+    """Configure Kivy and run the rating terminal until its window closes."""
+    configure(fullscreen=fullscreen, size=size or RATING_SIZE)
+    build_rating_app(vm).run()

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk_app.viewmodel import KioskViewModel
 
@@ -33,12 +33,48 @@ def view_dict(vm: KioskViewModel) -> dict[str, Any]:
     return dataclasses.asdict(vm.view())
 
 
-class HeadlessKiosk:
-    """An HTTP trigger for a view-model (``start()`` / ``stop()``), plus the idle ticker."""
+class Tickable(Protocol):
+    """A view-model that a trigger drives: its device id, and a ``tick()`` for its timeouts."""
 
-    def __init__(self, vm: KioskViewModel, host: str = "127.0.0.1", port: int = 0) -> None:
+    device_id: str
+
+    def tick(self) -> None:
+        """Called a few times a second."""
+        ...
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A request handler with JSON helpers; subclasses implement ``do_GET`` / ``do_POST``."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests go to the debug log, not to standard error."""
+        log.debug("http: " + format, *args)
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(min(n, 4096)) if n else b"{}"
+        data = json.loads(raw or b"{}")
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return data
+
+
+class TriggerServer:
+    """An HTTP trigger (``handler``) for a view-model (``start()`` / ``stop()``), plus its ticker."""
+
+    def __init__(
+        self, vm: Tickable, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.vm = vm
-        self._server = ThreadingHTTPServer((host, port), _handler(vm))
+        self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -56,7 +92,7 @@ class HeadlessKiosk:
         return f"http://{host}:{port}"
 
     def start(self) -> None:
-        """Serve requests and tick the view-model (idle timeout) in background threads."""
+        """Serve requests and tick the view-model (timeouts) in background threads."""
         for target, name in ((self._server.serve_forever, "http"), (self._tick, "tick")):
             th = threading.Thread(target=target, name=f"{self.vm.device_id}-{name}", daemon=True)
             th.start()
@@ -75,27 +111,16 @@ class HeadlessKiosk:
             self.vm.tick()
 
 
+class HeadlessKiosk(TriggerServer):
+    """The kiosk's HTTP trigger (``start()`` / ``stop()``), plus the idle ticker."""
+
+    def __init__(self, vm: KioskViewModel, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(vm, _handler(vm), host, port)
+        self.vm: KioskViewModel = vm
+
+
 def _handler(vm: KioskViewModel) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http: " + format, *args)
-
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> dict[str, Any]:
-            n = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(min(n, 4096)) if n else b"{}"
-            data = json.loads(raw or b"{}")
-            if not isinstance(data, dict):
-                raise ValueError("expected a JSON object")
-            return data
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             if self.path.rstrip("/") in ("/screen", ""):
                 self._reply(200, view_dict(vm))

@@ -9,10 +9,8 @@ writes ``kiosk-{screen}.png`` for every screen (and ``kiosk-home-en.png``, ``kio
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -181,22 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"screenshots: unknown screen(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
-    xvfb = None
-    home = tempfile.mkdtemp(prefix="kivy-home-")
-    os.environ["KIVY_HOME"] = home
-    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
-    if not os.environ.get("DISPLAY"):
-        from kiosk_app.xvfb import start_xvfb
+    from kiosk_app.xvfb import kivy_display
 
-        xvfb = start_xvfb(max(int(w), int(h)) + 64, max(int(w), int(h)) + 64)
-        os.environ["DISPLAY"] = xvfb.display
-    try:
+    with kivy_display(int(w), int(h)):
         for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens):
             print(path)
-    finally:
-        if xvfb is not None:
-            xvfb.stop()
-        shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

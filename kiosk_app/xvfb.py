@@ -7,6 +7,8 @@ import select
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from onestop.errors import OnestopError
@@ -64,3 +66,24 @@ def start_xvfb(width: int = 1920, height: int = 1920, timeout: float = 10.0) -> 
         raise XvfbUnavailable(f"Xvfb did not report a display within {timeout} s: {err[-200:]}")
     log.close()
     return Xvfb(f":{number.decode()}", proc)
+
+
+@contextmanager
+def kivy_display(width: int, height: int) -> Iterator[str]:
+    """A display for Kivy screenshots: ``$DISPLAY`` if set, else a private Xvfb a bit larger than
+    ``width``×``height``; with a temporary ``KIVY_HOME`` (nothing is written to ~/.kivy). Yields
+    the display name."""
+    home = tempfile.mkdtemp(prefix="kivy-home-")
+    os.environ["KIVY_HOME"] = home
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    xvfb = None
+    if not os.environ.get("DISPLAY"):
+        side = max(width, height) + 64
+        xvfb = start_xvfb(side, side)
+        os.environ["DISPLAY"] = xvfb.display
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        if xvfb is not None:
+            xvfb.stop()
+        shutil.rmtree(home, ignore_errors=True)

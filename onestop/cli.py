@@ -154,6 +154,13 @@ def _kiosk(args: argparse.Namespace) -> int:
     return kiosk_cli.run(cfg, args.device, _device_password(cfg, args.device, "kiosk"), args)
 
 
+def _rating(args: argparse.Namespace) -> int:
+    from kiosk_app import rating_cli
+
+    cfg = load_config(args)
+    return rating_cli.run(cfg, args.device, _device_password(cfg, args.device, "rating"), args)
+
+
 def _announcer(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     if args.action == "say":
@@ -324,6 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="window size with --windowed, e.g. 540x960")
     p.add_argument("--out", metavar="FILE", help="print-test: write the sample ticket to this PNG instead")
     p.set_defaults(run=_kiosk)
+
+    p = sub.add_parser("rating", help="run a rating terminal at a counter (citizens rate the officer)")
+    common(p)
+    p.add_argument("action", nargs="?", choices=["run"], default="run")
+    p.add_argument("--device", required=True, help="the rating device id, e.g. rate-1")
+    p.add_argument(
+        "--headless", action="store_true", help="run without a screen, driven over HTTP (--listen)"
+    )
+    p.add_argument("--listen", metavar="HOST:PORT", help="the HTTP trigger (headless default 127.0.0.1:0)")
+    p.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
+    p.add_argument("--size", metavar="WxH", help="window size (default 1280x800, landscape)")
+    p.set_defaults(run=_rating)
 
     p = sub.add_parser("announcer", help="run the voice announcer, or say one call")
     common(p)

@@ -150,6 +150,7 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     if backend is not None:
         children.insert(1, backend)  # before the hub, which forwards to it
     children += _kiosks(cfg, py, site_args, logs)
+    children += _rating_terminals(cfg, py, site_args, logs)
     if args.traffic:
         sim_args = [*py, "simulate", *site_args, "--speed", str(args.speed)]
         children.append(Child("traffic", sim_args, logs / "traffic.log"))
@@ -166,6 +167,20 @@ def _kiosks(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) ->
             continue
         argv = [*py, "kiosk", "run", *site_args, "--device", dev.id, "--listen", f"127.0.0.1:{free_port()}"]
         argv += ["--windowed", "--size", "540x960"] if windowed else ["--headless"]
+        out.append(Child(dev.id, argv, logs / f"{dev.id}.log"))
+    return out
+
+
+def _rating_terminals(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) -> list[Child]:
+    """A headless rating terminal per rating device, driven over HTTP on a loopback port
+    (``POST /rate``). It follows its counter and offers the levels when a ticket ends; a rating
+    sent by the traffic simulator (as the same device) closes the offer like a press would."""
+    out: list[Child] = []
+    for dev in cfg.devices_with_role("rating"):
+        if dev.counter is None:
+            continue
+        argv = [*py, "rating", "run", *site_args, "--device", dev.id, "--headless"]
+        argv += ["--listen", f"127.0.0.1:{free_port()}"]
         out.append(Child(dev.id, argv, logs / f"{dev.id}.log"))
     return out
 
@@ -192,6 +207,9 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             print(
                 f'  {c.name:<11} curl -s -X POST {url}/tap -d \'{{"service": "..."}}\'   (GET {url}/screen)'
             )
+        elif "rating" in c.argv and "--listen" in c.argv:
+            url = "http://" + c.argv[c.argv.index("--listen") + 1]
+            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{{\"score\": 3}}'   (GET {url}/screen)")
     if "--ignore-hours" in children[0].argv:
         print("  note        some services are closed at this hour; the demo ignores opening hours")
     if args.traffic:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,21 @@ from queue_controller.service import Controller
 from tests.utils.web import HubServer
 
 DeviceFactory = Callable[[str], DeviceClient]
+
+
+@pytest.fixture(scope="session")
+def xdisplay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private X display with the Kivy environment, for widget tests; skips when Xvfb cannot
+    start. Session-wide: Kivy's one window per process stays bound to the display it opened on."""
+    from kiosk_app.xvfb import XvfbUnavailable
+    from tests.utils.kivy import kivy_environment
+
+    with ExitStack() as stack:
+        try:
+            display = stack.enter_context(kivy_environment(tmp_path_factory.mktemp("kivy-home")))
+        except XvfbUnavailable as exc:
+            pytest.skip(f"cannot start Xvfb: {exc}")
+        yield display
 
 
 @pytest.fixture

@@ -1,65 +1,24 @@
 """The real Kivy kiosk under a private Xvfb: touches on its buttons issue and print a ticket.
 
-Skipped only when Xvfb cannot be started. Kivy is imported inside the test, after the display and
-a temporary KIVY_HOME are set, so no other test sees it and nothing is written to ~/.kivy.
+Skipped only when Xvfb cannot be started (the session's ``xdisplay``). Kivy is imported inside the
+test, after the display and a temporary KIVY_HOME are set, so nothing is written to ~/.kivy.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from device_drivers.printer import SimPrinter
 from kiosk_app.kiosk import KioskDevice
-from kiosk_app.xvfb import XvfbUnavailable, start_xvfb
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from queue_controller.service import Controller
+from tests.utils.kivy import pump_until
+from tests.utils.kivy import touch as touch_button
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def xdisplay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private X display with the Kivy environment of a kiosk (restored afterwards)."""
-    try:
-        x = start_xvfb(1280, 1280)
-    except XvfbUnavailable as exc:
-        pytest.skip(f"cannot start Xvfb: {exc}")
-    env = {
-        "DISPLAY": x.display,
-        "KIVY_HOME": str(tmp_path_factory.mktemp("kivy-home")),
-        "KIVY_NO_ARGS": "1",
-        "KIVY_NO_CONSOLELOG": "1",
-        "KIVY_NO_FILELOG": "1",
-        "KIVY_LOG_MODE": "PYTHON",
-    }
-    before = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield x.display
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        x.stop()
-
-
-def pump_until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Run Kivy's event loop until ``cond()`` holds (bounded)."""
-    from kivy.base import EventLoop  # type: ignore[import-untyped]
-
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        EventLoop.idle()
 
 
 def test_touching_a_service_button_issues_and_prints_a_ticket(
@@ -73,8 +32,6 @@ def test_touching_a_service_button_issues_and_prints_a_ticket(
     from kiosk_app.app import build_app, configure
 
     configure(fullscreen=False, size=(540, 960))
-    from kivy.tests.common import UnitTestTouch  # type: ignore[import-untyped]
-
     app = build_app(kiosk.vm)
     app._run_prepare()
     try:
@@ -83,16 +40,7 @@ def test_touching_a_service_button_issues_and_prints_a_ticket(
             "service:tuphap").text, "the button to show the queue")  # fmt: skip
 
         def touch(key: str) -> None:
-            """A real touch (down and up) at the centre of a button, once the layout has placed it."""
-            from kivy.base import EventLoop
-
-            EventLoop.idle()  # a render scheduled by the last change happens now
-            btn = app.button(key)
-            pump_until(lambda: btn.width > 100 and btn.y > 0, f"the layout of {key}")
-            x, y = btn.to_window(*btn.center)
-            tt = UnitTestTouch(x, y)
-            tt.touch_down()
-            tt.touch_up()
+            touch_button(app, key)
 
         touch("service:tuphap")
         pump_until(

@@ -110,8 +110,10 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         out.wait_for(rf"broker\s+mqtt://127\.0\.0\.1:{port}")
         out.wait_for("Ctrl-C stops everything")
         pids = [int(m) for line in out.seen for m in re.findall(r"pid (\d+)", line)]
-        assert len(pids) == 6, out.seen  # broker, controller, hub, agents, kiosk-1 (headless), traffic
+        # broker, controller, hub, agents, kiosk-1 and rate-1 (headless), traffic
+        assert len(pids) == 7, out.seen
         kiosk_url = re.search(r"kiosk-1\s+curl .* (http://\S+)/tap", out.wait_for(r"kiosk-1\s+curl")).group(1)
+        rate_url = re.search(r"rate-1\s+curl .* (http://\S+)/rate", out.wait_for(r"rate-1\s+curl")).group(1)
         hub_url = re.search(r"hub\s+(http://\S+)/healthz", out.wait_for(r"hub\s+http://")).group(1)
         out.wait_for(r"opened\s+Quầy 1")
         out.wait_for(r"issued\s+[ABC]\d{3}")
@@ -122,6 +124,8 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         tap = httpx.post(f"{kiosk_url}/tap", json={"service": "tuphap"}, timeout=30)
         assert tap.status_code == 200 and tap.json()["screen"] == "done", tap.text
         assert re.fullmatch(r"A\d{3}", tap.json()["number"])
+        screen = wait_http_json(f"{rate_url}/screen", lambda v: v["counter_label"] == "Quầy 1")
+        assert screen["screen"] in ("idle", "rate", "reasons", "thanks")  # the terminal follows counter 1
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(30)
