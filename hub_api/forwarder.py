@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -199,6 +199,17 @@ class OutboxCursor:
         )
         return Batch(stream, first, last, key, [orjson.loads(rec) for _, rec in rows])
 
+    def prune(self, stream: str, before: datetime) -> int:
+        """Delete the stream's records that the back end acknowledged and that are older than
+        ``before``; never one above the delivered position, so nothing owed is lost."""
+        with self.lock:
+            cur = self.db.execute(
+                """DELETE FROM outbox WHERE stream = ? AND created < ?
+                   AND id <= (SELECT delivered FROM forwarder WHERE stream = ?)""",
+                (stream, before.isoformat(timespec="milliseconds"), stream),
+            )
+        return int(cur.rowcount)
+
     def pending(self, stream: str) -> int:
         """Outbox records of the stream not yet acknowledged (the in-flight batch included)."""
         with self.lock:
@@ -305,6 +316,7 @@ class Forwarder:
         self._adapters: dict[str, Adapter] = {}
         self._cursor: OutboxCursor | None = None
         self._lock_file: IO[str] | None = None
+        self._pruned: dict[str, datetime] = {}
 
     @classmethod
     def for_site(cls, cfg: SiteConfig, db_path: str | Path, **kw: Any) -> Forwarder | None:
@@ -482,6 +494,20 @@ class Forwarder:
             st.fail_kind = None
             st.last_success = self.clock().isoformat()
             self.changed.notify_all()
+        self._maybe_prune(stream)
+
+    def _maybe_prune(self, stream: str) -> None:
+        """Once an hour per stream, delete acknowledged records older than ``[backend] keep_days``."""
+        now = self.clock()
+        last = self._pruned.get(stream)
+        if self._cursor is None or (last is not None and now - last < timedelta(hours=1)):
+            return
+        self._pruned[stream] = now
+        gone = self._cursor.prune(stream, now - timedelta(days=self.backend.keep_days))
+        if gone:
+            log.info(
+                "%s: deleted %d delivered records older than %d days", stream, gone, self.backend.keep_days
+            )
 
     def _failed(self, stream: str, batch: Batch | None, reason: str, status: int | None) -> None:
         kind = _kind(reason, status)

@@ -241,6 +241,8 @@ class BackendSection(_Section):
     #: Retries wait a random time between 0 and min(cap, base · 2^failures) ("full jitter").
     backoff_base_s: float = Field(default=0.5, gt=0, le=60)
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    #: Delivered records stay in the hub's outbox this many days (for audits), then are deleted.
+    keep_days: int = Field(default=30, ge=1, le=3650)
 
 
 class QueueSection(_Section):

@@ -336,3 +336,26 @@ def test_forward_command_status_and_refusals(
     }
     assert status["ratings"]["delivered_records"] == 2 and status["ratings"]["last_success"]
     assert_exactly_once_in_order(fake.backend, hub_db)
+
+
+def test_old_delivered_records_are_pruned_and_nothing_owed_is(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from hub_api.forwarder import OutboxCursor
+    from tests.utils.outbox import TS, fill_outbox
+    from tests.utils.outbox import outbox as rows_of
+
+    db = tmp_path / "hub.db"
+    fill_outbox(db, queue=10)  # created at TS (2 January 2025)
+    cursor = OutboxCursor(db, "t-site")
+    try:
+        first = cursor.claim("queue-records", 6)
+        assert first is not None and first.last - first.first == 5
+        cursor.deliver("queue-records", first, 0, datetime.fromisoformat(TS))  # 6 acknowledged, 4 owed
+        created = datetime.fromisoformat(TS)
+        assert cursor.prune("queue-records", created - timedelta(days=1)) == 0, "too recent to prune"
+        assert cursor.prune("queue-records", created + timedelta(days=31)) == 6
+        left = [i for i, _ in rows_of(db, "queue-records")]
+        assert left == list(range(first.last + 1, first.last + 5)), "records still owed must stay"
+    finally:
+        cursor.close()
