@@ -174,6 +174,7 @@ class Controller:
             pending.append(Pending(tick))
         replies: list[tuple[str, dict[str, Any]]] = []
         answered: dict[tuple[str, str], dict[str, Any]] = {}
+        hub_queries: list[tuple[str, str, dict[str, Any]]] = []
         acks: list[tuple[int, int]] = []
         republish = False
         for msg in batch:
@@ -188,7 +189,7 @@ class Controller:
             if kind == "status":
                 self._presence(device, bytes(msg.payload), msg.retain)
             elif kind == "cmd":
-                self._command(device, bytes(msg.payload), pending, replies, answered)
+                self._command(device, bytes(msg.payload), pending, replies, answered, hub_queries)
         now = self.clock.now()
         events: list[dict[str, Any]] = []
         if pending:
@@ -208,6 +209,8 @@ class Controller:
             )
         else:
             counters, services, board = set(), set(), False
+        for cid, op, args in hub_queries:
+            replies.append((HUB_ID, self._hub_command(cid, op, args)))
         # What the hall sees first (the board, the counters), then the events, then the replies: the
         # contract orders nothing across topics, and a citizen watches the board, not the clerk.
         if republish:
@@ -241,6 +244,7 @@ class Controller:
         pending: list[Pending],
         replies: list[tuple[str, dict[str, Any]]],
         answered: dict[tuple[str, str], dict[str, Any]],
+        hub_queries: list[tuple[str, str, dict[str, Any]]],
     ) -> None:
         assert self.engine is not None and self._store is not None
         try:
@@ -266,7 +270,9 @@ class Controller:
             replies.append((device, prior))
             return
         if device == HUB_ID:
-            replies.append((device, self._hub_command(cmd.id, cmd.op, cmd.args)))
+            # Answered after this batch is committed: a replay must include (and its last_seq count)
+            # the events that this batch publishes before its replies.
+            hub_queries.append((cmd.id, cmd.op, cmd.args))
             return
         self.stats["commands"] += 1
         try:
