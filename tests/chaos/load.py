@@ -1,0 +1,663 @@
+"""The simulated devices of a chaos day: kiosks, counters and rating terminals in one process.
+
+``python -m tests.chaos.load SPEC.json`` connects one raw paho client per device (each its own broker
+account, as on a real site) and drives them all from one selector loop (no thread per client, as in
+``bench/throughput.py``). Like real devices they hold no queue state of their own and retry every
+command with the *same* id, forever, until it is answered: after a timeout and at once after every
+reconnect. Kiosk ``issue`` commands carry an MQTT 5 message expiry, as ``DeviceClient(expire=True)``.
+
+It talks to the orchestrator over its standard streams, one JSON document per line: it prints
+``{"progress": {...}}`` a few times a second and ``{"done": {...}}`` at the end, and it reads
+``{"drop": n}`` (close ``n`` device sockets abruptly, without an MQTT DISCONNECT) and ``{"stop": true}``.
+What it saw (every ticket it was given, every rating, every reply that changed for the same command
+id) goes to the results file named in the spec, for the checks of :mod:`tests.chaos.checks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import json
+import os
+import random
+import selectors
+import socket
+import struct
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from onestop.protocol import Topics
+
+#: How often the progress line is printed.
+PROGRESS_S = 0.2
+#: Keepalive of the device connections (paho pings; the broker drops a silent client after 1.5x).
+KEEPALIVE_S = 30
+
+
+@dataclass
+class Cmd:
+    """One command of one device, in flight until its first reply."""
+
+    cid: str
+    op: str
+    payload: bytes
+    on_reply: Callable[[Dev, Cmd, dict[str, Any]], None]
+    expire: bool = False
+    created: float = 0.0
+    last_sent: float = 0.0
+    sends: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Dev:
+    """One simulated device and its connection."""
+
+    id: str
+    role: str
+    password: str
+    counter: str | None = None
+    officer: str | None = None
+    services: list[str] = field(default_factory=list)
+    client: paho.Client | None = None
+    sock: Any = None
+    ready: bool = False
+    connected_once: bool = False
+    next_connect: float = 0.0
+    connect_failures: int = 0
+    inflight: dict[str, Cmd] = field(default_factory=dict)
+    seq: int = 0
+    # counters
+    opened: bool = False
+    paused: bool = False
+    serving: dict[str, Any] | None = None
+    blocked_by_rating: bool = False
+    want_next: bool = False
+    timer_due: bool = False
+
+
+class Load:
+    """Every simulated device of the day, driven from one selector loop."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.rng = random.Random(spec["seed"])
+        self.topics = Topics(spec["site"])
+        self.sel = selectors.DefaultSelector()
+        self.devices: list[Dev] = []
+        self.by_id: dict[str, Dev] = {}
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = 0
+        self.tickets_target: int = spec["tickets"]
+        self.issue_rate: float = spec["issue_rate"]
+        self.backlog_cap: int = spec["backlog_cap"]
+        self.retry_s: float = spec["retry_s"]
+        self.service_s: float = spec["service_s"]
+        self.services: list[str] = spec["services"]
+        self.rater_of: dict[str, str] = {}  # counter id -> rating device id
+        self.started = 0.0
+        self.stop_requested = False
+        # what the devices were told
+        self.issued: dict[str, dict[str, Any]] = {}  # ticket id -> {cid, device, number, service, priority}
+        self.issue_cmds = 0
+        self.status: dict[str, str] = {}  # ticket id -> status as the devices saw it
+        self.waiting: set[str] = set()
+        self.first_called: set[str] = set()
+        self.callbacks: list[dict[str, Any]] = []
+        self.called_back: set[str] = set()
+        self.holder: dict[str, str] = {}  # ticket id -> the counter device that called it last
+        self.ratings: dict[str, str] = {}  # rate command id -> rated ticket id
+        self.reply_digest: dict[tuple[str, str], str] = {}
+        self.reply_changed: list[dict[str, Any]] = []
+        self.view_mismatch: list[dict[str, Any]] = []
+        self.refusals: list[dict[str, Any]] = []
+        self.latencies_ms: list[float] = []
+        self.stats: Counter[str] = Counter()
+        self.ops: Counter[str] = Counter()
+        self._stdin_buf = b""
+
+    # -- set-up ------------------------------------------------------------------------------
+    def build(self) -> None:
+        """Create a paho client per device (not connected yet)."""
+        for d in self.spec["devices"]:
+            dev = Dev(
+                id=d["id"],
+                role=d["role"],
+                password=d["password"],
+                counter=d.get("counter"),
+                officer=d.get("officer"),
+                services=list(d.get("services") or []),
+            )
+            if dev.role == "rating" and dev.counter is not None:
+                self.rater_of[dev.counter] = dev.id
+            c = paho.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=f"{dev.id}-chaos-{os.getpid()}",
+                protocol=MQTTProtocolVersion.MQTTv5,
+            )
+            c.username_pw_set(dev.id, dev.password)
+            c.max_inflight_messages_set(1000)
+            c.will_set(self.topics.dev_status(dev.id), self._status(dev, False), qos=1, retain=True)
+            c.user_data_set(dev)
+            c.on_connect = self._on_connect
+            c.on_subscribe = self._on_subscribe
+            c.on_message = self._on_message
+            c.on_disconnect = self._on_disconnect
+            c.on_socket_open = self._on_socket_open
+            c.on_socket_close = self._on_socket_close
+            dev.client = c
+            self.devices.append(dev)
+            self.by_id[dev.id] = dev
+        os.set_blocking(sys.stdin.fileno(), False)
+        self.sel.register(sys.stdin.fileno(), selectors.EVENT_READ, None)
+
+    def _status(self, dev: Dev, online: bool) -> bytes:
+        return json.dumps({"online": online, "role": dev.role, "version": "chaos", "ts": _now_iso()}).encode()
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self, dev: Dev) -> None:
+        assert dev.client is not None
+        try:
+            if dev.connected_once:
+                dev.client.reconnect()
+            else:
+                dev.client.connect(self.spec["host"], self.spec["port"], KEEPALIVE_S, clean_start=True)
+                dev.connected_once = True
+        except OSError:
+            dev.connect_failures += 1
+            self.stats["connect_failures"] += 1
+            delay = min(1.0, 0.05 * 2 ** min(dev.connect_failures, 5)) * self.rng.uniform(0.5, 1.5)
+            dev.next_connect = time.monotonic() + delay
+            return
+        self.stats["connects"] += 1
+
+    def _on_socket_open(self, _c: paho.Client, dev: Dev, sock: Any) -> None:
+        """paho opened a socket for ``dev``: watch it."""
+        dev.sock = sock
+        self.sel.register(sock, selectors.EVENT_READ, dev)
+
+    def _on_socket_close(self, _c: paho.Client, dev: Dev, sock: Any) -> None:
+        """paho is about to close ``dev``'s socket: stop watching it before its fd can be reused."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(sock)
+        if dev.sock is sock:
+            dev.sock = None
+
+    def _on_connect(self, c: paho.Client, dev: Dev, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            self.stats["connect_refused"] += 1
+            return  # the broker closes the socket; we reconnect
+        c.subscribe(self.topics.dev_reply(dev.id), qos=1)
+
+    def _on_subscribe(self, c: paho.Client, dev: Dev, _mid: int, reasons: list[Any], _props: Any) -> None:
+        if reasons and reasons[0].is_failure:
+            raise RuntimeError(f"{dev.id} may not subscribe to its reply topic: {reasons[0]}")
+        dev.ready = True
+        dev.connect_failures = 0
+        c.publish(self.topics.dev_status(dev.id), self._status(dev, True), qos=1, retain=True)
+        # A device that reconnects asks again at once, with the same ids.
+        for cmd in dev.inflight.values():
+            self._publish(dev, cmd, resend=cmd.sends > 0)
+
+    def _on_disconnect(self, _c: paho.Client, dev: Dev, _flags: Any, _reason: Any, _props: Any) -> None:
+        if dev.ready:
+            self.stats["disconnects"] += 1
+        dev.ready = False
+        dev.next_connect = time.monotonic() + self.rng.uniform(0.05, 0.3)
+
+    def drop(self, n: int) -> list[str]:
+        """Close ``n`` random connected devices' sockets abruptly (RST, no MQTT DISCONNECT)."""
+        live = [d for d in self.devices if d.ready and d.client is not None and d.client.socket() is not None]
+        victims = self.rng.sample(live, min(n, len(live)))
+        for dev in victims:
+            assert dev.client is not None
+            sock = dev.client.socket()
+            if not isinstance(sock, socket.socket):
+                continue
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)
+            self.stats["dropped"] += 1
+        return [d.id for d in victims]
+
+    # -- commands ----------------------------------------------------------------------------
+    def send(
+        self,
+        dev: Dev,
+        op: str,
+        args: dict[str, Any],
+        on_reply: Callable[[Dev, Cmd, dict[str, Any]], None],
+        *,
+        expire: bool = False,
+        **meta: Any,
+    ) -> Cmd:
+        """Queue a new command (a fresh id) and publish it when the device is connected."""
+        dev.seq += 1
+        cid = f"{dev.id}.{dev.seq}.{self.rng.getrandbits(32):08x}"
+        payload = json.dumps({"id": cid, "op": op, "args": args}, ensure_ascii=False).encode()
+        cmd = Cmd(cid, op, payload, on_reply, expire, time.monotonic(), meta=meta)
+        dev.inflight[cid] = cmd
+        self.ops[op] += 1
+        if dev.ready:
+            self._publish(dev, cmd)
+        return cmd
+
+    def _publish(self, dev: Dev, cmd: Cmd, resend: bool = True) -> None:
+        assert dev.client is not None
+        props = None
+        if cmd.expire:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = int(self.retry_s) + 1
+        dev.client.publish(self.topics.dev_cmd(dev.id), cmd.payload, qos=1, properties=props)
+        if cmd.sends and resend:
+            self.stats["retries"] += 1
+        cmd.sends += 1
+        cmd.last_sent = time.monotonic()
+
+    def _on_message(self, _c: paho.Client, dev: Dev, msg: paho.MQTTMessage) -> None:
+        try:
+            reply = json.loads(msg.payload)
+            cid = str(reply["id"])
+        except (ValueError, KeyError, TypeError):
+            self.stats["unreadable_replies"] += 1
+            return
+        digest = hashlib.sha1(json.dumps(reply, sort_keys=True).encode()).hexdigest()
+        key = (dev.id, cid)
+        seen = self.reply_digest.get(key)
+        if seen is None:
+            self.reply_digest[key] = digest
+        elif seen != digest:
+            self.reply_changed.append({"device": dev.id, "id": cid, "reply": reply})
+        cmd = dev.inflight.pop(cid, None)
+        if cmd is None:
+            self.stats["duplicate_replies"] += 1
+            return
+        self.latencies_ms.append((time.monotonic() - cmd.created) * 1000)
+        self.stats["answered"] += 1
+        if not reply.get("ok"):
+            err = reply.get("error") or {}
+            self.refusals.append(
+                {
+                    "device": dev.id,
+                    "id": cid,
+                    "op": cmd.op,
+                    "code": err.get("code"),
+                    "message": err.get("message"),
+                }
+            )
+        cmd.on_reply(dev, cmd, reply)
+
+    # -- kiosks ------------------------------------------------------------------------------
+    def fill_kiosks(self) -> None:
+        """Start new ``issue`` commands within the rate, the backlog cap and the kiosks' windows."""
+        if self.stop_requested:
+            return
+        elapsed = time.monotonic() - self.started
+        allowed = min(self.tickets_target, int(self.issue_rate * elapsed) + 1)
+        window = self.spec["kiosk_window"]
+        kiosks = [d for d in self.devices if d.role == "kiosk"]
+        self.rng.shuffle(kiosks)
+        for dev in kiosks:
+            while self.issue_cmds < allowed and len(dev.inflight) < window:
+                if len(self.issued) - len(self.first_called) >= self.backlog_cap:
+                    return
+                args: dict[str, Any] = {"service": self.rng.choice(self.services)}
+                if self.rng.random() < 0.1:
+                    args["priority"] = True
+                self.issue_cmds += 1
+                self.send(dev, "issue", args, self._issued, expire=True)
+
+    def _issued(self, dev: Dev, cmd: Cmd, reply: dict[str, Any]) -> None:
+        if not reply.get("ok"):
+            self.issue_cmds -= 1  # refused: nothing was issued, try another
+            return
+        t = reply["result"]["ticket"]
+        tid = t["id"]
+        if tid in self.issued:
+            self.view_mismatch.append({"what": "ticket issued twice", "ticket": tid, "ids": [cmd.cid]})
+            return
+        self.issued[tid] = {
+            "cid": cmd.cid,
+            "device": dev.id,
+            "number": t["number"],
+            "service": t["service"],
+            "priority": t["priority"],
+        }
+        if tid not in self.status:  # a counter may have called it before this reply came
+            self.status[tid] = "waiting"
+            self.waiting.add(tid)
+
+    # -- counters ----------------------------------------------------------------------------
+    def counter_next(self, dev: Dev) -> None:
+        """Decide and send a counter's next command (one at a time, as a clerk presses keys)."""
+        dev.timer_due = False
+        if dev.inflight or self.stop_requested:
+            return
+        if dev.blocked_by_rating:
+            dev.want_next = True
+            return
+        rng = self.rng
+        if not dev.opened:
+            self.send(dev, "open", {"officer": dev.officer} if dev.officer else {}, self._counter_reply)
+            return
+        if dev.paused:
+            self.send(dev, "resume", {}, self._counter_reply)
+            return
+        if dev.serving is None:
+            mine = [c for c in self.callbacks if c["service"] in dev.services]
+            if mine and rng.random() < 0.5:
+                cb = mine[0]
+                self.callbacks.remove(cb)
+                self.called_back.add(cb["ticket"])
+                self.send(dev, "call", {"number": cb["number"]}, self._counter_reply, ticket=cb["ticket"])
+                return
+            self.send(dev, "call_next", {}, self._counter_reply)
+            return
+        r = rng.random()
+        p = self.spec["p"]
+        if r < p["skip"]:
+            self.send(dev, "skip", {}, self._counter_reply)
+        elif (r := r - p["skip"]) < p["finish"]:
+            self.send(dev, "finish", {}, self._counter_reply)
+        elif (r := r - p["finish"]) < p["recall"]:
+            self.send(dev, "recall", {}, self._counter_reply)
+        elif (r := r - p["recall"]) < p["transfer"] and len(self.services) > 1:
+            to = rng.choice([s for s in self.services if s != dev.serving["service"]])
+            self.send(dev, "transfer", {"service": to, "front": rng.random() < 0.3}, self._counter_reply)
+        elif r - p["transfer"] < p["pause"]:
+            self.send(dev, "pause", {}, self._counter_reply)
+        else:
+            self.send(dev, "call_next", {}, self._counter_reply)
+
+    def _later(self, dev: Dev, delay: float) -> None:
+        if not dev.timer_due:
+            dev.timer_due = True
+            self.at(time.monotonic() + delay, lambda: self.counter_next(dev))
+
+    def _mismatch(self, dev: Dev, what: str, **detail: Any) -> None:
+        self.view_mismatch.append({"device": dev.id, "what": what, **detail})
+
+    def _ended(self, dev: Dev, status: str) -> None:
+        t = dev.serving
+        assert t is not None
+        self.status[t["id"]] = status
+        dev.serving = None
+        if status == "done" and dev.counter in self.rater_of and self.rng.random() < self.spec["p"]["rate"]:
+            dev.blocked_by_rating = True
+            rater = self.by_id[self.rater_of[dev.counter]]
+            self.at(time.monotonic() + self.rng.uniform(0.01, 0.2), lambda: self._rate(rater, dev, t["id"]))
+
+    def _called(self, dev: Dev, t: dict[str, Any]) -> None:
+        tid = t["id"]
+        before = self.status.get(tid)
+        # None: the kiosk's reply is still on its way. "called": fine if its holder's transfer reply is.
+        holder = self.by_id.get(self.holder.get(tid, ""))
+        transferring = holder is not None and any(c.op == "transfer" for c in holder.inflight.values())
+        if before not in (None, "waiting", "skipped") and not (before == "called" and transferring):
+            self._mismatch(dev, "called a ticket that was not waiting or skipped", ticket=tid, status=before)
+        self.waiting.discard(tid)
+        self.first_called.add(tid)
+        self.status[tid] = "called"
+        self.holder[tid] = dev.id
+        dev.serving = t
+
+    def _counter_reply(self, dev: Dev, cmd: Cmd, reply: dict[str, Any]) -> None:
+        op = cmd.op
+        if not reply.get("ok"):
+            code = (reply.get("error") or {}).get("code")
+            if code == "counter_closed":
+                dev.opened = dev.paused = False
+            elif code == "no_current_ticket":
+                dev.serving = None
+            self._later(dev, 0.2)
+            return
+        result = reply.get("result") or {}
+        if op == "open":
+            dev.opened, dev.paused = True, False
+            self._later(dev, 0.0)
+        elif op in ("call_next", "call"):
+            if dev.serving is not None:
+                self._ended(dev, "done")
+            t = result.get("ticket")
+            if t is None:
+                self._later(dev, self.rng.uniform(0.5, 1.5))
+                return
+            if op == "call" and t["id"] != cmd.meta.get("ticket"):
+                self._mismatch(
+                    dev, "call returned another ticket", ticket=t["id"], wanted=cmd.meta.get("ticket")
+                )
+            self._called(dev, t)
+            self._later(dev, self.rng.expovariate(1 / self.service_s))
+        elif op == "finish":
+            self._ended(dev, "done")
+            self._later(dev, 0.0)
+        elif op == "skip":
+            t = dev.serving
+            self._ended(dev, "skipped")
+            if (
+                t is not None
+                and t["id"] not in self.called_back
+                and self.rng.random() < self.spec["p"]["callback"]
+            ):
+                self.callbacks.append({"ticket": t["id"], "number": t["number"], "service": t["service"]})
+            self._later(dev, 0.0)
+        elif op == "recall":
+            self._later(dev, self.rng.expovariate(2 / self.service_s))
+        elif op == "transfer":
+            t = result["ticket"]
+            # Replies of different devices can arrive out of order: another counter may already have
+            # called the transferred ticket (and even finished it) before this reply came.
+            if self.holder.get(t["id"]) == dev.id:
+                self.status[t["id"]] = "waiting"
+                self.waiting.add(t["id"])
+                self.first_called.discard(t["id"])
+            dev.serving = None
+            self._later(dev, 0.0)
+        elif op == "pause":
+            dev.paused = True
+            self._later(dev, self.rng.uniform(0.1, 0.5))
+        elif op == "resume":
+            dev.paused = False
+            self._later(dev, 0.0)
+
+    # -- rating terminals ----------------------------------------------------------------------
+    def _rate(self, rater: Dev, counter: Dev, ticket: str) -> None:
+        reasons = self.spec["reasons"]
+        args: dict[str, Any] = {"score": self.rng.randint(1, self.spec["levels"])}
+        if reasons and self.rng.random() < 0.4:
+            args["reasons"] = self.rng.sample(reasons, self.rng.randint(1, len(reasons)))
+        if self.rng.random() < 0.2:
+            args["comment"] = self.rng.choice(["Cán bộ nhiệt tình", "Chờ hơi lâu", "Rất tốt, cảm ơn!"])
+        self.send(rater, "rate", args, self._rated, counter=counter.id, ticket=ticket)
+
+    def _rated(self, dev: Dev, cmd: Cmd, reply: dict[str, Any]) -> None:
+        counter = self.by_id[cmd.meta["counter"]]
+        if reply.get("ok"):
+            got = reply["result"]["rating"]["ticket"]
+            self.ratings[cmd.cid] = got
+            if got != cmd.meta["ticket"]:
+                self._mismatch(dev, "rated another ticket", ticket=got, wanted=cmd.meta["ticket"])
+        counter.blocked_by_rating = False
+        if counter.want_next:
+            counter.want_next = False
+            self._later(counter, 0.0)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def at(self, when: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` at ``when`` (monotonic)."""
+        self._timer_seq += 1
+        heapq.heappush(self.timers, (when, self._timer_seq, fn))
+
+    def done(self) -> bool:
+        """The day is over: every ticket issued, called and ended, and nothing in flight."""
+        if len(self.issued) < self.tickets_target or self.waiting:
+            return False
+        return all(not d.inflight and d.serving is None and not d.blocked_by_rating for d in self.devices)
+
+    def run(self, emit: Callable[[dict[str, Any]], None]) -> None:
+        """Connect every device, run the day, and return once it is over (or a stop was asked)."""
+        self.started = time.monotonic()
+        for dev in self.devices:
+            self._connect(dev)
+        for dev in self.devices:
+            if dev.role == "counter":
+                self._later(dev, self.rng.uniform(0.0, 0.5))
+        last_progress = last_misc = last_retry = 0.0
+        while not self.stop_requested:
+            now = time.monotonic()
+            timeout = 0.05
+            if self.timers:
+                timeout = max(0.0, min(timeout, self.timers[0][0] - now))
+            for key, _mask in self.sel.select(timeout):
+                dev = key.data
+                if dev is None:
+                    self._read_control()
+                    continue
+                c = dev.client
+                if c is None or c.socket() is not key.fileobj:
+                    continue
+                c.loop_read()
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, fn = heapq.heappop(self.timers)
+                fn()
+            self.fill_kiosks()
+            for dev in self.devices:
+                c = dev.client
+                assert c is not None
+                if c.socket() is None:
+                    if now >= dev.next_connect:
+                        self._connect(dev)
+                elif c.want_write():
+                    c.loop_write()
+            if now - last_retry >= 0.25:
+                last_retry = now
+                for dev in self.devices:
+                    if dev.ready:
+                        for cmd in list(dev.inflight.values()):
+                            if now - cmd.last_sent >= self.retry_s:
+                                self._publish(dev, cmd)
+            if now - last_misc >= 1.0:
+                last_misc = now
+                for dev in self.devices:
+                    if dev.client is not None and dev.client.socket() is not None:
+                        dev.client.loop_misc()
+            if now - last_progress >= PROGRESS_S:
+                last_progress = now
+                emit({"progress": self.progress()})
+            if self.done():
+                break
+
+    def _read_control(self) -> None:
+        try:
+            chunk = os.read(sys.stdin.fileno(), 65536)
+        except BlockingIOError:
+            return
+        if not chunk:  # the orchestrator went away
+            self.stop_requested = True
+            return
+        self._stdin_buf += chunk
+        while b"\n" in self._stdin_buf:
+            line, self._stdin_buf = self._stdin_buf.split(b"\n", 1)
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            if "drop" in msg:
+                self.drop(int(msg["drop"]))
+            if msg.get("stop"):
+                self.stop_requested = True
+
+    def progress(self) -> dict[str, Any]:
+        """Figures for the orchestrator (its fault schedule follows ``issued``)."""
+        inflight = sum(len(d.inflight) for d in self.devices)
+        ended = sum(1 for s in self.status.values() if s in ("done", "skipped"))
+        return {
+            "issued": len(self.issued),
+            "target": self.tickets_target,
+            "waiting": len(self.waiting),
+            "ended": ended,
+            "ratings": len(self.ratings),
+            "inflight": inflight,
+            "ready": sum(1 for d in self.devices if d.ready),
+            "retries": self.stats["retries"],
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+        }
+
+    def close(self) -> None:
+        """Say offline and disconnect every device cleanly."""
+        for dev in self.devices:
+            c = dev.client
+            if c is None or not dev.ready:
+                continue
+            with contextlib.suppress(Exception):
+                c.publish(self.topics.dev_status(dev.id), self._status(dev, False), qos=1, retain=True)
+                c.loop_write()
+                c.disconnect()
+                c.loop_write()
+        self.sel.close()
+
+    def results(self) -> dict[str, Any]:
+        """Everything the checks need from the devices' side."""
+        lat = sorted(self.latencies_ms)
+
+        def pct(q: float) -> float:
+            return round(lat[min(len(lat) - 1, int(len(lat) * q))], 1) if lat else 0.0
+
+        return {
+            "issued": self.issued,
+            "ratings": self.ratings,
+            "final_status": self.status,
+            "reply_changed": self.reply_changed,
+            "view_mismatch": self.view_mismatch,
+            "refusals": self.refusals,
+            "stats": dict(self.stats),
+            "ops": dict(self.ops),
+            "latency_ms": {
+                "count": len(lat),
+                "p50": pct(0.5),
+                "p99": pct(0.99),
+                "max": round(lat[-1], 1) if lat else 0.0,
+            },
+            "completed": self.done(),
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+        }
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``python -m tests.chaos.load SPEC.json``."""
+    with open(argv[0], encoding="utf-8") as f:
+        spec = json.load(f)
+
+    def emit(doc: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(doc) + "\n")
+        sys.stdout.flush()
+
+    load = Load(spec)
+    load.build()
+    try:
+        load.run(emit)
+    finally:
+        res = load.results()
+        with open(spec["results"], "w", encoding="utf-8") as f:
+            json.dump(res, f, ensure_ascii=False)
+        load.close()
+    emit({"done": {"completed": res["completed"], "progress": load.progress()}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,301 @@
+"""The parts of a chaos day: its plan, its generated site, supervised child processes, small helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import base_site
+from onestop.credentials import PASSWORD_ENV
+
+LOOPBACK = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[2]
+TOKEN_ENV = "ONESTOP_CHAOS_BACKEND_TOKEN"
+SERVICES = [
+    ("tuphap", "Tư pháp - Hộ tịch"),
+    ("datdai", "Đất đai"),
+    ("dkkd", "Đăng ký kinh doanh"),
+    ("xaydung", "Xây dựng"),
+    ("laodong", "Lao động - Thương binh và Xã hội"),
+    ("yte", "Y tế"),
+]
+REASONS = ["Thái độ phục vụ", "Hướng dẫn chưa rõ", "Chờ lâu", "Khác"]
+LEVELS = ["Rất hài lòng", "Hài lòng", "Không hài lòng"]
+
+
+class ChaosError(RuntimeError):
+    """The chaos day could not be run (not a finding: a finding is a violation in the summary)."""
+
+
+@dataclass
+class ChaosPlan:
+    """How big the day is and how many faults of each kind it gets."""
+
+    tickets: int
+    seed: int
+    issue_rate: float
+    controller_kills: int
+    broker_restarts: int
+    hub_kills: int
+    backend_outages: int
+    backend_kills: int
+    device_drops: int
+    counters: int = 50
+    kiosks: int = 5
+    raters: int = 5
+    #: Stop waiting for the day after this long (the summary then says it did not finish).
+    time_limit_s: float = 1800.0
+    #: Bound of each wait of the final phase (hub caught up, forwarder drained, displays read).
+    settle_s: float = 120.0
+    backlog_cap: int = 300
+    #: A device asks again (same id) when no answer came in this time.
+    retry_s: float = 2.0
+    #: Longest pause between a kill and the restart.
+    controller_down_s: float = 1.5
+    broker_down_s: float = 1.0
+    hub_down_s: float = 2.5
+    backend_kill_down_s: float = 3.0
+    probabilities: dict[str, float] = field(
+        default_factory=lambda: {
+            "skip": 0.05,
+            "finish": 0.08,
+            "recall": 0.03,
+            "transfer": 0.02,
+            "pause": 0.01,
+            "rate": 0.7,
+            "callback": 0.3,
+        }
+    )
+
+
+def full_plan(seed: int, tickets: int = 20_000) -> ChaosPlan:
+    """The full day: 20,000 tickets, 24 controller kills, 6 broker restarts, and the rest."""
+    return ChaosPlan(
+        tickets=tickets,
+        seed=seed,
+        issue_rate=120.0,
+        controller_kills=24,
+        broker_restarts=6,
+        hub_kills=6,
+        backend_outages=6,
+        backend_kills=3,
+        device_drops=30,
+    )
+
+
+def short_plan(seed: int, tickets: int = 600) -> ChaosPlan:
+    """The short day of ``make test``: every kind of fault at least once, in well under 2 minutes."""
+    return ChaosPlan(
+        tickets=tickets,
+        seed=seed,
+        issue_rate=30.0,
+        controller_kills=3,
+        broker_restarts=2,
+        hub_kills=1,
+        backend_outages=2,
+        backend_kills=1,
+        device_drops=3,
+        time_limit_s=75.0,
+        settle_s=30.0,
+        backlog_cap=120,
+        controller_down_s=1.0,
+        broker_down_s=0.5,
+        hub_down_s=1.0,
+        backend_kill_down_s=1.5,
+    )
+
+
+# -- the site file -----------------------------------------------------------------------------
+
+
+def site_data(plan: ChaosPlan, root: Path, backend_port: int, hub_port: int) -> dict[str, Any]:
+    """The generated site: 6 services, ``plan.counters`` counters (1-3 services each), the kiosks and
+    the rating terminals (``rate-k`` bound to counter ``k``), and a ``[backend]`` on loopback."""
+    data = base_site("chaos-day")
+    data["hub"] = {"listen": f"{LOOPBACK}:{hub_port}", "public_url": f"http://{LOOPBACK}:{hub_port}"}
+    data["storage"] = {"dir": str(root / "var")}
+    data["services"] = [
+        {"id": sid, "name": name, "prefix": chr(ord("A") + i), "digits": 5, "avg_service_min": 6}
+        for i, (sid, name) in enumerate(SERVICES)
+    ]
+    n = len(SERVICES)
+    data["counters"] = []
+    for i in range(plan.counters):
+        served = [SERVICES[i % n][0]]
+        if i % 2:
+            served.append(SERVICES[(i + 1) % n][0])
+        if i % 5 == 0:
+            served.append(SERVICES[(i + 3) % n][0])
+        data["counters"].append(
+            {
+                "id": str(i + 1),
+                "label": f"Quầy {i + 1}",
+                "services": served,
+                "policy": "ordered" if i % 4 == 3 else "fifo",
+            }
+        )
+    data["officers"] = [{"id": f"cb{i + 1:03d}", "name": f"Cán bộ số {i + 1}"} for i in range(plan.counters)]
+    data["devices"] = (
+        [{"id": f"kiosk-{i + 1:02d}", "role": "kiosk"} for i in range(plan.kiosks)]
+        + [{"id": f"counter-{i + 1}", "role": "counter", "counter": str(i + 1)} for i in range(plan.counters)]
+        + [{"id": f"rate-{i + 1}", "role": "rating", "counter": str(i + 1)} for i in range(plan.raters)]
+    )
+    data["rating"] = {"levels": LEVELS, "satisfied_min": 2, "reasons": REASONS}
+    data["backend"] = {
+        "url": f"http://{LOOPBACK}:{backend_port}/onestop",
+        "token_env": TOKEN_ENV,
+        "batch_size": 100,
+        "timeout_s": 2.0,
+        "backoff_base_s": 0.05,
+        "backoff_max_s": 1.0,
+    }
+    return data
+
+
+# -- child processes -----------------------------------------------------------------------------
+
+
+class Child:
+    """One child process of the site (controller, hub or back end), restartable, supervised."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self.env = env
+        self.lock = threading.RLock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        #: False while a fault keeps it down on purpose (and after the final stop).
+        self.should_run = False
+        self.starts = 0
+        self.unexpected: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        """Start it (it must not be running)."""
+        with self.lock:
+            with open(self.log, "ab") as out:
+                self.proc = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self.env
+                )
+            self.should_run = True
+            self.starts += 1
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would; it stays down until :meth:`start`."""
+        with self.lock:
+            self.should_run = False
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (SIGKILL if it does not exit in time); return its exit status."""
+        with self.lock:
+            self.should_run = False
+            proc = self.proc
+            if proc is None:
+                return None
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            return proc.returncode
+
+    def supervise(self) -> None:
+        """Restart it if it died without being told to (and remember that it did)."""
+        with self.lock:
+            if self.should_run and self.proc is not None and self.proc.poll() is not None:
+                self.unexpected.append({"name": self.name, "status": self.proc.returncode, "at": time.time()})
+                self.start()
+
+    @property
+    def pid(self) -> int | None:
+        """Its pid while it runs."""
+        with self.lock:
+            return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+
+def child_env() -> dict[str, str]:
+    """The environment of the site's processes: no device password, the repository importable."""
+    env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def http_json(
+    method: str, url: str, doc: dict[str, Any] | None = None, timeout: float = 5.0
+) -> dict[str, Any]:
+    """One JSON request to the reference back end's control API; its JSON answer."""
+    data = json.dumps(doc).encode() if doc is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        out: dict[str, Any] = json.loads(resp.read())
+        return out
+
+
+def poll(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        with contextlib.suppress(Exception):
+            if predicate():
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        pause.wait(interval)
+
+
+def log_lines(path: Path) -> list[str]:
+    """The lines of a log file (none if it does not exist)."""
+    try:
+        return path.read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def log_tail(path: Path, n: int = 30) -> str:
+    """The last ``n`` lines of a log file."""
+    return "\n".join(log_lines(path)[-n:])
+
+
+def count_errors(path: Path) -> dict[str, int]:
+    """How many ERROR, CRITICAL and Traceback lines a log file has."""
+    out: Counter[str] = Counter()
+    for line in log_lines(path):
+        for word in ("CRITICAL", "ERROR", "Traceback"):
+            if word in line:
+                out[word] += 1
+    return dict(out)
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes whose command line mentions ``text`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            state = next(
+                (ln for ln in (entry / "status").read_text().splitlines() if ln.startswith("State:")), ""
+            )
+        except OSError:
+            continue
+        if text in cmdline and "zombie" not in state:
+            found.append((int(entry.name), cmdline.strip()))
+    return found

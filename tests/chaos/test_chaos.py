@@ -1,0 +1,51 @@
+"""The short chaos day of ``make test``: 600 tickets while every kind of fault strikes at least once.
+
+Set ``ONESTOP_CHAOS_SEED`` to replay a seed (the seed is printed, and named in a failure). The full
+day (20,000 tickets) is ``python -m bench chaos`` or ``python -m tests.chaos``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from onestop.broker import find_mosquitto
+from tests.chaos.day import processes_mentioning, run_day, short_plan
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FAULT_KINDS = (
+    "controller_sigkill",
+    "broker_clean_restart",
+    "broker_sigkill_restart",
+    "hub_sigkill",
+    "backend_down",
+    "backend_timeout",
+    "backend_sigkill",
+    "device_drop",
+)
+
+
+def test_a_short_chaos_day_loses_nothing(tmp_path: Path) -> None:
+    find_mosquitto()
+    seed = int(os.environ.get("ONESTOP_CHAOS_SEED") or secrets.randbelow(2**31))
+    print(f"chaos seed {seed} (replay with ONESTOP_CHAOS_SEED={seed})")
+    root = tmp_path / "site"
+    summary = run_day(short_plan(seed), root)
+    brief = {k: summary[k] for k in ("seed", "faults", "tickets", "ratings", "violations", "timings")}
+    print(json.dumps(brief, ensure_ascii=False))
+    failed = {k: n for k, n in summary["violations"].items() if n}
+    assert not failed, (
+        f"seed {seed}: violations {failed}; examples: "
+        f"{json.dumps(summary['violation_examples'], ensure_ascii=False)[:4000]}; logs in {root}"
+    )
+    missing = [k for k in FAULT_KINDS if summary["faults"].get(k, 0) < 1]
+    assert not missing, f"seed {seed}: faults never injected: {missing}"
+    assert summary["faults"]["controller_sigkill"] >= 3
+    assert summary["tickets"]["issued"] == 600
+    assert summary["tickets"]["left_waiting_or_called"] == 0
+    assert summary["orphans"] == [] and processes_mentioning(str(root)) == []
