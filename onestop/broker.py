@@ -142,7 +142,9 @@ def render_conf(
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
     ]
     if persistence_dir is not None:
-        lines += ["persistence true", f"persistence_location {persistence_dir}/"]
+        # Save sessions, queued messages and retained states every minute (the default is 30 min):
+        # after a power cut the broker then comes back with what devices were told a minute ago.
+        lines += ["persistence true", f"persistence_location {persistence_dir}/", "autosave_interval 60"]
     if user is not None:
         lines.append(f"user {user}")
     return "\n".join(lines) + "\n"

@@ -146,6 +146,7 @@ def test_conf_persistence_and_user_are_optional(tmp_path: Path) -> None:
     lines = conf.splitlines()
     assert "persistence true" in lines
     assert f"persistence_location {tmp_path / 'data'}/" in lines
+    assert "autosave_interval 60" in lines
     assert "user onestop" in lines
 
 
