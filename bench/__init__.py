@@ -7,4 +7,17 @@ cleans up even on error.
 
 from __future__ import annotations
 
-BENCHMARKS = ("call_latency", "throughput", "display_latency", "kiosk_issue", "forwarder")
+BENCHMARKS = (
+    "call_latency",
+    "throughput",
+    "display_latency",
+    "kiosk_issue",
+    "forwarder",
+    "chaos",
+    "scale",
+    "history",
+)
+
+#: What ``python -m bench`` runs when no name is given: the long ones (the chaos day, ~4 min; the
+#: 30-day history, ~20 min; the 500-counter scale run) run only when named.
+DEFAULT = tuple(b for b in BENCHMARKS if b not in ("chaos", "history", "scale"))

@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from bench import BENCHMARKS, call_latency, kiosk_issue, throughput
+from bench import BENCHMARKS, DEFAULT, call_latency, kiosk_issue, throughput
 from bench.common import machine_info, write_results
 
 
@@ -44,6 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("forwarder")
     g.add_argument("--records", type=int, default=100_000, help="outbox backlog to drain")
     g.add_argument("--batch-size", type=int, default=200, help="records per POST")
+    g = p.add_argument_group("chaos")
+    g.add_argument("--chaos-tickets", type=int, default=20_000, help="tickets of the chaos day")
+    g.add_argument("--chaos-seed", type=int, default=None, help="seed of the chaos day (random by default)")
+    g.add_argument("--chaos-keep", action="store_true", help="keep the chaos site's folder (logs, databases)")
+    g = p.add_argument_group("scale (also --processes)")
+    g.add_argument("--scale-counters", type=int, default=500, help="counters of the large site")
+    g.add_argument("--scale-kiosks", type=int, default=50, help="kiosks of the large site")
+    g.add_argument("--scale-duration", type=float, default=20.0, help="measured window, seconds")
+    g.add_argument("--scale-warmup", type=float, default=5.0, help="unmeasured load before it, seconds")
+    g.add_argument("--probes", type=int, default=20, help="paced probe counters (call latency)")
+    g.add_argument("--probe-interval", type=float, default=0.5, help="seconds between a probe's calls")
+    g = p.add_argument_group("history")
+    g.add_argument("--history-tickets", type=int, default=1_000_000, help="tickets of the history")
+    g.add_argument("--history-days", type=int, default=30, help="business days of the history")
+    g.add_argument("--history-repeats", type=int, default=3, help="runs per query (the median is kept)")
+    g.add_argument("--history-db", help="keep the built hub database here, or reuse it if it exists")
+    g.add_argument("--no-indexes", action="store_true", help="history: skip the candidate-index pass")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -78,6 +95,32 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import forwarder
 
         return forwarder.run(args.records, args.batch_size)
+    if name == "chaos":
+        from bench import chaos
+
+        return chaos.run(args.chaos_tickets, args.chaos_seed, keep=args.chaos_keep)
+    if name == "scale":
+        from bench import scale
+
+        return scale.run(
+            args.scale_counters,
+            args.scale_kiosks,
+            duration=args.scale_duration,
+            warmup=args.scale_warmup,
+            processes=args.processes,
+            probes=args.probes,
+            probe_interval=args.probe_interval,
+        )
+    if name == "history":
+        from bench import history
+
+        return history.run(
+            args.history_tickets,
+            args.history_days,
+            repeats=args.history_repeats,
+            indexes=not args.no_indexes,
+            db=args.history_db,
+        )
     raise ValueError(f"unknown benchmark {name!r}")
 
 
@@ -88,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.names:
         if name not in BENCHMARKS:
             parser.error(f"unknown benchmark {name!r} (choose from {', '.join(BENCHMARKS)})")
-    names = args.names or list(BENCHMARKS)
+    names = args.names or list(DEFAULT)
     results: list[dict[str, Any]] = []
     failed = False
     for name in names:
