@@ -202,7 +202,7 @@ class Engine:
         return d
 
     def _close_day(self, d: Decision, now: datetime, today: date) -> None:
-        issued = sum(1 for t in self.tickets.values() if t.day == self.day.isoformat())
+        issued = sum(svc.issued for svc in self.services.values())
         expired = 0
         for c in self.counters.values():
             if c.serving:
@@ -365,7 +365,7 @@ class Engine:
         self._require_open(cid)
         t = self.tickets.get(f"{self.day:%Y%m%d}-{number}")
         if t is None:
-            raise Rejected("not_found", f"no ticket {number} today")
+            raise Rejected("not_found", f"no ticket {number} is waiting or skipped today")
         if t.service not in self.cfg.counter(cid).services:
             raise Rejected("not_found", f"{number} waits for a service this counter does not serve")
         if t.status not in ("waiting", "skipped"):
@@ -395,7 +395,8 @@ class Engine:
         c = self.counters[cid]
         # The last visit at this counter was a no-show: nothing to rate, and a press on the rating
         # screen must not land on the citizen before.
-        c.serving, c.last_done, c.last_done_at = None, None, None
+        previous, c.serving, c.last_done, c.last_done_at = c.last_done, None, None, None
+        self._forget(previous)
         self._counter_changed(d, cid)
         return {"ticket": t.wire()}
 
@@ -425,7 +426,13 @@ class Engine:
             line.append(t.id)
         t.status, t.service, t.counter, t.called_at = "waiting", sid, None, None
         c = self.counters[cid]
-        c.serving, c.last_done, c.last_done_at = None, None, None  # the visit goes on elsewhere
+        previous, c.serving, c.last_done, c.last_done_at = (
+            c.last_done,
+            None,
+            None,
+            None,
+        )  # it goes on elsewhere
+        self._forget(previous)
         d.tickets[t.id] = t
         d.services.update({from_service, sid})
         self._counter_changed(d, cid)
@@ -542,8 +549,20 @@ class Engine:
         assert c.serving is not None
         t = self.tickets[c.serving]
         self._end(d, t, "done", now, learn=True)
-        c.serving, c.last_done, c.last_done_at = None, t.id, now
+        previous, c.serving, c.last_done, c.last_done_at = c.last_done, None, t.id, now
+        self._forget(previous)
         self._counter_changed(d, cid)
+
+    def _forget(self, tid: str | None) -> None:
+        """Drop a finished ticket from memory: it is on disk, and nothing can change it any more.
+
+        Kept in memory are only the tickets that can: waiting and called ones, skipped ones (they
+        can be called back by number today) and each counter's last finished one (it can still be
+        rated). A centre's whole day would otherwise stay in RAM (~0.8 KB a ticket)."""
+        t = self.tickets.get(tid) if tid else None
+        referenced = any(c.last_done == tid for c in self.counters.values())
+        if t is not None and t.status in ("done", "expired") and not referenced:
+            del self.tickets[t.id]
 
     def _pick(self, cid: str) -> Ticket | None:
         """The next ticket for a counter: priority first, by its policy, without starving the rest."""

@@ -97,13 +97,20 @@ class Store:
         if row:
             meta = json.loads(row[0])
         day = meta.get("day", today.isoformat())
-        # Every ticket that is not terminal belongs to the stored business day: the daily reset ends
-        # them all, and it is applied before anything else when the controller starts on a new day.
+        counters = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM counters")}
+        # What the engine keeps in memory: the tickets that can still change (waiting, called,
+        # skipped: all of the stored business day, since the daily reset ends them) and each
+        # counter's last finished ticket (it can still be rated).
+        last_done = [c["last_done"] for c in counters.values() if c.get("last_done")]
+        marks = ",".join("?" * len(last_done))
         tickets = [
             Ticket.from_record(json.loads(r[0]))
-            for r in self.db.execute("SELECT data FROM tickets WHERE day = ?", (day,))
+            for r in self.db.execute(
+                "SELECT data FROM tickets WHERE (day = ? AND status IN ('waiting', 'called', 'skipped'))"
+                + (f" OR id IN ({marks})" if last_done else ""),
+                (day, *last_done),
+            )
         ]
-        counters = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM counters")}
         services = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM services")}
         return Loaded(meta, tickets, counters, services, self.last_seq)
 

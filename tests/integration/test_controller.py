@@ -300,3 +300,36 @@ def test_an_expired_command_queued_while_the_controller_was_down_is_never_run(
     kept = replies.inbox.wait_for(topics.dev_reply("kiosk-1"), lambda m: m.json()["id"] == "kept", timeout=15)
     assert kept.json()["result"]["ticket"]["number"] == "A001", "the expired request must not have taken A001"
     assert all(m.json()["id"] != "ghost" for m in replies.inbox.messages(topics.dev_reply("kiosk-1")))
+
+
+def test_after_a_restart_the_last_visit_is_still_rateable_and_a_skipped_ticket_callable(
+    site_cfg: SiteConfig, broker, credentials, tmp_path, device: DeviceFactory
+) -> None:
+    def run() -> Controller:
+        c = Controller(
+            site_cfg, credentials["controller"], db_path=tmp_path / "c.db", host=broker.host, port=broker.port
+        )
+        c.start()
+        return c
+
+    ctl = run()
+    kiosk, counter, rater = device("kiosk-1"), device("counter-1"), device("rate-1")
+    for _ in range(3):
+        kiosk.request("issue", {"service": "tuphap"})
+    counter.request("open", {"officer": "cb001"})
+    counter.request("call_next")
+    counter.request("call_next")  # A001 done
+    counter.request("skip")  # A002 skipped; nothing to rate now
+    counter.request("call_next")
+    counter.request("finish")  # A003 done: the counter's last visit
+    ctl.stop()
+    ctl = run()
+    try:
+        assert ctl.engine is not None
+        assert sorted(t.number for t in ctl.engine.tickets.values()) == ["A002", "A003"], (
+            "only what can change"
+        )
+        assert rater.request("rate", {"score": 3})["rating"]["number"] == "A003"
+        assert counter.request("call", {"number": "A002"})["ticket"]["status"] == "called"
+    finally:
+        ctl.stop()

@@ -305,3 +305,17 @@ def test_rating_names_the_visit_it_is_for(eng: Engine) -> None:
     assert err(eng, "rate-1", "rate", score=3, ticket="20261123-A002") == "nothing_to_rate"
     r = ok(eng, "rate-1", "rate", score=3, ticket="20261123-A001")["rating"]
     assert r["ticket"] == "20261123-A001"
+
+
+def test_a_long_day_keeps_only_what_can_still_change_in_memory(clock: ManualClock, eng: Engine) -> None:
+    ok(eng, "counter-1", "open")
+    ok(eng, "counter-2", "open")
+    for i in range(600):
+        issue(eng)
+        call_next(eng, "1" if i % 2 else "2")
+        clock.advance(30)
+    ok(eng, "counter-1", "skip")
+    # waiting: none; called: one at counter 2; skipped: one; last finished: one per counter.
+    assert len(eng.tickets) <= 4, sorted(eng.tickets)
+    (skipped,) = [t.number for t in eng.tickets.values() if t.status == "skipped"]
+    assert ok(eng, "counter-1", "call", number=skipped)["ticket"]["status"] == "called"  # still callable
