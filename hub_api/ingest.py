@@ -30,6 +30,8 @@ log = logging.getLogger("onestop.hub.ingest")
 
 #: Events whose application writes outbox records for the back end.
 OUTBOX_EVENTS = frozenset({"ticket.done", "ticket.skipped", "ticket.expired", "rating.recorded"})
+#: At most this many messages are taken from the queue (and their events stored) at once.
+BATCH_MAX = 1000
 #: A replay that got no answer in this time is asked again.
 REPLAY_TIMEOUT_S = 5.0
 
@@ -110,21 +112,36 @@ class Ingest:
             if watchdog:
                 watchdog.ping()
             try:
-                item = self._q.get(timeout=1.0)
+                first = self._q.get(timeout=1.0)
             except queue.Empty:
-                item = ""
-            if item is None:
-                return
+                first = ""
+            # Take everything waiting: its events are stored in one transaction (one fsync), so the
+            # hub keeps up with the controller instead of queueing a backlog in memory.
+            batch, stop = [first], first is None
+            while not stop and len(batch) < BATCH_MAX:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                stop = item is None
+                batch.append(item)
+            for item in batch:
+                try:
+                    if item == "catch-up":
+                        self._request_replay(force=True)
+                    elif isinstance(item, mqttc.MQTTMessage):
+                        self._handle(item)
+                except Exception:
+                    log.exception("ingest failed on %r", getattr(item, "topic", item))
             try:
-                if item == "catch-up":
-                    self._request_replay(force=True)
-                elif isinstance(item, mqttc.MQTTMessage):
-                    self._handle(item)
+                self._flush()
                 if self._replay_id and time.monotonic() - self._replay_sent > REPLAY_TIMEOUT_S:
                     log.warning("replay %s got no answer; asking again", self._replay_id)
                     self._request_replay(force=True)
             except Exception:
-                log.exception("ingest failed on %r", getattr(item, "topic", item))
+                log.exception("ingest failed to store a batch of events")
+            if stop:
+                return
 
     def _handle(self, msg: mqttc.MQTTMessage) -> None:
         topic, payload = msg.topic, bytes(msg.payload)
@@ -168,9 +185,12 @@ class Ingest:
             return
         if seq <= self.store.last_seq:
             return
-        self._ahead[seq] = ev
+        self._ahead[seq] = ev  # stored by _flush() with the rest of the batch
+
+    def _flush(self) -> None:
+        """Store the buffered events that follow on, in one transaction; ask for any that are missing."""
         self._drain()
-        if self._ahead:
+        if self._ahead and self._replay_id is None:
             self.stats["gaps"] += 1
             self._request_replay()
 
