@@ -26,12 +26,19 @@ CREATE TABLE IF NOT EXISTS tickets (id TEXT PRIMARY KEY, day TEXT NOT NULL, numb
                                     finished_at TEXT, wait_s REAL, service_s REAL, ahead INTEGER,
                                     est_wait_s INTEGER, updated_seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tickets_day ON tickets(day);
-CREATE INDEX IF NOT EXISTS tickets_status ON tickets(status);
+-- The ticket list (/api/tickets) filters by these and pages newest first: measured on a 30-day,
+-- 1M-ticket history, offset 500,000 went from 920 to 55 ms and day+counter+status from 601 to 6 ms.
+DROP INDEX IF EXISTS tickets_status;
+CREATE INDEX IF NOT EXISTS tickets_list ON tickets(day, issued_at, id);
+CREATE INDEX IF NOT EXISTS tickets_by_service ON tickets(service, day, issued_at, id);
+CREATE INDEX IF NOT EXISTS tickets_by_counter ON tickets(counter, day, issued_at, id);
+CREATE INDEX IF NOT EXISTS tickets_by_status ON tickets(status, day, issued_at, id);
 CREATE TABLE IF NOT EXISTS ratings (seq INTEGER PRIMARY KEY, ticket TEXT NOT NULL, number TEXT NOT NULL,
                                     service TEXT NOT NULL, counter TEXT NOT NULL, officer TEXT,
                                     score INTEGER NOT NULL, level TEXT NOT NULL, satisfied INTEGER NOT NULL,
                                     reasons TEXT NOT NULL, comment TEXT NOT NULL, rated_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ratings_officer ON ratings(officer, rated_at);
+CREATE INDEX IF NOT EXISTS ratings_day ON ratings(substr(ticket, 1, 8));
 CREATE TABLE IF NOT EXISTS outbox  (id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL,
                                     record TEXT NOT NULL, seq INTEGER NOT NULL, created TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_stream ON outbox(stream, id);
