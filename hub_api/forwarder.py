@@ -175,6 +175,10 @@ class OutboxCursor:
                 )
                 if cur.rowcount != 1:
                     raise OnestopError(f"{stream}: the in-flight batch is no longer {batch.key}")
+                self.db.execute(
+                    "UPDATE outbox SET delivered_at = ? WHERE stream = ? AND id BETWEEN ? AND ?",
+                    (now.isoformat(timespec="milliseconds"), stream, batch.first, batch.last),
+                )
                 nxt = self._claim(stream, limit, now)
                 self.db.execute("COMMIT")
             except BaseException:
@@ -200,11 +204,11 @@ class OutboxCursor:
         return Batch(stream, first, last, key, [orjson.loads(rec) for _, rec in rows])
 
     def prune(self, stream: str, before: datetime) -> int:
-        """Delete the stream's records that the back end acknowledged and that are older than
-        ``before``; never one above the delivered position, so nothing owed is lost."""
+        """Delete the stream's records that the back end acknowledged before ``before`` (a record
+        delivered today after a long outage stays its full time); nothing owed is ever deleted."""
         with self.lock:
             cur = self.db.execute(
-                """DELETE FROM outbox WHERE stream = ? AND created < ?
+                """DELETE FROM outbox WHERE stream = ? AND delivered_at IS NOT NULL AND delivered_at < ?
                    AND id <= (SELECT delivered FROM forwarder WHERE stream = ?)""",
                 (stream, before.isoformat(timespec="milliseconds"), stream),
             )

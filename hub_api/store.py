@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS ratings (seq INTEGER PRIMARY KEY, ticket TEXT NOT NUL
 CREATE INDEX IF NOT EXISTS ratings_officer ON ratings(officer, rated_at);
 CREATE INDEX IF NOT EXISTS ratings_day ON ratings(substr(ticket, 1, 8));
 CREATE TABLE IF NOT EXISTS outbox  (id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL,
-                                    record TEXT NOT NULL, seq INTEGER NOT NULL, created TEXT NOT NULL);
+                                    record TEXT NOT NULL, seq INTEGER NOT NULL, created TEXT NOT NULL,
+                                    delivered_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_stream ON outbox(stream, id);
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, online INTEGER, role TEXT, version TEXT,
                                     status_ts TEXT, last_seen TEXT, health TEXT);
@@ -105,6 +106,9 @@ class HubStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
+        if "delivered_at" not in columns:  # a database from before outbox pruning
+            self.db.execute("ALTER TABLE outbox ADD COLUMN delivered_at TEXT")
         self.lock = threading.RLock()
         row = self.db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
         self.last_seq = int(row[0]) if row else 0

@@ -351,10 +351,10 @@ def test_old_delivered_records_are_pruned_and_nothing_owed_is(tmp_path: Path) ->
     try:
         first = cursor.claim("queue-records", 6)
         assert first is not None and first.last - first.first == 5
-        cursor.deliver("queue-records", first, 0, datetime.fromisoformat(TS))  # 6 acknowledged, 4 owed
-        created = datetime.fromisoformat(TS)
-        assert cursor.prune("queue-records", created - timedelta(days=1)) == 0, "too recent to prune"
-        assert cursor.prune("queue-records", created + timedelta(days=31)) == 6
+        delivered = datetime.fromisoformat(TS) + timedelta(days=400)  # after a very long outage
+        cursor.deliver("queue-records", first, 0, delivered)  # 6 acknowledged, 4 owed
+        assert cursor.prune("queue-records", delivered - timedelta(days=1)) == 0, "delivered too recently"
+        assert cursor.prune("queue-records", delivered + timedelta(days=1)) == 6
         left = [i for i, _ in rows_of(db, "queue-records")]
         assert left == list(range(first.last + 1, first.last + 5)), "records still owed must stay"
     finally:
