@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from kiosk_app.observable import Observable
 from kiosk_app.viewmodel import Action, Lang, Words
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
@@ -203,7 +204,7 @@ def _nfc(s: str) -> str:
     return unicodedata.normalize("NFC", s)
 
 
-class RatingViewModel:
+class RatingViewModel(Observable):
     """The rating terminal's state machine. Thread-safe: presses come from the UI, state from MQTT."""
 
     def __init__(
@@ -246,8 +247,7 @@ class RatingViewModel:
         self.reasons = [_nfc(x) for x in cfg.rating.reasons]
         self.comments = tuple(c for c in comments if len(c.vi) <= cfg.rating.comment_max)
         self.languages: tuple[Lang, ...] = tuple(languages or cfg.kiosk.languages)
-        self._cond = threading.Condition()
-        self._listeners: list[Callable[[], None]] = []
+        self._init_observable()
         self.screen: Screen = "idle"
         self.lang: Lang = self.languages[0]
         self.busy = False
@@ -267,28 +267,6 @@ class RatingViewModel:
         self.sent: list[tuple[str, int, tuple[str, ...], str]] = []
         #: Results of the ratings recorded by this terminal.
         self.recorded: list[dict[str, Any]] = []
-        #: Bumped on every change (so that a waiter can tell one change from the next).
-        self.version = 0
-
-    # -- observation ----------------------------------------------------------------------
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` (from any thread) after every change."""
-        self._listeners.append(listener)
-
-    def wait_for(self, predicate: Callable[[RatingViewModel], bool], timeout: float) -> bool:
-        """Block until ``predicate(self)`` holds or ``timeout`` passes; return whether it holds."""
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self), timeout)
-
-    def _changed(self) -> None:
-        with self._cond:
-            self.version += 1
-            self._cond.notify_all()
-        for listener in list(self._listeners):
-            try:
-                listener()
-            except Exception:
-                log.exception("%s: a screen listener failed", self.device_id)
 
     # -- inputs from the shell ------------------------------------------------------------
     def on_counter_state(self, payload: Mapping[str, Any]) -> None:

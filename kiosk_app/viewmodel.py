@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from device_drivers.printer.errors import PaperOut, PrinterError
+from kiosk_app.observable import Observable
 from kiosk_app.ticket import format_ahead, format_wait, nfc
 from onestop.config import ServiceConfig, SiteConfig
 from onestop.device import CommandFailed, NoReply
@@ -224,7 +225,7 @@ def minutes_text(est_wait_s: int, lang: Lang) -> str:
     return T["wait_hours"].pick(lang)[0].format(h=h, m=m)
 
 
-class KioskViewModel:
+class KioskViewModel(Observable):
     """The kiosk's state machine. Thread-safe: taps come from the UI, results from the worker."""
 
     def __init__(
@@ -254,8 +255,7 @@ class KioskViewModel:
         offered = dev.services or [s.id for s in cfg.services]
         self.services: list[ServiceConfig] = [cfg.service(sid) for sid in offered]
         self._live: dict[str, _Live] = {s.id: _Live() for s in self.services}
-        self._cond = threading.Condition()
-        self._listeners: list[Callable[[], None]] = []
+        self._init_observable()
         self.screen: Screen = "home"
         self.lang: Lang = self.languages[0]
         self.busy = False
@@ -269,28 +269,6 @@ class KioskViewModel:
         self._was_connected = True
         #: Every accepted issue, in order (for tests and the operator log): (service, priority).
         self.requests: list[tuple[str, bool]] = []
-        #: Bumped on every change (so that a waiter can tell one change from the next).
-        self.version = 0
-
-    # -- observation ----------------------------------------------------------------------
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` (from any thread) after every change."""
-        self._listeners.append(listener)
-
-    def wait_for(self, predicate: Callable[[KioskViewModel], bool], timeout: float) -> bool:
-        """Block until ``predicate(self)`` holds or ``timeout`` passes; return whether it holds."""
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self), timeout)
-
-    def _changed(self) -> None:
-        with self._cond:
-            self.version += 1
-            self._cond.notify_all()
-        for listener in list(self._listeners):
-            try:
-                listener()
-            except Exception:
-                log.exception("%s: a screen listener failed", self.device_id)
 
     # -- inputs from the shell ------------------------------------------------------------
     def on_service_state(self, payload: Mapping[str, Any]) -> None:
