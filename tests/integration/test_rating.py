@@ -167,6 +167,8 @@ def test_a_skipped_ticket_is_not_offered_and_a_rating_from_elsewhere_closes_the_
     other.request("rate", {"score": 2})
     assert vm.wait_for(lambda m: m.screen == "idle", 5), vm.view()
     assert not vm.choose(3)
+    # The hub's connection is not ordered with the terminal's: wait for the event there too.
+    hub.inbox.wait_for(TOPICS.events, lambda m: m.json()["type"] == "rating.recorded")
     assert [e["data"]["rating"]["ticket"] for e in _rating_events(hub)] == [finished["id"]]
 
 
