@@ -66,9 +66,18 @@ def _rating_events(hub: Any) -> list[dict[str, Any]]:
 
 
 def _barrier(hub: Any, counter: Counter) -> None:
-    """Every event published before this call has arrived (events are ordered by seq)."""
+    """Every event published before this call has arrived (events are ordered by seq): pause the
+    (open) counter and wait for *that* counter.paused event, not an earlier one."""
+    paused = [m for m in hub.inbox.messages(TOPICS.events) if m.json()["type"] == "counter.paused"]
+    seen = {"n": 0}
+
+    def new_pause(m: Any) -> bool:
+        if m.json()["type"] == "counter.paused":
+            seen["n"] += 1
+        return seen["n"] > len(paused)
+
     counter.counter.request("pause")
-    hub.inbox.wait_for(TOPICS.events, lambda m: m.json()["type"] == "counter.paused")
+    hub.inbox.wait_for(TOPICS.events, new_pause)
 
 
 def test_a_finished_ticket_offers_the_levels_and_one_press_records_one_rating(
