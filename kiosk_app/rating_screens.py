@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.app import App  # type: ignore[import-untyped]
-from kivy.clock import Clock  # type: ignore[import-untyped]
-from kivy.core.window import Window  # type: ignore[import-untyped]
 from kivy.graphics import Color, Ellipse, Line  # type: ignore[import-untyped]
 from kivy.properties import ListProperty  # type: ignore[import-untyped]
 from kivy.uix.anchorlayout import AnchorLayout  # type: ignore[import-untyped]
@@ -31,7 +28,6 @@ from kiosk_app.viewmodel import Action, Lang
 from kiosk_app.widgets import (
     ALERT,
     BANNER,
-    BG,
     BLUE,
     GREEN,
     GREY,
@@ -41,6 +37,7 @@ from kiosk_app.widgets import (
     WHITE,
     BigButton,
     Panel,
+    ViewApp,
     text,
 )
 from kiosk_app.widgets import esc as _m
@@ -390,48 +387,8 @@ def _checkbox(btn: Widget, ticked: bool, side: float) -> Any:
     return draw
 
 
-class RatingApp(App):
-    """The full-screen rating terminal: one root box rebuilt from the view-model's view on every change."""
+class RatingApp(ViewApp):
+    """The full-screen rating terminal."""
 
     title = "onestop rating"
-
-    def __init__(self, vm: RatingViewModel, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.vm = vm
-        self.screen: RatingScreenBuilder | None = None
-        self._pending = False
-        self.renders = 0
-
-    def build(self) -> Widget:
-        """The root widget; subscribes to the view-model and starts the ticker (window, timeouts)."""
-        Window.clearcolor = BG
-        self.root_box = BoxLayout()
-        self.vm.subscribe(self._changed)
-        Window.bind(on_touch_down=self._touched, size=lambda *_: self.render())
-        Clock.schedule_interval(lambda _dt: self.vm.tick(), 0.5)
-        self.render()
-        return self.root_box
-
-    def _touched(self, *_: Any) -> bool:
-        self.vm.touch()
-        return False  # let the touch reach the buttons
-
-    def _changed(self) -> None:
-        # From any thread: Clock.schedule_once is safe to call off the main thread.
-        if not self._pending:
-            self._pending = True
-            Clock.schedule_once(lambda _dt: self.render(), 0)
-
-    def render(self) -> None:
-        """Rebuild the screen from the current view."""
-        self._pending = False
-        view = self.vm.view()
-        self.screen = RatingScreenBuilder(self.vm, Window.width, Window.height)
-        self.root_box.clear_widgets()
-        self.root_box.add_widget(self.screen.build(view))
-        self.renders += 1
-
-    def button(self, key: str) -> Widget:
-        """A button of the current screen by id (``level:3``, ``reason:0``, ``action:send``, ``lang``)."""
-        assert self.screen is not None
-        return self.screen.buttons[key]
+    builder = RatingScreenBuilder

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.app import App  # type: ignore[import-untyped]
-from kivy.clock import Clock  # type: ignore[import-untyped]
-from kivy.core.window import Window  # type: ignore[import-untyped]
 from kivy.uix.anchorlayout import AnchorLayout  # type: ignore[import-untyped]
 from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
 from kivy.uix.gridlayout import GridLayout  # type: ignore[import-untyped]
@@ -22,7 +19,6 @@ from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, Vie
 from kiosk_app.widgets import (
     ALERT,
     BANNER,
-    BG,
     BLUE,
     BLUE_TEXT_2,
     DISABLED,
@@ -34,6 +30,7 @@ from kiosk_app.widgets import (
     WHITE,
     BigButton,
     Panel,
+    ViewApp,
     text,
 )
 from kiosk_app.widgets import esc as _m
@@ -252,48 +249,8 @@ class ScreenBuilder:
             body.add_widget(self.action(a))
 
 
-class KioskApp(App):
-    """The full-screen kiosk: one root box rebuilt from the view-model's view on every change."""
+class KioskApp(ViewApp):
+    """The full-screen kiosk."""
 
     title = "onestop kiosk"
-
-    def __init__(self, vm: KioskViewModel, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.vm = vm
-        self.screen: ScreenBuilder | None = None
-        self._pending = False
-        self.renders = 0
-
-    def build(self) -> Widget:
-        """The root widget; subscribes to the view-model and starts the idle ticker."""
-        Window.clearcolor = BG
-        self.root_box = BoxLayout()
-        self.vm.subscribe(self._changed)
-        Window.bind(on_touch_down=self._touched, size=lambda *_: self.render())
-        Clock.schedule_interval(lambda _dt: self.vm.tick(), 0.5)
-        self.render()
-        return self.root_box
-
-    def _touched(self, *_: Any) -> bool:
-        self.vm.touch()
-        return False  # let the touch reach the buttons
-
-    def _changed(self) -> None:
-        # From any thread: Clock.schedule_once is safe to call off the main thread.
-        if not self._pending:
-            self._pending = True
-            Clock.schedule_once(lambda _dt: self.render(), 0)
-
-    def render(self) -> None:
-        """Rebuild the screen from the current view."""
-        self._pending = False
-        view = self.vm.view()
-        self.screen = ScreenBuilder(self.vm, Window.width, Window.height)
-        self.root_box.clear_widgets()
-        self.root_box.add_widget(self.screen.build(view))
-        self.renders += 1
-
-    def button(self, key: str) -> BigButton:
-        """A button of the current screen by id (``service:tuphap``, ``action:ok``, ``lang``)."""
-        assert self.screen is not None
-        return self.screen.buttons[key]
+    builder = ScreenBuilder

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kivy.app import App  # type: ignore[import-untyped]
+from kivy.clock import Clock  # type: ignore[import-untyped]
+from kivy.core.window import Window  # type: ignore[import-untyped]
 from kivy.graphics import Color, Rectangle, RoundedRectangle  # type: ignore[import-untyped]
 from kivy.properties import ListProperty  # type: ignore[import-untyped]
 from kivy.uix.behaviors import ButtonBehavior  # type: ignore[import-untyped]
 from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
 from kivy.uix.label import Label  # type: ignore[import-untyped]
+from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 from kivy.utils import escape_markup, get_color_from_hex  # type: ignore[import-untyped]
 
 # -- colours (high contrast: dark text on light, white on dark blue) --------------------------------
@@ -118,3 +122,53 @@ def text(value: str, size: float, *, bold: bool = False, color: Any = INK, halig
 
     lbl.bind(width=fit, texture_size=lambda *_: setattr(lbl, "height", lbl.texture_size[1] + size * 0.2))
     return lbl
+
+
+class ViewApp(App):
+    """A full-screen app whose one root box is rebuilt from its view-model's view on every change.
+
+    Subclasses name their screen builder: a class taking ``(vm, width, height)`` whose ``build(view)``
+    returns the screen's widget tree and whose ``buttons`` maps ids to the screen's buttons."""
+
+    builder: Any = None
+
+    def __init__(self, vm: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.vm = vm
+        self.screen: Any = None
+        self._pending = False
+        self.renders = 0
+
+    def build(self) -> Widget:
+        """The root widget; subscribes to the view-model and starts its ticker (idle, timeouts)."""
+        Window.clearcolor = BG
+        self.root_box = BoxLayout()
+        self.vm.subscribe(self._changed)
+        Window.bind(on_touch_down=self._touched, size=lambda *_: self.render())
+        Clock.schedule_interval(lambda _dt: self.vm.tick(), 0.5)
+        self.render()
+        return self.root_box
+
+    def _touched(self, *_: Any) -> bool:
+        self.vm.touch()
+        return False  # let the touch reach the buttons
+
+    def _changed(self) -> None:
+        # From any thread: Clock.schedule_once is safe to call off the main thread.
+        if not self._pending:
+            self._pending = True
+            Clock.schedule_once(lambda _dt: self.render(), 0)
+
+    def render(self) -> None:
+        """Rebuild the screen from the current view."""
+        self._pending = False
+        view = self.vm.view()
+        self.screen = self.builder(self.vm, Window.width, Window.height)
+        self.root_box.clear_widgets()
+        self.root_box.add_widget(self.screen.build(view))
+        self.renders += 1
+
+    def button(self, key: str) -> Any:
+        """A button of the current screen by id (``service:tuphap``, ``level:3``, ``action:ok``, ``lang``)."""
+        assert self.screen is not None
+        return self.screen.buttons[key]
