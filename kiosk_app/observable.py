@@ -1,4 +1,5 @@
-"""What the kiosk's and the rating terminal's view-models share: being watched by a screen and by tests."""
+"""What the kiosk's and the rating terminal's view-models share: being watched by a screen and by
+tests, and the guard that keeps a double tap from acting twice."""
 
 from __future__ import annotations
 
@@ -40,3 +41,28 @@ class Observable:
                 listener()
             except Exception:
                 log.exception("%s: a screen listener failed", self.device_id)
+
+
+class PressGuard:
+    """Touches restart the idle timer; a press is taken only when no request is on its way and the
+    previous accepted press is more than ``guard_s`` ago."""
+
+    device_id: str
+    clock: Callable[[], float]
+    busy: bool
+    guard_s: float
+    _activity: float
+    _guard_until: float
+
+    def touch(self) -> None:
+        """Any touch on the screen: the citizen is still there (restarts the idle timer)."""
+        self._activity = self.clock()
+
+    def _accept_press(self, too_soon: str = "too soon") -> bool:
+        now = self.clock()
+        self._activity = now
+        if self.busy or now < self._guard_until:
+            log.info("%s: press ignored (%s)", self.device_id, "busy" if self.busy else too_soon)
+            return False
+        self._guard_until = now + self.guard_s
+        return True

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from kiosk_app.observable import Observable
+from kiosk_app.observable import Observable, PressGuard
 from kiosk_app.viewmodel import Action, Lang, Words
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
@@ -204,7 +204,7 @@ def _nfc(s: str) -> str:
     return unicodedata.normalize("NFC", s)
 
 
-class RatingViewModel(Observable):
+class RatingViewModel(Observable, PressGuard):
     """The rating terminal's state machine. Thread-safe: presses come from the UI, state from MQTT."""
 
     def __init__(
@@ -341,25 +341,12 @@ class RatingViewModel(Observable):
                 self._idle()
 
     # -- presses --------------------------------------------------------------------------
-    def touch(self) -> None:
-        """Any touch on the screen: the citizen is still there."""
-        self._activity = self.clock()
-
-    def _accept(self) -> bool:
-        now = self.clock()
-        self._activity = now
-        if self.busy or now < self._guard_until:
-            log.info("%s: press ignored (%s)", self.device_id, "busy" if self.busy else "too soon")
-            return False
-        self._guard_until = now + self.guard_s
-        return True
-
     def choose(self, score: int) -> bool:
         """A level button (its score) on the rate screen; return whether the press was taken."""
         with self._cond:
             if self.screen != "rate" or self._ended is None or not 1 <= score <= len(self.levels):
                 return False
-            if not self._accept():
+            if not self._accept_press("too soon"):
                 return False
             self._score = score
             if score < self.cfg.rating.satisfied_min and (self.reasons or self.comments):
@@ -373,7 +360,11 @@ class RatingViewModel(Observable):
     def toggle_reason(self, index: int) -> bool:
         """Select or unselect a reason on the reasons screen."""
         with self._cond:
-            if self.screen != "reasons" or not 0 <= index < len(self.reasons) or not self._accept():
+            if (
+                self.screen != "reasons"
+                or not 0 <= index < len(self.reasons)
+                or not self._accept_press("too soon")
+            ):
                 return False
             self._reasons ^= {index}
         self._changed()
@@ -382,7 +373,11 @@ class RatingViewModel(Observable):
     def toggle_comment(self, index: int) -> bool:
         """Select (or unselect) one ready-made comment on the reasons screen."""
         with self._cond:
-            if self.screen != "reasons" or not 0 <= index < len(self.comments) or not self._accept():
+            if (
+                self.screen != "reasons"
+                or not 0 <= index < len(self.comments)
+                or not self._accept_press("too soon")
+            ):
                 return False
             self._comment = None if self._comment == index else index
         self._changed()
@@ -397,7 +392,7 @@ class RatingViewModel(Observable):
                 "retry": ("unreachable",),
                 "ok": ("thanks", "error", "unreachable"),
             }.get(action, ())
-            if self.screen not in ok_here or not self._accept():
+            if self.screen not in ok_here or not self._accept_press("too soon"):
                 return False
             if action == "send" or action == "retry":
                 self._send()

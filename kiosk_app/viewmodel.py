@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from device_drivers.printer.errors import PaperOut, PrinterError
-from kiosk_app.observable import Observable
+from kiosk_app.observable import Observable, PressGuard
 from kiosk_app.ticket import format_ahead, format_wait, nfc
 from onestop.config import ServiceConfig, SiteConfig
 from onestop.device import CommandFailed, NoReply
@@ -225,7 +225,7 @@ def minutes_text(est_wait_s: int, lang: Lang) -> str:
     return T["wait_hours"].pick(lang)[0].format(h=h, m=m)
 
 
-class KioskViewModel(Observable):
+class KioskViewModel(Observable, PressGuard):
     """The kiosk's state machine. Thread-safe: taps come from the UI, results from the worker."""
 
     def __init__(
@@ -296,23 +296,10 @@ class KioskViewModel(Observable):
             self._changed()
 
     # -- taps -----------------------------------------------------------------------------
-    def touch(self) -> None:
-        """Any touch on the screen: the citizen is still there (restarts the idle timer)."""
-        self._activity = self.clock()
-
-    def _accept_tap(self) -> bool:
-        now = self.clock()
-        self._activity = now
-        if self.busy or now < self._guard_until:
-            log.info("%s: tap ignored (%s)", self.device_id, "busy" if self.busy else "double tap")
-            return False
-        self._guard_until = now + self.guard_s
-        return True
-
     def tap_service(self, service: str) -> bool:
         """A service button on the home screen; return whether the tap was taken."""
         with self._cond:
-            if self.screen != "home" or service not in self._live or not self._accept_tap():
+            if self.screen != "home" or service not in self._live or not self._accept_press("double tap"):
                 return False
             self._service = service
             live = self._live[service]
@@ -330,7 +317,7 @@ class KioskViewModel(Observable):
     def choose_priority(self, priority: bool) -> bool:
         """The answer on the priority screen; return whether the tap was taken."""
         with self._cond:
-            if self.screen != "priority" or self._service is None or not self._accept_tap():
+            if self.screen != "priority" or self._service is None or not self._accept_press("double tap"):
                 return False
             self._start(_Request(self._service, priority))
         self._changed()
@@ -341,7 +328,7 @@ class KioskViewModel(Observable):
         if action in ("normal", "priority"):
             return self.choose_priority(action == "priority")
         with self._cond:
-            if self.screen == "home" or not self._accept_tap():
+            if self.screen == "home" or not self._accept_press("double tap"):
                 return False
             if action == "retry" and self.screen == "unreachable" and self._request is not None:
                 # The same command id: if the first try did reach the controller, this returns that ticket.
