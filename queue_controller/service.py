@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 
@@ -55,6 +55,21 @@ REPLY_RETENTION = timedelta(days=2)
 @dataclass
 class _Republish:
     """A request to the worker to publish every retained state again (after a reconnect)."""
+
+
+class _Inbound(NamedTuple):
+    """What the controller keeps of a received message until its batch is processed.
+
+    paho's ``MQTTMessage`` carries an MQTT 5 ``Properties`` object (about thirty small lists and
+    tuples of its own) and a ``threading.Condition``: some 5 KB a message. Under a flood, hundreds of
+    messages wait for the next batch, so keeping paho's objects cost the controller 15-20 MB of
+    RSS on a 500-counter site; these five fields cost about 200 bytes."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    retain: bool
 
 
 class Controller:
@@ -95,7 +110,7 @@ class Controller:
             ),
             on_message=self._enqueue,
         )
-        self._inbox: list[paho.MQTTMessage | _Republish] = []
+        self._inbox: list[_Inbound | _Republish] = []
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._store: Store | None = None
@@ -145,7 +160,8 @@ class Controller:
 
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
-        self._inbox.append(msg)  # called by paho inside poll(), in the worker thread
+        # called by paho inside poll(), in the worker thread
+        self._inbox.append(_Inbound(msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def _run(self) -> None:
         watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
@@ -165,7 +181,7 @@ class Controller:
             self.mqtt.stop()
 
     # -- one batch -------------------------------------------------------------------------
-    def _process(self, batch: list[paho.MQTTMessage | _Republish]) -> None:
+    def _process(self, batch: list[_Inbound | _Republish]) -> None:
         assert self.engine is not None and self._store is not None
         engine, store = self.engine, self._store
         pending: list[Pending] = []
@@ -187,9 +203,9 @@ class Controller:
                 continue
             device, kind = where
             if kind == "status":
-                self._presence(device, bytes(msg.payload), msg.retain)
+                self._presence(device, msg.payload, msg.retain)
             elif kind == "cmd":
-                self._command(device, bytes(msg.payload), pending, replies, answered, hub_queries)
+                self._command(device, msg.payload, pending, replies, answered, hub_queries)
         now = self.clock.now()
         events: list[dict[str, Any]] = []
         if pending:
