@@ -13,7 +13,8 @@ from typing import Annotated
 from fastapi import Cookie, Depends, Header, HTTPException
 
 from hub_api.app import HubDep
-from hub_api.tokens import SESSION_COOKIE, Role, Token, role_at_least
+from hub_api.models import Responses, answer
+from hub_api.tokens import ROLES, SESSION_COOKIE, Role, Token, role_at_least
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -43,6 +44,26 @@ def require(role: Role) -> Callable[..., Token]:
 
     dependency.__name__ = f"require_{role}"
     return dependency
+
+
+def refusals(role: Role) -> Responses:
+    """What ``require(role)`` answers instead of the endpoint, for the route's OpenAPI ``responses=``:
+    401, and 403 unless every role may (the lowest role, viewer, is never refused with 403)."""
+    out: Responses = {
+        401: answer(
+            "no token (nor dashboard session), or an unknown one",
+            headers={
+                "WWW-Authenticate": {
+                    "description": "`Bearer`",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
+        )
+    }
+    if not all(role_at_least(r, role) for r in ROLES):
+        out[403] = answer(f"the token's role is below {role}")
+    return out
 
 
 Viewer = Annotated[Token, Depends(require("viewer"))]

@@ -198,3 +198,39 @@ class OfficerReport(BaseModel):
     unit: str
     levels: list[str]
     rows: list[OfficerRatingRow]
+
+
+class ErrorOut(BaseModel):
+    """An error answer (401, 403, 404, ...): what went wrong, in English."""
+
+    detail: str
+
+
+class CallerErrorInfo(BaseModel):
+    """What went wrong for the soft caller: the controller's error code or the hub's own."""
+
+    code: str = Field(description="e.g. counter_closed, no_current_ticket, signed_out, wrong_pin, locked")
+    message: str
+    tries_left: int | None = Field(default=None, description="wrong_pin: PIN tries left before the lock")
+    retry_after: int | None = Field(default=None, description="locked: seconds until the next try")
+
+
+class CallerErrorOut(BaseModel):
+    """Any answer of the soft caller's API that is not a success."""
+
+    ok: Literal[False]
+    error: CallerErrorInfo
+
+
+#: A route's ``responses=``: its answers besides the success, by status (FastAPI's format).
+Responses = dict[int | str, dict[str, Any]]
+
+
+def answer(description: str, model: Any = ErrorOut, **extra: Any) -> dict[str, Any]:
+    """One documented answer besides the success: its description and body model (``{"detail"}``)."""
+    return {"model": model, "description": description, **extra}
+
+
+#: FastAPI's own answer to a JSON body it cannot even decode (bytes that are not UTF-8); a body that
+#: decodes but is not valid JSON, or not the expected object, gets the documented 422.
+UNREADABLE_BODY: Responses = {400: answer("the body cannot be decoded (not UTF-8)")}

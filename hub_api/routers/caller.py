@@ -3,7 +3,8 @@
 Every answer that is not a success is ``{"ok": false, "error": {"code", "message", ...}}``; the
 codes are the controller's (``counter_closed``, ``no_current_ticket``, ...) plus the hub's own:
 ``no_web_keypad`` (404), ``unknown_op`` (404), ``signed_out`` (401), ``wrong_pin`` (401),
-``locked`` (429), ``keypad_unavailable`` (503) and ``no_reply`` (504).
+``locked`` (429), ``keypad_unavailable`` (503) and ``no_reply`` (504). A body FastAPI cannot decode or
+validate gets FastAPI's own answer instead (400 ``{"detail"}``, 422 ``{"detail": [...]}``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub_api.app import Hub, HubDep
 from hub_api.auth import COOKIE, SESSION_S
 from hub_api.caller import KeypadUnavailable, WebKeypad
+from hub_api.models import UNREADABLE_BODY, CallerErrorOut, ErrorOut, Responses, answer
 from onestop.device import CommandFailed, NoReply
 from onestop.protocol import OPS_BY_ROLE
 
@@ -30,6 +32,38 @@ COUNTER_OPS = OPS_BY_ROLE["counter"]
 
 #: HTTP status of each controller error code (anything else: 409, the counter's state refused it).
 _STATUS = {"bad_request": 400, "forbidden": 403, "unknown_service": 400, "not_found": 404}
+
+
+def _refused(description: str, **extra: Any) -> dict[str, Any]:
+    return answer(description, model=CallerErrorOut, **extra)
+
+
+#: The documented answers besides the success, per route (see the handlers for where each comes from).
+NO_WEB_KEYPAD: Responses = {404: _refused("no_web_keypad: the counter has no web keypad (or does not exist)")}
+SIGNED_OUT: Responses = {401: _refused("signed_out: sign in with the counter's PIN first")}
+SIGN_IN: Responses = {
+    **UNREADABLE_BODY,
+    401: _refused("wrong_pin, with tries_left"),
+    **NO_WEB_KEYPAD,
+    429: _refused(
+        "locked: too many wrong PINs, with retry_after",
+        headers={"Retry-After": {"description": "seconds", "required": True, "schema": {"type": "integer"}}},
+    ),
+}
+COMMAND: Responses = {
+    400: answer(
+        "the controller's bad_request or unknown_service; or FastAPI's ErrorOut for a body it cannot decode",
+        model=CallerErrorOut | ErrorOut,
+    ),
+    **SIGNED_OUT,
+    403: _refused("the controller's forbidden"),
+    404: _refused("no_web_keypad, unknown_op, or the controller's not_found"),
+    409: _refused(
+        "the counter's state refused it: counter_closed, no_current_ticket, ... (the controller's)"
+    ),
+    503: _refused("keypad_unavailable: the web keypad has no broker identity (its password is missing)"),
+    504: _refused("no_reply: the controller did not answer in time"),
+}
 
 
 class CallerError(Exception):
@@ -93,13 +127,13 @@ async def caller_error_handler(_request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-@router.get("/{counter}/session")
+@router.get("/{counter}/session", responses={**SIGNED_OUT, **NO_WEB_KEYPAD})
 async def whoami(counter: str, hub: HubDep, token: SessionCookie = None) -> dict[str, Any]:
     """Whether this browser is signed in for ``counter`` (200) or not (401)."""
     return _who(_signed_in(hub, counter, token), hub)
 
 
-@router.post("/{counter}/session")
+@router.post("/{counter}/session", responses=SIGN_IN)
 async def sign_in(counter: str, body: SignIn, request: Request, hub: HubDep) -> JSONResponse:
     """Check the PIN; on success set the session cookie (HttpOnly, SameSite=Strict, this counter only)."""
     kp = _keypad(hub, counter)
@@ -131,7 +165,7 @@ async def sign_in(counter: str, body: SignIn, request: Request, hub: HubDep) -> 
     return resp
 
 
-@router.delete("/{counter}/session")
+@router.delete("/{counter}/session", status_code=204, response_class=Response)
 async def sign_out(counter: str) -> Response:
     """Forget the session cookie."""
     resp = Response(status_code=204)
@@ -139,7 +173,7 @@ async def sign_out(counter: str) -> Response:
     return resp
 
 
-@router.post("/{counter}/{op}")
+@router.post("/{counter}/{op}", responses=COMMAND)
 async def command(
     counter: str, op: str, body: Command, hub: HubDep, token: SessionCookie = None
 ) -> dict[str, Any]:

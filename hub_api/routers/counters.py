@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 
 from hub_api.app import HubDep
-from hub_api.deps import Viewer
-from hub_api.models import CounterOut
+from hub_api.deps import Viewer, refusals
+from hub_api.models import CounterOut, answer
 from onestop.config import CounterConfig
 
 router = APIRouter(prefix="/api/counters", tags=["counters"])
@@ -59,7 +59,7 @@ def _public(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/{counter}/queue")
+@router.get("/{counter}/queue", responses={404: answer("no counter with this id in site.toml")})
 def queue(hub: HubDep, counter: str, limit: int = Query(10, ge=0, le=200)) -> dict[str, Any]:
     """The tickets waiting for ``counter`` (the first ``limit``, likely next first), counts per service,
     and today's skipped tickets of its services (they can be called back by number)."""
@@ -99,7 +99,7 @@ def queue(hub: HubDep, counter: str, limit: int = Query(10, ge=0, le=200)) -> di
     }
 
 
-@router.get("", response_model=list[CounterOut])
+@router.get("", response_model=list[CounterOut], responses=refusals("viewer"))
 def counters(hub: HubDep, _who: Viewer) -> list[CounterOut]:
     """Every counter of site.toml with its live state (status, the number served, the officer)."""
     live = hub.live.snapshot()["counters"]

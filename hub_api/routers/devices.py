@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from hub_api.alerts import Alert, compute_alerts, device_list
 from hub_api.app import Hub, HubDep
-from hub_api.deps import Viewer
+from hub_api.deps import Viewer, refusals
 from hub_api.models import AlertOut, DeviceOut
 
 router = APIRouter(prefix="/api", tags=["devices"])
@@ -41,13 +41,13 @@ def alerts_of(hub: Hub, now: datetime | None = None) -> list[Alert]:
     )
 
 
-@router.get("/devices", response_model=list[DeviceOut])
+@router.get("/devices", response_model=list[DeviceOut], responses=refusals("viewer"))
 def devices(hub: HubDep, _who: Viewer) -> list[DeviceOut]:
     """Devices: online or offline (null: never seen), role, last seen, kiosk printer, health detail."""
     return [DeviceOut.model_validate(d) for d in devices_of(hub)]
 
 
-@router.get("/alerts", response_model=list[AlertOut])
+@router.get("/alerts", response_model=list[AlertOut], responses=refusals("viewer"))
 def alerts(hub: HubDep, _who: Viewer) -> list[AlertOut]:
     """Problems to act on, most severe first: controller or devices offline, printers, back end."""
     return [AlertOut.model_validate(a.as_dict()) for a in alerts_of(hub)]

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hub_api.app import HubDep
-from hub_api.deps import Viewer
+from hub_api.deps import Viewer, refusals
 from hub_api.models import EventOut, EventPage
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 
 
-@router.get("", response_model=EventPage)
+@router.get("", response_model=EventPage, responses=refusals("viewer"))
 def events(
     hub: HubDep,
     _who: Viewer,

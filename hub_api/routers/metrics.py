@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from hub_api.app import Hub, HubDep
-from hub_api.deps import Viewer
+from hub_api.deps import Viewer, refusals
 from hub_api.routers.devices import alerts_of, devices_of, forwarder_metrics
 
 router = APIRouter(tags=["metrics"])
@@ -151,7 +151,15 @@ def render(hub: Hub) -> str:
     return x.text()
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+#: The success is text; the refusals are JSON. (With ``response_class=PlainTextResponse`` FastAPI would
+#: document the JSON refusals as text/plain too, so the route's class is the neutral ``Response``.)
+_TEXT = {
+    "description": "Prometheus text format 0.0.4",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+
+
+@router.get("/metrics", response_class=Response, responses={200: _TEXT, **refusals("viewer")})
 def metrics(hub: HubDep, _who: Viewer) -> PlainTextResponse:
     """Prometheus metrics: events, last seq, waiting per service, devices, ingest, alerts, forwarder."""
     return PlainTextResponse(render(hub), media_type=CONTENT_TYPE)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub_api.app import HubDep
-from hub_api.deps import Viewer
+from hub_api.deps import Viewer, refusals
 from hub_api.models import OfficerOut
 
 router = APIRouter(prefix="/api/officers", tags=["officers"])
 
 
-@router.get("", response_model=list[OfficerOut])
+@router.get("", response_model=list[OfficerOut], responses=refusals("viewer"))
 def officers(hub: HubDep, _who: Viewer) -> list[OfficerOut]:
     """Every officer of site.toml, with the counter they have opened (if any)."""
     at: dict[str, str] = {}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub_api.app import HubDep
-from hub_api.deps import Viewer
+from hub_api.deps import Viewer, refusals
 from hub_api.models import ServiceOut
 
 router = APIRouter(prefix="/api/services", tags=["services"])
 
 
-@router.get("", response_model=list[ServiceOut])
+@router.get("", response_model=list[ServiceOut], responses=refusals("viewer"))
 def services(hub: HubDep, _who: Viewer) -> list[ServiceOut]:
     """Every service of site.toml with its live queue (open, waiting, estimate, issued today)."""
     live = hub.live.snapshot()["services"]

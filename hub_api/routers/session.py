@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub_api.app import HubDep
-from hub_api.deps import Admin
+from hub_api.deps import Admin, refusals
+from hub_api.models import UNREADABLE_BODY, answer
 from hub_api.tokens import SESSION_COOKIE, SESSION_S
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -22,7 +23,7 @@ class SignIn(BaseModel):
     token: str = Field(min_length=1, max_length=200)
 
 
-@router.get("/session")
+@router.get("/session", responses={401: answer("signed out: no valid session cookie")})
 def whoami(
     hub: HubDep, session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None
 ) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def whoami(
     return {"name": tok.name, "role": tok.role}
 
 
-@router.post("/session")
+@router.post("/session", responses={401: answer("unknown token"), **UNREADABLE_BODY})
 def sign_in(body: SignIn, request: Request, hub: HubDep) -> JSONResponse:
     """Check a token; set the session cookie (HttpOnly, SameSite=Strict, 12 hours)."""
     assert hub.tokens is not None and hub.dashboard_sessions is not None
@@ -54,7 +55,7 @@ def sign_in(body: SignIn, request: Request, hub: HubDep) -> JSONResponse:
     return resp
 
 
-@router.delete("/session")
+@router.delete("/session", status_code=204, response_class=Response)
 def sign_out() -> Response:
     """Forget the session cookie."""
     resp = Response(status_code=204)
@@ -62,7 +63,7 @@ def sign_out() -> Response:
     return resp
 
 
-@router.get("/tokens")
+@router.get("/tokens", responses=refusals("admin"))
 def tokens(hub: HubDep, _who: Admin) -> list[dict[str, str]]:
     """Admin: the names and roles of the API tokens (never their values or hashes)."""
     assert hub.tokens is not None

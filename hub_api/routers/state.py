@@ -28,7 +28,10 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.get("/stream")
+_SSE = {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+
+
+@router.get("/stream", response_class=StreamingResponse, responses={200: _SSE})
 async def stream(request: Request, hub: HubDep) -> StreamingResponse:
     """Server-Sent Events: a ``snapshot`` first, then one ``state`` event per change."""
     q = hub.live.subscribe()

@@ -7,10 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from hub_api.app import Hub, HubDep
-from hub_api.deps import Viewer
-from hub_api.models import TicketOut, TicketPage, TicketStatus, TicketStatusName
+from hub_api.deps import Viewer, refusals
+from hub_api.models import Responses, TicketOut, TicketPage, TicketStatus, TicketStatusName, answer
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+
+NO_TICKET: Responses = {404: answer("no ticket with this id")}
 
 
 def people_ahead(hub: Hub, t: dict[str, Any]) -> int | None:
@@ -29,7 +31,7 @@ def _out(t: dict[str, Any], ahead: int | None = None) -> TicketOut:
     return TicketOut.model_validate({**t, "priority": bool(t["priority"]), "ahead": ahead})
 
 
-@router.get("", response_model=TicketPage)
+@router.get("", response_model=TicketPage, responses=refusals("viewer"))
 def tickets(
     hub: HubDep,
     _who: Viewer,
@@ -55,7 +57,7 @@ def tickets(
     return TicketPage(total=total, offset=offset, limit=limit, items=[_out(r) for r in rows])
 
 
-@router.get("/{ticket_id}", response_model=TicketOut)
+@router.get("/{ticket_id}", response_model=TicketOut, responses={**refusals("viewer"), **NO_TICKET})
 def ticket(ticket_id: str, hub: HubDep, _who: Viewer) -> TicketOut:
     """One ticket with everything the hub knows, and the people still ahead of it while it waits."""
     t = hub.store.ticket(ticket_id)
@@ -102,7 +104,7 @@ def ticket_status(hub: Hub, ticket_id: str) -> TicketStatus | None:
     )
 
 
-@router.get("/{ticket_id}/status", response_model=TicketStatus)
+@router.get("/{ticket_id}/status", response_model=TicketStatus, responses=NO_TICKET)
 def public_status(ticket_id: str, hub: HubDep) -> TicketStatus:
     """Public: what the ticket's status page shows (number, service, status, counter, people ahead)."""
     st = ticket_status(hub, ticket_id)

@@ -7,10 +7,13 @@ Each operation runs with the first admin token (so the guarded endpoints are exe
 role check) and without a valid one (whatever ``Authorization`` header and session cookie schemathesis
 makes up: 401 everywhere but the public endpoints), each with valid (positive) and invalid (negative)
 parameters and bodies. The soft caller's PIN is not known to the fuzzer, so its commands stop at 401.
+Every status an operation answers must be listed in its OpenAPI responses (``status_code_conformance``).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,13 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+import hub_api.routers
 from hub_api.app import Hub, create_app
 from hub_api.tokens import admin_token_path
 from onestop.broker import Broker
@@ -38,9 +43,10 @@ pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 20
 #: Never-ending responses the ASGI transport would wait on forever.
 ENDLESS = ("/api/stream",)
-#: What "conforming" means here: no server error; body, content type and headers as documented.
+#: What "conforming" means here: no server error; status, body, content type and headers as documented.
 CHECKS = [
     schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
     schemathesis.checks.response_schema_conformance,
     schemathesis.checks.content_type_conformance,
     schemathesis.checks.response_headers_conformance,
@@ -48,10 +54,7 @@ CHECKS = [
 
 #: Known non-conformances, reported to the product (each shown by an xfail test below):
 #: (operation, a text of the failure). Remove an entry once its xfail test passes.
-KNOWN = [
-    ("GET /api/reports", "end is before start"),
-    ("GET /api/reports/officers", "Received: text/html"),
-]
+KNOWN: list[tuple[str, str]] = []
 
 
 def _site(root: Path) -> SiteConfig:
@@ -172,13 +175,9 @@ def test_api_fuzz(
     assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: GET /api/reports with end < start answers 422 {'detail': 'end is before start'}, "
-    "but the documented 422 body is FastAPI's HTTPValidationError (detail: a list of errors)",
-)
 def test_report_with_end_before_start_answers_a_documented_422(fuzz_hub: tuple[Hub, FastAPI, str]) -> None:
-    """Found by the fuzzing above: the 422 of a reversed range does not match the OpenAPI document."""
+    """Found by the fuzzing above: the 422 of a reversed range is FastAPI's validation error, as documented
+    (it was ``{"detail": "end is before start"}``, a string where the OpenAPI says a list)."""
     _hub, app, token = fuzz_hub
     with TestClient(app) as client:
         r = client.get(
@@ -187,15 +186,56 @@ def test_report_with_end_before_start_answers_a_documented_422(fuzz_hub: tuple[H
         )  # fmt: skip
     assert r.status_code == 422
     assert isinstance(r.json()["detail"], list), r.json()
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["query", "end"] and error["type"] == "value_error", error
+    assert error["msg"] == "end 2026-03-01 is before start 2026-03-02", error
+    documented = app.openapi()["paths"]["/api/reports"]["get"]["responses"]["422"]["content"]
+    assert documented["application/json"]["schema"] == {"$ref": "#/components/schemas/HTTPValidationError"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: GET /api/reports/officers?format=html answers text/html, which its OpenAPI "
-    "responses do not list (only application/json and text/csv)",
-)
 def test_officer_report_html_is_documented(fuzz_hub: tuple[Hub, FastAPI, str]) -> None:
-    """Found by the fuzzing above: the printable officer report's media type is missing from the schema."""
-    _hub, app, _token = fuzz_hub
+    """Found by the fuzzing above: the printable officer report's media type was missing from the schema."""
+    _hub, app, token = fuzz_hub
     content = app.openapi()["paths"]["/api/reports/officers"]["get"]["responses"]["200"]["content"]
     assert "text/html" in content, sorted(content)
+    with TestClient(app) as client:
+        r = client.get(
+            "/api/reports/officers", params={"format": "html"}, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert r.status_code == 200 and r.headers["content-type"].split(";")[0] in content
+
+
+def _guards(dependant: Any) -> set[str]:
+    """The roles that ``require(role)`` dependencies anywhere under a route's dependant ask for."""
+    found = set()
+    for dep in dependant.dependencies:
+        name = getattr(dep.call, "__name__", "")
+        if name.startswith("require_"):
+            found.add(name.removeprefix("require_"))
+        found |= _guards(dep)
+    return found
+
+
+def test_guarded_operations_document_their_refusals(fuzz_hub: tuple[Hub, FastAPI, str]) -> None:
+    """Every operation behind a role documents the guard's 401, and its 403 unless any token may (viewer).
+
+    The fuzzing above sees the 401s (it also runs without a token) but never a 403 (its token is admin's):
+    this is what keeps a new manager or admin operation from forgetting ``responses=refusals(role)``."""
+    _hub, app, _token = fuzz_hub
+    paths = app.openapi()["paths"]
+    checked: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules(
+        hub_api.routers.__path__
+    ):  # every router module: create_app has them all
+        router = importlib.import_module(f"hub_api.routers.{info.name}").router
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            roles = _guards(route.dependant)
+            for method in route.methods if roles and route.methods else ():
+                documented = set(paths[route.path_format][method.lower()]["responses"])
+                expected = {"401"} | ({"403"} if roles - {"viewer"} else set())
+                assert expected <= documented, f"{method} {route.path_format} ({roles}): {sorted(documented)}"
+                checked[f"{method} {route.path_format}"] = roles
+    assert checked["GET /metrics"] == {"viewer"} and checked["GET /api/tokens"] == {"admin"}, checked
+    assert checked["GET /api/reports/officers"] == {"manager"}, checked
