@@ -4,6 +4,10 @@
 counter bound to the device in ``site.toml``; the display follows the counter's retained state and
 blinks when a number is called (recalls included). One command at a time: a press while the
 previous command is still on its way is ignored, so a clerk can never call two citizens at once.
+
+The agent reads only its own counter's state (and its replies), never the site's event stream: the
+state's ``calls`` grows by one on every call and recall of the counter, and the display blinks when
+it changes (:class:`CallWatch`, the rule is in docs/protocol.md, "Counter state").
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +39,30 @@ CLOSED_TEXT = "----"
 
 #: Key action → protocol op (``pause`` toggles, ``next`` opens a closed counter first).
 OPS = {"next": "call_next", "recall": "recall", "skip": "skip", "finish": "finish", "transfer": "transfer"}
+
+
+class CallWatch:
+    """Decides, state after state, whether the counter has called (or recalled) a number.
+
+    It compares the ``calls`` of each counter state with the last one seen. The first state seen
+    only sets the baseline: it says how many calls there were before the agent started, not that
+    one just happened (the broker's retained copy, or the controller republishing after a restart).
+    After that, any change is a call (not only a greater value: a replaced site database starts
+    lower): a reconnect keeps the memory, so calls made while the agent was offline blink once it is
+    back. A controller restart republishes the same ``calls``: no blink. A state without ``calls``
+    (an older controller) never blinks."""
+
+    def __init__(self) -> None:
+        self.seen: int | None = None
+
+    def feed(self, state: Mapping[str, Any]) -> bool:
+        """Take one counter state; True when it shows a call the agent has not seen yet."""
+        calls = state.get("calls")
+        if not isinstance(calls, int) or isinstance(calls, bool):
+            return False
+        called = self.seen is not None and calls != self.seen
+        self.seen = calls
+        return called
 
 
 class CounterAgent:
@@ -73,7 +102,6 @@ class CounterAgent:
         self.blink_s = blink_s
         topics = Topics(cfg.site.id)
         self._topic_state = topics.counter_state(self.counter)
-        self._topics_events = topics.events
         self.client = DeviceClient(
             cfg.site.id,
             device_id,
@@ -82,10 +110,12 @@ class CounterAgent:
             port=cfg.broker.port,
             password=password,
             tls_ca=cfg.broker_ca,
-            extra_subscriptions=[(self._topic_state, 1), (self._topics_events, 1)],
+            # Its own counter's state only: the event stream would bring every call of the site.
+            extra_subscriptions=[(self._topic_state, 1)],
             on_message=self._on_message,
         )
         self.state: dict[str, Any] | None = None
+        self.calls = CallWatch()
         self._actions: queue.Queue[str | None] = queue.Queue()
         self._keys_lock = threading.Lock()
         self._wake = threading.Event()
@@ -201,18 +231,18 @@ class CounterAgent:
             data = json.loads(msg.payload)
         except ValueError:
             return
-        if msg.topic == self._topic_state:
-            self.state = data
+        if msg.topic != self._topic_state or not isinstance(data, dict):
+            return
+        self.state = data
+        if self.calls.feed(data):
+            self._blink_until = time.monotonic() + self.blink_s
+            self._render(blink=True)
+            self._wake.set()
+        else:
             self._render(blink=bool(self._blink_until))
-        elif msg.topic == self._topics_events and data.get("type") == "ticket.called":
-            t = (data.get("data") or {}).get("ticket") or {}
-            if t.get("counter") == self.counter:
-                self._blink_until = time.monotonic() + self.blink_s
-                self._render(blink=True, number=t.get("number"))
-                self._wake.set()
 
-    def _render(self, blink: bool, number: str | None = None) -> None:
-        text = number or (counter_display_text(self.state, closed=CLOSED_TEXT) if self.state else CLOSED_TEXT)
+    def _render(self, blink: bool) -> None:
+        text = counter_display_text(self.state, closed=CLOSED_TEXT) if self.state else CLOSED_TEXT
         try:
             self.display.show_number(text, blink=blink)
         except Exception as exc:  # a display fault must not stop the keys

@@ -115,6 +115,10 @@ class Engine:
             "serving": serving,
             "officer": officer,
             "services": list(conf.services),
+            # Additions: what a counter display needs to blink on each call and recall (see
+            # docs/protocol.md, "Counter state").
+            "calls": c.calls,
+            "last_call": dict(c.last_call) if c.last_call else None,
         }
 
     def service_state(self, sid: str) -> dict[str, Any]:
@@ -213,6 +217,7 @@ class Engine:
                     d, now, "counter.closed", {"counter": self.counter_state(c.id), "reason": "day_end"}
                 )
             c.serving, c.last_done, c.last_done_at, c.streak = None, None, None, 0
+            c.last_call = None  # like the board's calls; ``calls`` goes on (no display blinks)
             d.counters.add(c.id)
         for s in self.services.values():
             for tid in (*s.prio, *s.normal):
@@ -384,6 +389,7 @@ class Engine:
         self._require_open(cid)
         t = self._current(cid)
         now = self.clock.now()
+        self._mark_call(d, cid, t, now, recall=True)
         self._board_call(d, cid, t, now)
         self._event(d, now, "ticket.called", {"ticket": t.wire(), "recall": True})
         return {"ticket": t.wire()}
@@ -596,8 +602,17 @@ class Engine:
         d.tickets[t.id] = t
         self._counter_changed(d, cid)
         d.services.add(t.service)
+        self._mark_call(d, cid, t, now, recall=False)
         self._board_call(d, cid, t, now)
         self._event(d, now, "ticket.called", {"ticket": t.wire(), "recall": False})
+
+    def _mark_call(self, d: Decision, cid: str, t: Ticket, now: datetime, *, recall: bool) -> None:
+        """Count a call or recall in the counter's state, so that its retained state changes (and is
+        persisted and published again) on every one of them: counter agents blink on that."""
+        c = self.counters[cid]
+        c.calls += 1
+        c.last_call = {"number": t.number, "recall": recall, "ts": iso(now)}
+        d.counters.add(cid)
 
     def _board_call(self, d: Decision, cid: str, t: Ticket, now: datetime) -> None:
         for entry in list(self.calls):

@@ -97,6 +97,11 @@ class CounterRt:
     last_done: str | None = None
     last_done_at: datetime | None = None
     streak: int = 0
+    #: Calls and recalls made at this counter for the life of the site database (never reset): a
+    #: counter agent blinks when it changes, and a restart must not change it.
+    calls: int = 0
+    #: The latest call or recall of the business day, as published: ``{"number", "recall", "ts"}``.
+    last_call: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """Persistent form."""
@@ -107,6 +112,8 @@ class CounterRt:
             "last_done": self.last_done,
             "last_done_at": _ts(self.last_done_at),
             "streak": self.streak,
+            "calls": self.calls,
+            "last_call": dict(self.last_call) if self.last_call else None,
         }
 
     @classmethod
@@ -120,6 +127,9 @@ class CounterRt:
             last_done=r.get("last_done"),
             last_done_at=_dt(r.get("last_done_at")),
             streak=int(r.get("streak", 0)),
+            # Absent from records written before these fields existed.
+            calls=int(r.get("calls", 0)),
+            last_call=r.get("last_call"),
         )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from onestop.clock import ManualClock
 from queue_controller.engine import Engine, business_day
+from queue_controller.model import Decision
+from queue_controller.store import Pending, Store
 from tests.unit.sites import MONDAY_8AM, VN, site
 
 
@@ -319,3 +322,92 @@ def test_a_long_day_keeps_only_what_can_still_change_in_memory(clock: ManualCloc
     assert len(eng.tickets) <= 4, sorted(eng.tickets)
     (skipped,) = [t.number for t in eng.tickets.values() if t.status == "skipped"]
     assert ok(eng, "counter-1", "call", number=skipped)["ticket"]["status"] == "called"  # still callable
+
+
+def test_every_call_and_recall_changes_the_counter_state(clock: ManualClock, eng: Engine) -> None:
+    for _ in range(3):
+        issue(eng)
+    ok(eng, "counter-1", "open")
+    ok(eng, "counter-2", "open")
+    assert (eng.counter_state("1")["calls"], eng.counter_state("1")["last_call"]) == (0, None)
+    d = eng.handle("counter-1", "call_next", {})
+    assert "1" in d.counters
+    assert eng.counter_state("1")["calls"] == 1
+    assert eng.counter_state("1")["last_call"] == {
+        "number": "A001",
+        "recall": False,
+        "ts": "2026-11-23T08:00:00.000+07:00",
+    }
+    clock.advance(20)
+    d = eng.handle("counter-1", "recall", {})
+    # A recall changes nothing else at the counter, yet its state must be published (and stored) again.
+    assert d.counters == {"1"} and not d.services
+    assert eng.counter_state("1")["calls"] == 2
+    assert eng.counter_state("1")["last_call"] == {
+        "number": "A001",
+        "recall": True,
+        "ts": "2026-11-23T08:00:20.000+07:00",
+    }
+    ok(eng, "counter-1", "skip")
+    ok(eng, "counter-1", "pause")
+    ok(eng, "counter-1", "resume")
+    assert eng.counter_state("1")["calls"] == 2  # only calls count
+    assert call_next(eng, "2") == "A002"  # another counter's call
+    assert eng.counter_state("1")["calls"] == 2 and eng.counter_state("2")["calls"] == 1
+    ok(eng, "counter-1", "call", number="A001")  # the skipped one, by number
+    assert eng.counter_state("1")["calls"] == 3 and eng.counter_state("1")["last_call"]["number"] == "A001"
+    assert call_next(eng, "1") == "A003"
+    assert call_next(eng, "1") is None  # nobody waits: no call
+    assert eng.counter_state("1")["calls"] == 4
+    clock.set(datetime(2026, 11, 24, 5, 0, 1, tzinfo=VN))
+    eng.tick()  # the daily reset: the number of calls goes on, so no display blinks
+    assert (eng.counter_state("1")["calls"], eng.counter_state("1")["last_call"]) == (4, None)
+
+
+def test_a_restart_restores_the_calls_of_each_counter(clock: ManualClock, tmp_path: Path) -> None:
+    cfg = site()
+    eng = Engine(cfg, clock)
+    store = Store(tmp_path / "controller.db")
+
+    def persist(d: Decision) -> None:  # what the controller's shell does with every decision
+        store.commit(
+            [Pending(d)],
+            eng.meta(),
+            {c: eng.counters[c].record() for c in d.counters},
+            {s: eng.services[s].record() for s in d.services},
+            "2026-11-23T08:00:00.000+07:00",
+        )
+
+    for op, device, args in [
+        ("issue", "kiosk-1", {"service": "tuphap"}),
+        ("open", "counter-1", {}),
+        ("call_next", "counter-1", {}),
+        ("recall", "counter-1", {}),  # the last change of counter 1: lost unless a recall is stored
+    ]:
+        persist(eng.handle(device, op, args))
+    before = {c.id: eng.counter_state(c.id) for c in cfg.counters}
+    assert before["1"]["calls"] == 2 and before["1"]["last_call"]["recall"] is True
+
+    again = Engine(cfg, clock)
+    loaded = store.load(business_day(cfg, clock.now()))
+    again.restore(loaded.meta, loaded.tickets, loaded.counters, loaded.services)
+    assert {c.id: again.counter_state(c.id) for c in cfg.counters} == before
+    assert call_next(again, "1") is None and again.counter_state("1")["calls"] == 2
+
+
+def test_counter_records_written_before_calls_existed_still_load(clock: ManualClock) -> None:
+    old = {
+        "status": "open",
+        "officer": None,
+        "serving": None,
+        "last_done": None,
+        "last_done_at": None,
+        "streak": 0,
+    }
+    eng = Engine(site(), clock)
+    eng.restore({}, [], {"1": old}, {})
+    assert eng.counter_state("1")["status"] == "open"
+    assert (eng.counter_state("1")["calls"], eng.counter_state("1")["last_call"]) == (0, None)
+    issue(eng)
+    call_next(eng, "1")
+    assert eng.counter_state("1")["calls"] == 1

@@ -159,3 +159,18 @@ def test_refused_commands_change_nothing(seq: list[tuple]) -> None:
             refused += 1
             assert not d.events and not d.tickets
             assert snapshot(engine) == before, f"{step} was refused ({d.error.code}) but changed state"
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_each_call_and_recall_changes_its_counter_state_once(seq: list[tuple]) -> None:
+    clock = ManualClock(MONDAY_8AM)
+    engine = Engine(CFG, clock)
+    called: Counter[str] = Counter()
+    for d in run(engine, clock, seq):
+        here = Counter(data["ticket"]["counter"] for kind, _ts, data in d.events if kind == "ticket.called")
+        # The counter's state is stored and published again with every decision that calls there.
+        assert set(here) <= d.counters, f"a call at {set(here) - d.counters} left the counter state as it was"
+        called.update(here)
+    for cid in COUNTERS:
+        assert engine.counter_state(cid)["calls"] == called[cid]
