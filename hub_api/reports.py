@@ -25,9 +25,11 @@ import csv
 import io
 import itertools
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from typing import Any, Literal
 
 from hub_api.store import HubStore
@@ -41,6 +43,8 @@ GROUPS: tuple[Group, ...] = ("site", "service", "counter", "officer")
 TARGET_WAIT_S = 15 * 60
 #: The satisfaction target: at least 95 %.
 TARGET_SATISFACTION = 0.95
+#: The percentile of waits in the reports.
+P90 = 0.9
 #: Edges (minutes) of the wait distribution on the dashboard.
 WAIT_BUCKETS_MIN = (0, 5, 10, 15, 20, 30, 45, 60)
 
@@ -94,11 +98,14 @@ def business_day(ts: str | datetime, cfg: SiteConfig) -> date:
 
 # -- statistics ------------------------------------------------------------------------------------
 def nearest_rank(values: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile by nearest rank: the ``ceil(q n)``-th smallest value (None when empty)."""
+    """The ``q`` quantile by nearest rank: the ``ceil(q n)``-th smallest value (None when empty).
+
+    ``q n`` is computed exactly (``0.9 * 70`` is 63.000000000000014 in floating point, whose ceiling
+    would be the 64th value instead of the 63rd)."""
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered)))
+    rank = max(1, math.ceil(Fraction(str(q)) * len(ordered)))
     return ordered[rank - 1]
 
 
@@ -150,76 +157,124 @@ def _names(cfg: SiteConfig, group: Group) -> dict[str, str]:
     return {cfg.site.id: cfg.site.name}
 
 
-def _tickets(store: HubStore, start: date, end: date) -> list[dict[str, Any]]:
-    return store.query(
-        """SELECT day, service, counter, officer, status, wait_s, service_s, issued_at FROM tickets
-           WHERE day BETWEEN ? AND ?""",
-        (day_key(start), day_key(end)),
-    )
+#: SQL for the period of a stored business day (``yyyymmdd``); :func:`period_key` names it.
+_PERIOD_SQL: dict[Period, str] = {
+    "day": "{d}",
+    "month": "substr({d}, 1, 6)",
+    "quarter": "substr({d}, 1, 4) || ((CAST(substr({d}, 5, 2) AS INTEGER) + 2) / 3)",
+    "year": "substr({d}, 1, 4)",
+}
+#: SQL for the group of a ticket or rating row (the whole unit is one group).
+_GROUP_SQL: dict[Group, str] = {
+    "site": "''",
+    "service": "service",
+    "counter": "counter",
+    "officer": "officer",
+}
+#: The business day of a rating: that of the ticket it rates (indexed as ``ratings_day``).
+_RATING_DAY = "day"
 
 
-def _ratings(store: HubStore, start: date, end: date) -> list[dict[str, Any]]:
-    return store.query(
-        """SELECT substr(ticket, 1, 8) AS day, service, counter, officer, level, satisfied FROM ratings
-           WHERE substr(ticket, 1, 8) BETWEEN ? AND ?""",
-        (day_key(start), day_key(end)),
-    )
-
-
-def _key(row: dict[str, Any], group: Group, site_id: str) -> str | None:
-    if group == "site":
-        return site_id
-    value = row.get(group)
-    return str(value) if value is not None else None
+def _rank(q: float, n: int) -> int:
+    """The nearest rank ``ceil(q n)`` of ``n`` values, computed exactly (at least 1)."""
+    return max(1, math.ceil(Fraction(str(q)) * n))
 
 
 def report(
     store: HubStore, cfg: SiteConfig, *, by: Group, period: Period, start: date, end: date
 ) -> list[Figures]:
-    """Figures per ``by`` group and per ``period`` for the business days ``start``..``end``."""
+    """Figures per ``by`` group and per ``period`` for the business days ``start``..``end``.
+
+    SQLite aggregates: one pass over the covering index ``tickets_report`` counts the tickets per
+    group, status and minute of wait (a histogram), which gives every figure but the exact 90th
+    percentile; the histogram says in which minute that value lies and at which rank, and a second
+    pass reads the waits of those minutes only. No sort of all the waits, no row per ticket in Python."""
     names = _names(cfg, by)
     levels = list(cfg.rating.levels)
+    span = (day_key(start), day_key(end))
+    grp = _GROUP_SQL[by]
+    p_ticket = _PERIOD_SQL[period].format(d="day")
     rows: dict[tuple[str, str | None], Figures] = {}
-    waits: dict[tuple[str, str | None], list[float]] = {}
-    services: dict[tuple[str, str | None], list[float]] = {}
+    periods: dict[str, str] = {}  # SQL period -> period key
+    keys: dict[tuple[str, str | None], tuple[str, str | None]] = {}  # SQL (period, group) -> row key
 
-    def row(d: str, key: str | None) -> Figures:
-        k = (period_key(day_of(d), period), key)
-        if k not in rows:
+    def row(p: str, first_day: str, k: str | None) -> Figures:
+        pk = periods.setdefault(p, period_key(day_of(first_day), period))
+        key = cfg.site.id if by == "site" else k
+        keys[(p, k)] = (pk, key)
+        if (pk, key) not in rows:
             name = names.get(key, key) if key is not None else "—"
-            rows[k] = Figures(k[0], by, key, name or "—", levels={lv: 0 for lv in levels})
-            waits[k], services[k] = [], []
-        return rows[k]
+            rows[(pk, key)] = Figures(pk, by, key, name or "—", levels={lv: 0 for lv in levels})
+        return rows[(pk, key)]
 
-    for t in _tickets(store, start, end):
-        f = row(t["day"], _key(t, by, cfg.site.id))
-        k = (f.period, f.key)
-        f.issued += 1
-        status = t["status"]
+    wait_sum: dict[tuple[str, str | None], float] = defaultdict(float)
+    within: dict[tuple[str, str | None], int] = defaultdict(int)
+    service: dict[tuple[str, str | None], tuple[int, float]] = defaultdict(lambda: (0, 0.0))
+    minutes: dict[tuple[str, str | None], dict[int, int]] = defaultdict(dict)
+    for p, first_day, k, status, minute, n, waits, waited, ok, served_n, served_s in store.rows(
+        f"""SELECT {p_ticket}, MIN(day), {grp}, status, CAST(wait_s / 60 AS INTEGER), COUNT(*),
+                   COUNT(wait_s), SUM(wait_s), SUM(wait_s <= ?), COUNT(service_s), SUM(service_s)
+            FROM tickets WHERE day BETWEEN ? AND ? GROUP BY 1, 3, 4, 5""",
+        (TARGET_WAIT_S, *span),
+    ):
+        f = row(p, first_day, k)
+        g = (p, k)
+        f.issued += n
         if status == "done":
-            f.served += 1
-            if t["service_s"] is not None:
-                services[k].append(float(t["service_s"]))
+            f.served += n
+            count, total = service[g]
+            service[g] = (count + served_n, total + (served_s or 0.0))
         elif status == "skipped":
-            f.skipped += 1
+            f.skipped += n
         elif status == "expired":
-            f.expired += 1
+            f.expired += n
         else:
-            f.open += 1
-        if t["wait_s"] is not None:
-            waits[k].append(float(t["wait_s"]))
-    for r in _ratings(store, start, end):
-        f = row(r["day"], _key(r, by, cfg.site.id))
-        f.ratings += 1
-        f.satisfied += int(bool(r["satisfied"]))
-        f.levels[r["level"]] = f.levels.get(r["level"], 0) + 1
-    for k, f in rows.items():
-        w = waits[k]
-        f.waits = len(w)
-        f.wait_mean_s = _r(mean(w))
-        f.wait_p90_s = _r(nearest_rank(w, 0.9))
-        f.within_target = _r(sum(1 for x in w if x <= TARGET_WAIT_S) / len(w), 4) if w else None
-        f.service_mean_s = _r(mean(services[k]))
+            f.open += n
+        if waits:
+            f.waits += waits
+            wait_sum[g] += waited
+            within[g] += ok
+            minutes[g][minute] = minutes[g].get(minute, 0) + waits
+    # Where the nearest rank of each group lies: (its minute, its rank among that minute's waits).
+    p90_at: dict[tuple[str, str | None, int], int] = {}
+    for g, hist in minutes.items():
+        rank = _rank(P90, sum(hist.values()))
+        for minute in sorted(hist):
+            if rank <= hist[minute]:
+                p90_at[(*g, minute)] = rank
+                break
+            rank -= hist[minute]
+    found: dict[tuple[str, str | None, int], list[float]] = defaultdict(list)
+    wanted = sorted({m for _p, _k, m in p90_at})
+    if wanted:
+        marks = ", ".join("?" * len(wanted))
+        for p, k, minute, wait in store.rows(
+            f"""SELECT {p_ticket}, {grp}, CAST(wait_s / 60 AS INTEGER) AS m, wait_s FROM tickets
+                WHERE day BETWEEN ? AND ? AND wait_s IS NOT NULL AND m IN ({marks})""",
+            (*span, *wanted),
+        ):
+            if (p, k, minute) in p90_at:
+                found[(p, k, minute)].append(wait)
+    for (p, k, minute), rank in p90_at.items():
+        rows[keys[(p, k)]].wait_p90_s = _r(sorted(found[(p, k, minute)])[rank - 1])
+    for g, (p_k) in keys.items():
+        f = rows[p_k]
+        if f.waits:
+            f.wait_mean_s = _r(wait_sum[g] / f.waits)
+            f.within_target = _r(within[g] / f.waits, 4)
+        count, total = service[g]
+        f.service_mean_s = _r(total / count) if count else None
+    p_rating = _PERIOD_SQL[period].format(d=_RATING_DAY)
+    for p, first_day, k, level, n, satisfied in store.rows(
+        f"""SELECT {p_rating}, MIN({_RATING_DAY}), {grp}, level, COUNT(*), SUM(satisfied) FROM ratings
+            WHERE {_RATING_DAY} BETWEEN ? AND ? GROUP BY 1, 3, 4""",
+        span,
+    ):
+        f = row(p, first_day, k)
+        f.ratings += n
+        f.satisfied += satisfied
+        f.levels[level] = f.levels.get(level, 0) + n
+    for f in rows.values():
         f.satisfaction = round(f.satisfied / f.ratings, 4) if f.ratings else None
     order = {key: i for i, key in enumerate(names)}
     return sorted(rows.values(), key=lambda f: (f.period, order.get(f.key or "", len(order)), f.key or "~"))
@@ -256,16 +311,19 @@ def officer_ratings(store: HubStore, cfg: SiteConfig, year: int, quarter: int | 
     for o in cfg.officers:
         rows[o.id] = OfficerRating(period, o.id, o.name, o.title, unit, dict.fromkeys(levels, 0), 0, 0, None)
     total = OfficerRating(period, None, "Toàn đơn vị", "", unit, dict.fromkeys(levels, 0), 0, 0, None)
-    for r in _ratings(store, start, end):
-        oid = r["officer"]
+    for oid, level, n, satisfied in store.rows(
+        f"""SELECT officer, level, COUNT(*), SUM(satisfied) FROM ratings
+            WHERE {_RATING_DAY} BETWEEN ? AND ? GROUP BY officer, level""",
+        (day_key(start), day_key(end)),
+    ):
         if oid not in rows:
             rows[oid] = OfficerRating(
                 period, oid, oid or "(không rõ cán bộ)", "", unit, dict.fromkeys(levels, 0), 0, 0, None
             )
         for target in (rows[oid], total):
-            target.levels[r["level"]] = target.levels.get(r["level"], 0) + 1
-            target.ratings += 1
-            target.satisfied += int(bool(r["satisfied"]))
+            target.levels[level] = target.levels.get(level, 0) + n
+            target.ratings += n
+            target.satisfied += satisfied
     out = [*rows.values(), total]
     for x in out:
         x.satisfaction = round(x.satisfied / x.ratings, 4) if x.ratings else None
@@ -276,8 +334,13 @@ def officer_ratings(store: HubStore, cfg: SiteConfig, year: int, quarter: int | 
 def arrivals_by_hour(store: HubStore, cfg: SiteConfig, day: date) -> list[int]:
     """Tickets issued on a business day per local hour of the site (24 counts)."""
     hours = [0] * 24
-    for t in store.query("SELECT issued_at FROM tickets WHERE day = ?", (day_key(day),)):
-        hours[datetime.fromisoformat(t["issued_at"]).astimezone(cfg.site.tz).hour] += 1
+    # One group per hour and UTC offset as written: every ticket of a group is in the same local hour.
+    for first, n in store.rows(
+        """SELECT MIN(issued_at), COUNT(*) FROM tickets WHERE day = ?
+           GROUP BY substr(issued_at, 1, 13), substr(issued_at, -6)""",
+        (day_key(day),),
+    ):
+        hours[datetime.fromisoformat(first).astimezone(cfg.site.tz).hour] += n
     return hours
 
 
@@ -287,11 +350,14 @@ def wait_distribution(store: HubStore, day: date) -> list[dict[str, Any]]:
     up to ``10-15`` are exactly the waits within the 15-minute target."""
     edges: list[int | None] = [*WAIT_BUCKETS_MIN, None]
     counts = [0] * (len(edges) - 1)
-    rows = store.query("SELECT wait_s FROM tickets WHERE day = ? AND wait_s IS NOT NULL", (day_key(day),))
-    for r in rows:
-        minutes = float(r["wait_s"]) / 60
-        i = next(i for i, top in enumerate(edges[1:]) if top is None or minutes <= top)
-        counts[i] += 1
+    tops = WAIT_BUCKETS_MIN[1:]
+    bucket = "CASE " + " ".join(f"WHEN wait_s <= {top * 60} THEN {i}" for i, top in enumerate(tops))
+    bucket += f" ELSE {len(tops)} END"
+    for i, n in store.rows(
+        f"SELECT {bucket}, COUNT(*) FROM tickets WHERE day = ? AND wait_s IS NOT NULL GROUP BY 1",
+        (day_key(day),),
+    ):
+        counts[i] = n
     return [
         {"from_min": a, "to_min": b, "label": f"{a}-{b}" if b is not None else f"{a}+", "count": n}
         for (a, b), n in zip(itertools.pairwise(edges), counts, strict=True)

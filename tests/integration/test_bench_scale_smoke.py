@@ -66,7 +66,11 @@ def test_history_smoke(tmp_path: Path) -> None:
     assert [name for name, _path in history.queries(first, last)] == list(r["queries"])
     for q in r["queries"].values():
         assert q["ms"] > 0 and q["runs"] == 1 and q["bytes"] > 0
-    assert set(r["explain"]) >= {"tickets list (no filter)", "report ratings (one day)"}
+    assert set(r["explain"]) >= {"tickets list (no filter)", "report ratings (30 days)"}
+    # the reports read only their covering indexes
+    assert any("COVERING INDEX tickets_report" in step for step in r["explain"]["report tickets (30 days)"])
+    assert any("COVERING INDEX ratings_report" in step for step in r["explain"]["report ratings (30 days)"])
+    assert r["report_vs_scan"]["ratio"] > 0
     assert r["indexes"] is not None and set(r["indexes"]["queries"]) <= set(r["queries"])
     assert isinstance(r["pass"], bool) and isinstance(r["slow_over_1s"], list)
     assert r["report_memory"]["peak_mb"] > 0
