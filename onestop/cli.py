@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -184,13 +185,16 @@ def _board(args: argparse.Namespace) -> int:
 
 
 def _agents(args: argparse.Namespace) -> int:
-    from onestop.credentials import read_secret
+    from onestop.credentials import PASSWORD_ENV, read_secret
 
     cfg = load_config(args)
     roles = {r.strip() for r in args.roles.split(",") if r.strip()}
     unknown = roles - {"counter", "board", "announcer"}
     if unknown:
         raise OnestopError(f"--roles: cannot run {', '.join(sorted(unknown))} agents here")
+    if os.environ.get(PASSWORD_ENV):
+        log.warning("%s is ignored by `onestop agents`: it runs several accounts, each reads its file",
+                    PASSWORD_ENV)  # fmt: skip
     agents: list[object] = []
     for dev in cfg.devices:
         if dev.role not in roles:
@@ -203,15 +207,15 @@ def _agents(args: argparse.Namespace) -> int:
         if dev.role == "counter":
             from display_agents.counter_agent import CounterAgent
 
-            agents.append(CounterAgent(cfg, dev.id, read_secret(cfg, dev.id)))
+            agents.append(CounterAgent(cfg, dev.id, read_secret(cfg, dev.id, own=False)))
         elif dev.role == "board":
             from display_agents.board_agent import BoardAgent
 
-            agents.append(BoardAgent(cfg, dev.id, read_secret(cfg, dev.id)))
+            agents.append(BoardAgent(cfg, dev.id, read_secret(cfg, dev.id, own=False)))
         else:
             from display_agents.announcer_agent import AnnouncerAgent
 
-            agents.append(AnnouncerAgent(cfg, dev.id, read_secret(cfg, dev.id)))
+            agents.append(AnnouncerAgent(cfg, dev.id, read_secret(cfg, dev.id, own=False)))
     for a in agents:
         a.start()  # type: ignore[attr-defined]
     log.info("running %d agent(s): %s", len(agents), ", ".join(a.device_id for a in agents))  # type: ignore[attr-defined]

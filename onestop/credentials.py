@@ -104,10 +104,15 @@ def ensure_credentials(cfg: SiteConfig) -> dict[str, str]:
     return out
 
 
-def read_secret(cfg: SiteConfig, account: str) -> str:
-    """The password of ``account``: ``$ONESTOP_MQTT_PASSWORD`` when set, else its secret file."""
+def read_secret(cfg: SiteConfig, account: str, *, own: bool = True) -> str:
+    """The password of ``account``: ``$ONESTOP_MQTT_PASSWORD`` when set, else its secret file.
+
+    The variable is the password of the process's *own* account, so it applies only when ``own``:
+    a process that connects as several accounts (``onestop agents``, the simulator) passes
+    ``own=False`` and reads each account's file, instead of giving all of them one password that
+    the broker would refuse for all but one."""
     env = os.environ.get(PASSWORD_ENV)
-    if env:
+    if env and own:
         return env
     path = secret_path(cfg, account)
     value = _read(path)

@@ -52,7 +52,7 @@ class Simulation:
             role,
             host=self.cfg.broker.host,
             port=self.cfg.broker.port,
-            password=read_secret(self.cfg, device_id),
+            password=read_secret(self.cfg, device_id, own=False),  # many accounts in one process
         )
         c.start(wait=10)
         self.clients[device_id] = c

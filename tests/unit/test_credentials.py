@@ -102,3 +102,13 @@ def test_concurrent_creation_agrees_on_one_password(
     assert len(results) == 8
     assert all(r == results[0] for r in results)
     assert read_secret(site_cfg, "kiosk-1") == results[0]["kiosk-1"]
+
+
+def test_environment_password_is_not_used_for_other_accounts(
+    site_cfg: SiteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a process running several accounts (onestop agents, the simulator) reads each one's file
+    creds = ensure_credentials(site_cfg)
+    monkeypatch.setenv(PASSWORD_ENV, "from-env")
+    assert read_secret(site_cfg, "counter-2", own=False) == creds["counter-2"]
+    assert read_secret(site_cfg, "counter-2") == "from-env"
