@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqttc
 
@@ -34,6 +34,18 @@ OUTBOX_EVENTS = frozenset({"ticket.done", "ticket.skipped", "ticket.expired", "r
 BATCH_MAX = 1000
 #: A replay that got no answer in this time is asked again.
 REPLAY_TIMEOUT_S = 5.0
+#: Events waiting in memory (queued, or held after a gap) beyond this many are dropped on arrival
+#: and fetched again by replay once the hub has caught up: the controller's log is the source, so
+#: nothing is lost, and a stalled disk cannot make the hub's memory grow without bound.
+EVENTS_HELD_MAX = 20_000
+
+
+class _Received(NamedTuple):
+    """What the ingest keeps of a message until its worker handles it (paho's ``MQTTMessage``
+    carries an MQTT 5 properties object and a lock: some 5 KB each)."""
+
+    topic: str
+    payload: bytes
 
 
 class Ingest:
@@ -73,9 +85,9 @@ class Ingest:
                     (t.state_all, 1),
                 ],
             ),
-            on_message=lambda m: self._q.put(m),
+            on_message=self._receive,
         )
-        self._q: queue.Queue[mqttc.MQTTMessage | str | None] = queue.Queue()
+        self._q: queue.Queue[_Received | str | None] = queue.Queue()
         self._ahead: dict[int, dict[str, Any]] = {}
         self._replay_id: str | None = None
         self._replay_sent = 0.0
@@ -83,7 +95,10 @@ class Ingest:
         self.applied = threading.Condition()
         #: Called (in the ingest thread) after events that wrote outbox records are stored.
         self.on_outbox: list[Callable[[], None]] = []
-        self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0}
+        self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0, "shed": 0}
+        self._shed_logged = 0.0
+        self._shed_since_replay = False
+        self._state_prefix = self.topics.root + "/state/"
 
     def start(self, connect_timeout: float | None = 10.0) -> None:
         """Start consuming (catch-up first)."""
@@ -104,6 +119,46 @@ class Ingest:
         """Block until events up to ``seq`` are stored (for tests and tools)."""
         with self.applied:
             return self.applied.wait_for(lambda: self.store.last_seq >= seq, timeout)
+
+    def _receive(self, msg: mqttc.MQTTMessage) -> None:
+        """paho's callback (network thread). Retained states go straight to the live state (the
+        hall's boards never wait for the hub's disk); the rest is queued for the worker, except an
+        event when the worker is ``EVENTS_HELD_MAX`` messages behind (replay brings it back)."""
+        topic = msg.topic
+        if topic.startswith(self._state_prefix):
+            self._state(topic, bytes(msg.payload))
+            return
+        if topic == self.topics.events and self._q.qsize() >= EVENTS_HELD_MAX:
+            self._shed()
+            return
+        self._q.put(_Received(topic, bytes(msg.payload)))
+
+    def _state(self, topic: str, payload: bytes) -> None:
+        try:
+            data = json.loads(payload) if payload else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self.stats["bad"] += 1
+            log.warning("unreadable state on %s", topic)
+            return
+        parts = topic[len(self._state_prefix) :].split("/")
+        kind, key = parts[0], parts[1] if len(parts) > 1 else ""
+        if kind in ("board", "counter", "service"):
+            self.live.update(kind, key, data)
+
+    def _shed(self) -> None:
+        self._shed_since_replay = True  # the worker asks for a replay once it has caught up
+        self.stats["shed"] += 1
+        now = time.monotonic()
+        if now - self._shed_logged > 10.0:
+            self._shed_logged = now
+            log.warning(
+                "the hub is %d+ messages behind (slow disk?): events are left to the replay that "
+                "follows (%d so far)",
+                EVENTS_HELD_MAX,
+                self.stats["shed"],
+            )
 
     # -- worker ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -129,7 +184,7 @@ class Ingest:
                 try:
                     if item == "catch-up":
                         self._request_replay(force=True)
-                    elif isinstance(item, mqttc.MQTTMessage):
+                    elif isinstance(item, _Received):
                         self._handle(item)
                 except Exception:
                     log.exception("ingest failed on %r", getattr(item, "topic", item))
@@ -143,8 +198,8 @@ class Ingest:
             if stop:
                 return
 
-    def _handle(self, msg: mqttc.MQTTMessage) -> None:
-        topic, payload = msg.topic, bytes(msg.payload)
+    def _handle(self, msg: _Received) -> None:
+        topic, payload = msg
         try:
             data = json.loads(payload) if payload else {}
         except ValueError:
@@ -159,11 +214,6 @@ class Ingest:
             self._event(data)
         elif topic == t.dev_reply(HUB_ID):
             self._reply(data)
-        elif topic.startswith(t.root + "/state/"):
-            parts = topic[len(t.root) + len("/state/") :].split("/")
-            kind, key = parts[0], parts[1] if len(parts) > 1 else ""
-            if kind in ("board", "counter", "service"):
-                self.live.update(kind, key, data)
         else:
             where = t.parse_dev(topic)
             if where is None:
@@ -185,6 +235,9 @@ class Ingest:
             return
         if seq <= self.store.last_seq:
             return
+        if len(self._ahead) >= EVENTS_HELD_MAX and seq not in self._ahead:
+            self._shed()  # after a gap that replay has not filled yet: it will bring this one too
+            return
         self._ahead[seq] = ev  # stored by _flush() with the rest of the batch
 
     def _flush(self) -> None:
@@ -192,6 +245,10 @@ class Ingest:
         self._drain()
         if self._ahead and self._replay_id is None:
             self.stats["gaps"] += 1
+            self._request_replay()
+        elif self._shed_since_replay and self._replay_id is None and self._q.qsize() < EVENTS_HELD_MAX // 2:
+            # Events were dropped and maybe no later one comes to reveal the gap: ask from here.
+            self._shed_since_replay = False
             self._request_replay()
 
     def _reply(self, r: dict[str, Any]) -> None:

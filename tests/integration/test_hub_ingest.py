@@ -158,3 +158,36 @@ def test_the_forwarder_is_woken_when_records_are_owed(
     assert not woken.is_set(), "issuing and calling owe the back end nothing"
     counter.request("finish")
     assert woken.wait(10), "a finished ticket owes a queue record: the forwarder must be woken"
+
+
+def test_a_stalled_store_bounds_the_backlog_and_replay_fills_it(
+    controller: Controller, device: DeviceFactory, open_hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub_api import ingest
+
+    monkeypatch.setattr(ingest, "EVENTS_HELD_MAX", 20)
+    hub = open_hub()
+    assert hub.ingest is not None
+    kiosk = device("kiosk-1")
+    kiosk.request("issue", {"service": "tuphap"})
+    assert hub.ingest.wait_for_seq(1, 10)
+    live_caught_up = threading.Event()
+    update = hub.live.update
+
+    def watched(kind: str, key: str, payload: dict) -> None:
+        update(kind, key, payload)
+        if kind == "service" and key == "tuphap" and payload.get("waiting") == 81:
+            live_caught_up.set()
+
+    monkeypatch.setattr(hub.live, "update", watched)
+    with hub.store.lock:  # the disk stalls: the ingest cannot commit
+        for _ in range(80):
+            kiosk.request("issue", {"service": "tuphap"})
+        assert live_caught_up.wait(10), "the live state (TV boards) waited for the disk"
+        # every event has reached the hub by now (one connection, in order): 80 waited or were shed
+        assert hub.ingest.stats["shed"] > 0, "nothing was shed: the backlog was not bounded"
+        assert hub.ingest._q.qsize() <= 20
+    assert hub.ingest.wait_for_seq(81, 20), "replay did not bring back the shed events"
+    seqs = [r["seq"] for r in hub.store.query("SELECT seq FROM events ORDER BY seq")]
+    assert seqs == list(range(1, 82))
+    assert hub.store.query("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 81
