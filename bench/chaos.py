@@ -6,7 +6,7 @@ controller is killed with SIGKILL (24 times), the broker restarted (6 times, cle
 SIGKILL), the hub killed, the back end taken down for long stretches (503, held answers, 500s, its
 process killed) and device connections dropped. Afterwards the databases, the back end's records and
 the retained display states are checked: nothing lost, doubled or shown wrong. The day itself lives in
-:mod:`tests.chaos.day` (``make test`` runs its short variant); this prints the full day's summary.
+:mod:`bench.chaos_day.day` (``make test`` runs its short variant); this prints the full day's summary.
 
 ``pass`` is true when every check found 0 violations.
 """
@@ -23,7 +23,7 @@ NAME = "chaos"
 
 def run(tickets: int = 20_000, seed: int | None = None, *, keep: bool = False) -> dict[str, Any]:
     """Run the full chaos day (``tickets`` tickets, the fault schedule of ``seed``) and summarise it."""
-    from tests.chaos.day import full_plan, run_day
+    from bench.chaos_day.day import full_plan, run_day
 
     plan = full_plan(secrets.randbelow(2**31) if seed is None else seed, tickets)
     summary = run_day(plan, keep=keep)

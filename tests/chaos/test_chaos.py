@@ -1,7 +1,7 @@
 """The short chaos day of ``make test``: 600 tickets while every kind of fault strikes at least once.
 
 Set ``ONESTOP_CHAOS_SEED`` to replay a seed (the seed is printed, and named in a failure). The full
-day (20,000 tickets) is ``python -m bench chaos`` or ``python -m tests.chaos``.
+day (20,000 tickets) is ``python -m bench chaos`` or ``python -m bench.chaos_day``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.chaos_day.day import processes_mentioning, run_day, short_plan
 from onestop.broker import find_mosquitto
-from tests.chaos.day import processes_mentioning, run_day, short_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

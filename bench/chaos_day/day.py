@@ -3,7 +3,7 @@ was lost, doubled or shown wrong.
 
 The site is real: a private Mosquitto with persistence, ``onestop controller``, ``onestop hub`` (with
 its forwarder) and ``onestop fake-backend`` as child processes, and 50 counters, 5 kiosks and 5
-rating terminals simulated by :mod:`tests.chaos.load` (one process, one MQTT connection per device).
+rating terminals simulated by :mod:`bench.chaos_day.load` (one process, one MQTT connection per device).
 While the day runs, the injector (seeded: the same seed gives the same schedule) kills the controller
 with SIGKILL and restarts it, restarts the broker (cleanly, or SIGKILL: a killed Mosquitto loses what
 arrived since its last save), kills the hub, takes the back end down (503, answers held past the
@@ -11,9 +11,9 @@ forwarder's timeout, 500s, SIGKILL of its process) for long stretches, and drops
 Faults are placed at random points of the day's progress (tickets issued), so every fault lands
 inside the day whatever the machine's speed.
 
-Afterwards everything is stopped and :mod:`tests.chaos.checks` reads the databases read-only.
+Afterwards everything is stopped and :mod:`bench.chaos_day.checks` reads the databases read-only.
 ``run_day(short_plan(seed))`` is what ``make test`` runs; ``python -m bench chaos`` runs
-``full_plan``. ``python -m tests.chaos [--short] [--seed N]`` runs either and prints the summary.
+``full_plan``. ``python -m bench.chaos_day [--short] [--seed N]`` runs either and prints the summary.
 """
 
 from __future__ import annotations
@@ -40,14 +40,8 @@ from typing import IO, Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from onestop import config
-from onestop.broker import Broker, free_port
-from onestop.config import SiteConfig
-from onestop.credentials import ensure_credentials
-from onestop.protocol import HUB_ID, Topics
-from onestop.tomlw import to_toml
-from tests.chaos.checks import check_all
-from tests.chaos.parts import (
+from bench.chaos_day.checks import check_all
+from bench.chaos_day.parts import (
     LEVELS,
     LOOPBACK,
     REASONS,
@@ -67,6 +61,12 @@ from tests.chaos.parts import (
     short_plan,
     site_data,
 )
+from onestop import config
+from onestop.broker import Broker, free_port
+from onestop.config import SiteConfig
+from onestop.credentials import ensure_credentials
+from onestop.protocol import HUB_ID, Topics
+from onestop.tomlw import to_toml
 
 __all__ = ["ChaosDay", "ChaosPlan", "full_plan", "processes_mentioning", "run_day", "short_plan"]
 
@@ -178,7 +178,7 @@ class ChaosDay:
         spec_path.write_text(json.dumps(spec), "utf-8")
         with open(self.root / "load.log", "ab") as err:
             self.load = subprocess.Popen(
-                [sys.executable, "-m", "tests.chaos.load", str(spec_path)],
+                [sys.executable, "-m", "bench.chaos_day.load", str(spec_path)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,

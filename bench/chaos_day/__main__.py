@@ -1,4 +1,4 @@
-"""``python -m tests.chaos [--short] [--seed N] [--tickets N] [--keep]``: run a chaos day."""
+"""``python -m bench.chaos_day [--short] [--seed N] [--tickets N] [--keep]``: run a chaos day."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 import secrets
 import sys
 
-from tests.chaos.day import full_plan, run_day, short_plan
+from bench.chaos_day.day import full_plan, run_day, short_plan
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the day; exit 1 when a check found a violation."""
-    p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.chaos_day", description=__doc__)
     p.add_argument("--short", action="store_true", help="the short day of `make test` (600 tickets)")
     p.add_argument("--seed", type=int, default=None, help="seed of the fault schedule and the traffic")
     p.add_argument("--tickets", type=int, default=None, help="override the number of tickets")

@@ -1,6 +1,6 @@
 """The simulated devices of a chaos day: kiosks, counters and rating terminals in one process.
 
-``python -m tests.chaos.load SPEC.json`` connects one raw paho client per device (each its own broker
+``python -m bench.chaos_day.load SPEC.json`` connects one raw paho client per device (each its own broker
 account, as on a real site) and drives them all from one selector loop (no thread per client, as in
 ``bench/throughput.py``). Like real devices they hold no queue state of their own and retry every
 command with the *same* id, forever, until it is answered: after a timeout and at once after every
@@ -10,7 +10,7 @@ It talks to the orchestrator over its standard streams, one JSON document per li
 ``{"progress": {...}}`` a few times a second and ``{"done": {...}}`` at the end, and it reads
 ``{"drop": n}`` (close ``n`` device sockets abruptly, without an MQTT DISCONNECT) and ``{"stop": true}``.
 What it saw (every ticket it was given, every rating, every reply that changed for the same command
-id) goes to the results file named in the spec, for the checks of :mod:`tests.chaos.checks`.
+id) goes to the results file named in the spec, for the checks of :mod:`bench.chaos_day.checks`.
 """
 
 from __future__ import annotations
@@ -638,7 +638,7 @@ def _now_iso() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: ``python -m tests.chaos.load SPEC.json``."""
+    """Entry point: ``python -m bench.chaos_day.load SPEC.json``."""
     with open(argv[0], encoding="utf-8") as f:
         spec = json.load(f)
 
