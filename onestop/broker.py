@@ -210,12 +210,17 @@ class Broker:
         host: str = "127.0.0.1",
         port: int = 0,
         persistence: bool = False,
+        own_session: bool = False,
     ) -> None:
+        """``own_session`` runs Mosquitto in a session of its own, so that a Ctrl-C in the terminal
+        reaches only the parent, which stops its clients first and the broker last (``onestop up``);
+        otherwise the broker dies with the parent's process group (tests, benchmarks)."""
         self.cfg = cfg
         self.directory = Path(directory)
         self._host = host
         self._port: int | None = port or None
         self._persistence = persistence
+        self._own_session = own_session
         self._proc: subprocess.Popen[bytes] | None = None
         self._out: IO[bytes] | None = None
 
@@ -375,6 +380,7 @@ class Broker:
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            start_new_session=self._own_session,
         )
 
     def _reap(self) -> None:

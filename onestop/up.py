@@ -99,7 +99,9 @@ def run_up(args: argparse.Namespace) -> int:
     if not _port_free(host, port):
         wanted, port = port, free_port(host)
         print(f"port {wanted} is taken (another broker?); this site's broker uses {port} instead")
-    broker = Broker(cfg, data / "broker", host=host, port=port, persistence=True)
+    # Its own session, like the children: Ctrl-C reaches only this process, which stops the
+    # clients first (each says offline) and the broker last.
+    broker = Broker(cfg, data / "broker", host=host, port=port, persistence=True, own_session=True)
     children: list[Child] = []
     monitor: Monitor | None = None
     try:

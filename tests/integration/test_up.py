@@ -104,6 +104,7 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         [sys.executable, "-m", "onestop", "up", "--config", site_cfg.source, "--port", str(port),
          "--traffic", "--speed", "600"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,  # its own process group, as in a terminal
     )  # fmt: skip
     out = Lines(proc)
     try:
@@ -127,7 +128,7 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         screen = wait_http_json(f"{rate_url}/screen", lambda v: v["counter_label"] == "Quầy 1")
         assert screen["screen"] in ("idle", "rate", "reasons", "thanks")  # the terminal follows counter 1
     finally:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
         rc = proc.wait(30)
     out.wait_for("stopped.")
     assert rc == 0
@@ -136,6 +137,10 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
             os.kill(pid, 0)
     db = Path(site_cfg.source).parent / "var" / "controller.db"
     assert db.exists() and db.stat().st_size > 0
+    # The clients were stopped before the broker: none of them lost it on the way out.
+    logs = Path(site_cfg.source).parent / "var" / "logs"
+    lost = {p.name for p in logs.glob("*.log") if "disconnected from the broker" in p.read_text()}
+    assert lost == set(), f"lost the broker while stopping: {sorted(lost)}"
 
 
 def _processes_mentioning(text: str) -> list[int]:
