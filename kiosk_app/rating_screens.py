@@ -104,6 +104,7 @@ class RatingScreenBuilder:
         self.s = min(width, height) / 800.0
         #: The widgets that trigger view-model calls, by id (``level:3``, ``reason:0``, ``action:send``).
         self.buttons: dict[str, Widget] = {}
+        self._faces: list[Widget] = []  # the level buttons' face holders (one size for all)
 
     def px(self, v: float) -> float:
         """A design size scaled to the window."""
@@ -204,23 +205,46 @@ class RatingScreenBuilder:
         return btn
 
     def level(self, lv: Level, busy: bool) -> Tile:
+        """A level button: a face, the level in the chosen language (46 px) and in the other (28 px).
+
+        A site's own texts can be long ("Rất không hài lòng", or its ``levels_en``) and five tiles are
+        narrow: each text gets smaller until its longest word fits the tile's width (a word is never
+        broken), the words take the height they need, and the face shrinks to the room that is left."""
         tile = Tile(get_color_from_hex(lv.colour), radius=self.px(28), orientation="vertical",
                     padding=(self.px(12), self.px(22)), spacing=self.px(8))  # fmt: skip
-        face = AnchorLayout()
-        face.add_widget(Face(lv.mood, size_hint=(None, None), size=(self.px(190), self.px(190))))
-        tile.add_widget(face)
-        words = f"[b][size={int(self.px(46))}]{_m(lv.text)}[/size][/b]"
-        if lv.text2:
-            words += f"\n[size={int(self.px(28))}]{_m(lv.text2)}[/size]"
-        label = Label(text=words, markup=True, color=WHITE, halign="center", valign="middle",
-                      size_hint_y=None, height=self.px(130))  # fmt: skip
-        label.bind(width=lambda w, _v: setattr(w, "text_size", (w.width, None)))
+        holder = AnchorLayout()
+        holder.add_widget(Face(lv.mood, size_hint=(None, None), size=(self.px(190), self.px(190))))
+        self._faces.append(holder)
+        holder.bind(size=self._fit_faces)
+        tile.add_widget(holder)
+        label = Label(markup=True, color=WHITE, halign="center", valign="middle", size_hint_y=None,
+                      height=self.px(130))  # fmt: skip
+
+        def fit(*_: Any) -> None:
+            width = max(1.0, label.width)
+            big = _fitting(lv.text, self.px(46), width, bold=True)
+            words = f"[b][size={int(big)}]{_m(lv.text)}[/size][/b]"
+            if lv.text2:
+                small = min(_fitting(lv.text2, self.px(28), width), big * 0.8)
+                words += f"\n[size={int(small)}]{_m(lv.text2)}[/size]"
+            label.text_size = (width, None)
+            label.text = words
+            label.texture_update()
+            label.height = max(self.px(130), label.texture_size[1])
+
+        label.bind(width=fit)
         tile.add_widget(label)
         if busy:
             tile.opacity = 0.55
         tile.bind(on_press=lambda *_: self.vm.choose(lv.score))
         self.buttons[f"level:{lv.score}"] = tile
         return tile
+
+    def _fit_faces(self, *_: Any) -> None:
+        """Every face of the row at one size: 190 px, or the room the tile with the most words leaves."""
+        side = min([self.px(190)] + [min(h.size) for h in self._faces])
+        for holder in self._faces:
+            holder.children[0].size = (side, side)
 
     def toggle(self, c: Choice, key: str, size: float, height: float) -> BigButton:
         """A reason (or comment) toggle: white with a blue frame and an empty box, or blue and ticked."""
@@ -362,6 +386,18 @@ class RatingScreenBuilder:
             btn.size_hint_x = 0.5
             holder.add_widget(btn)
             body.add_widget(holder)
+
+
+def _fitting(words: str, size: float, width: float, *, bold: bool = False) -> float:
+    """The font size, at most ``size``, at which the longest word of ``words`` fits in ``width``
+    (Kivy would break a longer word in the middle); never below 40 % of ``size``."""
+    from kivy.core.text import Label as CoreLabel  # type: ignore[import-untyped]
+
+    core = CoreLabel(font_size=size, bold=bold)
+    widest = max((core.get_extents(w)[0] for w in words.split()), default=0)
+    if widest <= width:
+        return size
+    return max(size * 0.4, size * width / widest * 0.97)
 
 
 def _checkbox(btn: Widget, ticked: bool, side: float) -> Any:

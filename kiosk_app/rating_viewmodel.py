@@ -58,7 +58,8 @@ LEVEL_COLOURS: dict[int, tuple[str, ...]] = {
     5: ("#1B6E3A", "#5C7A00", "#5B6770", "#A84B00", "#B3261E"),
 }
 
-#: English for the levels and reasons a site is likely to configure (other texts show only once).
+#: English for the levels, reasons and comments a site is likely to configure: used for a list whose
+#: ``[rating] levels_en`` / ``reasons_en`` / ``comments_en`` is not given (other texts show only once).
 ENGLISH: dict[str, str] = {
     "Rất hài lòng": "Very satisfied",
     "Hài lòng": "Satisfied",
@@ -71,14 +72,19 @@ ENGLISH: dict[str, str] = {
     "Chờ lâu": "Long wait",
     "Giải quyết chậm": "Slow processing",
     "Khác": "Other",
+    "Cần hướng dẫn rõ hơn": "Explain more clearly",
+    "Cần nhanh hơn": "Be quicker",
+    "Cần niềm nở hơn": "Be friendlier",
 }
 
-#: Ready-made short comments (the optional comment, one tap; the Vietnamese text is what is sent).
-COMMENTS: tuple[Words, ...] = (
-    Words("Cần hướng dẫn rõ hơn", "Explain more clearly"),
-    Words("Cần nhanh hơn", "Be quicker"),
-    Words("Cần niềm nở hơn", "Be friendlier"),
-)
+
+def english(texts: Sequence[str], configured: Sequence[str] | None) -> list[str]:
+    """The English line of each text: the site's own list (``[rating] *_en``, ``""`` for none) when it
+    gives one, else the built-in :data:`ENGLISH` (``""`` for a text it does not know)."""
+    if configured is not None:
+        return [_nfc(e).strip() for e in configured]
+    return [ENGLISH.get(_nfc(t), "") for t in texts]
+
 
 # -- every text the terminal shows ------------------------------------------------------------------
 T = {
@@ -223,7 +229,7 @@ class RatingViewModel(Observable, PressGuard):
         grace_s: float = 1.5,
         idle_lang_s: float = 30.0,
         languages: Sequence[Lang] | None = None,
-        comments: Sequence[Words] = COMMENTS,
+        comments: Sequence[Words] | None = None,
     ) -> None:
         dev = cfg.device(device_id)
         if dev.role != "rating" or dev.counter is None:
@@ -242,10 +248,18 @@ class RatingViewModel(Observable, PressGuard):
         self.reasons_idle_s = reasons_idle_s
         self.grace_s = grace_s
         self.idle_lang_s = idle_lang_s
-        self.window_s = float(cfg.rating.window_s)
-        self.levels = [_nfc(x) for x in cfg.rating.levels]
-        self.reasons = [_nfc(x) for x in cfg.rating.reasons]
-        self.comments = tuple(c for c in comments if len(c.vi) <= cfg.rating.comment_max)
+        rating = cfg.rating
+        self.window_s = float(rating.window_s)
+        #: The levels (best first) and the reasons, as configured (Vietnamese), and their English lines.
+        self.levels = [_nfc(x) for x in rating.levels]
+        self.levels_en = english(self.levels, rating.levels_en)
+        self.reasons = [_nfc(x) for x in rating.reasons]
+        self.reasons_en = english(self.reasons, rating.reasons_en)
+        if comments is None:
+            said = [_nfc(x) for x in rating.comments]
+            comments = [Words(vi, en) for vi, en in zip(said, english(said, rating.comments_en), strict=True)]
+        #: The ready-made comments offered (one that does not fit ``comment_max`` is left out).
+        self.comments = tuple(c for c in comments if len(c.vi) <= rating.comment_max)
         self.languages: tuple[Lang, ...] = tuple(languages or cfg.kiosk.languages)
         self._init_observable()
         self.screen: Screen = "idle"
@@ -553,8 +567,8 @@ class RatingViewModel(Observable, PressGuard):
         a, b = T[key].pick(self.lang)
         return a.format(**kw), b.format(**kw)
 
-    def _pair(self, vi: str) -> tuple[str, str]:
-        en = ENGLISH.get(vi, "")
+    def _pair(self, vi: str, en: str) -> tuple[str, str]:
+        """(first line, second line) in the chosen language; without English, the Vietnamese alone."""
         if self.lang == "vi":
             return vi, en
         return (en, vi) if en else (vi, "")
@@ -595,7 +609,7 @@ class RatingViewModel(Observable, PressGuard):
             group, top, bottom = (good, 1.0, 0.65) if i in good else (bad, 0.45, 0.0)
             k = group.index(i) / max(1, len(group) - 1) if len(group) > 1 else 0.0
             mood = top - (top - bottom) * k if len(group) > 1 else (top if i in good else bottom)
-            text, text2 = self._pair(name)
+            text, text2 = self._pair(name, self.levels_en[i])
             out.append(Level(n - i, text, text2, colours[i], round(mood, 3)))
         return tuple(out)
 
@@ -620,10 +634,11 @@ class RatingViewModel(Observable, PressGuard):
         if s == "reasons":
             title, title2 = self._w("sending" if self.busy else "reasons_title")
             reasons = tuple(
-                Choice(i, *self._pair(r), selected=i in self._reasons) for i, r in enumerate(self.reasons)
+                Choice(i, *self._pair(r, self.reasons_en[i]), selected=i in self._reasons)
+                for i, r in enumerate(self.reasons)
             )
             comments = tuple(
-                Choice(i, *c.pick(self.lang), selected=i == self._comment)
+                Choice(i, *self._pair(c.vi, c.en), selected=i == self._comment)
                 for i, c in enumerate(self.comments)
             )
             actions: tuple[Action, ...] = (

@@ -207,14 +207,35 @@ class DeviceConfig(_Section):
     audio: Hardware | None = None
 
 
+#: The ready-made short comments a rating terminal offers when ``[rating] comments`` is not given.
+DEFAULT_COMMENTS = ("Cần hướng dẫn rõ hơn", "Cần nhanh hơn", "Cần niềm nở hơn")
+
+
+def _english(value: Any) -> Any:
+    """An English line: NFC, without surrounding blanks; ``""`` means "no English for this one"."""
+    return _nfc(value).strip() if isinstance(value, str) else value
+
+
+English = Annotated[str, BeforeValidator(_english)]
+
+
 class RatingSection(_Section):
-    """``[rating]``: the satisfaction scale."""
+    """``[rating]``: the satisfaction scale, the reasons and the ready-made comments a citizen may pick.
+
+    Each list may have an English twin (``levels_en``, ``reasons_en``, ``comments_en``): same length,
+    same order, ``""`` for no English. Without one, the rating terminal uses its built-in English for
+    the usual texts."""
 
     levels: list[Text] = Field(default_factory=lambda: ["Rất hài lòng", "Hài lòng", "Không hài lòng"])
+    levels_en: list[English] | None = None
     satisfied_min: int = Field(default=2, ge=1)
     reasons: list[Text] = Field(
         default_factory=lambda: ["Thái độ phục vụ", "Hướng dẫn chưa rõ", "Chờ lâu", "Khác"]
     )
+    reasons_en: list[English] | None = None
+    #: Ready-made short comments (one tap on the reasons screen; the Vietnamese text is sent).
+    comments: list[Text] = Field(default_factory=lambda: list(DEFAULT_COMMENTS))
+    comments_en: list[English] | None = None
     window_s: int = Field(default=300, ge=10, le=3600)
     comment_max: int = Field(default=500, ge=0, le=2000)
 
@@ -411,6 +432,8 @@ def _friendly(err: Any) -> str:
         msg = "expected one or two capital letters (A-Z) such as 'A'"
     elif kind == "literal_error":
         msg = "expected " + str(err["ctx"]["expected"])
+    elif kind in ("too_short", "string_too_short") and err.get("input") == "":
+        msg = "expected a text, not an empty one"
     else:
         msg = str(err["msg"]).removeprefix("Value error, ")
     if (
@@ -486,7 +509,30 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
         problems.append("kiosk.languages: a language is listed twice")
     if len(cfg.rating.levels) < 2:
         problems.append("rating.levels: expected at least two levels")
+    problems += _check_rating_texts(cfg.rating)
     assert set(ROLES) >= {d.role for d in cfg.devices}
+    return problems
+
+
+def _check_rating_texts(rating: RatingSection) -> list[str]:
+    """``[rating]``: each English list matches its Vietnamese list; configured comments fit comment_max."""
+    problems: list[str] = []
+    for name in ("levels", "reasons", "comments"):
+        texts: list[str] = getattr(rating, name)
+        english: list[str] | None = getattr(rating, f"{name}_en")
+        if english is not None and len(english) != len(texts):
+            given = "" if name in rating.model_fields_set else " (the default)"
+            problems.append(
+                f"rating.{name}_en: expected {len(texts)} text(s), one for each of rating.{name}{given} "
+                f'in the same order ("" for no English), got {len(english)}'
+            )
+    if "comments" in rating.model_fields_set:
+        for i, comment in enumerate(rating.comments, 1):
+            if len(comment) > rating.comment_max:
+                problems.append(
+                    f"rating.comments[{i}]: expected at most rating.comment_max = {rating.comment_max} "
+                    f"characters, got {len(comment)}"
+                )
     return problems
 
 

@@ -1,5 +1,5 @@
 """The real Kivy rating terminal under a private Xvfb: a ticket ends, a touch on "Rất hài lòng" records
-one rating, and a second touch records nothing.
+one rating, and a second touch records nothing; a site's own levels and their English fit the buttons.
 
 Skipped only when Xvfb cannot be started (the session's ``xdisplay``, shared with the kiosk's
 widget test: Kivy has one window per process).
@@ -7,17 +7,22 @@ widget test: Kivy has one window per process).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from kiosk_app.rating import RatingDevice
+from kiosk_app.rating_screenshots import DemoBackend, scenario
+from kiosk_app.rating_viewmodel import RatingViewModel
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.protocol import Topics
 from queue_controller.service import Controller
+from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
 from tests.utils.kivy import pump_until, touch
+from tests.utils.site import SITE
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +83,70 @@ def test_touching_a_level_records_one_rating(
     finally:
         app.stop()
         terminal.stop()
+
+
+#: A five-level scale with the site's own English, some of it long ("" = no English for that level).
+FIVE_LEVELS: dict[str, Any] = {
+    "levels": ["Rất hài lòng", "Hài lòng", "Bình thường", "Chưa hài lòng", "Rất không hài lòng"],
+    "levels_en": ["Very satisfied with the officer", "Satisfied", "Neither satisfied nor dissatisfied", "",
+                  "Very dissatisfied"],
+    "satisfied_min": 3,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_sites_own_english_fits_on_five_level_buttons(
+    xdisplay: str, site_factory: SiteFactory, lang: str
+) -> None:
+    """Every level button shows the site's English (``levels_en``), whole words only, inside the button,
+    and the faces (all one size) stay above the words."""
+    cfg = site_factory({"rating": {**SITE["rating"], **FIVE_LEVELS}})
+    backend = DemoBackend()
+    vm = RatingViewModel(cfg, "rate-1", backend, clock=lambda: 1000.0, runner=lambda job: job(), guard_s=0)
+    from kiosk_app.app import RATING_SIZE, build_rating_app, configure
+
+    configure(fullscreen=False, size=RATING_SIZE)
+    from kivy.core.text import Label as CoreLabel  # type: ignore[import-untyped]
+    from kivy.core.window import Window  # type: ignore[import-untyped]
+    from kivy.uix.label import Label  # type: ignore[import-untyped]
+
+    from kiosk_app.rating_screens import Face
+
+    app = build_rating_app(vm)
+    app._run_prepare()
+    Window.size = RATING_SIZE
+    try:
+        scenario("levels-en" if lang == "en" else "levels", vm, backend)
+        pump_until(lambda: "level:1" in app.screen.buttons, "the level buttons")
+        settled(app)
+        tiles = [app.screen.buttons[f"level:{score}"] for score in (5, 4, 3, 2, 1)]
+        faces = []
+        for tile, vi, en in zip(tiles, FIVE_LEVELS["levels"], FIVE_LEVELS["levels_en"], strict=True):
+            (label,) = [w for w in tile.walk(restrict=True) if isinstance(w, Label)]
+            (face,) = [w for w in tile.walk(restrict=True) if isinstance(w, Face)]
+            first, second = (vi, en) if lang == "vi" or not en else (en, vi)
+            shown = re.sub(r"\[[^\]]*\]", "", label.text)
+            assert shown == (f"{first}\n{second}" if second else first), shown
+            sizes = [int(s) for s in re.findall(r"\[size=(\d+)\]", label.text)]
+            for line, size, bold in zip(shown.split("\n"), sizes, (True, False), strict=False):
+                for word in line.split():  # a word wider than the button would be broken in two
+                    assert CoreLabel(font_size=size, bold=bold).get_extents(word)[0] <= label.width, word
+            assert label.texture_size[1] <= label.height + 1, f"{first}: the words overflow their box"
+            assert tile.y <= label.y and label.top <= tile.top, f"{first}: the words leave the button"
+            assert label.top <= face.y + 1 and face.top <= tile.top, f"{first}: the face covers the words"
+            faces.append(tuple(face.size))
+        assert len(set(faces)) == 1 and faces[0][0] > 80, faces  # one face size, still a big one
+    finally:
+        app.stop()
+
+
+def settled(app: Any) -> None:
+    """Pump Kivy's event loop until two frames in a row lay the screen out the same (bounded)."""
+    last: list[Any] = [None]
+
+    def same() -> bool:
+        now = [(w.x, w.y, w.width, w.height) for w in app.root.walk()]
+        done, last[0] = now == last[0], now
+        return done
+
+    pump_until(same, "a settled layout")

@@ -122,3 +122,81 @@ def test_rating_scale_maps_scores_to_levels() -> None:
     cfg = config.parse(copy.deepcopy(BASE))
     assert [cfg.rating.level_of(s) for s in (3, 2, 1)] == ["Rất hài lòng", "Hài lòng", "Không hài lòng"]
     assert cfg.rating.score_of(0) == 3
+
+
+# -- [rating]: English for the site's own levels, reasons and ready-made comments -------------------
+
+
+def rated(**rating: object) -> dict:
+    """BASE with this ``[rating]`` table (BASE has none: the default scale and reasons)."""
+    return {**copy.deepcopy(BASE), "rating": rating}
+
+
+def test_rating_english_lists_and_comments_are_read_in_nfc() -> None:
+    data = rated(
+        levels=["Rất hài lòng", "Hài lòng", "Chưa hài lòng"],
+        levels_en=["Very satisfied", "", unicodedata.normalize("NFD", " Not satisfied yet ")],
+        reasons=["Thái độ", "Chờ lâu"],
+        reasons_en=["Attitude", "Waiting"],
+        comments=[unicodedata.normalize("NFD", "Cần giải thích rõ hơn"), "Cần lịch sự hơn"],
+        comments_en=["Explain better", ""],
+    )
+    r = config.parse(data).rating
+    assert r.levels_en == ["Very satisfied", "", "Not satisfied yet"]
+    assert r.reasons_en == ["Attitude", "Waiting"]
+    assert r.comments == ["Cần giải thích rõ hơn", "Cần lịch sự hơn"]
+    assert all(unicodedata.is_normalized("NFC", c) for c in r.comments)
+    assert r.comments_en == ["Explain better", ""]
+
+
+def test_rating_english_and_comments_are_optional_with_todays_defaults() -> None:
+    r = config.parse(copy.deepcopy(BASE)).rating
+    assert r.levels_en is None and r.reasons_en is None and r.comments_en is None
+    assert r.comments == ["Cần hướng dẫn rõ hơn", "Cần nhanh hơn", "Cần niềm nở hơn"]
+    assert config.parse(rated(comments=[])).rating.comments == []  # no ready-made comments at all
+
+
+@pytest.mark.parametrize(
+    ("rating", "expected"),
+    [
+        (
+            {"levels": ["Tốt", "Được", "Kém"], "levels_en": ["Good", "Fair"]},
+            'rating.levels_en: expected 3 text(s), one for each of rating.levels in the same order ("" for '
+            "no English), got 2",
+        ),
+        (
+            {"reasons": ["Chờ lâu", "Khác"], "reasons_en": ["Long wait", "Other", "More"]},
+            "rating.reasons_en: expected 2 text(s), one for each of rating.reasons in the same order",
+        ),
+        (
+            {"comments_en": ["Be quicker"]},
+            "rating.comments_en: expected 3 text(s), one for each of rating.comments (the default) in",
+        ),
+        (
+            {"comments": ["Nhanh hơn"], "comments_en": []},
+            "rating.comments_en: expected 1 text(s), one for each of rating.comments in the same order",
+        ),
+        ({"levels_en": "Very satisfied"}, "rating.levels_en: expected a list [ ... ]"),
+        ({"reasons_en": ["Attitude", 2, "", "Other"]}, "rating.reasons_en[2]: expected a text in quotes"),
+        ({"comments": ["Nhanh hơn", ""]}, "rating.comments[2]: expected a text, not an empty one, got ''"),
+        (
+            {"comments": ["Cần nhanh hơn nữa"], "comment_max": 10},
+            "rating.comments[1]: expected at most rating.comment_max = 10 characters, got 17",
+        ),
+    ],
+)
+def test_rating_english_lists_must_match_their_lists(rating: dict, expected: str) -> None:
+    found = problems(rated(**rating))
+    assert any(expected in p for p in found), found
+
+
+def test_a_rating_english_error_names_the_file(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    good = 'levels_en = ["Very satisfied", "Satisfied", "Not satisfied"]'
+    assert good in text  # the example shows the key
+    site.write_text(text.replace(good, 'levels_en = ["Very satisfied"]'), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        config.load(site)
+    assert f"{site}: rating.levels_en: expected 3 text(s), one for each of rating.levels" in str(e.value)
+    assert e.value.one_line().startswith(f"{site}: rating.levels_en: expected 3 text(s)")

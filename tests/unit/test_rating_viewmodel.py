@@ -332,8 +332,8 @@ def test_an_abandoned_reasons_screen_sends_the_rating_with_what_was_chosen(make:
 
 
 def test_no_reasons_configured_sends_at_once(make: Make) -> None:
-    vm, backend, runner, _ = make({"reasons": []})
-    vm.comments = ()
+    vm, backend, runner, _ = make({"reasons": [], "comments": []})
+    assert vm.comments == ()
     end_ticket(vm, 12)
     vm.choose(1)
     runner.run_all()
@@ -440,6 +440,75 @@ def test_the_language_switch_and_its_reset_on_idle(make: Make) -> None:
     clock.advance(vm.idle_lang_s)
     vm.tick()
     assert vm.screen == "idle" and vm.lang == "vi"
+
+
+# -- English for the site's own levels, reasons and comments (``[rating] *_en``) --------------------
+
+OWN_SCALE: dict[str, Any] = {
+    "levels": ["Rất hài lòng", "Tạm được", "Chưa hài lòng"],
+    "levels_en": ["Delighted", "Okay", ""],  # "": no English for this one
+    "reasons": ["Thủ tục rườm rà", "Chờ lâu"],
+    "reasons_en": ["Too much paperwork", "Waited too long"],
+    "comments": ["Nên có thêm ghế chờ", "Cần niềm nở hơn"],
+    "comments_en": ["More seats, please", ""],
+}
+
+
+def pairs(items: Any) -> list[tuple[str, str]]:
+    return [(x.text, x.text2) for x in items]
+
+
+def test_the_sites_own_english_is_shown_under_its_levels_reasons_and_comments(make: Make) -> None:
+    vm, backend, runner, clock = make(OWN_SCALE)
+    end_ticket(vm, 12)
+    assert pairs(vm.view().levels) == [
+        ("Rất hài lòng", "Delighted"),  # the site's English wins over the built-in "Very satisfied"
+        ("Tạm được", "Okay"),
+        ("Chưa hài lòng", ""),  # "" means none, not the built-in "Not yet satisfied"
+    ]
+    assert vm.choose(1)
+    v = vm.view()
+    assert pairs(v.reasons) == [("Thủ tục rườm rà", "Too much paperwork"), ("Chờ lâu", "Waited too long")]
+    assert pairs(v.comments) == [("Nên có thêm ghế chờ", "More seats, please"), ("Cần niềm nở hơn", "")]
+    assert vm.set_language("en")
+    v = vm.view()
+    assert pairs(v.reasons) == [("Too much paperwork", "Thủ tục rườm rà"), ("Waited too long", "Chờ lâu")]
+    # without English, the Vietnamese stays the first line (never an empty button)
+    assert pairs(v.comments) == [("More seats, please", "Nên có thêm ghế chờ"), ("Cần niềm nở hơn", "")]
+    for step in (lambda: vm.toggle_reason(0), lambda: vm.toggle_comment(0), lambda: vm.press("send")):
+        clock.advance(1.5)
+        assert step()
+    runner.run_all()
+    assert backend.calls[0][:3] == (1, ("Thủ tục rườm rà",), "Nên có thêm ghế chờ")  # Vietnamese is sent
+
+
+def test_in_english_the_sites_levels_come_first_and_a_level_without_english_stays_vietnamese(
+    make: Make,
+) -> None:
+    vm, *_ = make(OWN_SCALE)
+    end_ticket(vm, 12)
+    vm.set_language("en")
+    assert pairs(vm.view().levels) == [
+        ("Delighted", "Rất hài lòng"), ("Okay", "Tạm được"), ("Chưa hài lòng", ""),
+    ]  # fmt: skip
+
+
+def test_without_the_english_lists_the_built_in_english_is_the_fallback(make: Make) -> None:
+    vm, *_ = make({
+        "levels": ["Rất hài lòng", "Bình thường", "Tạm được"],  # "Tạm được": not in the built-in table
+        "reasons": ["Chờ lâu", "Giải quyết chậm"], "reasons_en": ["Waited too long", ""],
+    })  # fmt: skip
+    end_ticket(vm, 12)
+    assert pairs(vm.view().levels) == [("Rất hài lòng", "Very satisfied"), ("Bình thường", "Neutral"),
+                                       ("Tạm được", "")]  # fmt: skip
+    vm.choose(1)
+    v = vm.view()
+    assert pairs(v.reasons) == [("Chờ lâu", "Waited too long"), ("Giải quyết chậm", "")]  # given: no fallback
+    assert pairs(v.comments) == [  # not configured: today's three, with their English
+        ("Cần hướng dẫn rõ hơn", "Explain more clearly"),
+        ("Cần nhanh hơn", "Be quicker"),
+        ("Cần niềm nở hơn", "Be friendlier"),
+    ]
 
 
 def test_rate_in_one_step_checks_its_arguments(make: Make) -> None:
