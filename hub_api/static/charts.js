@@ -61,14 +61,55 @@ var Charts = (function () {
     box.appendChild(svg);
   }
 
+  /* Measures text as the SVG draws it (its CSS class gives the font), in the SVG's own units: with the
+     browser's text layout when the chart is displayed, else with a canvas and the same computed font. */
+  function measurer(svg) {
+    var probe = node("text", { x: 0, y: -1000, visibility: "hidden" }), canvas = null;
+    svg.appendChild(probe);
+    function width(cls, text) {
+      probe.setAttribute("class", cls);
+      probe.textContent = text;
+      var w = text ? probe.getComputedTextLength() : 0;
+      if (w > 0 || !text) return w;
+      var st = window.getComputedStyle(probe); /* not displayed (yet): no layout to ask */
+      canvas = canvas || document.createElement("canvas").getContext("2d");
+      canvas.font = st.fontStyle + " " + st.fontWeight + " " + st.fontSize + " " + st.fontFamily;
+      return canvas.measureText(text).width;
+    }
+    /* the text, or its longest start followed by "…" that is at most `room` wide */
+    function fit(cls, text, room) {
+      if (width(cls, text) <= room) return text;
+      var lo = 0, hi = text.length - 1;
+      while (lo < hi) {
+        var mid = Math.ceil((lo + hi) / 2);
+        if (width(cls, text.slice(0, mid).replace(/\s+$/, "") + "…") <= room) lo = mid; else hi = mid - 1;
+      }
+      return text.slice(0, lo).replace(/\s+$/, "") + "…";
+    }
+    return { width: width, fit: fit, done: function () { svg.removeChild(probe); } };
+  }
+
   /* opts: rows [{label, value, text, color}], max, target (value), targetLabel, empty, width (of the
-     drawing: wider for a full-width panel, so that text keeps its size) */
+     drawing when the box is not displayed). The drawing is as wide as its box, so its text has the
+     size the CSS gives it at any window width (draw again when the box's width changes). The margins
+     are measured: the left one takes the longest label (up to 45 % of the width; a longer label ends
+     with "…" and shows in full as its tooltip), the right one the longest value text (at least 150),
+     so no text is ever cut off. */
   function hbars(box, opts) {
-    var rows = opts.rows, W = opts.width || 640, rowH = 34, L = W > 900 ? 360 : 190, R = 150, T = 22;
-    var maxChars = W > 900 ? 48 : 24;
+    var rows = opts.rows, W = Math.round(box.clientWidth) || opts.width || 640;
+    var rowH = 34, T = 22, PAD = 4, GAP = 10;
     var H = T + Math.max(rows.length, 1) * rowH + 8;
     var max = opts.max || niceMax(Math.max.apply(null, rows.map(function (r) { return r.value; }).concat([1])));
     var svg = node("svg", { viewBox: "0 0 " + W + " " + H, "class": "svg-chart", role: "img" });
+    box.textContent = "";
+    box.appendChild(svg); /* in the document first, so that text can be measured */
+    var m = measurer(svg), widest = 0, valueW = 0;
+    rows.forEach(function (r) {
+      widest = Math.max(widest, m.width("name", r.label));
+      valueW = Math.max(valueW, m.width("val-strong", r.text));
+    });
+    var L = Math.ceil(Math.min(widest, W * 0.45 - PAD - GAP)) + PAD + GAP;
+    var R = Math.max(150, Math.ceil(valueW) + 8 + PAD); /* steady while the values change */
     var cw = W - L - R;
     if (!rows.length) {
       svg.appendChild(node("text", { x: W / 2, y: T + 18, "class": "empty", "text-anchor": "middle" }, opts.empty || "—"));
@@ -81,18 +122,19 @@ var Charts = (function () {
                                fill: r.color || "#1d4f91", "class": "bar" });
       bar.appendChild(node("title", {}, r.label + ": " + r.text));
       svg.appendChild(bar);
-      svg.appendChild(node("text", { x: L - 10, y: y + rowH / 2 + 5, "class": "name", "text-anchor": "end" },
-                           r.label.length > maxChars ? r.label.slice(0, maxChars - 1) + "…" : r.label));
+      var name = node("text", { x: L - GAP, y: y + rowH / 2 + 5, "class": "name", "text-anchor": "end" },
+                      m.fit("name", r.label, L - GAP - PAD));
+      name.appendChild(node("title", {}, r.label));
+      svg.appendChild(name);
       svg.appendChild(node("text", { x: W - R + 8, y: y + rowH / 2 + 5, "class": "val-strong" }, r.text));
     });
+    m.done();
     if (typeof opts.target === "number") {
       var tx = L + (cw * opts.target) / max;
       svg.appendChild(node("line", { x1: tx, x2: tx, y1: T - 8, y2: H - 6, "class": "target" }));
       svg.appendChild(node("text", { x: tx, y: T - 10, "class": "target-label", "text-anchor": "middle" },
                            opts.targetLabel || ""));
     }
-    box.textContent = "";
-    box.appendChild(svg);
   }
 
   return { bars: bars, hbars: hbars };

@@ -74,6 +74,19 @@
     Charts.hbars($("chart-services"), { rows: svc, width: 1400 });
   }
 
+  /* The bar lists are drawn at their box's width (their text keeps its size): draw them again when it
+     changes, once per frame at most. */
+  var drawn = 0, pending = false;
+  window.addEventListener("resize", function () {
+    if (pending || !data || $("main").hidden) return;
+    pending = true;
+    window.requestAnimationFrame(function () {
+      pending = false;
+      var w = $("chart-services").clientWidth;
+      if (w !== drawn) { drawn = w; renderCharts(data); }
+    });
+  });
+
   function renderAlerts(d) {
     var list = $("alerts");
     list.textContent = "";
@@ -99,11 +112,12 @@
     data = d;
     $("agency").textContent = d.site.agency;
     $("centre").textContent = d.site.name;
+    $("main").hidden = false; /* shown before drawing: the charts measure their labels */
     renderKpis(d);
     renderCharts(d);
+    drawn = $("chart-services").clientWidth;
     renderAlerts(d);
     setReportLinks(d);
-    $("main").hidden = false;
   }
 
   function setReportLinks(d) {

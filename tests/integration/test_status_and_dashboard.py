@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from hub_api.reports import business_day
 from hub_api.tokens import TokenStore
@@ -157,6 +157,37 @@ def _history(feed: EventFeed, day: str) -> None:
             feed.rating(t, s, levels[s - 1], s >= 2, t["finished_at"])
 
 
+_TEXTS_JS = """([chart, cls]) => {
+  const svg = document.querySelector("#" + chart + " svg"), box = svg.getBoundingClientRect();
+  return Array.from(svg.querySelectorAll("text." + cls)).map((t) => {
+    const r = t.getBoundingClientRect(), title = t.querySelector("title");
+    return {text: t.firstChild.nodeValue, title: title ? title.textContent : null,
+            left: r.left - box.left, right: box.right - r.right, top: r.top - box.top,
+            bottom: box.bottom - r.bottom};
+  });
+}"""
+
+
+_REDRAWN_JS = """() => ["chart-services", "chart-officers"].every((id) => {
+  const box = document.getElementById(id);
+  return box.querySelector("svg").viewBox.baseVal.width === Math.round(box.clientWidth);
+})"""
+
+
+def _chart_texts(page: Page, chart: str, cls: str) -> list[dict[str, Any]]:
+    """The texts of a class in a chart's SVG, with their distance inside each edge of the SVG's box."""
+    texts: list[dict[str, Any]] = page.evaluate(_TEXTS_JS, [chart, cls])
+    return texts
+
+
+def _outside(page: Page, chart: str) -> list[str]:
+    """The names and values of an hbars chart that are (even partly) outside its SVG: cut off on screen."""
+    texts = _chart_texts(page, chart, "name") + _chart_texts(page, chart, "val-strong")
+    assert texts, f"no text in #{chart}"
+    edges = ("left", "right", "top", "bottom")
+    return [t["text"] for t in texts if min(t[e] for e in edges) < -0.5]
+
+
 def test_the_dashboard_draws_its_charts(
     controller: Controller,
     device: DeviceFactory,
@@ -203,10 +234,29 @@ def test_the_dashboard_draws_its_charts(
         expect(page.locator("#chart-officers svg rect.bar")).to_have_count(4)
         expect(page.locator("#chart-officers svg .target-label")).to_have_text("95 %")
         expect(page.locator("#chart-services svg rect.bar")).to_have_count(5)
+        # Every name is drawn whole inside its chart; "Xây dựng, Giao thông vận tải và Quy hoạch kiến
+        # trúc" used to be cut off at the chart's left edge.
+        names = [s.name for s in site_cfg.services]
+        assert max(names, key=len) == "Xây dựng, Giao thông vận tải và Quy hoạch kiến trúc"
+        assert [t["text"] for t in _chart_texts(page, "chart-services", "name")] == names
+        assert _outside(page, "chart-services") == [] and _outside(page, "chart-officers") == []
         expect(page.locator("#alerts li.warning").filter(has_text="Máy in sắp hết giấy")).to_have_count(1)
         expect(page.locator("#kpis .kpi").first.locator(".kpi-value")).to_have_text(str(len(plan) + 1 + 149))
         expect(page.locator("#l-officers-html")).to_have_attribute("href", re.compile(r"format=html"))
         page.screenshot(path=str(_out(tmp_path) / "dashboard.png"), full_page=True)
+        for width in (1280, 1024):  # a laptop; one column below 1100 px
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_function(_REDRAWN_JS)  # the bar lists are drawn again at their new width
+            assert _outside(page, "chart-services") == [] and _outside(page, "chart-officers") == [], width
+            page.screenshot(path=str(tmp_path / f"dashboard-{width}.png"), full_page=True)  # to look at
+        page.set_viewport_size({"width": 600, "height": 900})  # too narrow for the longest name: "…"
+        page.wait_for_function(_REDRAWN_JS)
+        assert _outside(page, "chart-services") == []
+        shown = {t["title"]: t["text"] for t in _chart_texts(page, "chart-services", "name")}
+        assert list(shown) == names  # each tooltip is the full name
+        assert shown["Tư pháp - Hộ tịch"] == "Tư pháp - Hộ tịch"
+        longest = shown[names[-1]]
+        assert longest.endswith("…") and names[-1].startswith(longest[:-1]), longest
 
         report = ctx.new_page()  # the printable officer report opens with the same session
         report.goto(page.locator("#l-officers-html").get_attribute("href") or "")
