@@ -4,9 +4,11 @@ A real site (Mosquitto with persistence, ``onestop controller``, ``onestop hub``
 ``onestop fake-backend``) serves 50 simulated counters, 5 kiosks and 5 rating terminals while the
 controller is killed with SIGKILL (24 times), the broker restarted (6 times, cleanly and with
 SIGKILL), the hub killed, the back end taken down for long stretches (503, held answers, 500s, its
-process killed) and device connections dropped. Afterwards the databases, the back end's records and
-the retained display states are checked: nothing lost, doubled or shown wrong. The day itself lives in
-:mod:`bench.chaos_day.day` (``make test`` runs its short variant); this prints the full day's summary.
+process killed) and device connections dropped; the day crosses a business-day boundary (the daily
+reset), with the controller killed just before and after it. Afterwards the databases, the back end's
+records and the retained display states are checked: nothing lost, doubled or shown wrong. The day
+itself lives in :mod:`bench.chaos_day.day` (``make test`` runs its short variant); this prints the
+full day's summary.
 
 ``pass`` is true when every check found 0 violations.
 """

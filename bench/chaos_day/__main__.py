@@ -1,4 +1,5 @@
-"""``python -m bench.chaos_day [--short] [--seed N] [--tickets N] [--keep]``: run a chaos day."""
+"""``python -m bench.chaos_day [--short] [--seed N] [--tickets N] [--keep] [--no-boundary]``: run a chaos
+day."""
 
 from __future__ import annotations
 
@@ -17,11 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None, help="seed of the fault schedule and the traffic")
     p.add_argument("--tickets", type=int, default=None, help="override the number of tickets")
     p.add_argument("--keep", action="store_true", help="keep the site folder (logs, databases)")
+    p.add_argument(
+        "--no-boundary", action="store_true", help="stay in one business day (no daily reset in the day)"
+    )
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     plan = short_plan(seed) if args.short else full_plan(seed)
     if args.tickets:
         plan.tickets = args.tickets
+    if args.no_boundary:
+        plan.boundary = False
     summary = run_day(plan, keep=args.keep)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     return 1 if summary["violations_total"] else 0

@@ -1,5 +1,19 @@
 """The checks after a chaos day: the databases (opened read-only), the back end's records, the
-retained display states and what the simulated devices were told must all tell the same story."""
+retained display states and what the simulated devices were told must all tell the same story.
+
+The day crosses one business-day boundary (``[site] day_starts``), so the checks hold for two business
+days: numbers are unique per day and restart at 1 on the new day, every ticket of the first day ended
+(served, skipped, or ended by the reset) and was forwarded exactly once per ending with that outcome,
+and the reset itself is checked against the event log replayed up to it (see :func:`check_reset`).
+
+What the engine decides at the reset (``queue_controller/engine.py``, ``_close_day``), and therefore
+what is correct here: in one batch, at the first look at the clock on or after the boundary, every
+ticket still being served is ended ``done`` (a visit that was under way was served), every counter
+that is not closed is closed (``reason: day_end``), every ticket still waiting is ``expired``, the
+board's calls are cleared, numbering restarts, and ``day.closed`` ends the batch. Skipped tickets stay
+skipped: they can be called back by number only on their own day (``call`` looks the number up in
+today's tickets), so no ticket of the old day is called, or changed at all, on the new one.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +22,8 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +83,39 @@ CHECKS = [
     "reply_changed",
     "device_view_differs",
     "unexpected_refusal",
+    # the business-day boundary
+    "boundary_not_crossed",
+    "reset_wrong",
+    "numbering_wrong",
+    "ticket_in_wrong_day",
+    "day1_ticket_after_reset",
+    "final_status_differs",
+    "hub_tickets_differ",
 ]
+#: Refusals that the boundary makes legitimate, by op: the code, and what must hold (see
+#: :func:`classify_refusal`).
+BOUNDARY_REFUSALS = {
+    ("call_next", "counter_closed"),
+    ("call", "counter_closed"),
+    ("recall", "counter_closed"),
+    ("pause", "counter_closed"),
+    ("resume", "counter_closed"),
+    ("skip", "no_current_ticket"),
+    ("finish", "no_current_ticket"),
+    ("transfer", "no_current_ticket"),
+    ("call", "not_found"),
+    ("rate", "nothing_to_rate"),
+}
+
+
+def day_of(ticket_id: str) -> str:
+    """The business day (``YYYYMMDD``) in a ticket id."""
+    return ticket_id.split("-", 1)[0]
+
+
+def epoch(ts: str) -> float:
+    """An ISO 8601 timestamp with offset as Unix time."""
+    return datetime.fromisoformat(ts).timestamp()
 
 
 def load_events(db_path: Path) -> list[tuple[int, str, str, dict[str, Any]]]:
@@ -94,6 +142,278 @@ def engine_from_db(cfg: SiteConfig, db_path: Path) -> Engine:
     return eng
 
 
+@dataclass
+class Reset:
+    """The daily reset of the day, as the controller's event log shows it."""
+
+    boundary: float | None = None
+    day1: str = ""
+    day2: str = ""
+    #: ``seq`` and ``ts`` of ``day.closed``; the first ``seq`` of the reset batch.
+    seq: int | None = None
+    ts: str | None = None
+    at: float | None = None
+    first_seq: int | None = None
+    expired: set[str] = field(default_factory=set)
+    done: set[str] = field(default_factory=set)
+    closed: set[str] = field(default_factory=set)
+
+    def figures(
+        self, table: dict[str, tuple[str, str, dict[str, Any]]], legit: Counter[str], devices: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The boundary's part of the summary."""
+        per_day: dict[str, Counter[str]] = {self.day1: Counter(), self.day2: Counter()}
+        for tid, (_d, status, _data) in table.items():
+            per_day.setdefault(day_of(tid), Counter())[status] += 1
+        return {
+            "planned_at": _iso(self.boundary),
+            "day1": self.day1,
+            "day2": self.day2,
+            "reset_at": self.ts,
+            "reset_delay_s": round(self.at - self.boundary, 3) if self.at and self.boundary else None,
+            "reset_seq": [self.first_seq, self.seq],
+            "expired_by_reset": len(self.expired),
+            "served_by_reset": len(self.done),
+            "counters_closed_by_reset": len(self.closed),
+            "tickets_by_day": {
+                d: {"issued": sum(c.values()), **dict(sorted(c.items()))} for d, c in sorted(per_day.items())
+            },
+            "refusals_made_legitimate": dict(sorted(legit.items())),
+            "tickets_lost_at_a_counter": len(devices.get("ended_unseen", [])),
+            "callback_numbers_meaning_today": len(devices.get("boundary_calls", [])),
+        }
+
+
+def _iso(at: float | None) -> str | None:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds") if at is not None else None
+
+
+def _reset_start(events: list[tuple[int, str, str, dict[str, Any]]], k: int) -> int:
+    """Index of the first event of the reset batch that ends with ``day.closed`` at ``k``: the
+    ``ticket.done`` of tickets being served (each followed by its counter's ``counter.closed``), the
+    ``counter.closed`` with ``reason: day_end``, the ``ticket.expired``."""
+
+    def closed_by_reset(i: int) -> bool:
+        return events[i][1] == "counter.closed" and events[i][3].get("reason") == "day_end"
+
+    j = k - 1
+    while j >= 0:
+        kind, data = events[j][1], events[j][3]
+        if (
+            kind == "ticket.expired"
+            or closed_by_reset(j)
+            or (
+                kind == "ticket.done"
+                and closed_by_reset(j + 1)
+                and events[j + 1][3]["counter"]["counter"] == data["ticket"].get("counter")
+            )
+        ):
+            j -= 1
+        else:
+            break
+    return j + 1
+
+
+def _concerns(data: dict[str, Any]) -> str | None:
+    """The ticket an event is about (a rating's ticket for ``rating.recorded``)."""
+    tk = data.get("ticket")
+    if isinstance(tk, dict):
+        return str(tk["id"])
+    rating = data.get("rating")
+    return str(rating["ticket"]) if isinstance(rating, dict) else None
+
+
+def check_numbering(
+    v: Violations, cfg: SiteConfig, events: list[tuple[int, str, str, dict[str, Any]]]
+) -> None:
+    """In each business day and service, numbers are issued 1, 2, 3, ... in order: unique, without a
+    gap, and restarting at 1 on a new day."""
+    numbers: dict[tuple[str, str], list[int]] = {}
+    for _seq, kind, _ts, data in events:
+        if kind != "ticket.issued":
+            continue
+        t = data["ticket"]
+        prefix = cfg.service(t["service"]).prefix
+        numbers.setdefault((day_of(t["id"]), t["service"]), []).append(int(t["number"][len(prefix) :]))
+    for (day, sid), got in sorted(numbers.items()):
+        if got != list(range(1, len(got) + 1)):
+            at = next(i for i, n in enumerate(got) if n != i + 1)
+            v.add(
+                "numbering_wrong",
+                {"day": day, "service": sid, "index": at, "numbers": got[max(0, at - 2) : at + 3]},
+            )
+
+
+def check_reset(
+    v: Violations,
+    cfg: SiteConfig,
+    events: list[tuple[int, str, str, dict[str, Any]]],
+    table: dict[str, tuple[str, str, dict[str, Any]]],
+    queue_records: list[dict[str, Any]],
+    boundary: dict[str, Any] | None,
+) -> Reset:
+    """The daily reset against the event log replayed up to it, and the two days on either side.
+
+    - exactly one ``day.closed``, at or after the boundary, for the old day, with its figures right;
+    - the reset batch expired exactly the tickets waiting just before it, ended ``done`` exactly the
+      tickets being served, closed exactly the counters not closed; all at one instant;
+    - no ``ticket.expired`` anywhere else; every ``expired`` record forwarded is one of these, with the
+      reset's time as ``finished_at``;
+    - everything before the reset was decided before the boundary (to the millisecond) and issued
+      tickets of the old day; everything after it, at or after the boundary, with the new day's ids;
+    - after the reset no event concerns a ticket of the old day (not called, not rated, not changed)."""
+    check_numbering(v, cfg, events)
+    r = Reset()
+    closes = [i for i, e in enumerate(events) if e[1] == "day.closed"]
+    if boundary is None:
+        for i in closes:
+            v.add("reset_wrong", {"what": "a day closed in a day without a boundary", "seq": events[i][0]})
+        return r
+    at = float(boundary["epoch"])
+    r.boundary = at
+    d2 = datetime.fromtimestamp(at, cfg.site.tz).date()  # day_starts is the local time of the boundary
+    r.day1, r.day2 = f"{d2 - timedelta(days=1):%Y%m%d}", f"{d2:%Y%m%d}"
+    if (boundary.get("day1"), boundary.get("day2")) != (r.day1, r.day2):
+        v.add(
+            "reset_wrong",
+            {"what": "the harness planned other days", "planned": boundary, "site": [r.day1, r.day2]},
+        )
+    issued = Counter(day_of(e[3]["ticket"]["id"]) for e in events if e[1] == "ticket.issued")
+    if len(closes) != 1 or not issued[r.day1] or not issued[r.day2]:
+        v.add(
+            "boundary_not_crossed",
+            {"day.closed": len(closes), "tickets": {d: issued[d] for d in (r.day1, r.day2)}},
+        )
+    if len(closes) > 1:
+        v.add(
+            "reset_wrong", {"what": "the day closed more than once", "seqs": [events[i][0] for i in closes]}
+        )
+    if not closes:
+        return r
+    k = closes[0]
+    r.seq, _kind, ts, data = events[k]
+    r.ts, r.at = ts, epoch(ts)
+    start = _reset_start(events, k)
+    r.first_seq = events[start][0]
+
+    # the state just before the reset, replayed from the log
+    status: dict[str, str] = {}
+    counters = {c.id: "closed" for c in cfg.counters}
+    for _seq, kind, _ts, d in events[:start]:
+        tk = d.get("ticket")
+        if isinstance(tk, dict) and kind != "rating.recorded":
+            status[tk["id"]] = tk["status"]
+        elif kind.startswith("counter."):
+            counters[d["counter"]["counter"]] = d["counter"]["status"]
+    waiting = {t for t, st in status.items() if st == "waiting"}
+    called = {t for t, st in status.items() if st == "called"}
+    not_closed = {c for c, st in counters.items() if st != "closed"}
+    for seq, kind, t_ts, d in events[start:k]:
+        if t_ts != ts:
+            v.add("reset_wrong", {"what": "an event of the reset at another instant", "seq": seq, "ts": t_ts})
+        if kind == "ticket.expired":
+            r.expired.add(d["ticket"]["id"])
+        elif kind == "ticket.done":
+            r.done.add(d["ticket"]["id"])
+        elif kind == "counter.closed":
+            r.closed.add(d["counter"]["counter"])
+    for what, want, got in (
+        ("waiting when the day closed, expired by it", waiting, r.expired),
+        ("being served when the day closed, ended done by it", called, r.done),
+        ("counter not closed when the day closed, closed by it", not_closed, r.closed),
+    ):
+        for x in sorted(want - got):
+            v.add("reset_wrong", {"what": f"{what}: not", "id": x, "before": status.get(x, counters.get(x))})
+        for x in sorted(got - want):
+            v.add(
+                "reset_wrong",
+                {"what": f"{what}: but was not", "id": x, "before": status.get(x, counters.get(x))},
+            )
+    for tid in sorted(r.expired | r.done):
+        if day_of(tid) != r.day1:
+            v.add("reset_wrong", {"what": "the reset ended a ticket of another day", "ticket": tid})
+    want_data = {
+        "day": f"{d2 - timedelta(days=1):%Y-%m-%d}",
+        "issued": issued[r.day1],
+        "expired": len(r.expired),
+    }
+    if data != want_data:
+        v.add("reset_wrong", {"what": "day.closed says otherwise", "data": data, "expected": want_data})
+    if r.at < at:
+        v.add("reset_wrong", {"what": "the day closed before the boundary", "ts": ts, "boundary": _iso(at)})
+    for i, (seq, kind, _t, d) in enumerate(events):
+        if kind == "ticket.expired" and not start <= i < k:
+            v.add(
+                "reset_wrong", {"what": "expired outside the reset", "seq": seq, "ticket": d["ticket"]["id"]}
+            )
+    for rec in queue_records:
+        if rec["outcome"] == "expired" and (rec["ticket_id"] not in r.expired or rec["finished_at"] != ts):
+            v.add("reset_wrong", {"what": "an expired record that the reset did not write", "record": rec})
+
+    # each decision in its business day
+    for i, (seq, kind, t_ts, d) in enumerate(events):
+        t_at = epoch(t_ts)
+        if i < start and t_at >= at + 0.001:
+            # (Within the boundary's millisecond: the engine reads the clock for its tick and again for
+            # the command, microseconds apart.)
+            v.add(
+                "ticket_in_wrong_day",
+                {"what": "decided after the boundary on the old day", "seq": seq, "ts": t_ts},
+            )
+        elif i > k and t_at < at:
+            v.add(
+                "ticket_in_wrong_day",
+                {"what": "decided before the boundary on the new day", "seq": seq, "ts": t_ts},
+            )
+        if kind == "ticket.issued":
+            tid = d["ticket"]["id"]
+            if day_of(tid) != (r.day1 if i < start else r.day2):
+                v.add("ticket_in_wrong_day", {"ticket": tid, "seq": seq, "reset_seq": r.seq})
+        if i > k:
+            about = _concerns(d)
+            if about is not None and day_of(about) < r.day2:
+                v.add("day1_ticket_after_reset", {"seq": seq, "type": kind, "ticket": about})
+    for tid, (_d, st, _data) in table.items():
+        if day_of(tid) < r.day2 and st in ("waiting", "called"):
+            v.add("day1_ticket_after_reset", {"ticket": tid, "status": st, "what": "still open"})
+    return r
+
+
+def classify_refusal(
+    cfg: SiteConfig, r: dict[str, Any], decided: dict[tuple[str, str], str], reset: Reset
+) -> str | None:
+    """Why the boundary makes a refusal legitimate, or None when nothing does.
+
+    Only a command decided on the new day (``commands.ts``, the commit time of its batch, is at or
+    after ``day.closed``) by a device acting on what it knew of the old day:
+
+    - ``counter_closed`` when the reply the counter acted on was decided on the old day and the reset
+      closed that counter;
+    - ``no_current_ticket`` when the ticket the counter was serving is one the reset ended;
+    - ``call`` ``not_found`` when the number called back was skipped on the old day;
+    - ``rate`` ``nothing_to_rate`` when the visit rated was of the old day (the reset forgets it).
+    """
+    if reset.at is None or (r["op"], r["code"]) not in BOUNDARY_REFUSALS:
+        return None
+    ts = decided.get((r["device"], r["id"]))
+    if ts is None or epoch(ts) < reset.at:
+        return None
+    code = r["code"]
+    if code == "counter_closed":
+        view = r.get("view")
+        view_ts = decided.get((r["device"], view)) if view else None
+        counter = cfg.device(r["device"]).counter
+        if view_ts is not None and epoch(view_ts) <= reset.at and counter in reset.closed:
+            return "the reset closed the counter"
+        return None
+    if code == "no_current_ticket":
+        return "the reset ended the ticket" if r.get("serving") in reset.done else None
+    ticket = r.get("ticket")
+    if ticket and day_of(ticket) == reset.day1:
+        return "a visit of the old day"
+    return None
+
+
 def check_all(
     cfg: SiteConfig,
     *,
@@ -103,8 +423,12 @@ def check_all(
     devices: dict[str, Any],
     retained: dict[str, dict[str, Any]],
     backend_conflicts: int,
+    boundary: dict[str, Any] | None = None,
 ) -> tuple[Violations, dict[str, Any]]:
-    """Run every check; return the violations and the day's figures."""
+    """Run every check; return the violations and the day's figures.
+
+    ``boundary`` (``{"epoch": unix time, "day1": "YYYYMMDD", "day2": "YYYYMMDD"}``) is the business-day
+    boundary the day crossed; without it the day is checked as one business day."""
     v = Violations(CHECKS)
     events = load_events(controller_db)
     with read_only(controller_db) as db:
@@ -112,6 +436,7 @@ def check_all(
             r[0]: (r[1], r[2], json.loads(r[3]))
             for r in db.execute("SELECT id, day, status, data FROM tickets").fetchall()
         }
+        decided = {(d, c): ts for d, c, ts in db.execute("SELECT device, id, ts FROM commands")}
 
     # -- the event log is gapless ------------------------------------------------------------
     last = 0
@@ -235,6 +560,30 @@ def check_all(
         if shown != json.loads(json.dumps(state)) or not isinstance(seq, int) or seq > last:
             v.add("display_differs", {"topic": topic, "retained": {**shown, "seq": seq}, "controller": state})
 
+    # -- every ticket's stored status is the one its last event says -----------------------------
+    last_status: dict[str, tuple[int, str]] = {}
+    for seq, _kind, _ts, data in events:
+        tk = data.get("ticket")
+        if isinstance(tk, dict):
+            last_status[tk["id"]] = (seq, tk["status"])
+    for tid, (_day, status, _data) in table.items():
+        if tid in last_status and last_status[tid][1] != status:
+            v.add(
+                "final_status_differs",
+                {"ticket": tid, "stored": status, "last_event": last_status[tid]},
+            )
+    with read_only(hub_db) as db:
+        hub_tickets = dict(db.execute("SELECT id, status FROM tickets").fetchall())
+    for tid in set(hub_tickets) | set(table):
+        if hub_tickets.get(tid) != (table[tid][1] if tid in table else None):
+            v.add(
+                "hub_tickets_differ",
+                {"ticket": tid, "hub": hub_tickets.get(tid), "controller": table.get(tid, (0, None))[1]},
+            )
+
+    # -- the business-day boundary ---------------------------------------------------------------
+    reset = check_reset(v, cfg, events, table, recs["queue-records"], boundary)
+
     # -- what the devices were told -------------------------------------------------------------
     for r in devices["reply_changed"]:
         v.add("reply_changed", r)
@@ -242,14 +591,35 @@ def check_all(
         v.add("device_view_differs", m)
     for tid, status in devices["final_status"].items():
         stored = table.get(tid)
-        if stored is not None and stored[1] != status:
+        if stored is None:
+            continue
+        if status == "ended_unseen":  # a counter lost it to the reset: it must have ended it, served
+            if stored[1] != "done" or tid not in reset.done:
+                v.add("device_view_differs", {"ticket": tid, "device_saw": status, "stored": stored[1]})
+        elif stored[1] != status:
             v.add("device_view_differs", {"ticket": tid, "device_saw": status, "stored": stored[1]})
+    for c in devices.get("boundary_calls", []):
+        if not (day_of(c["wanted"]) == reset.day1 and day_of(c["got"]) == reset.day2):
+            v.add("device_view_differs", {"what": "call returned another ticket", **c})
+    legit: Counter[str] = Counter()
     for r in devices["refusals"]:
-        v.add("unexpected_refusal", r)
+        why = classify_refusal(cfg, r, decided, reset)
+        if why is None:
+            v.add("unexpected_refusal", r)
+        else:
+            legit[f"{r['op']}:{r['code']}"] += 1
 
     statuses = Counter(row[1] for row in table.values())
     kinds = Counter(e[1] for e in events)
     recalls = sum(1 for e in events if e[1] == "ticket.called" and e[3].get("recall"))
+    callbacks, seen_status = 0, {}  # type: int, dict[str, str]
+    for _seq, kind, _ts, data in events:
+        tk = data.get("ticket") if isinstance(data.get("ticket"), dict) else None
+        if tk is None or kind == "rating.recorded":
+            continue
+        if kind == "ticket.called" and not data.get("recall") and seen_status.get(tk["id"]) == "skipped":
+            callbacks += 1
+        seen_status[tk["id"]] = tk["status"]
     figures = {
         "tickets": {
             "issued": len(table),
@@ -260,10 +630,7 @@ def check_all(
             "priority": sum(1 for row in table.values() if row[2].get("priority")),
             "transferred": kinds["ticket.transferred"],
             "recalled": recalls,
-            "called_back_after_skip": kinds["ticket.called"]
-            - recalls
-            - len(table)
-            - kinds["ticket.transferred"],
+            "called_back_after_skip": callbacks,
         },
         "ratings": sum(rated.values()),
         "events": len(events),
@@ -275,4 +642,6 @@ def check_all(
         },
         "queue_endings": {k.split(".")[1]: kinds[k] for k in ENDINGS},
     }
+    if boundary is not None:
+        figures["boundary"] = reset.figures(table, legit, devices)
     return v, figures

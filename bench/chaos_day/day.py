@@ -11,6 +11,15 @@ forwarder's timeout, 500s, SIGKILL of its process) for long stretches, and drops
 Faults are placed at random points of the day's progress (tickets issued), so every fault lands
 inside the day whatever the machine's speed.
 
+The day crosses one business-day boundary, for real (no clock is faked): when the site is up, the
+harness picks a whole minute (``plan_boundary``: about half-way through the day's tickets, at least
+``boundary_min_s`` after the devices start) and writes it as ``[site] day_starts`` before the controller
+and the hub start. The devices issue half the tickets before it and the rest only after it, so the day
+can neither end before the boundary nor run out of load at it. More faults are placed in time around
+it (``boundary_schedule``: the controller SIGKILLed before it, about when the reset is committed and
+after it; the hub killed, the back end down across it, device connections dropped); a fault that
+targets a process waits for the one under way on the same process to end (one lock per process).
+
 Afterwards everything is stopped and :mod:`bench.chaos_day.checks` reads the databases read-only.
 ``run_day(short_plan(seed))`` is what ``make test`` runs; ``python -m bench chaos`` runs
 ``full_plan``. ``python -m bench.chaos_day [--short] [--seed N]`` runs either and prints the summary.
@@ -34,6 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,15 +57,19 @@ from bench.chaos_day.parts import (
     REASONS,
     REPO,
     TOKEN_ENV,
+    Boundary,
     ChaosError,
     ChaosPlan,
     Child,
+    PlacedFault,
+    boundary_schedule,
     child_env,
     count_errors,
     full_plan,
     http_json,
     log_lines,
     log_tail,
+    plan_boundary,
     poll,
     processes_mentioning,
     short_plan,
@@ -67,6 +81,7 @@ from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
 from onestop.protocol import HUB_ID, Topics
 from onestop.tomlw import to_toml
+from queue_controller.engine import business_day
 
 __all__ = ["ChaosDay", "ChaosPlan", "full_plan", "processes_mentioning", "run_day", "short_plan"]
 
@@ -85,7 +100,8 @@ class ChaosDay:
         self.backend_port = free_port(LOOPBACK)
         self.hub_port = free_port(LOOPBACK)
         self.site_path = root / "site.toml"
-        self.site_path.write_text(to_toml(site_data(plan, root, self.backend_port, self.hub_port)), "utf-8")
+        self.site = site_data(plan, root, self.backend_port, self.hub_port)
+        self.site_path.write_text(to_toml(self.site), "utf-8")
         self.cfg: SiteConfig = config.load(self.site_path)
         self.topics = Topics(self.cfg.site.id)
         self.broker = Broker(self.cfg, root / "broker", host=LOOPBACK, persistence=True)
@@ -102,11 +118,21 @@ class ChaosDay:
         self.load_done = threading.Event()
         self.stopping = threading.Event()
         self.faults: Counter[str] = Counter()
-        self.fault_log: list[tuple[float, str]] = []
+        #: (seconds since the start, kind, placed around the boundary)
+        self.fault_log: list[tuple[float, str, bool]] = []
+        #: One lock per process that faults target: a kill and its restart are never interleaved with
+        #: another fault on the same process.
+        self.fault_locks = {k: threading.Lock() for k in ("controller", "broker", "hub", "backend")}
+        self.boundary: Boundary | None = None
+        self.boundary_mode = ""
+        #: (killed, started again), Unix time, of every controller kill
+        self.controller_down: list[tuple[float, float]] = []
+        self.days: tuple[str, str] = ("", "")
         self.injector_errors: list[str] = []
         self.backend_totals: Counter[str] = Counter()
         self.backend_conflicts = 0
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
         self._load_in: IO[bytes] | None = None
         self._load_lock = threading.Lock()
 
@@ -138,11 +164,39 @@ class ChaosDay:
             "--db", str(self.root / "hub.db"), "--log-level", "WARNING",
         )  # fmt: skip
         self.backend.start()
-        self.controller.start()
-        self.hub.start()
         if not poll(lambda: bool(self._backend_stats()), 30):
             raise ChaosError(f"the reference back end did not start:\n{log_tail(self.backend.log)}")
+        if self.plan.boundary:
+            self._place_boundary()
+        self.controller.start()
+        self.hub.start()
         self._start_load()
+
+    def _place_boundary(self) -> None:
+        """Pick the boundary and write it to site.toml as ``day_starts`` (before the controller and the
+        hub read it)."""
+        at = plan_boundary(self.plan, time.time())
+        local = datetime.fromtimestamp(at, self.cfg.site.tz)
+        self.site["site"]["day_starts"] = f"{local:%H:%M}"
+        self.site_path.write_text(to_toml(self.site), "utf-8")
+        self.cfg = config.load(self.site_path)
+        d1, d2 = business_day(self.cfg, local - timedelta(seconds=1)), business_day(self.cfg, local)
+        if d2 - d1 != timedelta(days=1):
+            raise ChaosError(f"day_starts {local:%H:%M} does not start a new day at {local.isoformat()}")
+        # About ``boundary_share`` of the tickets before it when it falls where the plan expects it;
+        # when the whole minute falls later, more of them (up to 80 %), so that the time spent waiting
+        # for the minute carries load and faults and the new day is not longer than it must be.
+        plan = self.plan
+        wait = at - time.time() - plan.startup_s
+        after_s = (1 - plan.boundary_share) * plan.tickets / plan.issue_rate
+        share = min(0.8, max(0.3, wait / max(wait + after_s, 1e-3)))
+        before = round(share * plan.tickets)
+        self.boundary = Boundary(epoch=at, day_starts=f"{local:%H:%M}", before=before)
+        self.days = (f"{d1:%Y%m%d}", f"{d2:%Y%m%d}")
+        self.say(
+            f"chaos: the business day {d2} starts at {local.isoformat()} (day_starts {local:%H:%M}), "
+            f"in {at - time.time():.1f} s, after {before} tickets"
+        )
 
     def _start_load(self) -> None:
         devices = []
@@ -174,6 +228,14 @@ class ChaosDay:
             "levels": len(LEVELS),
             "results": str(self.root / "devices.json"),
         }
+        if self.boundary is not None:
+            spec["boundary"] = {
+                "epoch": self.boundary.epoch,
+                "before": self.boundary.before,
+                "lull_s": plan.lull_s,
+                "day1": self.days[0],
+                "day2": self.days[1],
+            }
         spec_path = self.root / "load-spec.json"
         spec_path.write_text(json.dumps(spec), "utf-8")
         with open(self.root / "load.log", "ab") as err:
@@ -230,9 +292,9 @@ class ChaosDay:
             self.backend_conflicts += st["conflicts"]
 
     # -- the fault injector --------------------------------------------------------------------
-    def _note(self, kind: str) -> None:
+    def _note(self, kind: str, planned: bool = False) -> None:
         self.faults[kind] += 1
-        self.fault_log.append((round(time.monotonic() - self.t0, 3), kind))
+        self.fault_log.append((round(time.monotonic() - self.t0, 3), kind, planned))
 
     def _wait_issued(self, fraction: float) -> bool:
         """Block until ``fraction`` of the day's tickets are issued; False when the day is stopping."""
@@ -258,15 +320,46 @@ class ChaosDay:
             self.injector_errors.append(f"{name}: {type(exc).__name__}: {exc}")
             self.say(f"chaos: the {name} injector failed: {exc!r}")
 
+    def _kill_controller(
+        self, rng: random.Random, planned: bool = False, down_s: float | None = None
+    ) -> None:
+        with self.fault_locks["controller"]:
+            self.controller.kill()
+            killed = time.time()
+            self._note("controller_sigkill", planned)
+            if down_s is None:
+                self._pause(rng, self.plan.controller_down_s)
+            else:
+                threading.Event().wait(down_s)
+            self.controller.start()
+            self.controller_down.append((killed, time.time()))
+
     def _kill_controllers(self, rng: random.Random) -> None:
         for at in self._points(rng, self.plan.controller_kills):
             if not self._wait_issued(at):
                 return
             self._pause(rng, 0.3)
-            self.controller.kill()
-            self._note("controller_sigkill")
-            self._pause(rng, self.plan.controller_down_s)
-            self.controller.start()
+            if self.boundary is not None:
+                # The placed kills own the seconds around the boundary: one of the random ones there
+                # could hold the controller down across the placed "before" kill.
+                edge = self.boundary.epoch
+                if edge - 3.0 <= time.time() < edge + 4.5 and not self._wait_until(edge + 4.5):
+                    return
+            self._kill_controller(rng)
+
+    def _restart_broker(self, rng: random.Random, kind: str, planned: bool = False) -> None:
+        with self.fault_locks["broker"]:
+            with self.broker_lock:
+                self.broker_should_run = False
+                if kind == "clean":
+                    self.broker.stop()
+                else:
+                    self.broker.kill()
+            self._note(f"broker_{kind}_restart", planned)
+            self._pause(rng, self.plan.broker_down_s)
+            with self.broker_lock:
+                self.broker.start()
+                self.broker_should_run = True
 
     def _restart_brokers(self, rng: random.Random) -> None:
         kinds = ["clean", "sigkill"] * self.plan.broker_restarts
@@ -276,36 +369,95 @@ class ChaosDay:
             if not self._wait_issued(at):
                 return
             self._pause(rng, 0.3)
-            with self.broker_lock:
-                self.broker_should_run = False
-                if kind == "clean":
-                    self.broker.stop()
-                else:
-                    self.broker.kill()
-            self._note(f"broker_{kind}_restart")
-            self._pause(rng, self.plan.broker_down_s)
-            with self.broker_lock:
-                self.broker.start()
-                self.broker_should_run = True
+            self._restart_broker(rng, kind)
+
+    def _kill_hub(self, rng: random.Random, planned: bool = False) -> None:
+        with self.fault_locks["hub"]:
+            self.hub.kill()
+            self._note("hub_sigkill", planned)
+            self._pause(rng, self.plan.hub_down_s)
+            self.hub.start()
 
     def _kill_hubs(self, rng: random.Random) -> None:
         for at in self._points(rng, self.plan.hub_kills):
             if not self._wait_issued(at):
                 return
             self._pause(rng, 0.3)
-            self.hub.kill()
-            self._note("hub_sigkill")
-            self._pause(rng, self.plan.hub_down_s)
-            self.hub.start()
+            self._kill_hub(rng)
+
+    def _drop(self, rng: random.Random, planned: bool = False) -> None:
+        n = rng.randint(1, 5)
+        self._tell_load({"drop": n})
+        self.faults["device_connections_dropped"] += n
+        self._note("device_drop", planned)
 
     def _drop_devices(self, rng: random.Random) -> None:
         for at in self._points(rng, self.plan.device_drops):
             if not self._wait_issued(at):
                 return
-            n = rng.randint(1, 5)
-            self._tell_load({"drop": n})
-            self.faults["device_connections_dropped"] += n
-            self._note("device_drop")
+            self._drop(rng)
+
+    # -- around the boundary ------------------------------------------------------------------
+    def _wait_until(self, wall: float) -> bool:
+        """Sleep until the instant ``wall`` (Unix time, a scheduled moment); False when the day stops."""
+        while not self.stopping.is_set():
+            left = wall - time.time()
+            if left <= 0:
+                return True
+            self.stopping.wait(min(left, 0.5))
+        return False
+
+    def _boundary_faults(self, rng: random.Random) -> None:
+        """The faults of ``boundary_schedule``: one thread per target, each in time order."""
+        assert self.boundary is not None
+        at = self.boundary.epoch
+        self.boundary_mode, schedule = boundary_schedule(self.plan, rng)
+        by_kind: dict[str, list[PlacedFault]] = {}
+        for fault in schedule:
+            by_kind.setdefault(fault.target, []).append(fault)
+        threads = []
+        for kind, faults in by_kind.items():
+            sub = random.Random(rng.getrandbits(64))
+            th = threading.Thread(
+                target=self._run_injector,
+                args=(f"boundary-{kind}", lambda r, k=kind, f=faults: self._at_boundary(r, k, f, at), sub),
+                name=f"chaos-boundary-{kind}",
+                daemon=True,
+            )
+            th.start()
+            threads.append(th)
+        for th in threads:
+            th.join()
+
+    def _at_boundary(self, rng: random.Random, kind: str, faults: list[PlacedFault], at: float) -> None:
+        for fault in faults:
+            if not self._wait_until(at + fault.offset):
+                return
+            if kind == "controller":
+                self._kill_controller(rng, planned=True, down_s=fault.down_s)
+            elif kind == "hub":
+                self._kill_hub(rng, planned=True)
+            elif kind == "broker":
+                self._restart_broker(rng, rng.choice(["clean", "sigkill"]), planned=True)
+            elif kind == "devices":
+                self._drop(rng, planned=True)
+            elif kind == "backend":
+                self._backend_outage_across(rng, at)
+
+    def _backend_outage_across(self, rng: random.Random, at: float) -> None:
+        """The back end down from now until 2-6 s after the boundary: the reset's records wait in the
+        outbox. Skipped if a random outage still holds it 2 s after the boundary (it is down anyway)."""
+        lock = self.fault_locks["backend"]
+        if not lock.acquire(timeout=max(0.0, at + 2.0 - time.time())):
+            return
+        try:
+            self._backend_control({"mode": "down"})
+            self._note("backend_down", planned=True)
+            self._wait_until(at + rng.uniform(2.0, 6.0))
+        finally:
+            with contextlib.suppress(Exception):
+                self._backend_control({"mode": "up"})
+            lock.release()
 
     def _break_backend(self, rng: random.Random) -> None:
         """Long stretches without a back end: 503s, answers held past the timeout (the batch is
@@ -320,30 +472,35 @@ class ChaosDay:
             end = start + rng.uniform(0.4, 0.65) * slot
             if not self._wait_issued(start):
                 return
-            try:
-                if kind == "sigkill":
-                    self._keep_backend_stats()
-                    self.backend.kill()
-                    self._note("backend_sigkill")
-                    self._pause(rng, self.plan.backend_kill_down_s)
-                    if rng.random() < 0.5:
-                        self._wait_issued(end)  # a long stretch without its process
-                    self.backend.start()
-                    if not poll(lambda: bool(self._backend_stats()), 30):
-                        raise ChaosError("the reference back end did not come back")
-                    continue
-                if kind == "down":
-                    self._backend_control({"mode": "down"})
-                elif kind == "timeout":
-                    self._backend_control({"mode": "timeout", "rate": 1.0, "hold_s": 30, "store": True})
-                else:
-                    self._backend_control({"mode": "fail", "rate": 0.7, "status": 500})
-                self._note(f"backend_{kind}")
-                self._wait_issued(end)
-            finally:
-                if kind != "sigkill":
-                    with contextlib.suppress(Exception):
-                        self._backend_control({"mode": "up"})
+            with self.fault_locks["backend"]:
+                self._backend_fault(rng, kind, end)
+
+    def _backend_fault(self, rng: random.Random, kind: str, end: float) -> None:
+        """One random back-end fault, until ``end`` of the day's progress (the back end's lock held)."""
+        try:
+            if kind == "sigkill":
+                self._keep_backend_stats()
+                self.backend.kill()
+                self._note("backend_sigkill")
+                self._pause(rng, self.plan.backend_kill_down_s)
+                if rng.random() < 0.5:
+                    self._wait_issued(end)  # a long stretch without its process
+                self.backend.start()
+                if not poll(lambda: bool(self._backend_stats()), 30):
+                    raise ChaosError("the reference back end did not come back")
+                return
+            if kind == "down":
+                self._backend_control({"mode": "down"})
+            elif kind == "timeout":
+                self._backend_control({"mode": "timeout", "rate": 1.0, "hold_s": 30, "store": True})
+            else:
+                self._backend_control({"mode": "fail", "rate": 0.7, "status": 500})
+            self._note(f"backend_{kind}")
+            self._wait_issued(end)
+        finally:
+            if kind != "sigkill":
+                with contextlib.suppress(Exception):
+                    self._backend_control({"mode": "up"})
 
     # -- running ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -361,6 +518,8 @@ class ChaosDay:
             "backend": self._break_backend,
             "devices": self._drop_devices,
         }
+        if self.boundary is not None:
+            injectors["boundary"] = self._boundary_faults
         threads = []
         for name, body in injectors.items():
             rng = random.Random(self.rng.getrandbits(64))
@@ -370,6 +529,8 @@ class ChaosDay:
             th.start()
             threads.append(th)
         deadline = time.monotonic() + self.plan.time_limit_s
+        if self.boundary is not None:  # the time until the boundary is not the day's to spend
+            deadline += max(0.0, self.boundary.epoch - time.time())
         last_say = 0.0
         while not self.load_done.wait(0.5):
             self._supervise()
@@ -531,7 +692,14 @@ class ChaosDay:
             devices=devices,
             retained=retained,
             backend_conflicts=self.backend_conflicts,
+            boundary=(
+                {"epoch": self.boundary.epoch, "day1": self.days[0], "day2": self.days[1]}
+                if self.boundary is not None
+                else None
+            ),
         )
+        if self.boundary is not None:
+            figures["boundary"].update(self._boundary_figures(figures["boundary"]))
         if not devices["completed"]:
             v.add("day_not_completed", devices.get("elapsed_s"))
         for name, ok in settled.items():
@@ -554,7 +722,7 @@ class ChaosDay:
             "plan": {k: val for k, val in asdict(self.plan).items() if k != "probabilities"},
             "faults": dict(sorted(self.faults.items())),
             "process_starts": starts,
-            "fault_timeline_s": self.fault_log,
+            "fault_timeline_s": [[t, kind] for t, kind, _planned in self.fault_log],
             **figures,
             "devices": {
                 "commands": devices["ops"],
@@ -573,6 +741,38 @@ class ChaosDay:
             "violations_total": v.total,
             "violation_examples": v.examples,
             "site_dir": str(self.root),
+        }
+
+    def _boundary_figures(self, checked: dict[str, Any]) -> dict[str, Any]:
+        """When the boundary and the reset happened in the day's time, and the faults near them."""
+        assert self.boundary is not None
+        at_s = self.boundary.epoch - self.t0_wall  # the boundary in seconds since the start
+        reset_s = None
+        if checked.get("reset_at"):
+            reset_s = datetime.fromisoformat(checked["reset_at"]).timestamp() - self.t0_wall
+        near: list[dict[str, Any]] = [
+            {"at_s": round(t - at_s, 3), "kind": kind, "placed": planned}
+            for t, kind, planned in self.fault_log
+            if abs(t - at_s) <= 10.0
+        ]
+        return {
+            "day_starts": self.boundary.day_starts,
+            "timezone": self.cfg.site.timezone,
+            "at_s": round(at_s, 3),
+            "reset_at_s": round(reset_s, 3) if reset_s is not None else None,
+            "tickets_planned_before": self.boundary.before,
+            # "across": the controller was down when the boundary came (the reset was decided by the
+            # restarted controller, from the disk); "running": a running controller decided it.
+            "controller_mode": self.boundary_mode,
+            "controller_down_at_boundary": any(a <= self.boundary.epoch < b for a, b in self.controller_down),
+            "faults_within_10s": near,
+            "faults_within_10s_by_kind": dict(sorted(Counter(f["kind"] for f in near).items())),
+            "controller_kills_before": sum(
+                1 for f in near if f["kind"] == "controller_sigkill" and f["at_s"] < 0
+            ),
+            "controller_kills_after": sum(
+                1 for f in near if f["kind"] == "controller_sigkill" and f["at_s"] >= 0
+            ),
         }
 
     def kill_everything(self) -> None:

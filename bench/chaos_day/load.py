@@ -11,6 +11,24 @@ It talks to the orchestrator over its standard streams, one JSON document per li
 ``{"drop": n}`` (close ``n`` device sockets abruptly, without an MQTT DISCONNECT) and ``{"stop": true}``.
 What it saw (every ticket it was given, every rating, every reply that changed for the same command
 id) goes to the results file named in the spec, for the checks of :mod:`bench.chaos_day.checks`.
+
+**The business-day boundary** (``spec["boundary"]``): the site's day starts anew at a known instant
+during the day. The kiosks issue ``before`` tickets before it (spread over the time until then, the
+last ``lull_s`` seconds at the day's rate) and the rest only after it, so that the day cannot end
+before the boundary however fast it runs. In the last ``lull_s`` seconds half of the counters call
+nobody (the evening): tickets still wait when the day closes, and the reset expires them, while the
+other counters are serving when it comes. Like real devices they are not told what the reset did;
+they find out as real ones do:
+
+- a counter that the reset closed gets ``counter_closed`` on its next key and opens again; the
+  ticket it was serving was ended by the reset (``no_current_ticket`` says the same), and its final
+  status in the devices' view is ``ended_unseen`` (the checks require ``done`` by the reset);
+- tickets that the devices last saw waiting when the new day began were expired by the reset (the
+  domain rule; the checks compare it with the store); skipped tickets of the old day are not called
+  back on the new one (numbers restart, ``call`` is by today's number);
+- refusals are all recorded with what the device believed when it sent the command (``view``: the
+  command whose reply it last acted on; ``ticket``: the ticket concerned), so that the checks can
+  tell those the boundary makes legitimate from any other.
 """
 
 from __future__ import annotations
@@ -59,6 +77,11 @@ class Cmd:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def day_of(ticket_id: str) -> str:
+    """The business day (``YYYYMMDD``) in a ticket id."""
+    return ticket_id.split("-", 1)[0]
+
+
 @dataclass
 class Dev:
     """One simulated device and its connection."""
@@ -84,6 +107,10 @@ class Dev:
     blocked_by_rating: bool = False
     want_next: bool = False
     timer_due: bool = False
+    #: The command whose (successful) reply the counter's view of itself rests on.
+    view: str | None = None
+    #: This counter's clerk calls nobody in the evening lull (half of them do).
+    evening: bool = False
 
 
 class Load:
@@ -125,6 +152,15 @@ class Load:
         self.stats: Counter[str] = Counter()
         self.ops: Counter[str] = Counter()
         self._stdin_buf = b""
+        # the business-day boundary
+        self.boundary: dict[str, Any] | None = spec.get("boundary")
+        self.day: str | None = self.boundary["day1"] if self.boundary else None
+        self.new_day_seen = False  # the boundary has passed: the devices act on the new day
+        self.saw_day2 = False  # a ticket of the new day came back
+        self.expired: set[str] = set()  # tickets the reset expired, as the devices infer it
+        self.ended_unseen: list[dict[str, Any]] = []  # tickets a counter lost to the reset
+        self.boundary_calls: list[dict[str, Any]] = []  # a callback number that meant today's ticket
+        self.started_wall = 0.0
 
     # -- set-up ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -140,6 +176,7 @@ class Load:
             )
             if dev.role == "rating" and dev.counter is not None:
                 self.rater_of[dev.counter] = dev.id
+            dev.evening = dev.role == "counter" and self.rng.random() < 0.5
             c = paho.Client(
                 CallbackAPIVersion.VERSION2,
                 client_id=f"{dev.id}-chaos-{os.getpid()}",
@@ -244,6 +281,9 @@ class Load:
         """Queue a new command (a fresh id) and publish it when the device is connected."""
         dev.seq += 1
         cid = f"{dev.id}.{dev.seq}.{self.rng.getrandbits(32):08x}"
+        if dev.role == "counter":  # what the clerk believed when pressing the key
+            meta.setdefault("view", dev.view)
+            meta.setdefault("serving", dev.serving["id"] if dev.serving else None)
         payload = json.dumps({"id": cid, "op": op, "args": args}, ensure_ascii=False).encode()
         cmd = Cmd(cid, op, payload, on_reply, expire, time.monotonic(), meta=meta)
         dev.inflight[cid] = cmd
@@ -293,6 +333,7 @@ class Load:
                     "op": cmd.op,
                     "code": err.get("code"),
                     "message": err.get("message"),
+                    **cmd.meta,
                 }
             )
         cmd.on_reply(dev, cmd, reply)
@@ -302,14 +343,13 @@ class Load:
         """Start new ``issue`` commands within the rate, the backlog cap and the kiosks' windows."""
         if self.stop_requested:
             return
-        elapsed = time.monotonic() - self.started
-        allowed = min(self.tickets_target, int(self.issue_rate * elapsed) + 1)
+        allowed = self.allowed()
         window = self.spec["kiosk_window"]
         kiosks = [d for d in self.devices if d.role == "kiosk"]
         self.rng.shuffle(kiosks)
         for dev in kiosks:
             while self.issue_cmds < allowed and len(dev.inflight) < window:
-                if len(self.issued) - len(self.first_called) >= self.backlog_cap:
+                if len(self.issued) - len(self.first_called) - len(self.expired) >= self.backlog_cap:
                     return
                 args: dict[str, Any] = {"service": self.rng.choice(self.services)}
                 if self.rng.random() < 0.1:
@@ -317,12 +357,71 @@ class Load:
                 self.issue_cmds += 1
                 self.send(dev, "issue", args, self._issued, expire=True)
 
+    def allowed(self) -> int:
+        """How many ``issue`` commands may have been started by now."""
+        b = self.boundary
+        if b is None:
+            elapsed = time.monotonic() - self.started
+            return min(self.tickets_target, int(self.issue_rate * elapsed) + 1)
+        now, at, before = time.time(), b["epoch"], b["before"]
+        if now >= at:  # the new day: the rest at the day's rate (catching up if behind)
+            return min(self.tickets_target, before + int(self.issue_rate * (now - at)) + 1)
+        # Before the boundary: ``before`` tickets by then, the last ``lull_s`` seconds at the day's
+        # rate (so that tickets wait when the day closes), the rest spread over the time until then.
+        start, lull = self.started_wall, b["lull_s"]
+        evening_at, evening_n = at - lull, before - self.issue_rate * lull
+        if evening_at <= start or evening_n <= 0:
+            due = before * (now - start) / max(at - start, 1e-3)
+        elif now < evening_at:
+            due = evening_n * (now - start) / (evening_at - start)
+        else:
+            due = evening_n + self.issue_rate * (now - evening_at)
+        return min(before, int(due) + 1)
+
+    def in_lull(self) -> bool:
+        """True in the last ``lull_s`` seconds before the boundary (the counters call nobody)."""
+        b = self.boundary
+        return b is not None and b["epoch"] - b["lull_s"] <= time.time() < b["epoch"]
+
+    def _seen_ticket(self, tid: str) -> None:
+        """A ticket id came back: note when the new business day shows."""
+        if self.boundary is not None and day_of(tid) >= self.boundary["day2"]:
+            self.saw_day2 = True
+            self.new_day()
+
+    def new_day(self) -> None:
+        """The boundary has passed: what the devices last saw waiting of the old day was expired by
+        the reset, and nobody calls yesterday's skipped numbers back."""
+        if self.new_day_seen or self.boundary is None:
+            return
+        self.new_day_seen = True
+        self.day = self.boundary["day2"]
+        for tid in list(self.waiting):
+            if day_of(tid) < self.day:
+                self._gone(tid)
+        self.callbacks = [c for c in self.callbacks if day_of(c["ticket"]) >= self.day]
+
+    def _gone(self, tid: str) -> None:
+        """A ticket of the old day was waiting when the day closed: the reset expired it."""
+        self.waiting.discard(tid)
+        self.status[tid] = "expired"
+        self.expired.add(tid)
+
+    def _waits(self, tid: str) -> None:
+        """A ticket waits (issued, or transferred): unless its day is over."""
+        if self.day is not None and self.new_day_seen and day_of(tid) < self.day:
+            self._gone(tid)
+        else:
+            self.status[tid] = "waiting"
+            self.waiting.add(tid)
+
     def _issued(self, dev: Dev, cmd: Cmd, reply: dict[str, Any]) -> None:
         if not reply.get("ok"):
             self.issue_cmds -= 1  # refused: nothing was issued, try another
             return
         t = reply["result"]["ticket"]
         tid = t["id"]
+        self._seen_ticket(tid)
         if tid in self.issued:
             self.view_mismatch.append({"what": "ticket issued twice", "ticket": tid, "ids": [cmd.cid]})
             return
@@ -334,8 +433,7 @@ class Load:
             "priority": t["priority"],
         }
         if tid not in self.status:  # a counter may have called it before this reply came
-            self.status[tid] = "waiting"
-            self.waiting.add(tid)
+            self._waits(tid)
 
     # -- counters ----------------------------------------------------------------------------
     def counter_next(self, dev: Dev) -> None:
@@ -352,6 +450,12 @@ class Load:
             return
         if dev.paused:
             self.send(dev, "resume", {}, self._counter_reply)
+            return
+        lull = dev.evening and self.in_lull()
+        if lull and dev.serving is None:  # the evening: nobody more is called before the day closes
+            assert self.boundary is not None
+            wake = self.boundary["epoch"] - time.time() + rng.uniform(0.05, 0.5)
+            self._later(dev, max(0.0, wake))
             return
         if dev.serving is None:
             mine = [c for c in self.callbacks if c["service"] in dev.services]
@@ -376,6 +480,8 @@ class Load:
             self.send(dev, "transfer", {"service": to, "front": rng.random() < 0.3}, self._counter_reply)
         elif r - p["transfer"] < p["pause"]:
             self.send(dev, "pause", {}, self._counter_reply)
+        elif lull:
+            self.send(dev, "finish", {}, self._counter_reply)
         else:
             self.send(dev, "call_next", {}, self._counter_reply)
 
@@ -403,9 +509,18 @@ class Load:
         # None: the kiosk's reply is still on its way. "called": fine if its holder's transfer reply is.
         holder = self.by_id.get(self.holder.get(tid, ""))
         transferring = holder is not None and any(c.op == "transfer" for c in holder.inflight.values())
-        if before not in (None, "waiting", "skipped") and not (before == "called" and transferring):
+        # "expired": the devices inferred that the reset expired it, but this call was decided before
+        # the day closed and its reply comes late (the reset then ended the call).
+        late = before == "expired" and self.day is not None and day_of(tid) < self.day
+        if (
+            before not in (None, "waiting", "skipped")
+            and not (before == "called" and transferring)
+            and not late
+        ):
             self._mismatch(dev, "called a ticket that was not waiting or skipped", ticket=tid, status=before)
+        self._seen_ticket(tid)
         self.waiting.discard(tid)
+        self.expired.discard(tid)
         self.first_called.add(tid)
         self.status[tid] = "called"
         self.holder[tid] = dev.id
@@ -415,12 +530,18 @@ class Load:
         op = cmd.op
         if not reply.get("ok"):
             code = (reply.get("error") or {}).get("code")
+            if code in ("counter_closed", "no_current_ticket") and dev.serving is not None:
+                # The counter lost its ticket without being told how (the reset closed the counter
+                # and ended it): the checks say whether that was legitimate.
+                tid = dev.serving["id"]
+                self.status[tid] = "ended_unseen"
+                self.ended_unseen.append({"device": dev.id, "ticket": tid, "id": cmd.cid, "code": code})
+                dev.serving = None
             if code == "counter_closed":
                 dev.opened = dev.paused = False
-            elif code == "no_current_ticket":
-                dev.serving = None
             self._later(dev, 0.2)
             return
+        dev.view = cmd.cid
         result = reply.get("result") or {}
         if op == "open":
             dev.opened, dev.paused = True, False
@@ -432,12 +553,18 @@ class Load:
             if t is None:
                 self._later(dev, self.rng.uniform(0.5, 1.5))
                 return
-            if op == "call" and t["id"] != cmd.meta.get("ticket"):
-                self._mismatch(
-                    dev, "call returned another ticket", ticket=t["id"], wanted=cmd.meta.get("ticket")
-                )
+            wanted = cmd.meta.get("ticket")
+            if op == "call" and t["id"] != wanted:
+                if wanted is not None and day_of(t["id"]) > day_of(wanted):
+                    # A callback of yesterday's number decided on the new day: today's ticket of that
+                    # number was called (a number means today's ticket). The checks verify it.
+                    self.boundary_calls.append(
+                        {"device": dev.id, "id": cmd.cid, "wanted": wanted, "got": t["id"]}
+                    )
+                else:
+                    self._mismatch(dev, "call returned another ticket", ticket=t["id"], wanted=wanted)
             self._called(dev, t)
-            self._later(dev, self.rng.expovariate(1 / self.service_s))
+            self._later(dev, min(self.rng.expovariate(1 / self.service_s), 2.5 * self.service_s))
         elif op == "finish":
             self._ended(dev, "done")
             self._later(dev, 0.0)
@@ -447,6 +574,7 @@ class Load:
             if (
                 t is not None
                 and t["id"] not in self.called_back
+                and (self.day is None or day_of(t["id"]) >= self.day)
                 and self.rng.random() < self.spec["p"]["callback"]
             ):
                 self.callbacks.append({"ticket": t["id"], "number": t["number"], "service": t["service"]})
@@ -458,9 +586,8 @@ class Load:
             # Replies of different devices can arrive out of order: another counter may already have
             # called the transferred ticket (and even finished it) before this reply came.
             if self.holder.get(t["id"]) == dev.id:
-                self.status[t["id"]] = "waiting"
-                self.waiting.add(t["id"])
                 self.first_called.discard(t["id"])
+                self._waits(t["id"])
             dev.serving = None
             self._later(dev, 0.0)
         elif op == "pause":
@@ -502,11 +629,14 @@ class Load:
         """The day is over: every ticket issued, called and ended, and nothing in flight."""
         if len(self.issued) < self.tickets_target or self.waiting:
             return False
+        if self.boundary is not None and not (self.new_day_seen and self.saw_day2):
+            return False  # the day crosses the boundary: it is not over before a ticket of the new day
         return all(not d.inflight and d.serving is None and not d.blocked_by_rating for d in self.devices)
 
     def run(self, emit: Callable[[dict[str, Any]], None]) -> None:
         """Connect every device, run the day, and return once it is over (or a stop was asked)."""
         self.started = time.monotonic()
+        self.started_wall = time.time()
         for dev in self.devices:
             self._connect(dev)
         for dev in self.devices:
@@ -527,6 +657,8 @@ class Load:
                 if c is None or c.socket() is not key.fileobj:
                     continue
                 c.loop_read()
+            if self.boundary is not None and not self.new_day_seen and time.time() >= self.boundary["epoch"]:
+                self.new_day()
             now = time.monotonic()
             while self.timers and self.timers[0][0] <= now:
                 _, _, fn = heapq.heappop(self.timers)
@@ -590,6 +722,7 @@ class Load:
             "inflight": inflight,
             "ready": sum(1 for d in self.devices if d.ready),
             "retries": self.stats["retries"],
+            "new_day": self.new_day_seen,
             "elapsed_s": round(time.monotonic() - self.started, 3),
         }
 
@@ -620,6 +753,9 @@ class Load:
             "reply_changed": self.reply_changed,
             "view_mismatch": self.view_mismatch,
             "refusals": self.refusals,
+            "ended_unseen": self.ended_unseen,
+            "boundary_calls": self.boundary_calls,
+            "inferred_expired": sorted(self.expired),
             "stats": dict(self.stats),
             "ops": dict(self.ops),
             "latency_ms": {

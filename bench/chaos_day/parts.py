@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -66,6 +68,26 @@ class ChaosPlan:
     broker_down_s: float = 1.0
     hub_down_s: float = 2.5
     backend_kill_down_s: float = 3.0
+    #: Cross a business-day boundary (``[site] day_starts``) once, at about half the tickets.
+    boundary: bool = True
+    #: Share of the tickets issued before the boundary when it falls where the plan expects it (more
+    #: when the whole minute falls later, see ``ChaosDay._place_boundary``).
+    boundary_share: float = 0.5
+    #: The boundary is never closer than this to the start of the load (``day_starts`` is a whole
+    #: minute, so it falls between this and a minute later).
+    boundary_min_s: float = 5.0
+    #: The controller, the hub and the devices start in this time (it is added to the lead).
+    startup_s: float = 2.0
+    #: Counters call nobody in the last seconds before the boundary (the evening), so that tickets
+    #: still wait when the day closes and are expired by the reset; kiosks keep issuing.
+    lull_s: float = 2.0
+    #: Faults placed in time around the boundary, in addition to the random schedule: the
+    #: controller is SIGKILLed before it, about when the reset is decided, and after it.
+    boundary_controller_kills: int = 3
+    boundary_hub_kills: int = 1
+    boundary_broker_restarts: int = 0
+    boundary_backend_outage: bool = True
+    boundary_device_drops: int = 1
     probabilities: dict[str, float] = field(
         default_factory=lambda: {
             "skip": 0.05,
@@ -91,6 +113,10 @@ def full_plan(seed: int, tickets: int = 20_000) -> ChaosPlan:
         backend_outages=6,
         backend_kills=3,
         device_drops=30,
+        boundary_min_s=60.0,
+        lull_s=3.0,
+        boundary_broker_restarts=1,
+        boundary_device_drops=3,
     )
 
 
@@ -114,6 +140,86 @@ def short_plan(seed: int, tickets: int = 600) -> ChaosPlan:
         hub_down_s=1.0,
         backend_kill_down_s=1.5,
     )
+
+
+# -- the business-day boundary -------------------------------------------------------------------
+
+
+@dataclass
+class Boundary:
+    """Where the day's business-day boundary falls: a whole minute of wall time (``day_starts`` has
+    minute granularity and every time zone in use has a whole-minute offset)."""
+
+    #: The instant (Unix time) at which the new business day starts.
+    epoch: float
+    #: ``day_starts`` as written to site.toml (site-local HH:MM of ``epoch``).
+    day_starts: str
+    #: Tickets issued before it (the rest only after it, so the day cannot end before it).
+    before: int
+
+
+def plan_boundary(plan: ChaosPlan, now: float) -> float:
+    """The instant of the boundary: the whole minute nearest to the moment when ``boundary_share`` of
+    the tickets would be issued at the plan's rate, but at least ``startup_s + boundary_min_s`` away.
+
+    A run that is slower or faster than expected does not move it: before it the kiosks issue at
+    most the share of the tickets planned for the old day (spread over the time left), after it the
+    rest, so the day neither ends before the boundary nor lacks load at it."""
+    lead = plan.startup_s
+    earliest = now + lead + plan.boundary_min_s
+    ideal = now + lead + plan.boundary_share * plan.tickets / plan.issue_rate
+    nearest = round(ideal / 60.0) * 60.0
+    return nearest if nearest >= earliest else math.ceil(earliest / 60.0) * 60.0
+
+
+@dataclass(order=True)
+class PlacedFault:
+    """A fault placed in time around the boundary."""
+
+    #: Seconds from the boundary (negative: before it).
+    offset: float
+    #: controller | hub | broker | devices | backend
+    target: str
+    #: How long the process stays down (None: the plan's random pause).
+    down_s: float | None = None
+
+
+def boundary_schedule(plan: ChaosPlan, rng: random.Random) -> tuple[str, list[PlacedFault]]:
+    """The faults placed around the boundary, in time order, and how the reset is to be met.
+
+    Half of the seeds take the controller down **across** the boundary (killed 0.2-0.8 s before it,
+    restarted 0.2-0.8 s after it: a power cut at night; the restarted controller decides the reset
+    from what is on disk), then kill it again 1-2 s after the boundary (while it starts, restores and
+    resets, or just after) and 2.5-4.5 s after it. The other half let a **running** controller decide
+    the reset: killed 0.3-2.5 s before the boundary (back before it), 0-0.4 s after it (about when the
+    reset batch is committed and published) and 1.5-4 s after it. Then: the hub killed within 3 s of
+    it, the back end down across it, device connections dropped (and the broker restarted, in the
+    full day)."""
+    mode = rng.choice(["across", "running"])
+    out: list[PlacedFault] = []
+    if mode == "across":
+        before = rng.uniform(0.2, 0.8)
+        kills = [
+            PlacedFault(-before, "controller", before + rng.uniform(0.2, 0.8)),
+            PlacedFault(rng.uniform(1.0, 2.0), "controller"),
+            PlacedFault(rng.uniform(2.5, 4.5), "controller"),
+        ]
+    else:
+        before = rng.uniform(0.3, 2.5)
+        kills = [
+            PlacedFault(-before, "controller", rng.uniform(0.0, min(plan.controller_down_s, before - 0.1))),
+            PlacedFault(rng.uniform(0.0, 0.4), "controller"),
+            PlacedFault(rng.uniform(1.5, 4.0), "controller"),
+        ]
+    while len(kills) < plan.boundary_controller_kills:
+        kills.append(PlacedFault(rng.uniform(-6.0, 6.0), "controller"))
+    out += kills[: plan.boundary_controller_kills]
+    out += [PlacedFault(rng.uniform(-3.0, 3.0), "hub") for _ in range(plan.boundary_hub_kills)]
+    out += [PlacedFault(rng.uniform(-5.0, 5.0), "broker") for _ in range(plan.boundary_broker_restarts)]
+    out += [PlacedFault(rng.uniform(-2.0, 2.0), "devices") for _ in range(plan.boundary_device_drops)]
+    if plan.boundary_backend_outage:
+        out.append(PlacedFault(-rng.uniform(1.0, 3.0), "backend"))
+    return mode, sorted(out)
 
 
 # -- the site file -----------------------------------------------------------------------------

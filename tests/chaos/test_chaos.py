@@ -1,4 +1,8 @@
-"""The short chaos day of ``make test``: 600 tickets while every kind of fault strikes at least once.
+"""The short chaos day of ``make test``: 600 tickets while every kind of fault strikes at least once,
+across a business-day boundary (the daily reset) with the controller SIGKILLed just before and after it.
+
+The boundary is a real one (``day_starts`` is set to a whole minute a few seconds to a minute ahead),
+so the day lasts from about 15 s to about 80 s depending on where in the minute it starts.
 
 Set ``ONESTOP_CHAOS_SEED`` to replay a seed (the seed is printed, and named in a failure). The full
 day (20,000 tickets) is ``python -m bench chaos`` or ``python -m bench.chaos_day``.
@@ -18,6 +22,9 @@ from onestop.broker import find_mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+#: The day waits up to a minute for its boundary, and stops itself after ``time_limit_s`` more.
+DAY_TIMEOUT_S = 300
+
 FAULT_KINDS = (
     "controller_sigkill",
     "broker_clean_restart",
@@ -30,13 +37,16 @@ FAULT_KINDS = (
 )
 
 
+@pytest.mark.timeout(DAY_TIMEOUT_S)
 def test_a_short_chaos_day_loses_nothing(tmp_path: Path) -> None:
     find_mosquitto()
     seed = int(os.environ.get("ONESTOP_CHAOS_SEED") or secrets.randbelow(2**31))
     print(f"chaos seed {seed} (replay with ONESTOP_CHAOS_SEED={seed})")
     root = tmp_path / "site"
     summary = run_day(short_plan(seed), root)
-    brief = {k: summary[k] for k in ("seed", "faults", "tickets", "ratings", "violations", "timings")}
+    brief = {
+        k: summary[k] for k in ("seed", "faults", "tickets", "ratings", "violations", "timings", "boundary")
+    }
     print(json.dumps(brief, ensure_ascii=False))
     failed = {k: n for k, n in summary["violations"].items() if n}
     assert not failed, (
@@ -49,3 +59,10 @@ def test_a_short_chaos_day_loses_nothing(tmp_path: Path) -> None:
     assert summary["tickets"]["issued"] == 600
     assert summary["tickets"]["left_waiting_or_called"] == 0
     assert summary["orphans"] == [] and processes_mentioning(str(root)) == []
+    # The day crossed its business-day boundary: a reset, tickets of both days, and the controller
+    # killed within seconds before and after it (the checks above hold for two days).
+    boundary = summary["boundary"]
+    assert boundary["reset_at"] is not None, f"seed {seed}: the day never closed"
+    by_day = boundary["tickets_by_day"]
+    assert by_day[boundary["day1"]]["issued"] > 0 and by_day[boundary["day2"]]["issued"] > 0, by_day
+    assert boundary["controller_kills_before"] >= 1 and boundary["controller_kills_after"] >= 1, boundary
