@@ -179,7 +179,7 @@ class Reset:
                 d: {"issued": sum(c.values()), **dict(sorted(c.items()))} for d, c in sorted(per_day.items())
             },
             "refusals_made_legitimate": dict(sorted(legit.items())),
-            "tickets_lost_at_a_counter": len(devices.get("ended_unseen", [])),
+            "tickets_ended_by_reset_at_a_counter": len(devices.get("ended_unseen", [])),
             "callback_numbers_meaning_today": len(devices.get("boundary_calls", [])),
         }
 
