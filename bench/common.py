@@ -282,12 +282,12 @@ class BenchSite:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL when it does not exit in time."""
+def stop_process(proc: subprocess.Popen[Any], timeout: float = STOP_S) -> None:
+    """SIGTERM, then SIGKILL when it does not exit in ``timeout`` seconds; close its pipes."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(STOP_S)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

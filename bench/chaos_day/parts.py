@@ -7,7 +7,6 @@ import json
 import math
 import os
 import random
-import signal
 import subprocess
 import threading
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import base_site
+from bench.common import base_site, stop_process
 from onestop.credentials import PASSWORD_ENV
 
 LOOPBACK = "127.0.0.1"
@@ -312,13 +311,7 @@ class Child:
             proc = self.proc
             if proc is None:
                 return None
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout)
             return proc.returncode
 
     def supervise(self) -> None:
