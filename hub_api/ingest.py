@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import paho.mqtt.client as mqttc
 
@@ -23,7 +23,7 @@ from hub_api.live import LiveState
 from hub_api.store import HubStore
 from onestop import sdnotify
 from onestop.config import SiteConfig
-from onestop.mqtt import MqttClient, MqttSettings
+from onestop.mqtt import MqttClient, MqttSettings, Received
 from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics, iso
 
 log = logging.getLogger("onestop.hub.ingest")
@@ -38,14 +38,6 @@ REPLAY_TIMEOUT_S = 5.0
 #: and fetched again by replay once the hub has caught up: the controller's log is the source, so
 #: nothing is lost, and a stalled disk cannot make the hub's memory grow without bound.
 EVENTS_HELD_MAX = 20_000
-
-
-class _Received(NamedTuple):
-    """What the ingest keeps of a message until its worker handles it (paho's ``MQTTMessage``
-    carries an MQTT 5 properties object and a lock: some 5 KB each)."""
-
-    topic: str
-    payload: bytes
 
 
 class Ingest:
@@ -87,7 +79,7 @@ class Ingest:
             ),
             on_message=self._receive,
         )
-        self._q: queue.Queue[_Received | str | None] = queue.Queue()
+        self._q: queue.Queue[Received | str | None] = queue.Queue()
         self._ahead: dict[int, dict[str, Any]] = {}
         self._replay_id: str | None = None
         self._replay_sent = 0.0
@@ -131,7 +123,7 @@ class Ingest:
         if topic == self.topics.events and self._q.qsize() >= EVENTS_HELD_MAX:
             self._shed()
             return
-        self._q.put(_Received(topic, bytes(msg.payload)))
+        self._q.put(Received.of(msg))
 
     def _state(self, topic: str, payload: bytes) -> None:
         try:
@@ -184,7 +176,7 @@ class Ingest:
                 try:
                     if item == "catch-up":
                         self._request_replay(force=True)
-                    elif isinstance(item, _Received):
+                    elif isinstance(item, Received):
                         self._handle(item)
                 except Exception:
                     log.exception("ingest failed on %r", getattr(item, "topic", item))
@@ -198,8 +190,8 @@ class Ingest:
             if stop:
                 return
 
-    def _handle(self, msg: _Received) -> None:
-        topic, payload = msg
+    def _handle(self, msg: Received) -> None:
+        topic, payload = msg.topic, msg.payload
         try:
             data = json.loads(payload) if payload else {}
         except ValueError:

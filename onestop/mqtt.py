@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqttc
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -32,6 +32,26 @@ from onestop.protocol import MAX_PUBLISH_BYTES, Topics, dumps, iso
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[mqttc.MQTTMessage], None]
+
+
+class Received(NamedTuple):
+    """What a consumer keeps of a received message while it waits in a queue of its own.
+
+    paho's ``MQTTMessage`` carries an MQTT 5 ``Properties`` object (about thirty small lists and
+    tuples) and a ``threading.Condition``: some 5 KB a message. Under a flood hundreds of messages
+    wait (the controller's next batch, the hub's ingest queue); keeping paho's objects cost the
+    controller 15-20 MB of RSS on a 500-counter site. These five fields cost about 200 bytes."""
+
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 0
+    retain: bool = False
+
+    @classmethod
+    def of(cls, msg: mqttc.MQTTMessage) -> Received:
+        """The fields of a paho message."""
+        return cls(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain))
 
 
 class PayloadTooLarge(OnestopError, ValueError):

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import paho.mqtt.client as paho
 
 from onestop import sdnotify
 from onestop.clock import Clock, SystemClock
 from onestop.config import SiteConfig
-from onestop.mqtt import MqttClient, MqttSettings, PayloadTooLarge
+from onestop.mqtt import MqttClient, MqttSettings, PayloadTooLarge, Received
 from onestop.protocol import (
     CONTROLLER_ID,
     HUB_ID,
@@ -55,21 +55,6 @@ REPLY_RETENTION = timedelta(days=2)
 @dataclass
 class _Republish:
     """A request to the worker to publish every retained state again (after a reconnect)."""
-
-
-class _Inbound(NamedTuple):
-    """What the controller keeps of a received message until its batch is processed.
-
-    paho's ``MQTTMessage`` carries an MQTT 5 ``Properties`` object (about thirty small lists and
-    tuples of its own) and a ``threading.Condition``: some 5 KB a message. Under a flood, hundreds of
-    messages wait for the next batch, so keeping paho's objects cost the controller 15-20 MB of
-    RSS on a 500-counter site; these five fields cost about 200 bytes."""
-
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    retain: bool
 
 
 class Controller:
@@ -110,7 +95,7 @@ class Controller:
             ),
             on_message=self._enqueue,
         )
-        self._inbox: list[_Inbound | _Republish] = []
+        self._inbox: list[Received | _Republish] = []
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._store: Store | None = None
@@ -161,7 +146,7 @@ class Controller:
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
         # called by paho inside poll(), in the worker thread
-        self._inbox.append(_Inbound(msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.retain)))
+        self._inbox.append(Received.of(msg))
 
     def _run(self) -> None:
         watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
@@ -181,7 +166,7 @@ class Controller:
             self.mqtt.stop()
 
     # -- one batch -------------------------------------------------------------------------
-    def _process(self, batch: list[_Inbound | _Republish]) -> None:
+    def _process(self, batch: list[Received | _Republish]) -> None:
         assert self.engine is not None and self._store is not None
         engine, store = self.engine, self._store
         pending: list[Pending] = []
