@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PROTOCOL_VERSION = "v1"
 ROOT_PREFIX = "onestop"
@@ -65,7 +65,14 @@ ERROR_CODES = (
     "not_found",
     "already_rated",
     "nothing_to_rate",
+    # Added since (docs/protocol.md "Deadlines", "Fair share"):
+    "expired",  # the command's deadline passed before the controller could take it: nothing was done
+    "rate_limited",  # the device sent more commands than its share: nothing was done, try later
+    "unavailable",  # the controller cannot decide now (its clock or its store is not trusted)
 )
+#: Refusals that change nothing and depend on nothing stored: their replies are not kept one row per
+#: command (a flooding device must not fill the controller's disk), and a retry is simply decided again.
+UNSTORED_ERRORS = frozenset({"bad_request", "forbidden", "expired", "rate_limited", "unavailable"})
 
 #: The operations each role may send, and the hub-only ``replay``.
 OPS_BY_ROLE: dict[str, frozenset[str]] = {
@@ -312,6 +319,16 @@ class CommandMsg(BaseModel):
     id: str = Field(min_length=1, max_length=MAX_COMMAND_ID_LEN)
     op: str = Field(min_length=1, max_length=32)
     args: dict[str, Any] = Field(default_factory=dict)
+    #: Added since: the instant, in the controller's clock, after which the device has told its user
+    #: that the command failed; the controller refuses it with ``expired`` after then.
+    deadline: datetime | None = None
+
+    @field_validator("deadline")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("deadline needs an offset (ISO 8601, e.g. 2026-12-03T08:00:05.000+07:00)")
+        return v
 
 
 class ErrorBody(_Wire):

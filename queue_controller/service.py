@@ -39,6 +39,7 @@ from onestop.protocol import (
     parse_command,
 )
 from queue_controller.engine import Engine, business_day
+from queue_controller.health import Health
 from queue_controller.model import Decision
 from queue_controller.store import Pending, Store
 
@@ -103,6 +104,8 @@ class Controller:
         self._last_prune = self.clock.now()
         self._reload_after_batch = False
         self.stats = {"commands": 0, "batches": 0, "bad_payloads": 0, "duplicates": 0}
+        #: The controller's own conditions (clock, store, devices), retained on dev/controller/health.
+        self.health = Health()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, connect_timeout: float = 10.0) -> None:
@@ -219,6 +222,9 @@ class Controller:
             services = {s.id for s in self.cfg.services}
             board = True
         self._publish_states(counters, services, board)
+        if self.health.changed or republish:
+            self.health.changed = False
+            self._send(self.topics.dev_health(CONTROLLER_ID), self.health.payload(now), True)
         for ev in events:
             self._send(self.topics.events, ev)
         for device, reply in replies:
