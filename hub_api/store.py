@@ -74,8 +74,9 @@ def _seconds(a: str | None, b: str | None) -> float | None:
     return round((datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds(), 3)
 
 
-def queue_record(ticket: dict[str, Any], outcome: str) -> dict[str, Any]:
-    """The back end's queue record of a ticket that ended (ARCHITECTURE §4)."""
+def queue_record(ticket: dict[str, Any], outcome: str, flags: list[str] | None = None) -> dict[str, Any]:
+    """The back end's queue record of a ticket that ended (ARCHITECTURE §4), with the event's
+    ``flags`` (e.g. ``short_service``: the service time is not a real one; docs/backend.md)."""
     first = ticket.get("first_called_at")
     return {
         "ticket_id": ticket["id"],
@@ -92,6 +93,7 @@ def queue_record(ticket: dict[str, Any], outcome: str) -> dict[str, Any]:
         if outcome == "done"
         else None,
         "outcome": outcome,
+        "flags": list(flags or []),
     }
 
 
@@ -217,7 +219,9 @@ class HubStore:
         if isinstance(t, dict) and kind != "rating.recorded":
             self._upsert_ticket(seq, t, data)
             if kind in ("ticket.done", "ticket.skipped", "ticket.expired"):
-                self._outbox("queue-records", queue_record(t, kind.split(".")[1]), seq, e["ts"])
+                self._outbox(
+                    "queue-records", queue_record(t, kind.split(".")[1], data.get("flags")), seq, e["ts"]
+                )
         if kind == "rating.recorded":
             r = data["rating"]
             self.db.execute(
@@ -244,7 +248,8 @@ class HubStore:
 
     def _upsert_ticket(self, seq: int, t: dict[str, Any], data: dict[str, Any]) -> None:
         first, finished = t.get("first_called_at"), t.get("finished_at")
-        service_s = _seconds(t.get("called_at"), finished) if t["status"] == "done" else None
+        real = t["status"] == "done" and "short_service" not in (data.get("flags") or ())
+        service_s = _seconds(t.get("called_at"), finished) if real else None  # reports skip a flagged one
         self.db.execute(
             """INSERT INTO tickets (id, day, number, service, origin_service, priority, status, counter,
                    officer, issued_at, first_called_at, called_at, finished_at, wait_s, service_s, ahead,

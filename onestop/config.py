@@ -276,6 +276,15 @@ class QueueSection(_Section):
     ewma_alpha: float = Field(default=0.2, gt=0, le=1)
     #: How many recent calls the hall board keeps.
     board_calls: int = Field(default=10, ge=1, le=50)
+    #: A service (call to done) shorter than this is flagged ``short_service`` in the back end's
+    #: queue record and left out of service-time figures: nobody is served in a few seconds.
+    min_service_s: float = Field(default=10.0, ge=0, le=600)
+    #: The controller's wall clock may differ from its steady clock by this much before it counts
+    #: as a step (NTP slews far less; docs/controller.md "Time").
+    clock_step_s: float = Field(default=5.0, ge=0.5, le=3600)
+    #: A clock step that lasts this long is taken as the new time; until then the controller keeps
+    #: time by its steady clock.
+    clock_hold_s: float = Field(default=600.0, ge=0, le=7 * 86400)
 
 
 class AnnouncerSection(_Section):

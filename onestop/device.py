@@ -10,17 +10,26 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as paho
 
 from onestop.errors import OnestopError
 from onestop.mqtt import MqttClient, MqttSettings
-from onestop.protocol import Topics
+from onestop.protocol import Topics, iso
 
 log = logging.getLogger(__name__)
+
+
+#: How long a device waits beyond a command's deadline before it reports the command as failed: room
+#: for the error in its estimate of the controller's clock and for the last reply on its way.
+DEADLINE_GRACE_S = 1.0
+#: Replies that took longer than this to come back say too little about the controller's clock.
+OFFSET_MAX_RTT_S = 0.5
 
 
 class CommandFailed(OnestopError):
@@ -57,6 +66,10 @@ class DeviceClient:
         self.topics = Topics(site)
         self.device_id = device_id
         self._pending: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        #: When the last try of each pending command left: (monotonic, wall clock).
+        self._sent: dict[str, tuple[float, datetime]] = {}
+        #: The controller's clock minus ours, learnt from replies (docs/protocol.md "Deadlines").
+        self._offset = timedelta(0)
         self._lock = threading.Lock()
         self._user_handler = on_message
         subs = [(self.topics.dev_reply(device_id), 1), *(extra_subscriptions or [])]
@@ -91,13 +104,22 @@ class DeviceClient:
         command_id: str | None = None,
         *,
         expiry_s: int | None = None,
+        deadline: datetime | None = None,
     ) -> str:
         """Publish a command without waiting; return its id. With ``expiry_s`` the broker drops the
-        command if the controller has not taken it by then (see :meth:`request`)."""
+        command if the controller has not taken it by then; with ``deadline`` (the controller's
+        time) the controller refuses it after then (see :meth:`request`)."""
         cid = command_id or uuid.uuid4().hex
-        cmd = {"id": cid, "op": op, "args": args or {}}
+        cmd: dict[str, Any] = {"id": cid, "op": op, "args": args or {}}
+        if deadline is not None:
+            cmd["deadline"] = iso(deadline)
         self.mqtt.publish(self.topics.dev_cmd(self.device_id), cmd, expiry_s=expiry_s)
         return cid
+
+    def controller_now(self) -> datetime:
+        """This device's estimate of the controller's clock (its own clock, corrected by what the
+        controller's replies said)."""
+        return datetime.now(UTC) + self._offset
 
     def request(
         self,
@@ -107,35 +129,71 @@ class DeviceClient:
         timeout: float = 5.0,
         retries: int = 2,
         command_id: str | None = None,
-        expire: bool = False,
+        expire: bool = True,
     ) -> dict[str, Any]:
         """Send a command and return its result; raise :class:`CommandFailed` when refused and
         :class:`NoReply` when no answer came after ``retries`` more tries with the same id.
 
-        With ``expire`` a command that the controller has not taken when this call gives up is
-        dropped by the broker instead of being run later: a kiosk's ``issue`` must not print a
-        ticket minutes later for a citizen who was told the system is busy and has left."""
+        Every command carries a deadline: the instant, in the controller's clock, at which this call
+        gives up. The controller refuses it after then (``expired``), and this call waits
+        :data:`DEADLINE_GRACE_S` beyond it before raising :class:`NoReply`, so a command that the
+        device reports as failed never takes effect later: a kiosk does not print a ticket for a
+        citizen who was told the system is busy and left, and a clerk's unanswered "call next" does
+        not call anybody a minute later. With ``expire`` (the default) the broker also drops the
+        command when the controller has not taken it by then."""
         cid = command_id or uuid.uuid4().hex
         done = threading.Event()
         box: list[dict[str, Any]] = []
+        total = timeout * (retries + 1)
+        deadline = self.controller_now() + timedelta(seconds=total)
+        give_up = time.monotonic() + total + DEADLINE_GRACE_S
         with self._lock:
             self._pending[cid] = (done, box)
         try:
             for attempt in range(retries + 1):
-                left = int(timeout * (retries + 1 - attempt)) + 1
-                self.send(op, args, cid, expiry_s=left if expire else None)
-                if done.wait(timeout):
+                sent = time.monotonic()
+                left = max(1, int(give_up - sent) + 1)
+                if attempt == 0:  # only a first try's reply says when it was decided
+                    with self._lock:
+                        self._sent[cid] = (sent, datetime.now(UTC))
+                self.send(op, args, cid, expiry_s=left if expire else None, deadline=deadline)
+                wait = timeout if attempt < retries else max(0.0, give_up - sent)
+                if done.wait(wait):
                     break
             else:
-                raise NoReply(f"{op}: no reply from the controller in {timeout * (retries + 1):.0f} s")
+                raise NoReply(f"{op}: no reply from the controller in {total:.0f} s")
         finally:
             with self._lock:
                 self._pending.pop(cid, None)
+                self._sent.pop(cid, None)
         reply = box[0]
         if not reply.get("ok"):
             err = reply.get("error") or {}
             raise CommandFailed(op, str(err.get("code", "?")), str(err.get("message", "")))
         return dict(reply.get("result") or {})
+
+    def _learn_offset(self, cid: str, reply: dict[str, Any]) -> None:
+        """Estimate the controller's clock from a reply's ``ts`` (NTP's reasoning: the reply was
+        stamped half a round trip before it arrived); only quick round trips are trusted."""
+        sent = self._sent.get(cid)
+        ts = reply.get("ts")
+        if sent is None or not isinstance(ts, str):
+            return
+        rtt = time.monotonic() - sent[0]
+        if rtt > OFFSET_MAX_RTT_S:
+            return
+        try:
+            theirs = datetime.fromisoformat(ts)
+        except ValueError:
+            return
+        if theirs.tzinfo is None:
+            return
+        offset = theirs - (sent[1] + timedelta(seconds=rtt / 2))
+        if abs((offset - self._offset).total_seconds()) > 1.0:
+            log.info(
+                "%s: the controller's clock is %+.3f s from ours", self.device_id, offset.total_seconds()
+            )
+        self._offset = offset
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
         if msg.topic == self.topics.dev_reply(self.device_id):
@@ -147,6 +205,8 @@ class DeviceClient:
                 return
             with self._lock:
                 waiter = self._pending.get(cid)
+                if waiter is not None and isinstance(reply, dict):
+                    self._learn_offset(cid, reply)
             if waiter is not None and not waiter[0].is_set():
                 waiter[1].append(reply)
                 waiter[0].set()

@@ -51,6 +51,8 @@ class Engine:
         self._tz = cfg.site.tz
         self._hours = {s.id: (frozenset(s.days), s.hour_ranges) for s in cfg.services}
         self._last_tick = self._quiet_until = now
+        #: Set while the clock's business day is earlier than the engine's (the clock went back).
+        self.day_behind: date | None = None
         for s in self.services.values():
             s.open = self.service_open(s.id, now)
 
@@ -66,6 +68,7 @@ class Engine:
     ) -> None:
         """Load persisted state (today's tickets and every non-terminal one)."""
         if "day" in meta:
+            # The stored day wins over the clock's when it is later: a day is never reopened.
             self.day = date.fromisoformat(meta["day"])
         self._quiet_until = self._last_tick  # the next tick must look at the clock (a day may have passed)
         self.next_rank = int(meta.get("next_rank", 1))
@@ -195,8 +198,16 @@ class Engine:
         self._last_tick = now
         self._quiet_until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
         today = business_day(self.cfg, now)
-        if today != self.day:
+        if today > self.day:
+            self.day_behind = None
             self._close_day(d, now, today)
+        elif today < self.day:
+            # The clock went back across ``day_starts`` (or a day was closed on a clock that ran
+            # ahead). A closed day is never reopened: numbering goes on in the engine's day, so no
+            # ticket id can be issued twice. The controller raises the alarm.
+            self.day_behind = today
+        else:
+            self.day_behind = None
         for s in self.services.values():
             is_open = self.service_open(s.id, now)
             if is_open != s.open:
@@ -544,11 +555,18 @@ class Engine:
     def _end(self, d: Decision, t: Ticket, status: str, now: datetime, *, learn: bool) -> None:
         if learn:
             self._learn(t, now)
+        short = (
+            status == "done"
+            and t.called_at is not None
+            and (now - t.called_at).total_seconds() < self.cfg.queue.min_service_s
+        )
         t.status, t.finished_at = status, now
         d.tickets[t.id] = t
         d.services.add(t.service)
         kind = "ticket.done" if status == "done" else "ticket.skipped"
-        self._event(d, now, kind, {"ticket": t.wire()})
+        # A "service" of a few seconds is a clerk passing over a ticket, not a service: say so, so
+        # that the back end and the reports do not count it as one (docs/protocol.md "Events").
+        self._event(d, now, kind, {"ticket": t.wire(), **({"flags": ["short_service"]} if short else {})})
 
     def _finish_current(self, d: Decision, cid: str, now: datetime) -> None:
         c = self.counters[cid]

@@ -66,6 +66,11 @@ class Health:
         cur = self.conditions.get(name)
         return cur.state if cur is not None else "ok"
 
+    def detail_of(self, name: str) -> str:
+        """The detail of a condition ("" when never set)."""
+        cur = self.conditions.get(name)
+        return cur.detail if cur is not None else ""
+
     def payload(self, now: datetime) -> dict[str, Any]:
         """The retained health message."""
         alarm = any(c.state != "ok" for c in self.conditions.values())

@@ -16,14 +16,14 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 
 from onestop import sdnotify
-from onestop.clock import Clock, SystemClock
+from onestop.clock import Clock, GuardedClock
 from onestop.config import SiteConfig
 from onestop.mqtt import MqttClient, MqttSettings, PayloadTooLarge, Received
 from onestop.protocol import (
@@ -74,7 +74,9 @@ class Controller:
         fatal: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.clock = clock or SystemClock()
+        self.clock: Clock = clock or GuardedClock(
+            step_s=cfg.queue.clock_step_s, hold_s=cfg.queue.clock_hold_s
+        )
         self.topics = Topics(cfg.site.id)
         self.db_path = Path(db_path) if db_path else cfg.data_dir / "controller.db"
         self.tick_s = tick_s
@@ -103,6 +105,8 @@ class Controller:
         self.engine: Engine | None = None
         self._last_prune = self.clock.now()
         self._reload_after_batch = False
+        #: The newest instant the store holds (its last event): a clock behind it is not trusted.
+        self._store_ts: datetime | None = None
         self.stats = {"commands": 0, "batches": 0, "bad_payloads": 0, "duplicates": 0}
         #: The controller's own conditions (clock, store, devices), retained on dev/controller/health.
         self.health = Health()
@@ -127,6 +131,8 @@ class Controller:
         self.engine = Engine(self.cfg, self.clock)
         loaded = self._store.load(business_day(self.cfg, self.clock.now()))
         self.engine.restore(loaded.meta, loaded.tickets, loaded.counters, loaded.services)
+        last = self._store.events(loaded.last_seq, 1) if loaded.last_seq else []
+        self._store_ts = datetime.fromisoformat(last[0]["ts"]) if last else None
         waiting = sum(s.waiting for s in self.engine.services.values())
         log.info(
             "store %s: last event seq %d, %d tickets waiting, day %s",
@@ -173,8 +179,9 @@ class Controller:
         assert self.engine is not None and self._store is not None
         engine, store = self.engine, self._store
         pending: list[Pending] = []
-        tick = engine.tick()
-        if tick.changed:
+        trusted = self._check_clock()
+        tick = engine.tick() if trusted else None
+        if tick is not None and tick.changed:
             pending.append(Pending(tick))
         replies: list[tuple[str, dict[str, Any]]] = []
         answered: dict[tuple[str, str], dict[str, Any]] = {}
@@ -193,8 +200,18 @@ class Controller:
             if kind == "status":
                 self._presence(device, msg.payload, msg.retain)
             elif kind == "cmd":
-                self._command(device, msg.payload, pending, replies, answered, hub_queries)
+                self._command(device, msg.payload, pending, replies, answered, hub_queries, trusted)
         now = self.clock.now()
+        if engine.day_behind is not None:
+            self.health.set(
+                "day",
+                "clock_behind",
+                f"the clock says business day {engine.day_behind} but day {engine.day} is already open; "
+                f"numbering goes on in {engine.day} (a closed day is never reopened)",
+                now,
+            )
+        else:
+            self.health.ok("day", now)
         events: list[dict[str, Any]] = []
         if pending:
             counters: set[str] = set()
@@ -252,6 +269,7 @@ class Controller:
         replies: list[tuple[str, dict[str, Any]]],
         answered: dict[tuple[str, str], dict[str, Any]],
         hub_queries: list[tuple[str, str, dict[str, Any]]],
+        trusted: bool = True,
     ) -> None:
         assert self.engine is not None and self._store is not None
         try:
@@ -264,7 +282,7 @@ class Controller:
             log.warning("bad_request to %s (%s): %s", device, exc.command_id, exc)
             cid = exc.command_id
             prior = answered.get((device, cid)) or self._store.find_reply(device, cid)
-            reply = prior or error_reply(cid, "bad_request", str(exc))
+            reply = prior or self._stamped(error_reply(cid, "bad_request", str(exc)))
             if prior is None:
                 pending.append(Pending(Decision(), device, cid, reply))
                 answered[(device, cid)] = reply
@@ -281,6 +299,17 @@ class Controller:
             # the events that this batch publishes before its replies.
             hub_queries.append((cmd.id, cmd.op, cmd.args))
             return
+        if cmd.deadline is not None and self.clock.now() > cmd.deadline:
+            # The device has told its user that this command failed: it must never take effect.
+            self.stats["expired"] = self.stats.get("expired", 0) + 1
+            log.info("%s %s from %s expired at %s: not done", cmd.op, cmd.id, device, iso(cmd.deadline))
+            reply = error_reply(cmd.id, "expired", "the device gave up on this command")
+            replies.append((device, self._stamped(reply)))
+            return
+        if not trusted:
+            reply = error_reply(cmd.id, "unavailable", self.health.detail_of("clock"))
+            replies.append((device, self._stamped(reply)))
+            return
         self.stats["commands"] += 1
         try:
             decision = self.engine.handle(device, cmd.op, cmd.args)
@@ -291,14 +320,57 @@ class Controller:
             replies.append((device, reply))
             self._reload_after_batch = True
             return
+        by = {"device": device, "id": cmd.id}
+        for _kind, _ts, data in decision.events:
+            data["command"] = by  # which command caused it (docs/protocol.md "Events")
         if decision.error is not None:
             reply = error_reply(cmd.id, decision.error.code, decision.error.message)
             log.info("%s %s from %s refused: %s", cmd.op, cmd.id, device, decision.error.code)
         else:
             reply = ok_reply(cmd.id, decision.result or {})
+        self._stamped(reply)
         pending.append(Pending(decision, device, cmd.id, reply))
         answered[key] = reply
         replies.append((device, reply))
+
+    def _stamped(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """Add ``ts``, the controller's time of the decision: devices learn from it how far their
+        clock is from the controller's (docs/protocol.md "Deadlines"). It is stored with the reply,
+        so a repeated command gets the very same reply."""
+        reply["ts"] = iso(self.clock.now())
+        return reply
+
+    def _check_clock(self) -> bool:
+        """Update the ``clock`` health condition; False while the clock cannot be trusted to decide.
+
+        A clock behind the newest instant in the store (a Raspberry Pi without a real-time clock,
+        booted before NTP answered) would date decisions before ones already made: the controller
+        answers ``unavailable`` until the clock has caught up, taking each step of the system clock at
+        once meanwhile (the step that NTP makes is the one it waits for)."""
+        guard = self.clock if isinstance(self.clock, GuardedClock) else None
+        now = self.clock.now()
+        if self._store_ts is not None and now < self._store_ts - timedelta(
+            seconds=self.cfg.queue.clock_step_s
+        ):
+            if guard is not None:
+                guard.trust_wall()
+                now = guard.now()
+            if now < self._store_ts - timedelta(seconds=self.cfg.queue.clock_step_s):
+                behind = (self._store_ts - now).total_seconds()
+                self.health.set(
+                    "clock",
+                    "behind_store",
+                    f"the clock is {behind:.0f} s behind the newest decision on disk "
+                    f"({iso(self._store_ts)}); waiting for the time to be synchronised",
+                    now,
+                )
+                return False
+        self._store_ts = None  # caught up: from now on the guard watches the clock
+        if guard is not None and guard.state != "ok":
+            self.health.set("clock", guard.state, guard.detail, now)
+        else:
+            self.health.ok("clock", now)
+        return True
 
     def _hub_command(self, command_id: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
         assert self._store is not None

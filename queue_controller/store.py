@@ -37,6 +37,7 @@ UPSERT_TICKET = (
     "INSERT INTO tickets VALUES (?, ?, ?, ?) "
     "ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data"
 )
+INSERT_TICKET = "INSERT INTO tickets VALUES (?, ?, ?, ?)"
 UPSERT_COUNTER = "INSERT INTO counters VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data"
 UPSERT_SERVICE = "INSERT INTO services VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data"
 UPSERT_META = "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
@@ -61,6 +62,17 @@ class Pending:
     device: str | None = None
     command_id: str | None = None
     reply: dict[str, Any] | None = None
+
+
+class DuplicateTicket(RuntimeError):
+    """A decision issued a ticket id that the store already holds: it is refused, never overwritten."""
+
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(
+            f"ticket {ticket_id} is already stored: refusing to issue it again "
+            "(did the clock or the database go back?)"
+        )
+        self.ticket_id = ticket_id
 
 
 def _j(obj: Any) -> str:
@@ -147,10 +159,13 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             tickets: dict[str, Ticket] = {}
+            issued: list[str] = []
             for p in batch:
                 for kind, ts, data in p.decision.events:
                     seq += 1
                     events.append({"seq": seq, "type": kind, "ts": ts, "data": data})
+                    if kind == "ticket.issued":
+                        issued.append(data["ticket"]["id"])
                 tickets.update(p.decision.tickets)
                 if p.device is not None and p.command_id is not None and p.reply is not None:
                     db.execute(
@@ -161,11 +176,22 @@ class Store:
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
                 [(e["seq"], e["type"], e["ts"], _j(e["data"])) for e in events],
             )
+            # A ticket id is issued once for the life of the site: a new ticket is inserted, never
+            # upserted, so that nothing (a clock or a store that went back) can overwrite a stored one.
+            fresh = set(issued)
+            for tid in issued:
+                t = tickets[tid]
+                try:
+                    db.execute(
+                        "INSERT INTO tickets VALUES (?, ?, ?, ?)", (t.id, t.day, t.status, _j(t.record()))
+                    )
+                except sqlite3.IntegrityError:
+                    raise DuplicateTicket(tid) from None
             # An upsert changes the row in place; INSERT OR REPLACE would delete and re-insert it,
             # rewriting its index entries too (more pages in every fsynced commit).
             db.executemany(
                 UPSERT_TICKET,
-                [(t.id, t.day, t.status, _j(t.record())) for t in tickets.values()],
+                [(t.id, t.day, t.status, _j(t.record())) for t in tickets.values() if t.id not in fresh],
             )
             db.executemany(UPSERT_COUNTER, [(k, _j(v)) for k, v in counters.items()])
             db.executemany(UPSERT_SERVICE, [(k, _j(v)) for k, v in services.items()])
