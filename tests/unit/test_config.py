@@ -84,6 +84,7 @@ def test_field_errors_name_the_key_and_the_expectation(edits: dict, expected: st
         ({"devices__2__counter": "9"}, 'devices (id "counter-1").counter: unknown counter "9"'),
         ({"devices__2__counter": None}, "a counter device must name its counter"),
         ({"devices__0__id": "controller"}, "is reserved"),
+        ({"devices__0__id": "monitor"}, "is reserved"),
         ({"devices__1__services": ["nope"]}, 'unknown service "nope"'),
         ({"devices__1__id": "kiosk-1"}, 'devices: id "kiosk-1" is used twice'),
         ({"rating": {"levels": ["Tốt", "Kém"], "satisfied_min": 3}}, "above the best score 2"),
