@@ -199,7 +199,8 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
         if not (missing or stale or wrong or have.get("")):
             out.add(
                 OK,
-                f"ACL covers exactly the {len(want)} accounts (controller, hub, monitor, {len(cfg.devices)} devices)",
+                f"ACL covers exactly the {len(want)} accounts "
+                f"(controller, hub, monitor, {len(cfg.devices)} devices)",
             )
     try:
         hashes = parse_password_file(layout.password_file.read_text(encoding="utf-8"))
