@@ -181,7 +181,7 @@ def _kiosks(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) ->
 def _rating_terminals(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) -> list[Child]:
     """A headless rating terminal per rating device, driven over HTTP on a loopback port
     (``POST /rate``). It follows its counter and offers the levels when a ticket ends; a rating
-    sent by the traffic simulator (as the same device) closes the offer like a press would."""
+    sent by the traffic simulator (as its twin, sim-{id}) closes the offer like a press would."""
     out: list[Child] = []
     for dev in cfg.devices_with_role("rating"):
         if dev.counter is None or is_twin(cfg, dev.id):  # the traffic simulator plays a twin
