@@ -201,10 +201,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     sim = Simulation(cfg, Traffic(speed=args.speed), seed=args.seed)
     sim.start()
+    played = [d for d in cfg.devices if not is_twin(cfg, d.id)]
     log.info(
         "simulating %d kiosks and %d counters at %.0fx",
-        len(cfg.devices_with_role("kiosk")),
-        len(cfg.devices_with_role("counter")),
+        sum(d.role == "kiosk" for d in played),
+        sum(d.role == "counter" for d in played),
         args.speed,
     )
     if args.duration:
