@@ -27,7 +27,7 @@ from bench._echo import PASSWORD_ENV as ECHO_PASSWORD_ENV
 from bench.common import BenchError, BenchSite, base_site, cpu_seconds, machine_info, summary_ms
 from onestop.device import DeviceClient
 from onestop.mqtt import MqttClient
-from onestop.protocol import CONTROLLER_ID
+from onestop.protocol import CONTROLLER_ID, MONITOR_ID
 
 NAME = "call_latency"
 TARGET_RATIO_P50 = 3.0
@@ -76,10 +76,13 @@ def run(
     started = time.monotonic()
     deadline = started + max_seconds
     with BenchSite(site_data()) as site:
-        pid = site.start_controller()
+        # The floor first, before the controller starts: its echo uses the controller's account
+        # (the only one that may write another device's reply), and the broker binds client ids to
+        # accounts, so the two cannot be connected at once.
         floor = measure_floor(
             site, n, warmup, echo_process=echo_process, nodelay=device_nodelay, deadline=deadline
         )
+        pid = site.start_controller()
         issue_tickets(site, n + warmup, deadline=deadline)
         cpu0 = cpu_seconds(pid)
         calls, replies = measure_calls(site, n, warmup, nodelay=device_nodelay, deadline=deadline)
@@ -108,10 +111,13 @@ def run(
             "controller": "separate process (python -m onestop controller), SQLite on disk",
             "floor_echo": "separate process (python -m bench._echo)" if echo_process else "in-process thread",
             "call_path": f"{COUNTER} cmd -> controller -> retained state/board -> {BOARD}",
-            "floor_path": f"{PROBE} publish QoS 1 -> echo ({CONTROLLER_ID}) republish QoS 1 -> {PROBE}",
+            "floor_path": (
+                f"{PROBE} publish QoS 1 -> echo ({CONTROLLER_ID}) republish QoS 1 -> {MONITOR_ID} "
+                f"(reading {PROBE}'s reply)"
+            ),
             "device_tcp_nodelay": device_nodelay,
             "loop": "closed: one call (or probe) in flight at a time",
-            "order": "floor first, then the calls, on the same broker",
+            "order": "floor first (the controller not yet started), then the calls, on the same broker",
             "reply": "figures of the call_next reply as the counter device saw it (beside the board)",
         },
         "elapsed_s": round(time.monotonic() - started, 2),
@@ -137,7 +143,8 @@ def measure_floor(
             got[seq] = t
             cond.notify_all()
 
-    sub = site.client(PROBE, subscriptions=[(t_out, 1)], on_message=on_message)
+    # Two connections, as before; one account has one connection, so the reader is the monitor.
+    sub = site.client(MONITOR_ID, subscriptions=[(t_out, 1)], on_message=on_message)
     pub = site.client(PROBE)
     if nodelay:
         set_nodelay(sub.paho, pub.paho)

@@ -26,7 +26,7 @@ from onestop.broker import Broker, find_mosquitto
 from onestop.config import SiteConfig
 from onestop.credentials import PASSWORD_ENV, ensure_credentials
 from onestop.mqtt import MqttClient, MqttSettings
-from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics
+from onestop.protocol import CONTROLLER_ID, MONITOR_ID, Topics
 from onestop.tomlw import to_toml
 
 LOOPBACK = "127.0.0.1"
@@ -220,7 +220,10 @@ class BenchSite:
         on_message: Any = None,
         client_id: str = "",
     ) -> MqttClient:
-        """A connected (and subscribed) client of ``account``, without presence messages."""
+        """A connected (and subscribed) client of ``account``, without presence messages.
+
+        The broker binds client ids to accounts: a second client of an account that is in use takes
+        the first one's connection over. Observers use the read-only ``monitor`` account."""
         c = MqttClient(
             MqttSettings(
                 host=self.host,
@@ -245,7 +248,7 @@ class BenchSite:
                     online.set()
 
         watcher = self.client(
-            HUB_ID, subscriptions=[(self.topics.dev_status(CONTROLLER_ID), 1)], on_message=seen
+            MONITOR_ID, subscriptions=[(self.topics.dev_status(CONTROLLER_ID), 1)], on_message=seen
         )
         try:
             env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}

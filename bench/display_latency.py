@@ -28,8 +28,11 @@ from display_agents.announcer_agent import AnnouncerAgent
 from display_agents.counter_agent import CounterAgent
 from display_agents.keys_logic import KeyRules
 from onestop.device import DeviceClient
+from onestop.protocol import MONITOR_ID
 
 NAME = "display_latency"
+#: The device whose commands the benchmark sends for counter 1 (the agent runs as counter-1).
+CLERK = "clerk-1"
 
 
 class FakeModbusDisplay:
@@ -110,6 +113,9 @@ def site_data(port_path: str) -> dict[str, Any]:
          "display": {"backend": "modbus", "port": port_path, "baudrate": 115200, "profile": "counter-ascii",
                      "timeout": 0.5}},
         {"id": "announcer-1", "role": "announcer", "audio": {"backend": "sim"}},
+        # The benchmark's clerk sends the calls of counter 1 on a connection of its own: counter-1's
+        # account is the agent's, and one account has one connection.
+        {"id": CLERK, "role": "counter", "counter": "1"},
     ]  # fmt: skip
     return data
 
@@ -136,7 +142,9 @@ def run(n: int = 200) -> dict[str, Any]:
                         events[ev["data"]["ticket"]["number"]] = time.monotonic()
                         ev_cond.notify_all()
 
-            agents.append(site.client("hub", subscriptions=[(site.topics.events, 1)], on_message=on_event))
+            agents.append(
+                site.client(MONITOR_ID, subscriptions=[(site.topics.events, 1)], on_message=on_event)
+            )
             led = make_display(cfg.device("counter-1").display)
             keys = SimKeypad()
             password = site.passwords["counter-1"]
@@ -147,8 +155,8 @@ def run(n: int = 200) -> dict[str, Any]:
             for a in (counter, announcer):
                 a.start()
                 agents.append(a)
-            clerk = DeviceClient(cfg.site.id, "counter-1", "counter", host=LOOPBACK, port=site.port,
-                                 password=site.passwords["counter-1"])  # fmt: skip
+            clerk = DeviceClient(cfg.site.id, CLERK, "counter", host=LOOPBACK, port=site.port,
+                                 password=site.passwords[CLERK])  # fmt: skip
             kiosk = DeviceClient(cfg.site.id, "kiosk-1", "kiosk", host=LOOPBACK, port=site.port,
                                  password=site.passwords["kiosk-1"])  # fmt: skip
             clerk.start()

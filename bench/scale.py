@@ -66,7 +66,7 @@ from bench.common import (
 from bench.throughput import SETUP_S, _Device, _Load, _receive, _split_devices
 from hub_api.tokens import admin_token_path
 from onestop.credentials import PASSWORD_ENV
-from onestop.protocol import HUB_ID
+from onestop.protocol import MONITOR_ID
 
 NAME = "scale"
 #: Resident memory budgets (MB) for Raspberry Pi-class hardware.
@@ -469,7 +469,9 @@ def start_agent(site: BenchSite) -> subprocess.Popen[bytes]:
             if json.loads(msg.payload).get("online"):
                 online.set()
 
-    watcher = site.client(HUB_ID, subscriptions=[(site.topics.dev_status(AGENT_DEVICE), 1)], on_message=seen)
+    watcher = site.client(
+        MONITOR_ID, subscriptions=[(site.topics.dev_status(AGENT_DEVICE), 1)], on_message=seen
+    )
     try:
         argv = [
             sys.executable, "-m", "onestop", "counter", "--config", str(site.site_path),
@@ -517,7 +519,7 @@ class AgentWatch:
         self.numbers: list[str] = []
         self.changed = threading.Event()
         self.client = site.client(
-            HUB_ID, subscriptions=[(site.topics.counter_state(counter), 1)], on_message=self._on
+            MONITOR_ID, subscriptions=[(site.topics.counter_state(counter), 1)], on_message=self._on
         )
 
     def _on(self, msg: paho.MQTTMessage) -> None:

@@ -27,13 +27,15 @@ from typing import IO
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
 from onestop.errors import OnestopError
-from onestop.protocol import CONTROLLER_ID, HUB_ID, Topics, acl_rules
+from onestop.protocol import CONTROLLER_ID, HUB_ID, MONITOR_ID, Topics, acl_rules
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 #: Largest MQTT packet the broker accepts; commands are far smaller (protocol.MAX_COMMAND_BYTES).
 MAX_PACKET_SIZE = 64 * 1024
 #: QoS 1 messages kept per offline persistent session, so a restarting controller misses nothing.
 MAX_QUEUED_MESSAGES = 100_000
+#: The line that binds every client id to its account (see :func:`render_conf`).
+CLIENTID_BINDING = "use_username_as_clientid true"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 
@@ -77,8 +79,9 @@ def render_password_file(accounts: dict[str, str]) -> str:
 
 
 def account_roles(cfg: SiteConfig) -> list[tuple[str, str]]:
-    """Every broker account with its role: the controller, the hub, then each device."""
-    return [(CONTROLLER_ID, CONTROLLER_ID), (HUB_ID, HUB_ID), *((d.id, d.role) for d in cfg.devices)]
+    """Every broker account with its role: the controller, the hub, the monitor, then each device."""
+    services = [(CONTROLLER_ID, CONTROLLER_ID), (HUB_ID, HUB_ID), (MONITOR_ID, MONITOR_ID)]
+    return [*services, *((d.id, d.role) for d in cfg.devices)]
 
 
 def render_acl(cfg: SiteConfig) -> str:
@@ -117,7 +120,13 @@ def render_conf(
 ) -> str:
     """A ``mosquitto.conf`` with the site's passwords and ACL: one authenticated listener, plus an
     optional TLS listener (``per_listener_settings false``: both share the accounts and the ACL).
-    Without ``log_path`` the broker logs to stderr (the journal, under systemd)."""
+    Without ``log_path`` the broker logs to stderr (the journal, under systemd).
+
+    Every client id is bound to its account (``use_username_as_clientid``): the broker replaces the
+    id a client sends with its user name, so a device that knows only its own password cannot take
+    the id ``controller`` or ``hub`` (or another device's) and make the broker drop the real one.
+    The price is one connection per account: a second connection of an account takes over the
+    first, so observers use the read-only ``monitor`` account, never the hub's."""
     listeners = [f"listener {port} {host}"]
     if tls is not None:
         listeners += [
@@ -132,6 +141,7 @@ def render_conf(
         "per_listener_settings false",
         *listeners,
         "allow_anonymous false",
+        CLIENTID_BINDING,
         f"password_file {password_file}",
         f"acl_file {acl_file}",
         f"max_packet_size {MAX_PACKET_SIZE}",

@@ -31,6 +31,10 @@ def common(parser: argparse.ArgumentParser) -> None:
 def load_config(args: argparse.Namespace) -> SiteConfig:
     """Load the site file named on the command line, applying ``--broker``."""
     cfg = load(args.config)
+    from onestop.simulate import twins_wanted, with_twins
+
+    if twins_wanted():  # a process of `onestop up --traffic`: the simulator's accounts exist too
+        cfg = with_twins(cfg)
     if getattr(args, "broker", None):
         host, _, port = args.broker.rpartition(":")
         if not host or not port.isdigit():
@@ -196,8 +200,10 @@ def _agents(args: argparse.Namespace) -> int:
         log.warning("%s is ignored by `onestop agents`: it runs several accounts, each reads its file",
                     PASSWORD_ENV)  # fmt: skip
     agents: list[object] = []
+    from onestop.simulate import is_twin
+
     for dev in cfg.devices:
-        if dev.role not in roles:
+        if dev.role not in roles or is_twin(cfg, dev.id):  # the simulator plays a twin
             continue
         hardware = [h for h in (dev.keys, dev.display, dev.audio) if h is not None]
         if args.sim_only and any(h.backend not in ("sim", "web") for h in hardware):

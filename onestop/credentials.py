@@ -16,7 +16,7 @@ from pathlib import Path
 
 from onestop.config import SiteConfig
 from onestop.errors import OnestopError
-from onestop.protocol import CONTROLLER_ID, HUB_ID
+from onestop.protocol import CONTROLLER_ID, HUB_ID, MONITOR_ID
 
 #: Environment variable that, when set, is the password of the process's own account.
 PASSWORD_ENV = "ONESTOP_MQTT_PASSWORD"
@@ -53,8 +53,9 @@ def secret_path(cfg: SiteConfig, account: str) -> Path:
 
 
 def accounts(cfg: SiteConfig) -> list[str]:
-    """Every broker account of the site: the controller, the hub, then each device in file order."""
-    return [CONTROLLER_ID, HUB_ID, *(d.id for d in cfg.devices)]
+    """Every broker account of the site: the controller, the hub, the read-only monitor, then each
+    device in file order."""
+    return [CONTROLLER_ID, HUB_ID, MONITOR_ID, *(d.id for d in cfg.devices)]
 
 
 def _read(path: Path) -> str | None:

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from onestop.cli import load_config, wait_for_signal
 from onestop.config import SiteConfig
 from onestop.credentials import read_secret
 from onestop.mqtt import MqttClient, MqttSettings
-from onestop.protocol import HUB_ID, Topics
+from onestop.protocol import MONITOR_ID, Topics
 
 
 def describe(cfg: SiteConfig, event: dict[str, Any]) -> str | None:
@@ -85,9 +84,10 @@ class Monitor:
             MqttSettings(
                 host=cfg.broker.host,
                 port=cfg.broker.port,
-                username=HUB_ID,
-                password=read_secret(cfg, HUB_ID),
-                client_id=f"hub-monitor-{uuid.uuid4().hex[:6]}",
+                # Its own read-only account: the broker binds client ids to accounts, so a
+                # connection as `hub` would take over (and drop) the real hub's.
+                username=MONITOR_ID,
+                password=read_secret(cfg, MONITOR_ID),
                 subscriptions=[(self.topics.events, 1)],
             ),
             on_message=self._on_message,

@@ -22,7 +22,10 @@ ROOT_PREFIX = "onestop"
 # Reserved service accounts: never listed under [[devices]].
 CONTROLLER_ID = "controller"
 HUB_ID = "hub"
-RESERVED_IDS = frozenset({CONTROLLER_ID, HUB_ID})
+#: Read-only observers (``onestop monitor``, test and bench watchers): they read the whole site tree
+#: and may publish nothing, so they never share (and with it displace) the hub's connection.
+MONITOR_ID = "monitor"
+RESERVED_IDS = frozenset({CONTROLLER_ID, HUB_ID, MONITOR_ID})
 
 ROLES = ("kiosk", "counter", "rating", "board", "announcer")
 Role = Literal["kiosk", "counter", "rating", "board", "announcer"]
@@ -204,6 +207,8 @@ def acl_rules(topics: Topics, account: str, role: str) -> list[AclRule]:
             AclRule("read", topics.everything),
             AclRule("write", topics.dev_prefix(HUB_ID)),
         ]
+    if account == MONITOR_ID:
+        return [AclRule("read", topics.everything)]
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     return [

@@ -8,16 +8,60 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import threading
 from dataclasses import dataclass
 
 from onestop.cli import load_config, wait_for_signal
-from onestop.config import SiteConfig
+from onestop.config import DeviceConfig, SiteConfig
 from onestop.credentials import read_secret
 from onestop.device import CommandFailed, DeviceClient, NoReply
 
 log = logging.getLogger("onestop.simulate")
+
+#: Set by ``onestop up --traffic`` for itself and its children: the site then has a *twin* account
+#: per kiosk, counter and rating terminal, which the simulator plays. The broker binds client ids to
+#: accounts (one connection per account), so the simulator cannot share an account with the device
+#: process that ``up`` runs for it (the kiosk window, the counter agent, the rating terminal).
+TWINS_ENV = "ONESTOP_TRAFFIC_TWINS"
+TWIN_PREFIX = "sim-"
+_TWIN_ROLES = ("kiosk", "counter", "rating")
+
+
+def twin_id(device_id: str) -> str:
+    """The account the simulator plays for ``device_id`` when the site has twins."""
+    return TWIN_PREFIX + device_id
+
+
+def _simulated(dev: DeviceConfig) -> bool:
+    # A web keypad is its clerk's browser (the hub plays that device): not simulated.
+    return dev.role in _TWIN_ROLES and not (dev.keys is not None and dev.keys.backend == "web")
+
+
+def with_twins(cfg: SiteConfig) -> SiteConfig:
+    """``cfg`` plus a twin device (same role, counter and services, no hardware) per simulated
+    device; a site that has them already is returned unchanged."""
+    ids = {d.id for d in cfg.devices}
+    twins = [
+        d.model_copy(
+            update={"id": twin_id(d.id), "printer": None, "keys": None, "display": None, "audio": None}
+        )
+        for d in cfg.devices
+        if _simulated(d) and not d.id.startswith(TWIN_PREFIX) and twin_id(d.id) not in ids
+    ]
+    return cfg.model_copy(update={"devices": [*cfg.devices, *twins]}) if twins else cfg
+
+
+def twins_wanted() -> bool:
+    """True in the processes of ``onestop up --traffic``."""
+    return bool(os.environ.get(TWINS_ENV))
+
+
+def is_twin(cfg: SiteConfig, device_id: str) -> bool:
+    """True for a twin account added by :func:`with_twins`."""
+    real = device_id.removeprefix(TWIN_PREFIX)
+    return real != device_id and twins_wanted() and any(d.id == real for d in cfg.devices)
 
 
 @dataclass
@@ -46,26 +90,28 @@ class Simulation:
         self.called = 0
 
     def _client(self, device_id: str, role: str) -> DeviceClient:
+        # The twin's account when the site has one: the device's own is its process's.
+        ids = {d.id for d in self.cfg.devices}
+        account = twin_id(device_id) if twin_id(device_id) in ids else device_id
         c = DeviceClient(
             self.cfg.site.id,
-            device_id,
+            account,
             role,
             host=self.cfg.broker.host,
             port=self.cfg.broker.port,
-            password=read_secret(self.cfg, device_id, own=False),  # many accounts in one process
+            password=read_secret(self.cfg, account, own=False),  # many accounts in one process
         )
         c.start(wait=10)
-        self.clients[device_id] = c
+        self.clients[account] = c
         return c
 
     def start(self) -> None:
         """Connect every simulated device and start the actors."""
-        kiosks = self.cfg.devices_with_role("kiosk")
+        real = [d for d in self.cfg.devices if not is_twin(self.cfg, d.id)]
+        kiosks = [d for d in real if d.role == "kiosk"]
         # A web keypad is its clerk's browser (the hub plays that device): not simulated here.
-        counters = [
-            d for d in self.cfg.devices_with_role("counter") if not (d.keys and d.keys.backend == "web")
-        ]
-        raters = {d.counter: d for d in self.cfg.devices_with_role("rating")}
+        counters = [d for d in real if d.role == "counter" and _simulated(d)]
+        raters = {d.counter: d for d in real if d.role == "rating"}
         officers = [o.id for o in self.cfg.officers]
         for i, dev in enumerate(counters):
             assert dev.counter is not None
@@ -155,10 +201,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     sim = Simulation(cfg, Traffic(speed=args.speed), seed=args.seed)
     sim.start()
+    played = [d for d in cfg.devices if not is_twin(cfg, d.id)]
     log.info(
         "simulating %d kiosks and %d counters at %.0fx",
-        len(cfg.devices_with_role("kiosk")),
-        len(cfg.devices_with_role("counter")),
+        sum(d.role == "kiosk" for d in played),
+        sum(d.role == "counter" for d in played),
         args.speed,
     )
     if args.duration:

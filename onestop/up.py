@@ -27,6 +27,7 @@ from onestop.cli import load_config
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
 from onestop.monitor import Monitor
+from onestop.simulate import TWINS_ENV, is_twin
 from queue_controller.engine import Engine
 
 log = logging.getLogger("onestop.up")
@@ -90,6 +91,10 @@ def run_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.traffic:
+        # The simulator plays twin accounts (see onestop.simulate.with_twins): set for this process
+        # before the site file is read, and inherited by every child.
+        os.environ[TWINS_ENV] = "1"
     cfg = load_config(args)
     data = cfg.data_dir
     data.mkdir(parents=True, exist_ok=True)
@@ -165,7 +170,7 @@ def _kiosks(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) ->
     out: list[Child] = []
     windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     for dev in cfg.devices_with_role("kiosk"):
-        if dev.printer is not None and dev.printer.backend != "sim":
+        if (dev.printer is not None and dev.printer.backend != "sim") or is_twin(cfg, dev.id):
             continue
         argv = [*py, "kiosk", "run", *site_args, "--device", dev.id, "--listen", f"127.0.0.1:{free_port()}"]
         argv += ["--windowed", "--size", "540x960"] if windowed else ["--headless"]
@@ -176,10 +181,10 @@ def _kiosks(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) ->
 def _rating_terminals(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) -> list[Child]:
     """A headless rating terminal per rating device, driven over HTTP on a loopback port
     (``POST /rate``). It follows its counter and offers the levels when a ticket ends; a rating
-    sent by the traffic simulator (as the same device) closes the offer like a press would."""
+    sent by the traffic simulator (as its twin, sim-{id}) closes the offer like a press would."""
     out: list[Child] = []
     for dev in cfg.devices_with_role("rating"):
-        if dev.counter is None:
+        if dev.counter is None or is_twin(cfg, dev.id):  # the traffic simulator plays a twin
             continue
         argv = [*py, "rating", "run", *site_args, "--device", dev.id, "--headless"]
         argv += ["--listen", f"127.0.0.1:{free_port()}"]
@@ -202,7 +207,10 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
     if cfg.backend is not None and any(c.name == "backend" for c in children):
         base = urlsplit(cfg.backend.url)._replace(path="", query="", fragment="").geturl()
         print(f"  back end    {cfg.backend.url}   (reference: {base}/_stats   {base}/_records)")
-    print(f"  watch       onestop monitor --config {args.config} --broker {host}:{broker.port}")
+    watch = f"onestop monitor --config {args.config} --broker {host}:{broker.port}"
+    if not args.quiet:  # the events print below, through the site's one `monitor` connection
+        watch += "   (after `up --quiet`: one monitor at a time)"
+    print(f"  watch       {watch}")
     for c in children:
         if "kiosk" in c.argv and "--listen" in c.argv:
             url = "http://" + c.argv[c.argv.index("--listen") + 1]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from onestop.broker import account_roles
+from onestop.broker import CLIENTID_BINDING, account_roles
 from onestop.config import SiteConfig
 from onestop.credentials import secret_path, secrets_dir
 from onestop.protocol import Topics, acl_rules
@@ -169,6 +169,14 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
             )
         else:
             out.add(FAIL, f"{layout.broker_conf} lacks the TLS listener or allows anonymous clients")
+        if CLIENTID_BINDING in conf.splitlines():
+            out.add(OK, "broker binds every client id to its account")
+        else:
+            out.add(
+                FAIL,
+                f"{layout.broker_conf} lacks `{CLIENTID_BINDING}`: any device could take the "
+                "controller's or the hub's client id (run `onestop provision site init` again)",
+            )
     topics = Topics(cfg.site.id)
     want = {a: {(r.access, r.topic) for r in acl_rules(topics, a, role)} for a, role in account_roles(cfg)}
     try:
@@ -191,7 +199,8 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
         if not (missing or stale or wrong or have.get("")):
             out.add(
                 OK,
-                f"ACL covers exactly the {len(want)} accounts (controller, hub, {len(cfg.devices)} devices)",
+                f"ACL covers exactly the {len(want)} accounts "
+                f"(controller, hub, monitor, {len(cfg.devices)} devices)",
             )
     try:
         hashes = parse_password_file(layout.password_file.read_text(encoding="utf-8"))

@@ -79,7 +79,7 @@ from onestop import config
 from onestop.broker import Broker, free_port
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
-from onestop.protocol import HUB_ID, Topics
+from onestop.protocol import MONITOR_ID, Topics
 from onestop.tomlw import to_toml
 from queue_controller.engine import business_day
 
@@ -637,7 +637,9 @@ class ChaosDay:
             client_id=f"chaos-display-{os.getpid()}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        c.username_pw_set(HUB_ID, self.passwords[HUB_ID])
+        # The read-only observer account: a client of the hub's account would take the hub's
+        # connection over (the broker binds client ids to accounts).
+        c.username_pw_set(MONITOR_ID, self.passwords[MONITOR_ID])
         c.on_connect = on_connect
         c.on_message = on_message
         c.connect(LOOPBACK, self.broker.port, 30, clean_start=True)

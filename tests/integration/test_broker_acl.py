@@ -49,7 +49,7 @@ def _sentinel(sender: TestClient, topic: str, observer: TestClient) -> None:
 
 
 def test_every_account_connects_with_its_password(site_cfg: SiteConfig, mqtt: MqttFactory) -> None:
-    accounts = ["controller", "hub", *(d.id for d in site_cfg.devices)]
+    accounts = ["controller", "hub", "monitor", *(d.id for d in site_cfg.devices)]
     for account in accounts:
         assert mqtt(account).connected
 
@@ -81,7 +81,7 @@ def test_anonymous_is_refused(mqtt: MqttFactory) -> None:
 
 def test_kiosk_cannot_act_as_counter_or_controller(site_cfg: SiteConfig, mqtt: MqttFactory) -> None:
     t = Topics(site_cfg.site.id)
-    observer = mqtt("controller")
+    observer = mqtt("monitor")
     observer.subscribe(t.everything)
     kiosk = mqtt("kiosk-1")
     forbidden = {
@@ -100,7 +100,7 @@ def test_kiosk_cannot_act_as_counter_or_controller(site_cfg: SiteConfig, mqtt: M
 
 def test_kiosk_can_send_its_own_commands(site_cfg: SiteConfig, mqtt: MqttFactory) -> None:
     t = Topics(site_cfg.site.id)
-    observer = mqtt("controller")
+    observer = mqtt("monitor")
     observer.subscribe(t.all_cmd)
     kiosk = mqtt("kiosk-1")
     assert not kiosk.publish_acked(t.dev_cmd("kiosk-1"), {"id": "c1", "op": "issue"}).is_failure
@@ -154,7 +154,7 @@ def test_device_wildcard_subscription_is_filtered(site_cfg: SiteConfig, mqtt: Mq
 
 # -- the whole matrix of §3 ----------------------------------------------------------------------
 
-ACCOUNTS = ["kiosk-1", "counter-1", "rate-1", "board-1", "announcer-1", "hub", "controller"]
+ACCOUNTS = ["kiosk-1", "counter-1", "rate-1", "board-1", "announcer-1", "hub", "controller", "monitor"]
 OTHER = "counter-2"  # a device that is never the account under test
 
 
@@ -177,30 +177,35 @@ def _cases(t: Topics, me: str) -> dict[str, str]:
 
 # Written from the text of §3, not from protocol.acl_rules, so that the two are checked against
 # each other: a device publishes only under its own dev/{id}/ and reads state, events and its reply;
-# the hub reads everything and publishes under dev/hub/; the controller does anything.
+# the hub reads everything and publishes under dev/hub/; the controller does anything; the monitor
+# reads everything and publishes nothing.
 OWN = {"own status", "own health", "own cmd", "own reply"}
 ALL = set(_cases(Topics("x"), "x"))
-MAY_PUBLISH = {"device": OWN, "hub": OWN, "controller": ALL}
+MAY_PUBLISH: dict[str, set[str]] = {"device": OWN, "hub": OWN, "controller": ALL, "monitor": set()}
 MAY_READ = {
     "device": {"own reply", "counter state", "service state", "board", "events"},
     "hub": ALL,
     "controller": ALL,
+    "monitor": ALL,
 }
 
 
 def _kind(account: str) -> str:
-    return account if account in ("hub", "controller") else "device"
+    return account if account in ("hub", "controller", "monitor") else "device"
 
 
 @pytest.mark.parametrize("account", ACCOUNTS)
 def test_publish_matrix(account: str, site_cfg: SiteConfig, mqtt: MqttFactory) -> None:
     t = Topics(site_cfg.site.id)
-    observer = mqtt("controller")
+    # One connection per account (client ids are bound to accounts): the observer is another one.
+    observer = mqtt("controller" if account == "monitor" else "monitor")
     observer.subscribe(t.everything)
     me = mqtt(account)
     sent = {name: (topic, _token()) for name, topic in _cases(t, account).items()}
     acks = {name: me.publish_acked(topic, token).value for name, (topic, token) in sent.items()}
-    _sentinel(me, t.dev_status(account), observer)
+    # The monitor may publish nothing, so its sentinel comes from the observer; every refused
+    # publish was decided before its PUBACK came back, so a leak would already be queued.
+    _sentinel(observer if account == "monitor" else me, t.dev_status(account), observer)
 
     allowed = MAY_PUBLISH[_kind(account)]
     assert _delivered(observer, sent) == allowed
@@ -214,7 +219,7 @@ def test_read_matrix(account: str, site_cfg: SiteConfig, mqtt: MqttFactory) -> N
     cases = _cases(t, account)
     me = mqtt(account)
     codes = dict(zip(cases, me.subscribe(*cases.values()), strict=True))
-    writer = mqtt("controller")
+    writer = me if account == "controller" else mqtt("controller")
     sent = {name: (topic, _token()) for name, topic in cases.items()}
     for topic, token in sent.values():
         writer.publish_acked(topic, token)
@@ -241,7 +246,7 @@ def test_reload_lets_a_new_device_in_with_its_rules(
     broker.reload(new_cfg)
 
     kiosk = mqtt("kiosk-9", password)
-    observer = mqtt("controller")
+    observer = mqtt("monitor")
     observer.subscribe(t.everything)
     sent = {
         "own cmd": (t.dev_cmd("kiosk-9"), _token()),

@@ -294,7 +294,7 @@ def test_an_expired_command_queued_while_the_controller_was_down_is_never_run(
     kiosk.send("issue", {"service": "tuphap"}, "ghost", expiry_s=1)  # the kiosk gave up after 1 s
     kiosk.send("issue", {"service": "tuphap"}, "kept")  # no expiry: runs when the controller is back
     threading.Event().wait(2.2)  # let the first one expire in the broker (the elapsed time is the test)
-    replies = mqtt("kiosk-1", client_id="kiosk-watch")
+    replies = mqtt("monitor")  # the kiosk's own account is in use: one connection per account
     replies.subscribe(topics.dev_reply("kiosk-1"))
     controller_process.start()
     kept = replies.inbox.wait_for(topics.dev_reply("kiosk-1"), lambda m: m.json()["id"] == "kept", timeout=15)

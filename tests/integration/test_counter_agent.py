@@ -174,7 +174,14 @@ def test_a_call_and_a_recall_each_blink_through_the_counter_state(
 
 
 def test_another_counters_call_and_the_event_stream_do_not_blink_it(
-    rig: Rig, device: DeviceFactory, site_cfg: SiteConfig, mqtt
+    rig: Rig,
+    device: DeviceFactory,
+    site_cfg: SiteConfig,
+    mqtt,
+    controller: Controller,
+    broker,
+    credentials: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> None:
     topics = Topics(site_cfg.site.id)
     device("kiosk-1").request("issue", {"service": "tuphap"})
@@ -187,7 +194,16 @@ def test_another_counters_call_and_the_event_stream_do_not_blink_it(
         "seq": 999, "type": "ticket.called", "ts": "2026-11-23T08:01:00.000+07:00",
         "data": {"ticket": _ticket("A999"), "recall": False},
     }  # fmt: skip
-    assert not mqtt("controller").publish_acked(topics.events, fake).is_failure
+    # Only the controller's account may publish events, and a second connection of an account takes
+    # the first over (client ids are bound to accounts): the controller steps aside meanwhile.
+    controller.stop()
+    forger = mqtt("controller")
+    assert not forger.publish_acked(topics.events, fake).is_failure
+    forger.close()
+    back = Controller(site_cfg, credentials["controller"], db_path=controller.db_path, host=broker.host,
+                      port=broker.port, tick_s=0.2)  # fmt: skip
+    back.start()
+    request.addfinalizer(back.stop)
     rig.press("next")  # opens counter 1; nobody waits for it: no call
     assert rig.agent.sent == ["open", "call_next"]
     rig.shows("")  # the open state, published after all of the above

@@ -103,20 +103,36 @@ def test_a_hub_that_was_away_catches_up_by_replay(
 
 
 def test_duplicates_and_forged_future_events_do_not_derail_it(
-    controller: Controller, device: DeviceFactory, open_hub, mqtt, site_cfg: SiteConfig
+    controller: Controller,
+    device: DeviceFactory,
+    open_hub,
+    mqtt,
+    site_cfg: SiteConfig,
+    broker,
+    credentials: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> None:
     hub = open_hub()
     kiosk = device("kiosk-1")
     kiosk.request("issue", {"service": "tuphap"})
     assert hub.ingest is not None and hub.ingest.wait_for_seq(1, 10)
-    forger = mqtt("controller", client_id="forger")
+    # Only the controller's account may publish events, and client ids are bound to accounts (a
+    # second connection of an account takes the first over): the controller steps aside meanwhile.
+    controller.stop()
+    forger = mqtt("controller")
     topics = Topics(site_cfg.site.id)
     ts = "2026-11-23T08:00:00.000+07:00"
-    forger.publish(topics.events, {"seq": 1, "type": "ticket.issued", "ts": ts, "data": {}})  # duplicate
-    forger.publish(
-        topics.events, {"seq": 99, "type": "ticket.issued", "ts": ts, "data": {}}
-    )  # from the future
-    forger.publish(topics.events, b"not json")
+    for forged in (
+        {"seq": 1, "type": "ticket.issued", "ts": ts, "data": {}},  # duplicate
+        {"seq": 99, "type": "ticket.issued", "ts": ts, "data": {}},  # from the future
+        b"not json",
+    ):
+        assert not forger.publish_acked(topics.events, forged).is_failure
+    forger.close()
+    back = Controller(site_cfg, credentials["controller"], db_path=controller.db_path, host=broker.host,
+                      port=broker.port)  # fmt: skip
+    back.start()
+    request.addfinalizer(back.stop)
     kiosk.request("issue", {"service": "tuphap"})
     assert hub.ingest.wait_for_seq(2, 10)
     kiosk.request("issue", {"service": "tuphap"})

@@ -17,12 +17,22 @@ from onestop.config import SiteConfig
 from onestop.device import DeviceClient
 from onestop.protocol import Topics
 from queue_controller.service import Controller
+from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
+from tests.utils.site import SITE
 
 pytestmark = pytest.mark.integration
 
 RatingFactory = Callable[..., RatingDevice]
 TOPICS = Topics("t-site")
+
+
+@pytest.fixture
+def site_cfg(site_factory: SiteFactory) -> SiteConfig:
+    """The test site plus a second rating terminal of counter 1, as `onestop up --traffic` adds one
+    for its simulator (one connection per account: the simulator cannot share rate-1's)."""
+    twin = {"id": "sim-rate-1", "role": "rating", "counter": "1"}
+    return site_factory({"devices": [*SITE["devices"], twin]})
 
 
 @pytest.fixture
@@ -171,8 +181,8 @@ def test_a_skipped_ticket_is_not_offered_and_a_rating_from_elsewhere_closes_the_
     counter.counter.request("resume")
     finished = counter.serve_one()
     assert vm.wait_for(lambda m: m.screen == "rate", 5)
-    # another client of the same identity (the traffic simulator does this) rates first
-    other = device("rate-1")
+    # another terminal of the same counter (the traffic simulator's twin does this) rates first
+    other = device("sim-rate-1")
     other.request("rate", {"score": 2})
     assert vm.wait_for(lambda m: m.screen == "idle", 5), vm.view()
     assert not vm.choose(3)

@@ -25,6 +25,9 @@ from tests.integration.test_broker_acl import (  # noqa: F401 - collected here w
     test_unknown_account_is_refused,
     test_wrong_password_is_refused,
 )
+from tests.integration.test_client_id_binding import (  # noqa: F401 - collected here as well
+    test_a_device_cannot_take_another_accounts_client_id,
+)
 from tests.utils.mqtt import TestClient
 from tests.utils.provisioned import ProvisionedBroker, provision_site, tls_client
 
@@ -53,10 +56,10 @@ def mqtt(broker: ProvisionedBroker, credentials: dict[str, str]) -> Iterator[Mqt
     """``mqtt(account, password=None)``: a client connected over TLS to the LAN listener."""
     clients: list[TestClient] = []
 
-    def make(account: str | None, password: str | None = None, **_kw: Any) -> TestClient:
+    def make(account: str | None, password: str | None = None, **kw: Any) -> TestClient:
         if password is None and account is not None:
             password = credentials.get(account, "")
-        client = tls_client(account, password, broker.layout.ca_cert)
+        client = tls_client(account, password, broker.layout.ca_cert, client_id=kw.get("client_id"))
         clients.append(client)
         return client.connect("127.0.0.1", broker.tls_port)
 

@@ -98,7 +98,8 @@ def _parse_acl(text: str) -> dict[str, list[tuple[str, str]]]:
 def test_acl_lists_every_account_with_the_protocol_rules(site_cfg: SiteConfig) -> None:
     users = _parse_acl(render_acl(site_cfg))
     topics = Topics(site_cfg.site.id)
-    expected = {"controller": "controller", "hub": "hub"} | {d.id: d.role for d in site_cfg.devices}
+    services = {"controller": "controller", "hub": "hub", "monitor": "monitor"}
+    expected = services | {d.id: d.role for d in site_cfg.devices}
     assert set(users) == set(expected)
     for account, role in expected.items():
         assert users[account] == [(r.access, r.topic) for r in acl_rules(topics, account, role)]
@@ -109,6 +110,11 @@ def test_acl_gives_a_device_its_own_prefix_only(site_cfg: SiteConfig) -> None:
     topics = Topics(site_cfg.site.id)
     writes = [t for access, t in users["kiosk-1"] if access in ("write", "readwrite")]
     assert writes == [topics.dev_prefix("kiosk-1")]
+
+
+def test_acl_lets_the_monitor_read_everything_and_write_nothing(site_cfg: SiteConfig) -> None:
+    users = _parse_acl(render_acl(site_cfg))
+    assert users["monitor"] == [("read", Topics(site_cfg.site.id).everything)]
 
 
 def test_conf_has_the_security_settings(tmp_path: Path) -> None:
@@ -128,6 +134,7 @@ def test_conf_has_the_security_settings(tmp_path: Path) -> None:
         f"log_dest file {tmp_path / 'mosquitto.log'}",
         "max_packet_size 65536",
         "max_queued_messages 100000",
+        "use_username_as_clientid true",  # a device cannot take the controller's or hub's client id
     ):
         assert line in lines
     assert not any(line.startswith(("persistence", "user ")) for line in lines)

@@ -84,6 +84,7 @@ def test_field_errors_name_the_key_and_the_expectation(edits: dict, expected: st
         ({"devices__2__counter": "9"}, 'devices (id "counter-1").counter: unknown counter "9"'),
         ({"devices__2__counter": None}, "a counter device must name its counter"),
         ({"devices__0__id": "controller"}, "is reserved"),
+        ({"devices__0__id": "monitor"}, "is reserved"),
         ({"devices__1__services": ["nope"]}, 'unknown service "nope"'),
         ({"devices__1__id": "kiosk-1"}, 'devices: id "kiosk-1" is used twice'),
         ({"rating": {"levels": ["Tốt", "Kém"], "satisfied_min": 3}}, "above the best score 2"),
@@ -200,3 +201,18 @@ def test_a_rating_english_error_names_the_file(tmp_path: Path) -> None:
         config.load(site)
     assert f"{site}: rating.levels_en: expected 3 text(s), one for each of rating.levels" in str(e.value)
     assert e.value.one_line().startswith(f"{site}: rating.levels_en: expected 3 text(s)")
+
+
+def test_traffic_twins_give_the_simulator_accounts_of_its_own(site_cfg: config.SiteConfig) -> None:
+    """``onestop up --traffic``: one connection per account, so the simulator plays twin devices."""
+    from onestop.simulate import with_twins
+
+    cfg = with_twins(site_cfg)
+    twins = {d.id: d for d in cfg.devices if d.id.startswith("sim-")}
+    simulated = [d for d in site_cfg.devices if d.role in ("kiosk", "counter", "rating")]
+    assert set(twins) == {f"sim-{d.id}" for d in simulated}
+    for d in simulated:
+        twin = twins[f"sim-{d.id}"]
+        assert (twin.role, twin.counter, twin.services) == (d.role, d.counter, d.services)
+        assert (twin.printer, twin.keys, twin.display, twin.audio) == (None, None, None, None)
+    assert with_twins(cfg).devices == cfg.devices  # applied twice: no twin of a twin

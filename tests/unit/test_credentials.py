@@ -33,7 +33,7 @@ def test_generated_secrets_are_long_and_distinct() -> None:
 
 def test_every_account_gets_a_private_secret_file(site_cfg: SiteConfig) -> None:
     creds = ensure_credentials(site_cfg)
-    expected = ["controller", "hub", *(d.id for d in site_cfg.devices)]
+    expected = ["controller", "hub", "monitor", *(d.id for d in site_cfg.devices)]
     assert list(creds) == expected
     assert len(set(creds.values())) == len(expected)
     assert _mode(secrets_dir(site_cfg)) == 0o700

@@ -52,6 +52,8 @@ def test_init_makes_a_valid_commented_site_and_a_ca(site_dir: Path) -> None:
     assert "listener 1883 127.0.0.1\n" in conf and "listener 8883\n" in conf
     assert f"certfile {layout.broker_cert}" in conf and "tls_version tlsv1.2" in conf
     assert conf.count("allow_anonymous false") == 1 and "per_listener_settings false" in conf
+    # Every client id bound to its account: a device cannot connect as `controller` or `hub`.
+    assert "use_username_as_clientid true" in conf.splitlines()
 
 
 def test_init_again_keeps_the_ca_site_file_and_secrets(site_dir: Path) -> None:
@@ -63,7 +65,7 @@ def test_init_again_keeps_the_ca_site_file_and_secrets(site_dir: Path) -> None:
     assert {p: p.read_bytes() for p in before} == before
     assert {p: p.read_bytes() for p in secrets} == secrets
     kept = "\n".join(report.kept)
-    assert "site CA" in kept and "site.toml" in kept and "secrets of 2 account(s)" in kept
+    assert "site CA" in kept and "site.toml" in kept and "secrets of 3 account(s)" in kept
     assert not report.created
 
 
@@ -166,6 +168,16 @@ def test_check_fails_on_a_stale_acl_account(site_dir: Path, capsys: pytest.Captu
     assert main(["provision", "site", "check", "--config", str(site_dir / "site.toml")]) == 1
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("✗ NOT OK:") and "stale accounts" in first and "kiosk-old" in first
+
+
+def test_check_fails_on_a_broker_conf_without_the_client_id_binding(
+    site_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = site_dir / "broker" / "mosquitto.conf"
+    conf.write_text(conf.read_text().replace("use_username_as_clientid true\n", ""))
+    assert main(["provision", "site", "check", "--config", str(site_dir / "site.toml")]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("✗ NOT OK:") and "use_username_as_clientid" in first
 
 
 def test_check_fails_when_a_device_has_no_rules_or_no_secret(site_dir: Path) -> None:

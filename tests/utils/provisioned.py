@@ -70,8 +70,10 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     return ctx
 
 
-def tls_client(account: str | None, password: str | None, ca_file: Path | None) -> TestClient:
+def tls_client(
+    account: str | None, password: str | None, ca_file: Path | None, *, client_id: str | None = None
+) -> TestClient:
     """A :class:`TestClient` that will connect over TLS (not connected yet)."""
-    client = TestClient(account, password)
+    client = TestClient(account, password, client_id=client_id)
     client.paho.tls_set_context(tls_context(ca_file))
     return client
