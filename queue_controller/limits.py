@@ -234,7 +234,7 @@ class DeviceWatch:
         for device, rec in list(self._records.items()):
             if rec.counts and _alarming(rec.counts):
                 if rec.last_warned is None or now - rec.last_warned >= self.period_s:
-                    start = rec.since if rec.last_warned is None else max(rec.since, rec.last_warned)
+                    start = rec.since if rec.last_warned is None else rec.last_warned
                     w = Misbehaviour(device, rec.counts, now - start)
                     due.append(w)
                     rec.counts, rec.since, rec.last_warned, rec.total = {}, now, now, 0

@@ -48,6 +48,9 @@ from queue_controller.store import Pending, Store
 log = logging.getLogger("onestop.controller")
 
 BATCH_MAX = 500
+#: While a flood is being dropped, read up to this many more times (each up to ~1000 messages)
+#: before deciding the batch at hand.
+CATCH_UP_POLLS = 50
 REPLAY_MAX = 1000
 #: A replay reply carries at most this many bytes of events (the hub asks again from ``next_seq``).
 REPLAY_BYTES = MAX_PUBLISH_BYTES - 8 * 1024
@@ -178,7 +181,15 @@ class Controller:
             while not self._stopping.is_set():
                 if watchdog:
                     watchdog.ping()
+                dropped = self.stats["dropped"]
                 self.mqtt.poll(0.0 if self._inbox else min(self.tick_s, 0.2))
+                # A device over its backlog is dropped unread, which is cheap: catch up with the
+                # socket, so that what other devices sent behind a flood is taken in this batch.
+                for _ in range(CATCH_UP_POLLS):
+                    if self.stats["dropped"] == dropped:
+                        break
+                    dropped = self.stats["dropped"]
+                    self.mqtt.poll(0.0)
                 batch = self._inbox.take(BATCH_MAX)
                 try:
                     self._process(batch)
