@@ -152,7 +152,7 @@ def base_site(site_id: str) -> dict[str, Any]:
         # per-device limits (sized for people, docs/configuration.md) so that they measure the
         # controller, not the limiter. A bench that floods on purpose sets its own.
         "limits": {
-            **{role: {"burst": 1_000_000, "per_minute": 1_000_000} for role in ("kiosk", "counter", "rating")},
+            **{r: {"burst": 1_000_000, "per_minute": 1_000_000} for r in ("kiosk", "counter", "rating")},
             "backlog": 5000,
         },
     }

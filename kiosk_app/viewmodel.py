@@ -412,7 +412,12 @@ class KioskViewModel(Observable, PressGuard):
         try:
             result = self.backend.issue(req.service, req.priority, req.command_id)
         except CommandFailed as exc:
-            refusals: dict[str, Screen] = {"service_closed": "closed", "daily_limit": "limit"}
+            # rate_limited: nothing was done, the same request may be sent again a little later.
+            refusals: dict[str, Screen] = {
+                "service_closed": "closed",
+                "daily_limit": "limit",
+                "rate_limited": "unreachable",
+            }
             screen = refusals.get(exc.code, "error")
             log.warning("%s: issue %s refused: %s", self.device_id, req.service, exc)
         except (NoReply, BrokerUnreachable, ConnectionError) as exc:
