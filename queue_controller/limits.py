@@ -102,14 +102,16 @@ class RateLimiter:
 class FairInbox(Generic[T]):
     """Messages waiting for the worker, one FIFO per key (the device), taken round-robin.
 
-    :meth:`take` gives every waiting key an equal share of the batch (at least one message each), in
-    turn, starting with the keys served longest ago; the order of one key's messages is kept. The
-    contract orders nothing across devices, so nothing is lost by interleaving them."""
+    :meth:`take` serves the waiting keys in turn, starting with the one served longest ago; each turn
+    takes up to an equal share of what is left of the batch, but never less than ``quantum`` (what a
+    well-behaved device has in flight is taken whole, as a FIFO inbox would). The order of one key's
+    messages is kept; the contract orders nothing across devices."""
 
-    def __init__(self, backlog: int) -> None:
-        if backlog < 1:
-            raise ValueError("backlog must be >= 1")
+    def __init__(self, backlog: int, quantum: int = 32) -> None:
+        if backlog < 1 or quantum < 1:
+            raise ValueError("backlog and quantum must be >= 1")
         self.backlog = backlog
+        self.quantum = quantum
         self._queues: dict[str, deque[T]] = {}  # non-empty queues, in round-robin order
         self._size = 0
         #: Messages dropped per key since :meth:`pop_dropped` was last called.
@@ -137,7 +139,7 @@ class FairInbox(Generic[T]):
         queues = self._queues
         while queues and len(out) < n:
             keys = list(queues)
-            share = max(1, (n - len(out)) // len(keys))
+            share = max(self.quantum, (n - len(out)) // len(keys))
             for key in keys:
                 q = queues.pop(key)
                 m = min(share, len(q), n - len(out))

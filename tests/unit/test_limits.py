@@ -131,7 +131,7 @@ def test_a_new_device_is_in_the_next_batch_however_long_the_flood() -> None:
 
 
 def test_more_devices_than_a_batch_are_served_in_turn() -> None:
-    box: FairInbox[str] = FairInbox(backlog=10)
+    box: FairInbox[str] = FairInbox(backlog=10, quantum=1)
     for d in range(12):
         box.put(f"d{d}", f"d{d}-a")
         box.put(f"d{d}", f"d{d}-b")
@@ -142,6 +142,21 @@ def test_more_devices_than_a_batch_are_served_in_turn() -> None:
     assert second == ["d5-a", "d6-a", "d7-a", "d8-a", "d9-a"]
     assert third == ["d10-a", "d11-a", "d0-b", "d1-b", "d2-b"]  # those served longest ago first
     assert len(box) == 24 - 15
+
+
+def test_what_a_device_has_in_flight_is_taken_whole_up_to_the_quantum() -> None:
+    box: FairInbox[str] = FairInbox(backlog=1000, quantum=4)
+    for d in range(3):
+        for i in range(3):
+            box.put(f"k{d}", f"k{d}-{i}")  # a kiosk with 3 commands in flight
+    for i in range(100):
+        box.put("flood", f"f{i}")
+    for d in range(3):
+        box.put(f"c{d}", f"c{d}")
+    batch = box.take(12)
+    # Turn by turn: each kiosk whole, then the flood's quantum, then the counters (12 is full).
+    assert batch == [*(f"k{d}-{i}" for d in range(3) for i in range(3)), "f0", "f1", "f2"]
+    assert box.take(12)[:3] == ["c0", "c1", "c2"]  # served longest ago: first in the next batch
 
 
 def test_a_device_over_its_backlog_is_dropped_and_counted() -> None:
