@@ -169,7 +169,8 @@ class Controller:
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
         # called by paho inside poll(), in the worker thread; {root}/dev/{device}/{kind}: keyed by device
-        if not self._inbox.put(msg.topic.rsplit("/", 2)[-2], Received.of(msg)):
+        parts = msg.topic.rsplit("/", 2)
+        if not self._inbox.put(parts[-2] if len(parts) == 3 else "", Received.of(msg)):
             # Over the device's backlog: dropped unread, and acknowledged so that the broker does not
             # send it again (paho tracks nothing for manual acks; Mosquitto matches PUBACKs by id).
             self.stats["dropped"] += 1
