@@ -529,6 +529,9 @@ class RatingViewModel(Observable, PressGuard):
         except CommandFailed as exc:
             if exc.code == "already_rated":
                 log.info("%s: %s was already rated", self.device_id, ended.number)
+            elif exc.code == "rate_limited":  # nothing was done: "try again" sends the same id
+                screen = "unreachable"
+                log.warning("%s: rate: %s", self.device_id, exc)
             elif exc.code == "nothing_to_rate":
                 screen = "idle"  # the window passed (on the controller's clock): quietly back
                 log.info("%s: %s: %s", self.device_id, ended.number, exc)

@@ -57,6 +57,17 @@ def wait_for_signal(watchdog: bool = False) -> None:
     sdnotify.stopping()
 
 
+def _positive_float(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def _controller(args: argparse.Namespace) -> int:
     from onestop.credentials import read_secret
     from onestop.mqtt import BrokerUnreachable
@@ -70,6 +81,9 @@ def _controller(args: argparse.Namespace) -> int:
                 "services": [s.model_copy(update={"hours": [], "days": list(ALL_DAYS)}) for s in cfg.services]
             }
         )
+    if args.limits_scale != 1.0:
+        log.warning("device rate limits are %gx those of site.toml (--limits-scale)", args.limits_scale)
+        cfg = cfg.model_copy(update={"limits": cfg.limits.scaled(args.limits_scale)})
     ctl = Controller(cfg, read_secret(cfg, "controller"), db_path=args.db)
     try:
         ctl.start(connect_timeout=10)
@@ -295,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--ignore-hours",
         action="store_true",
         help="demo and tests: treat every service as open (ignore hours and days)",
+    )
+    p.add_argument(
+        "--limits-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="N",
+        help="simulated traffic: allow every device N times the rate of [limits] (default 1)",
     )
     p.set_defaults(run=_controller)
 

@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 
 from onestop.errors import ConfigError
@@ -321,6 +322,70 @@ class KioskSection(_Section):
     health_s: int = Field(default=30, ge=1, le=3600)
 
 
+class RoleLimit(_Section):
+    """One role's share: a device may send ``burst`` commands at once, then ``per_minute`` a minute."""
+
+    burst: int = Field(ge=1, le=1_000_000)
+    per_minute: float = Field(gt=0, le=1_000_000)
+
+
+#: Defaults sized for people, not machines: a kiosk serves a queue of people tapping (a burst), then
+#: at most one ticket every 3 s; a clerk presses a few keys a minute; a rating terminal rates once per
+#: visit; boards and announcers send no commands at all.
+DEFAULT_LIMITS: dict[str, dict[str, float]] = {
+    "kiosk": {"burst": 10, "per_minute": 20},
+    "counter": {"burst": 10, "per_minute": 30},
+    "rating": {"burst": 3, "per_minute": 6},
+    "board": {"burst": 5, "per_minute": 5},
+    "announcer": {"burst": 5, "per_minute": 5},
+}
+
+
+class LimitsSection(_Section):
+    """``[limits]``: each device's fair share of the controller (docs/configuration.md).
+
+    A role's table may give only the key it changes (``[limits.kiosk] per_minute = 60``)."""
+
+    kiosk: RoleLimit = RoleLimit.model_validate(DEFAULT_LIMITS["kiosk"])
+    counter: RoleLimit = RoleLimit.model_validate(DEFAULT_LIMITS["counter"])
+    rating: RoleLimit = RoleLimit.model_validate(DEFAULT_LIMITS["rating"])
+    board: RoleLimit = RoleLimit.model_validate(DEFAULT_LIMITS["board"])
+    announcer: RoleLimit = RoleLimit.model_validate(DEFAULT_LIMITS["announcer"])
+    #: Messages of one device the controller holds before it drops that device's further ones.
+    backlog: int = Field(default=500, ge=10, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _role_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for role, default in DEFAULT_LIMITS.items():
+            if isinstance(out.get(role), dict):
+                out[role] = {**default, **out[role]}
+        return out
+
+    def for_role(self, role: str) -> RoleLimit:
+        """The limit of a role."""
+        limit = getattr(self, role, None)
+        return limit if isinstance(limit, RoleLimit) else self.strictest()
+
+    def strictest(self) -> RoleLimit:
+        """The smallest of the roles' limits (for a device that is not in site.toml)."""
+        roles = [self.kiosk, self.counter, self.rating, self.board, self.announcer]
+        return RoleLimit(burst=min(r.burst for r in roles), per_minute=min(r.per_minute for r in roles))
+
+    def scaled(self, factor: float) -> LimitsSection:
+        """Every rate ``factor`` times higher (simulated traffic runs faster than life); a burst is a
+        number of people or presses, the same at any speed."""
+        roles = {
+            role: RoleLimit(burst=lim.burst, per_minute=min(1_000_000.0, lim.per_minute * factor))
+            for role in DEFAULT_LIMITS
+            if isinstance(lim := getattr(self, role), RoleLimit)
+        }
+        return self.model_copy(update=roles)
+
+
 class StorageSection(_Section):
     """``[storage]``: where processes keep their data (relative paths: next to site.toml)."""
 
@@ -345,6 +410,7 @@ class SiteConfig(_Section):
     kiosk: KioskSection = KioskSection()
     ticket: TicketLayout = TicketLayout()
     storage: StorageSection = StorageSection()
+    limits: LimitsSection = LimitsSection()
 
     #: Where the file was read from (set by :func:`load`).
     source: str = Field(default="<memory>", exclude=True)

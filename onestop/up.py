@@ -143,6 +143,9 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     ctl_args = [*py, "controller", *site_args]
     if args.traffic and _closed_services(cfg):
         ctl_args.append("--ignore-hours")
+    if args.traffic:
+        # The simulated day runs `speed` times faster than life: so may its devices.
+        ctl_args += ["--limits-scale", str(max(1.0, args.speed))]
     hub_host, _, hub_port = cfg.hub.listen.rpartition(":")
     hub_host = "127.0.0.1" if hub_host in ("0.0.0.0", "") else hub_host
     if not _port_free(hub_host, int(hub_port)):

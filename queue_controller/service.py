@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from onestop.protocol import (
     CONTROLLER_ID,
     HUB_ID,
     MAX_PUBLISH_BYTES,
+    UNSTORED_ERRORS,
     ProtocolError,
     Topics,
     dumps,
@@ -40,12 +42,15 @@ from onestop.protocol import (
 )
 from queue_controller.engine import Engine, business_day
 from queue_controller.health import Health
-from queue_controller.model import Decision
+from queue_controller.limits import DeviceWatch, FairInbox, RateLimiter
 from queue_controller.store import Pending, Store
 
 log = logging.getLogger("onestop.controller")
 
 BATCH_MAX = 500
+#: While a flood is being dropped, read up to this many more times (each up to ~1000 messages)
+#: before deciding the batch at hand.
+CATCH_UP_POLLS = 50
 REPLAY_MAX = 1000
 #: A replay reply carries at most this many bytes of events (the hub asks again from ``next_seq``).
 REPLAY_BYTES = MAX_PUBLISH_BYTES - 8 * 1024
@@ -72,6 +77,7 @@ class Controller:
         port: int | None = None,
         tick_s: float = 1.0,
         fatal: Callable[[str], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.clock: Clock = clock or GuardedClock(
@@ -98,7 +104,11 @@ class Controller:
             ),
             on_message=self._enqueue,
         )
-        self._inbox: list[Received | _Republish] = []
+        # One queue per device, taken round-robin: a flooding device cannot delay the others.
+        self._inbox: FairInbox[Received | _Republish] = FairInbox(cfg.limits.backlog)
+        #: Each device's share (``[limits]``), on a monotonic clock (tests inject one).
+        self.limiter = RateLimiter(cfg, monotonic, exempt=(HUB_ID,))
+        self.watch = DeviceWatch(monotonic)
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._store: Store | None = None
@@ -107,7 +117,14 @@ class Controller:
         self._reload_after_batch = False
         #: The newest instant the store holds (its last event): a clock behind it is not trusted.
         self._store_ts: datetime | None = None
-        self.stats = {"commands": 0, "batches": 0, "bad_payloads": 0, "duplicates": 0}
+        self.stats = {
+            "commands": 0,
+            "batches": 0,
+            "bad_payloads": 0,
+            "duplicates": 0,
+            "rate_limited": 0,
+            "dropped": 0,
+        }
         #: The controller's own conditions (clock, store, devices), retained on dev/controller/health.
         self.health = Health()
 
@@ -116,7 +133,7 @@ class Controller:
         """Open the store, restore the engine, connect, and publish every retained state."""
         self._store = Store(self.db_path)
         self._restore()
-        self.mqtt.on_connect_hooks.append(lambda _session: self._inbox.append(_Republish()))
+        self.mqtt.on_connect_hooks.append(lambda _session: self._republish_soon())
         # The worker owns the connection: it reads, decides, commits and publishes in one thread,
         # with no hand-off per message (see docs/controller.md).
         self.mqtt.start(threaded=False)
@@ -152,10 +169,18 @@ class Controller:
             self._store.close()
             self._store = None
 
+    def _republish_soon(self) -> None:
+        self._inbox.put("", _Republish())  # key "": no device publishes under an empty id
+
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
-        # called by paho inside poll(), in the worker thread
-        self._inbox.append(Received.of(msg))
+        # called by paho inside poll(), in the worker thread; {root}/dev/{device}/{kind}: keyed by device
+        parts = msg.topic.rsplit("/", 2)
+        if not self._inbox.put(parts[-2] if len(parts) == 3 else "", Received.of(msg)):
+            # Over the device's backlog: dropped unread, and acknowledged so that the broker does not
+            # send it again (paho tracks nothing for manual acks; Mosquitto matches PUBACKs by id).
+            self.stats["dropped"] += 1
+            self.mqtt.ack(msg.mid, msg.qos)
 
     def _run(self) -> None:
         watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
@@ -163,8 +188,16 @@ class Controller:
             while not self._stopping.is_set():
                 if watchdog:
                     watchdog.ping()
+                dropped = self.stats["dropped"]
                 self.mqtt.poll(0.0 if self._inbox else min(self.tick_s, 0.2))
-                batch, self._inbox = self._inbox[:BATCH_MAX], self._inbox[BATCH_MAX:]
+                # A device over its backlog is dropped unread, which is cheap: catch up with the
+                # socket, so that what other devices sent behind a flood is taken in this batch.
+                for _ in range(CATCH_UP_POLLS):
+                    if self.stats["dropped"] == dropped:
+                        break
+                    dropped = self.stats["dropped"]
+                    self.mqtt.poll(0.0)
+                batch = self._inbox.take(BATCH_MAX)
                 try:
                     self._process(batch)
                 except Exception as exc:  # the store failed: the engine is ahead of the disk
@@ -212,6 +245,7 @@ class Controller:
             )
         else:
             self.health.ok("day", now)
+        self._review_devices(now)
         events: list[dict[str, Any]] = []
         if pending:
             counters: set[str] = set()
@@ -276,16 +310,18 @@ class Controller:
             cmd = parse_command(payload)
         except ProtocolError as exc:
             self.stats["bad_payloads"] += 1
+            loud = self.watch.note(device, "bad_request")
             if exc.command_id is None:
-                log.warning("dropped a malformed command from %s: %s", device, exc)
+                if loud:
+                    log.warning("dropped a malformed command from %s: %s", device, exc)
                 return
-            log.warning("bad_request to %s (%s): %s", device, exc.command_id, exc)
+            if loud:
+                log.warning("bad_request to %s (%s): %s", device, exc.command_id, exc)
             cid = exc.command_id
+            # Not stored (UNSTORED_ERRORS): the same bytes are refused again, identically.
             prior = answered.get((device, cid)) or self._store.find_reply(device, cid)
             reply = prior or self._stamped(error_reply(cid, "bad_request", str(exc)))
-            if prior is None:
-                pending.append(Pending(Decision(), device, cid, reply))
-                answered[(device, cid)] = reply
+            answered[(device, cid)] = reply
             replies.append((device, reply))
             return
         key = (device, cmd.id)
@@ -310,6 +346,15 @@ class Controller:
             reply = error_reply(cmd.id, "unavailable", self.health.detail_of("clock"))
             replies.append((device, self._stamped(reply)))
             return
+        if not self.limiter.allow(device):
+            # Nothing done, nothing stored: the device may send the same id again later.
+            self.stats["rate_limited"] += 1
+            if self.watch.note(device, "rate_limited"):
+                log.info("%s %s from %s refused: rate_limited", cmd.op, cmd.id, device)
+            reply = self._stamped(error_reply(cmd.id, "rate_limited", self.limiter.refusal(device)))
+            answered[key] = reply
+            replies.append((device, reply))
+            return
         self.stats["commands"] += 1
         try:
             decision = self.engine.handle(device, cmd.op, cmd.args)
@@ -324,8 +369,18 @@ class Controller:
         for _kind, _ts, data in decision.events:
             data["command"] = by  # which command caused it (docs/protocol.md "Events")
         if decision.error is not None:
-            reply = error_reply(cmd.id, decision.error.code, decision.error.message)
-            log.info("%s %s from %s refused: %s", cmd.op, cmd.id, device, decision.error.code)
+            code = decision.error.code
+            reply = error_reply(cmd.id, code, decision.error.message)
+            if self.watch.note(device, code):
+                log.info("%s %s from %s refused: %s", cmd.op, cmd.id, device, code)
+            if code in UNSTORED_ERRORS:
+                # A refusal that changed nothing is not kept one row per command: a flood of them
+                # must not fill the disk, and a retry is decided again, the same way.
+                if decision.changed:  # the clock's own work (a new day) is still persisted
+                    pending.append(Pending(decision))
+                answered[key] = reply
+                replies.append((device, reply))
+                return
         else:
             reply = ok_reply(cmd.id, decision.result or {})
         self._stamped(reply)
@@ -371,6 +426,19 @@ class Controller:
         else:
             self.health.ok("clock", now)
         return True
+
+    def _review_devices(self, now: datetime) -> None:
+        """Warn about misbehaving devices (once a minute each) and keep the ``devices`` condition."""
+        for device, n in self._inbox.pop_dropped().items():
+            self.watch.note(device, "dropped", n)
+        warnings, changed = self.watch.review()
+        for w in warnings:
+            log.warning('misbehaving device %s; see docs/operations.md "Misbehaving devices"', w.line())
+        if changed:
+            if self.watch.misbehaving:
+                self.health.set("devices", "misbehaving", self.watch.detail(), now)
+            else:
+                self.health.ok("devices", now)
 
     def _hub_command(self, command_id: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
         assert self._store is not None

@@ -215,6 +215,11 @@ def test_the_number_shows_while_the_ticket_prints(make: Make) -> None:
             "unreachable",
             "Hệ thống đang bận, vui lòng thử lại hoặc liên hệ cán bộ hướng dẫn",
         ),
+        (
+            CommandFailed("issue", "rate_limited", "too many commands from kiosk-1; try again in 3 s"),
+            "unreachable",
+            "Hệ thống đang bận, vui lòng thử lại hoặc liên hệ cán bộ hướng dẫn",
+        ),
         (RuntimeError("bug"), "error", "Không lấy được số thứ tự"),
     ],
 )
@@ -250,9 +255,12 @@ def test_printer_errors_still_show_the_issued_number(
     assert [a.id for a in v.actions] == ["ok"] and v.actions[0].text == "Tôi đã nhớ số"
 
 
-def test_unreachable_retry_reuses_the_command_id(make: Make) -> None:
+@pytest.mark.parametrize(
+    "error", [NoReply("no reply"), CommandFailed("issue", "rate_limited", "try again in 3 s")]
+)
+def test_unreachable_retry_reuses_the_command_id(make: Make, error: Exception) -> None:
     vm, backend, runner, clock = make()
-    backend.issue_error = NoReply("no reply")
+    backend.issue_error = error
     _issue(vm, runner, clock)
     assert vm.view().screen == "unreachable" and [a.id for a in vm.view().actions] == ["retry", "back"]
     backend.issue_error = None

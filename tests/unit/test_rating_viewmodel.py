@@ -386,9 +386,12 @@ def test_nothing_to_rate_returns_to_idle_quietly(make: Make) -> None:
     assert vm.screen == "idle" and vm.view().title == "Xin kính chào quý khách"
 
 
-def test_no_reply_offers_a_retry_with_the_same_command_id(make: Make) -> None:
+@pytest.mark.parametrize(
+    "error", [NoReply("no reply"), CommandFailed("rate", "rate_limited", "try again in 10 s")]
+)
+def test_no_reply_offers_a_retry_with_the_same_command_id(make: Make, error: Exception) -> None:
     vm, backend, runner, clock = make()
-    backend.error = NoReply("no reply")
+    backend.error = error
     end_ticket(vm, 12)
     vm.choose(3)
     runner.run_all()

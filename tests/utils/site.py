@@ -50,6 +50,12 @@ SITE: dict[str, Any] = {
         "satisfied_min": 2,
         "reasons": ["Thái độ phục vụ", "Chờ lâu", "Khác"],
     },
+    # Tests drive devices far faster than people do: no device is rate-limited here, except in the
+    # tests of the limits themselves (tests/integration/test_fair_share.py sets its own).
+    "limits": {
+        **{role: {"burst": 1_000_000, "per_minute": 1_000_000} for role in ("kiosk", "counter", "rating")},
+        "backlog": 5000,
+    },
 }
 
 
