@@ -447,7 +447,6 @@ class Controller:
             if svc is not None and seen.day in (None, engine.day.isoformat()) and seen.issued > svc.issued:
                 svc.issued, svc.last_issued = seen.issued, seen.last_issued
                 raised.append(f"{sid} after {seen.last_issued}")
-        pending = [Pending(tick)] if tick.changed else []
         note = {
             "at": iso(now),
             "store_seq": was,
@@ -455,6 +454,10 @@ class Controller:
             "numbers": {sid: n for sid, (n, _last) in verdict.numbers.items()},
             "by": "--accept-rewind" if self._check.accept else "accept-rewind",
         }
+        # The first event after the jump says what happened (docs/protocol.md, "Events").
+        pending = [Pending(Decision(events=[("controller.rewound", iso(now), note)]))]
+        if tick.changed:
+            pending.append(Pending(tick))
         events = store.commit(
             pending,
             engine.meta(),
