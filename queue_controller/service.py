@@ -357,6 +357,7 @@ class Controller:
         chk = self._check
         if chk is None or chk.verdict is not None:
             return
+        self.mqtt.ack(msg.mid, msg.qos)  # manual acks: an unacknowledged one would hold up the rest
         if msg.topic == self._check_topic:
             chk.marker_back = chk.marker_back or bytes(msg.payload) == chk.token.encode()
             return
@@ -392,10 +393,13 @@ class Controller:
             )
             self.health.set("store", "rewound", chk.verdict.detail, now)
             batch, chk.held = chk.held, []
-        if chk.accept or (time.monotonic() >= chk.next_poll and self._store.accept_request() is not None):
+        accepted = chk.accept
+        if not accepted and time.monotonic() >= chk.next_poll:  # the operator's decision, once a second
+            chk.next_poll = time.monotonic() + 1.0
+            accepted = self._store.accept_request() is not None
+        if accepted:
             self._accept(now)
             return
-        chk.next_poll = time.monotonic() + 1.0
         replies: list[tuple[str, dict[str, Any]]] = []
         republish = False
         for msg in batch:
