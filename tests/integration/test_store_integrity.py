@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -17,7 +18,8 @@ from fastapi.testclient import TestClient
 from hub_api.app import Hub, create_app
 from hub_api.routers.devices import alerts_of
 from onestop.config import SiteConfig
-from onestop.device import CommandFailed
+from onestop.device import CommandFailed, NoReply
+from queue_controller.service import Controller
 from tests.integration.conftest import ControllerProcess, DeviceFactory
 from tests.utils.web import HubServer
 
@@ -25,8 +27,14 @@ pytestmark = pytest.mark.integration
 
 
 def _run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ONESTOP_MQTT_PASSWORD": "unused"}  # the database is opened first
     return subprocess.run(
-        [sys.executable, "-m", "onestop", *argv], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "onestop", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
 
 
@@ -104,3 +112,47 @@ def test_a_lost_wal_is_refused_until_the_operator_accepts_then_numbering_goes_on
     assert status.status_code == 200, status.text
     kinds = {a.kind for a in alerts_of(hub)}
     assert "controller_rewound" in kinds and "controller_health" not in kinds
+
+
+def test_a_corrupt_database_gives_one_line_and_status_2(site_cfg: SiteConfig, tmp_path: Path) -> None:
+    db = tmp_path / "junk.db"
+    db.write_bytes(b"this is not a database" * 500)
+    out = _run_cli("controller", "--config", str(site_cfg.source), "--db", str(db))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1] == (
+        f"onestop controller: {db} is not a usable database (file is not a database); "
+        "restore it from a backup or move it away"
+    ), out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_full_disk_at_commit_says_disk_full_and_stops(
+    site_cfg: SiteConfig, broker, credentials: dict[str, str], device: DeviceFactory, tmp_path: Path
+) -> None:
+    """SQLITE_FULL simulated with ``PRAGMA max_page_count`` (the same error path as a full disk)."""
+    reasons: list[str] = []
+    stopped = threading.Event()
+    ctl = Controller(
+        site_cfg,
+        credentials["controller"],
+        db_path=tmp_path / "controller.db",
+        host=broker.host,
+        port=broker.port,
+        tick_s=0.2,
+        fatal=lambda reason: (reasons.append(reason), stopped.set()),
+    )
+    ctl.start()
+    try:
+        kiosk = device("kiosk-1")
+        kiosk.request("issue", {"service": "tuphap"}, timeout=10)
+        assert ctl._store is not None
+        pages = ctl._store.db.execute("PRAGMA page_count").fetchone()[0]
+        ctl._store.db.execute(f"PRAGMA max_page_count={pages}")
+        with pytest.raises(NoReply):
+            for _ in range(200):  # until a commit needs a new page
+                kiosk.request("issue", {"service": "tuphap", "priority": True}, timeout=2, retries=0)
+        assert stopped.wait(10)
+        assert reasons[0].startswith("disk full: cannot write"), reasons
+    finally:
+        ctl.stop()
