@@ -513,10 +513,8 @@ class Controller:
             self._send(self.topics.board, {**self.engine.board_state(), "seq": seq}, True)
         for cid in sorted(counters):
             self._send(self.topics.counter_state(cid), {**self.engine.counter_state(cid), "seq": seq}, True)
-        day = self.engine.day.isoformat()  # the business day that ``issued_today`` counts
         for sid in sorted(services):
-            state = {**self.engine.service_state(sid), "day": day, "seq": seq}
-            self._send(self.topics.service_state(sid), state, True)
+            self._send(self.topics.service_state(sid), {**self.engine.service_state(sid), "seq": seq}, True)
 
     def _send(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
         try:
