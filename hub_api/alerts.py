@@ -12,6 +12,10 @@ Alerts (``critical`` first, then ``warning``):
   printer, from its health message.
 - ``backend_backlog`` (warning): the forwarder fails to deliver, or records wait longer than
   ``backlog_after_s`` / more than ``backlog_records`` (only when the hub has a forwarder).
+- ``controller_health`` (critical): one per condition of the controller's health
+  (``dev/controller/health``) that is not ``"ok"`` (e.g. ``store``: ``rewound``), with its detail.
+- ``controller_rewound`` (critical): the hub saw the controller's event log go back (lost data), for
+  ``REWIND_ALERT_S`` after it last saw it (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ from onestop.protocol import CONTROLLER_ID, HUB_ID
 OFFLINE_AFTER_S = 120.0
 #: More outbox records than this waiting for the back end is an alert.
 BACKLOG_RECORDS = 500
+#: A rewind of the controller's log stays on the alert list this long after the hub last saw it.
+REWIND_ALERT_S = 24 * 3600.0
+
+_CONDITION_VI = {
+    "store": "kho dữ liệu",
+    "clock": "đồng hồ",
+}
 
 _PRINTER_VI = {
     "paper_low": ("warning", "Máy in sắp hết giấy", "Printer paper low"),
@@ -106,6 +117,7 @@ def compute_alerts(
     forwarder: dict[str, Any] | None = None,
     offline_after_s: float = OFFLINE_AFTER_S,
     backlog_records: int = BACKLOG_RECORDS,
+    rewind: dict[str, Any] | None = None,
 ) -> list[Alert]:
     """The alert list, most severe first, from :func:`device_list` and the hub's own state."""
     out: list[Alert] = []
@@ -133,6 +145,36 @@ def compute_alerts(
                 ctl["last_seen"] if ctl else None,
             )
         )
+    conditions = (ctl or {}).get("health", {}).get("conditions")
+    for name, cond in sorted(conditions.items()) if isinstance(conditions, dict) else []:
+        if not isinstance(cond, dict) or cond.get("state", "ok") == "ok":
+            continue
+        state, detail = str(cond.get("state")), str(cond.get("detail") or "")
+        extra = f": {detail}" if detail else ""
+        out.append(
+            Alert(
+                "critical",
+                "controller_health",
+                CONTROLLER_ID,
+                f"Bộ điều khiển hàng đợi báo lỗi {_CONDITION_VI.get(name, name)} ({state}){extra}",
+                f"Queue controller condition {name}: {state}{extra}",
+                cond.get("since"),
+            )
+        )
+    if rewind is not None and isinstance(rewind.get("at"), str):
+        age = (now - datetime.fromisoformat(rewind["at"])).total_seconds()
+        if age < REWIND_ALERT_S:
+            detail = str(rewind.get("detail") or "")
+            out.append(
+                Alert(
+                    "critical",
+                    "controller_rewound",
+                    CONTROLLER_ID,
+                    f"Bộ điều khiển hàng đợi đã mất dữ liệu: {detail}",
+                    f"Queue controller lost data: {detail}",
+                    rewind["at"],
+                )
+            )
     for d in devices:
         if not d["configured"]:
             continue

@@ -3,6 +3,12 @@
 It connects as ``hub`` with a persistent session, applies events strictly in ``seq`` order, and
 asks the controller to ``replay`` whatever it has not seen: at every (re)connect (catch-up after a
 hub restart) and whenever an event arrives ahead of the next expected one (a gap).
+
+It also watches for a controller whose log went back (a lost ``-wal``, an older backup): an event at a
+seq the hub holds but with other content, a live state or a replay whose ``seq`` is below the hub's,
+or a ``controller.rewound`` event. Each is logged once (critical) and noted for the
+``controller_rewound`` alert. Events that a replay skips over (it starts above the seq asked for) are
+lost in the controller's log for good: the hub notes the gap and goes on after it.
 """
 
 from __future__ import annotations
@@ -91,6 +97,8 @@ class Ingest:
         self._shed_logged = 0.0
         self._shed_since_replay = False
         self._state_prefix = self.topics.root + "/state/"
+        self._replay_from = 0
+        self._rewinds_logged: set[str] = set()
 
     def start(self, connect_timeout: float | None = 10.0) -> None:
         """Start consuming (catch-up first)."""
@@ -118,14 +126,14 @@ class Ingest:
         event when the worker is ``EVENTS_HELD_MAX`` messages behind (replay brings it back)."""
         topic = msg.topic
         if topic.startswith(self._state_prefix):
-            self._state(topic, bytes(msg.payload))
+            self._state(topic, bytes(msg.payload), bool(msg.retain))
             return
         if topic == self.topics.events and self._q.qsize() >= EVENTS_HELD_MAX:
             self._shed()
             return
         self._q.put(Received.of(msg))
 
-    def _state(self, topic: str, payload: bytes) -> None:
+    def _state(self, topic: str, payload: bytes, retained: bool = False) -> None:
         try:
             data = json.loads(payload) if payload else {}
         except ValueError:
@@ -136,8 +144,23 @@ class Ingest:
             return
         parts = topic[len(self._state_prefix) :].split("/")
         kind, key = parts[0], parts[1] if len(parts) > 1 else ""
+        seq = data.get("seq")
+        if not retained and isinstance(seq, int) and seq < self.store.last_seq:
+            # A live state carries the controller's last seq, and comes before the events it counts.
+            self._rewound(
+                "state",
+                f"the controller publishes states at seq {seq}, below the hub's {self.store.last_seq}",
+            )
         if kind in ("board", "counter", "service"):
             self.live.update(kind, key, data)
+
+    def _rewound(self, how: str, detail: str) -> None:
+        """The controller's log went back: log once per way it showed, note it for the alert."""
+        self.stats["rewinds"] = self.stats.get("rewinds", 0) + 1
+        if how not in self._rewinds_logged:
+            self._rewinds_logged.add(how)
+            log.critical("CONTROLLER LOG REWOUND: %s", detail)
+        self.store.note_rewind(detail, iso(datetime.now(UTC)))
 
     def _shed(self) -> None:
         self._shed_since_replay = True  # the worker asks for a replay once it has caught up
@@ -226,7 +249,20 @@ class Ingest:
             log.warning("event without seq, type or ts dropped")
             return
         if seq <= self.store.last_seq:
+            if self.store.same_event(ev) is False:
+                self._rewound(
+                    "event",
+                    f"event {seq} ({ev.get('type')}) differs from the one the hub stored: the controller "
+                    "reuses seqs (its store lost data)",
+                )
             return
+        if ev.get("type") == "controller.rewound":
+            d = ev.get("data") or {}
+            self._rewound(
+                "accepted",
+                f"the operator accepted the controller's lost data: its store was at seq "
+                f"{d.get('store_seq')}, the site had seen {d.get('seen_seq')}",
+            )
         if len(self._ahead) >= EVENTS_HELD_MAX and seq not in self._ahead:
             self._shed()  # after a gap that replay has not filled yet: it will bring this one too
             return
@@ -252,9 +288,20 @@ class Ingest:
             return
         result = r.get("result") or {}
         before = self.store.last_seq
-        for ev in result.get("events") or []:
-            if isinstance(ev, dict) and isinstance(ev.get("seq"), int) and ev["seq"] > self.store.last_seq:
+        got = [e for e in result.get("events") or [] if isinstance(e, dict) and isinstance(e.get("seq"), int)]
+        for ev in got:
+            if ev["seq"] > self.store.last_seq:
                 self._ahead.setdefault(ev["seq"], ev)
+        first = min((e["seq"] for e in got), default=None)
+        asked = self._replay_from
+        if first is not None and asked == self.store.last_seq + 1 and first > asked:
+            # The controller's log has no events from where the hub asked up to its first one: an
+            # accepted rewind jumped over them. Waiting for them would wait forever.
+            self._rewound(
+                "gap",
+                f"events {asked}..{first - 1} are not in the controller's log (lost): skipped",
+            )
+            self.store.skip_to(first - 1)
         self._drain()
         ctl_last = result.get("last_seq")
         if isinstance(ctl_last, int):
@@ -268,10 +315,10 @@ class Ingest:
                 for seq in bogus:
                     del self._ahead[seq]
             if ctl_last < self.store.last_seq:
-                log.error(
-                    "the controller's log (%d) is behind the hub's (%d): restored from a backup?",
-                    ctl_last,
-                    self.store.last_seq,
+                self._rewound(
+                    "replay",
+                    f"the controller's log ends at seq {ctl_last}, behind the hub's {self.store.last_seq} "
+                    "(its store lost data, or was restored from an older backup)",
                 )
         progressed = self.store.last_seq > before
         if result.get("more") or (self._ahead and progressed):
@@ -297,11 +344,12 @@ class Ingest:
         if self._replay_id is not None and not force:
             return
         self._replay_id = f"replay-{uuid.uuid4().hex[:12]}"
+        self._replay_from = self.store.last_seq + 1
         self._replay_sent = time.monotonic()
         self.stats["replays"] += 1
         cmd = {
             "id": self._replay_id,
             "op": "replay",
-            "args": {"from_seq": self.store.last_seq + 1, "limit": 1000},
+            "args": {"from_seq": self._replay_from, "limit": 1000},
         }
         self.mqtt.publish(self.topics.dev_cmd(HUB_ID), cmd)

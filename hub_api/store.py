@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from onestop.sqlite_errors import explain
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta    (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events  (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, ts TEXT NOT NULL,
@@ -120,8 +122,27 @@ class HubStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        except (sqlite3.Error, OSError) as exc:
+            raise explain(self.path, exc) from exc
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            # No quick_check here: on a 1M-ticket history it would cost seconds at every start; a
+            # file that is not a database, or a damaged schema, fails right here with one line.
+            self.db.close()
+            raise explain(self.path, exc) from exc
+        self.lock = threading.RLock()
+        row = self.db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
+        self.last_seq = int(row[0]) if row else 0
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._readers = threading.BoundedSemaphore(READERS)
+        self._opened: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def _open(self) -> None:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -135,13 +156,6 @@ class HubStore:
         # Idempotent, and cheap once done (the index starts with day): a migration cut short is
         # finished at the next start.
         self.db.execute("UPDATE ratings SET day = substr(ticket, 1, 8) WHERE day IS NULL")
-        self.lock = threading.RLock()
-        row = self.db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
-        self.last_seq = int(row[0]) if row else 0
-        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
-        self._readers = threading.BoundedSemaphore(READERS)
-        self._opened: list[sqlite3.Connection] = []
-        self._closed = False
 
     def close(self) -> None:
         """Close the database (the reading connections too)."""
@@ -288,6 +302,52 @@ class HubStore:
             "INSERT INTO outbox (stream, record, seq, created) VALUES (?, ?, ?, ?)",
             (stream, json.dumps(record, ensure_ascii=False), seq, ts),
         )
+
+    # -- the controller's log rewound (docs/operations.md) ------------------------------------
+    def same_event(self, ev: dict[str, Any]) -> bool | None:
+        """Whether an event at or below ``last_seq`` is the one stored under its seq (None: not stored)."""
+        with self.lock:
+            row = self.db.execute("SELECT type, ts, data FROM events WHERE seq = ?", (ev["seq"],)).fetchone()
+        if row is None:
+            return None
+        return bool(
+            row[0] == ev.get("type") and row[1] == ev.get("ts") and json.loads(row[2]) == ev.get("data")
+        )
+
+    def note_rewind(self, detail: str, at: str) -> None:
+        """Remember that the controller's log went back (``meta`` ``controller_rewound``: the alert)."""
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('controller_rewound', ?)",
+                (json.dumps({"at": at, "detail": detail}, ensure_ascii=False),),
+            )
+
+    def rewind_note(self) -> dict[str, Any] | None:
+        """The last rewind noted, if any: ``{"at", "detail"}``."""
+        rows = self.query("SELECT value FROM meta WHERE key = 'controller_rewound'")
+        if not rows:
+            return None
+        note = json.loads(rows[0]["value"])
+        return note if isinstance(note, dict) else None
+
+    def skip_to(self, seq: int) -> None:
+        """Continue after ``seq``: the events between ``last_seq`` and it are lost in the controller's
+        log for good (a rewound store that the operator accepted). Kept in ``meta`` ``gaps``."""
+        with self.lock:
+            if seq <= self.last_seq:
+                return
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'gaps'").fetchone()
+            gaps = json.loads(row[0]) if row else []
+            gaps.append([self.last_seq + 1, seq])
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('gaps', ?)", (json.dumps(gaps[-100:]),))
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(seq),))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.last_seq = seq
 
     # -- devices ---------------------------------------------------------------------------
     def device_status(self, device: str, payload: dict[str, Any], seen: str) -> None:

@@ -74,6 +74,8 @@ def _controller(args: argparse.Namespace) -> int:
     from queue_controller.service import Controller
 
     cfg = load_config(args)
+    if args.action == "accept-rewind":
+        return _accept_rewind(cfg, args)
     if args.ignore_hours:
         log.warning("opening hours are ignored (--ignore-hours): every service issues tickets at any time")
         cfg = cfg.model_copy(
@@ -84,7 +86,7 @@ def _controller(args: argparse.Namespace) -> int:
     if args.limits_scale != 1.0:
         log.warning("device rate limits are %gx those of site.toml (--limits-scale)", args.limits_scale)
         cfg = cfg.model_copy(update={"limits": cfg.limits.scaled(args.limits_scale)})
-    ctl = Controller(cfg, read_secret(cfg, "controller"), db_path=args.db)
+    ctl = Controller(cfg, read_secret(cfg, "controller"), db_path=args.db, accept_rewind=args.accept_rewind)
     try:
         ctl.start(connect_timeout=10)
     except BrokerUnreachable as exc:
@@ -95,6 +97,29 @@ def _controller(args: argparse.Namespace) -> int:
     sdnotify.ready(f"controller of {cfg.site.id}")  # its worker loop sends the watchdog pings
     wait_for_signal()
     ctl.stop()
+    return 0
+
+
+def _accept_rewind(cfg: SiteConfig, args: argparse.Namespace) -> int:
+    """Record the operator's decision to serve from a rewound store (docs/operations.md)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from onestop.protocol import iso
+    from queue_controller.store import Store
+
+    path = Path(args.db) if args.db else cfg.data_dir / "controller.db"
+    if not path.exists():
+        raise OnestopError(f"accept-rewind: {path} does not exist")
+    store = Store(path)
+    try:
+        req = store.request_accept(iso(datetime.now(UTC)))
+    finally:
+        store.close()
+    print(
+        f"recorded in {path} (store at seq {req['store_seq']}): the controller continues after the seq "
+        "and the numbers the site saw, within a second if it is running, else at its next start"
+    )
     return 0
 
 
@@ -304,7 +329,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("controller", help="run the queue controller (the only writer of queue state)")
     common(p)
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["run", "accept-rewind"],
+        default="run",
+        help="accept-rewind: record the decision to serve from a store that lost data (docs/operations.md)",
+    )
     p.add_argument("--db", help="SQLite file (default: [storage] dir/controller.db)")
+    p.add_argument(
+        "--accept-rewind",
+        action="store_true",
+        help="if the store lost data the site saw, continue after it at once (docs/operations.md)",
+    )
     p.add_argument(
         "--ignore-hours",
         action="store_true",

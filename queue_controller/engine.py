@@ -140,6 +140,7 @@ class Engine:
             "remaining_today": max(0, conf.capacity - s.issued),
             "counters_open": self.open_counters(sid),
             "hours": list(conf.hours),
+            "day": self.day.isoformat(),  # the business day that issued_today counts (docs/protocol.md)
         }
 
     def board_state(self) -> dict[str, Any]:

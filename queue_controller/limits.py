@@ -133,6 +133,16 @@ class FairInbox(Generic[T]):
         self._size += 1
         return True
 
+    def put_front(self, key: str, items: list[T]) -> None:
+        """Queue ``items`` (in their order) ahead of what ``key`` has waiting, and serve ``key`` first:
+        what was held back (the start-up check) goes before what came after it."""
+        if not items:
+            return
+        q = self._queues.pop(key, None) or deque()
+        q.extendleft(reversed(items))
+        self._queues = {key: q, **self._queues}
+        self._size += len(items)
+
     def take(self, n: int) -> list[T]:
         """Up to ``n`` messages, shared fairly between the keys that have some."""
         out: list[T] = []

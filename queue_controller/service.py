@@ -43,6 +43,8 @@ from onestop.protocol import (
 from queue_controller.engine import Engine, business_day
 from queue_controller.health import Health
 from queue_controller.limits import DeviceWatch, FairInbox, RateLimiter
+from queue_controller.model import Decision
+from queue_controller.rewind import SiteCheck, compare
 from queue_controller.store import Pending, Store
 
 log = logging.getLogger("onestop.controller")
@@ -78,6 +80,7 @@ class Controller:
         tick_s: float = 1.0,
         fatal: Callable[[str], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        accept_rewind: bool = False,
     ) -> None:
         self.cfg = cfg
         self.clock: Clock = clock or GuardedClock(
@@ -127,16 +130,26 @@ class Controller:
         }
         #: The controller's own conditions (clock, store, devices), retained on dev/controller/health.
         self.health = Health()
+        #: Set while the controller does not serve yet: reading what the site saw, or rewound.
+        self._check: SiteCheck | None = None
+        self._accept_rewind = accept_rewind
+        self._published_seq = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, connect_timeout: float = 10.0) -> None:
         """Open the store, restore the engine, connect, and publish every retained state."""
         self._store = Store(self.db_path)
         self._restore()
+        # Nothing is served (and no retained state overwritten) before the store is compared with
+        # what the site saw: see queue_controller/rewind.py.
+        self._check = SiteCheck(self._accept_rewind)
+        self.mqtt.on_connect_hooks.append(self._check_on_connect)
         self.mqtt.on_connect_hooks.append(lambda _session: self._republish_soon())
         # The worker owns the connection: it reads, decides, commits and publishes in one thread,
         # with no hand-off per message (see docs/controller.md).
         self.mqtt.start(threaded=False)
+        self.mqtt.paho.message_callback_add(self.topics.state_all, self._check_message)
+        self.mqtt.paho.message_callback_add(self._check_topic, self._check_message)
         self._stopping.clear()
         self._worker = threading.Thread(target=self._run, name="controller-worker", daemon=True)
         self._worker.start()
@@ -175,8 +188,7 @@ class Controller:
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
         # called by paho inside poll(), in the worker thread; {root}/dev/{device}/{kind}: keyed by device
-        parts = msg.topic.rsplit("/", 2)
-        if not self._inbox.put(parts[-2] if len(parts) == 3 else "", Received.of(msg)):
+        if not self._inbox.put(_inbox_key(msg.topic), Received.of(msg)):
             # Over the device's backlog: dropped unread, and acknowledged so that the broker does not
             # send it again (paho tracks nothing for manual acks; Mosquitto matches PUBACKs by id).
             self.stats["dropped"] += 1
@@ -210,6 +222,9 @@ class Controller:
     # -- one batch -------------------------------------------------------------------------
     def _process(self, batch: list[Received | _Republish]) -> None:
         assert self.engine is not None and self._store is not None
+        if self._check is not None:  # not serving yet: the site check, or a rewound store
+            self._unchecked(batch)
+            return
         engine, store = self.engine, self._store
         pending: list[Pending] = []
         trusted = self._check_clock()
@@ -462,6 +477,152 @@ class Controller:
         result["more"] = next_seq <= self._store.last_seq
         return ok_reply(command_id, result)
 
+    # -- the start-up check against what the site saw (queue_controller/rewind.py) ----------------
+    @property
+    def _check_topic(self) -> str:
+        return f"{self.topics.root}/dev/{CONTROLLER_ID}/check"
+
+    def _check_on_connect(self, _session: bool) -> None:
+        chk = self._check
+        if chk is None or chk.verdict is not None:
+            return
+        client = self.mqtt.paho
+        client.subscribe([(self.topics.state_all, 1), (self._check_topic, 1)])
+        client.publish(self._check_topic, chk.token.encode(), qos=1)
+        chk.subscribed_at = time.monotonic()
+
+    def _check_message(self, _client: Any, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        # paho's callback for state/# and the marker, in the worker thread (inside poll())
+        chk = self._check
+        if chk is None or chk.verdict is not None:
+            return
+        self.mqtt.ack(msg.mid, msg.qos)  # manual acks: an unacknowledged one would hold up the rest
+        if msg.topic == self._check_topic:
+            chk.marker_back = chk.marker_back or bytes(msg.payload) == chk.token.encode()
+            return
+        parts = msg.topic[len(self.topics.root) + len("/state/") :].split("/")
+        chk.seen.add(parts[0], parts[1] if len(parts) > 1 else "", bytes(msg.payload))
+
+    def _unchecked(self, batch: list[Received | _Republish]) -> None:
+        """Before serving: hold the inbox until the check is done; while rewound, refuse commands
+        with ``unavailable`` (not stored) and publish nothing but the controller's health."""
+        assert self._check is not None and self._store is not None and self.engine is not None
+        chk, now = self._check, self.clock.now()
+        if chk.verdict is None:
+            chk.held.extend(batch)
+            if not chk.finished():
+                return
+            if not chk.marker_back:
+                log.warning("site check: the end marker did not come back; deciding on what arrived")
+            store = self._store
+            issued = {sid: (s.issued, s.last_issued) for sid, s in self.engine.services.items()}
+            chk.verdict = compare(chk.seen, store.last_seq, self.engine.day.isoformat(), issued)
+            self.mqtt.paho.unsubscribe([self.topics.state_all, self._check_topic])
+            if not chk.verdict.rewound:
+                log.info("site check: %s", chk.verdict.detail)
+                if store.meta_value("accept_rewind") is not None:
+                    log.warning("an accept-rewind decision is recorded but the store is not rewound: ignored")
+                    store.drop_accept_request()
+                self._serve(chk.held)
+                return
+            log.critical(
+                "REWOUND STORE: %s; refusing every command (error unavailable) until the operator "
+                "decides: `onestop controller accept-rewind --config ...`",
+                chk.verdict.detail,
+            )
+            self.health.set("store", "rewound", chk.verdict.detail, now)
+            batch, chk.held = chk.held, []
+        accepted = chk.accept
+        if not accepted and time.monotonic() >= chk.next_poll:  # the operator's decision, once a second
+            chk.next_poll = time.monotonic() + 1.0
+            accepted = self._store.accept_request() is not None
+        if accepted:
+            self._accept(now)
+            return
+        replies: list[tuple[str, dict[str, Any]]] = []
+        republish = False
+        for msg in batch:
+            if isinstance(msg, _Republish):
+                republish = True
+                continue
+            self.mqtt.ack(msg.mid, msg.qos)
+            where = self.topics.parse_dev(msg.topic)
+            if where is None:
+                continue
+            device, kind = where
+            if kind == "status":
+                self._presence(device, msg.payload, msg.retain)
+                continue
+            if kind != "cmd":
+                continue
+            try:
+                cmd = parse_command(msg.payload)
+            except ProtocolError as exc:
+                if exc.command_id is not None:
+                    replies.append((device, error_reply(exc.command_id, "unavailable", REWOUND_MESSAGE)))
+                continue
+            if device == HUB_ID:  # a replay reads the store: the hub sees how far it is behind
+                replies.append((device, self._hub_command(cmd.id, cmd.op, cmd.args)))
+            else:
+                replies.append((device, error_reply(cmd.id, "unavailable", REWOUND_MESSAGE)))
+        if self.health.changed or republish:
+            self.health.changed = False
+            self._send(self.topics.dev_health(CONTROLLER_ID), self.health.payload(now), True)
+        for device, reply in replies:
+            self._send(self.topics.dev_reply(device), reply)
+
+    def _serve(self, held: list[Received | _Republish]) -> None:
+        """Start serving: what arrived during the check is processed first, in order."""
+        self._check = None
+        by_key: dict[str, list[Received | _Republish]] = {}
+        for m in held:
+            by_key.setdefault("" if isinstance(m, _Republish) else _inbox_key(m.topic), []).append(m)
+        by_key.setdefault("", []).append(_Republish())
+        for key, items in by_key.items():
+            self._inbox.put_front(key, items)
+
+    def _accept(self, now: Any) -> None:
+        """The operator accepted the rewound store: continue after what the site saw."""
+        assert self._check is not None and self._check.verdict is not None
+        assert self._store is not None and self.engine is not None
+        verdict, store, engine = self._check.verdict, self._store, self.engine
+        was = store.last_seq
+        tick = engine.tick()  # a day that ended while the store was away ends first
+        raised = []
+        for sid, seen in sorted(self._check.seen.services.items()):
+            # The business day may have moved on in tick(): what the hall saw of the day now open.
+            svc = engine.services.get(sid)
+            if svc is not None and seen.day in (None, engine.day.isoformat()) and seen.issued > svc.issued:
+                svc.issued, svc.last_issued = seen.issued, seen.last_issued
+                raised.append(f"{sid} after {seen.last_issued}")
+        note = {
+            "at": iso(now),
+            "store_seq": was,
+            "seen_seq": verdict.floor,
+            "numbers": {sid: n for sid, (n, _last) in verdict.numbers.items()},
+            "by": "--accept-rewind" if self._check.accept else "accept-rewind",
+        }
+        # The first event after the jump says what happened (docs/protocol.md, "Events").
+        pending = [Pending(Decision(events=[("controller.rewound", iso(now), note)]))]
+        if tick.changed:
+            pending.append(Pending(tick))
+        events = store.commit(
+            pending,
+            engine.meta(),
+            {c: engine.counters[c].record() for c in tick.counters},
+            {s.id: s.record() for s in engine.services.values()},
+            iso(now),
+            rewind=(verdict.floor, note),
+        )
+        done = f"rewind accepted: events continue after seq {verdict.floor} (the store was at {was})" + (
+            f"; numbering continues {', '.join(raised)}" if raised else ""
+        )
+        log.warning("%s", done)
+        self.health.ok("store", now, done)
+        for ev in events:
+            self._send(self.topics.events, ev)
+        self._serve([])
+
     def _presence(self, device: str, payload: bytes, retained: bool) -> None:
         if device in (CONTROLLER_ID,):
             return
@@ -488,6 +649,10 @@ class Controller:
     def _publish_states(self, counters: set[str], services: set[str], board: bool) -> None:
         assert self.engine is not None and self._store is not None
         seq = self._store.last_seq
+        # The retained states always carry the last seq published (a batch of ratings changes no
+        # state: the board says it), so that a rewound store is found at the next start.
+        board = board or (seq > self._published_seq and not counters and not services)
+        self._published_seq = seq
         if board:
             self._send(self.topics.board, {**self.engine.board_state(), "seq": seq}, True)
         for cid in sorted(counters):
@@ -502,7 +667,19 @@ class Controller:
             log.error("not published: %s", exc)
 
 
+#: What a device is told while the controller refuses to serve from a rewound store.
+REWOUND_MESSAGE = "the queue controller lost data and waits for the operator (docs/operations.md)"
+#: Exit status after the disk filled up (EX_IOERR); 70 (EX_SOFTWARE) for any other store failure.
+EXIT_DISK_FULL = 74
+
+
+def _inbox_key(topic: str) -> str:
+    """The fair inbox's key of a message: its device for ``{root}/dev/{device}/{kind}``, else ""."""
+    parts = topic.rsplit("/", 2)
+    return parts[-2] if len(parts) == 3 else ""
+
+
 def _exit_process(reason: str) -> None:
     """Stop the whole process at once: a supervisor restarts it from what is on disk."""
     logging.shutdown()
-    os._exit(70)
+    os._exit(EXIT_DISK_FULL if reason.startswith("disk full") else 70)

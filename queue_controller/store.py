@@ -2,12 +2,19 @@
 
 WAL mode with ``synchronous=FULL``: a batch of decisions is committed (and fsynced) in one
 transaction before any reply or event leaves the process, so a power cut loses nothing that a
-device was told. Events get their ``seq`` here, gapless for the life of the database.
+device was told. Events get their ``seq`` here, gapless for the life of the database, except for a
+jump over seqs the site saw and the store lost, when the operator accepts a rewound store
+(``seq_floor``, docs/controller.md).
+
+Opening runs ``PRAGMA quick_check`` and one small write: a corrupt file, a file that is no database and
+a full disk each end in a :class:`~onestop.sqlite_errors.StoreUnusable` with a one-line reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +24,10 @@ from typing import Any
 
 import orjson
 
+from onestop.sqlite_errors import StoreUnusable, explain, is_disk_full, quick_check
 from queue_controller.model import Decision, Ticket
+
+log = logging.getLogger("onestop.controller.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta     (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,26 +92,59 @@ def _j(obj: Any) -> str:
 class Store:
     """The controller's database. Used by one thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, check: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        except (sqlite3.Error, OSError) as exc:
+            raise explain(self.path, exc) from exc
+        try:
+            self._open(check)
+        except StoreUnusable:
+            self.db.close()
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            self.db.close()
+            raise explain(self.path, exc) from exc
+
+    def _open(self, check: bool) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA busy_timeout=5000")
+        if check:
+            # About 0.1 s for a 100,000-ticket database (docs/controller.md): cheap enough at every start.
+            quick_check(self.db, self.path)
         self.db.executescript(SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} was written by a newer onestop (schema {row[0]})")
-        self.last_seq = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+            raise StoreUnusable(f"{self.path} was written by a newer onestop (schema {row[0]})")
+        # One small write at every start: a full disk is reported now, not at the first ticket.
+        self.db.execute(
+            "INSERT INTO meta VALUES ('opens', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        self.last_seq = max(
+            int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]), self.seq_floor
+        )
 
     def close(self) -> None:
         """Close the database."""
         self.db.close()
 
     # -- reading ---------------------------------------------------------------------------
+    def meta_value(self, key: str) -> Any:
+        """A JSON value of the meta table (None when absent)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    @property
+    def seq_floor(self) -> int:
+        """The seq the event log continues after even if its own events end lower (an accepted rewind)."""
+        return int(self.meta_value("seq_floor") or 0)
+
     def load(self, today: date) -> Loaded:
         """Everything the engine needs after a restart: today's tickets and every open one."""
         meta = {}
@@ -148,16 +191,25 @@ class Store:
         counters: dict[str, dict[str, Any]],
         services: dict[str, dict[str, Any]],
         now: str,
+        *,
+        rewind: tuple[int, dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Persist a batch in one transaction; return its events with their ``seq``.
 
-        ``counters`` and ``services`` hold the records of those that changed in the batch.
-        """
+        ``counters`` and ``services`` hold the records of those that changed in the batch. With
+        ``rewind`` = (floor, note), the operator accepted a rewound store: in the same transaction
+        the event log jumps to continue after ``floor`` (``seq_floor``), the note is kept in ``meta``
+        ``rewinds`` and the pending decision is dropped."""
         events: list[dict[str, Any]] = []
-        seq = self.last_seq
+        seq = self.last_seq if rewind is None else max(self.last_seq, rewind[0])
         db = self.db
+        history = (self.meta_value("rewinds") or []) if rewind is not None else []
         db.execute("BEGIN IMMEDIATE")
         try:
+            if rewind is not None:
+                db.execute(UPSERT_META, ("seq_floor", _j(seq)))
+                db.execute(UPSERT_META, ("rewinds", _j([*history, rewind[1]][-50:])))
+                db.execute("DELETE FROM meta WHERE key = 'accept_rewind'")
             tickets: dict[str, Ticket] = {}
             issued: list[str] = []
             for p in batch:
@@ -197,11 +249,41 @@ class Store:
             db.executemany(UPSERT_SERVICE, [(k, _j(v)) for k, v in services.items()])
             db.execute(UPSERT_META, ("engine", _j(meta)))
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            self._rollback()
+            if is_disk_full(exc):
+                full = explain(self.path, exc)
+                log.critical("%s", full)
+                raise full from exc
             raise
         self.last_seq = seq
         return events
+
+    def _rollback(self) -> None:
+        # Nothing to roll back when the failing statement already ended the transaction.
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("ROLLBACK")
+
+    # -- a rewound store -------------------------------------------------------------------
+    def request_accept(self, now: str) -> dict[str, Any]:
+        """Record the operator's decision to serve from this store although the site saw more.
+
+        The request names the store's last seq: it is honoured only while the store is exactly
+        there, so an old request never accepts a later, different loss."""
+        req = {"at": now, "store_seq": self.last_seq}
+        self.db.execute(UPSERT_META, ("accept_rewind", _j(req)))
+        return req
+
+    def accept_request(self) -> dict[str, Any] | None:
+        """The operator's pending decision (see :meth:`request_accept`), if it applies to this store."""
+        req = self.meta_value("accept_rewind")
+        if isinstance(req, dict) and req.get("store_seq") == self.last_seq:
+            return req
+        return None
+
+    def drop_accept_request(self) -> None:
+        """Forget a pending decision (it was applied, or it no longer applies)."""
+        self.db.execute("DELETE FROM meta WHERE key = 'accept_rewind'")
 
     def prune_commands(self, before_ts: str) -> int:
         """Forget command replies older than ``before_ts`` (devices retry within minutes, not days)."""

@@ -38,6 +38,7 @@ def alerts_of(hub: Hub, now: datetime | None = None) -> list[Alert]:
         broker_connected=connected,
         controller_online=hub.live.controller_online,
         forwarder=forwarder_metrics(hub),
+        rewind=hub.store.rewind_note(),
     )
 
 
