@@ -54,6 +54,8 @@ BATCH_MAX = 500
 #: before deciding the batch at hand.
 CATCH_UP_POLLS = 50
 REPLAY_MAX = 1000
+#: Unstored refusals remembered for the retries of the same try (a flood's worth; see _refusal).
+REFUSALS_KEPT = 20_000
 #: A replay reply carries at most this many bytes of events (the hub asks again from ``next_seq``).
 REPLAY_BYTES = MAX_PUBLISH_BYTES - 8 * 1024
 #: Command replies are kept this long for idempotency (devices retry within minutes).
@@ -118,6 +120,8 @@ class Controller:
         self.engine: Engine | None = None
         self._last_prune = self.clock.now()
         self._reload_after_batch = False
+        #: Refusals that are not stored, kept for the copies of the same try (see _refusal).
+        self._refused: dict[tuple[str, str, datetime | None], tuple[dict[str, Any], datetime]] = {}
         #: The newest instant the store holds (its last event): a clock behind it is not trusted.
         self._store_ts: datetime | None = None
         self.stats = {
@@ -340,7 +344,11 @@ class Controller:
             replies.append((device, reply))
             return
         key = (device, cmd.id)
-        prior = answered.get(key) or self._store.find_reply(device, cmd.id)
+        prior = (
+            answered.get(key)
+            or self._refused.get((device, cmd.id, cmd.deadline), (None,))[0]
+            or self._store.find_reply(device, cmd.id)
+        )
         if prior is not None:
             self.stats["duplicates"] += 1
             replies.append((device, prior))
@@ -359,7 +367,7 @@ class Controller:
             return
         if not trusted:
             reply = error_reply(cmd.id, "unavailable", self.health.detail_of("clock"))
-            replies.append((device, self._stamped(reply)))
+            replies.append((device, self._refusal(device, cmd.id, cmd.deadline, self._stamped(reply))))
             return
         if not self.limiter.allow(device):
             # Nothing done, nothing stored: the device may send the same id again later.
@@ -367,6 +375,7 @@ class Controller:
             if self.watch.note(device, "rate_limited"):
                 log.info("%s %s from %s refused: rate_limited", cmd.op, cmd.id, device)
             reply = self._stamped(error_reply(cmd.id, "rate_limited", self.limiter.refusal(device)))
+            self._refusal(device, cmd.id, cmd.deadline, reply)
             answered[key] = reply
             replies.append((device, reply))
             return
@@ -402,6 +411,27 @@ class Controller:
         pending.append(Pending(decision, device, cmd.id, reply))
         answered[key] = reply
         replies.append((device, reply))
+
+    def _refusal(
+        self, device: str, command_id: str, deadline: datetime | None, reply: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Remember a refusal that is not stored (``rate_limited``, ``unavailable``) for the copies of
+        the same try: a device retries with the same id and the same deadline, and once it has shown
+        "busy" for the first answer, a later copy must not be decided for real. A new try (the
+        citizen's "try again") has a new deadline and is decided afresh. Kept in memory until the
+        deadline has passed, at most REFUSALS_KEPT. A command without a deadline is decided afresh."""
+        if deadline is None:  # without a deadline the copies of one try cannot be told from a new try
+            return reply
+        now = self.clock.now()
+        refused = self._refused
+        if len(refused) >= REFUSALS_KEPT:
+            for k in [k for k, (_r, until) in refused.items() if until < now]:
+                del refused[k]
+            for k in list(refused)[: max(0, len(refused) - REFUSALS_KEPT // 2)]:
+                del refused[k]
+        until = deadline + timedelta(seconds=120)
+        refused[(device, command_id, deadline)] = (reply, until)
+        return reply
 
     def _stamped(self, reply: dict[str, Any]) -> dict[str, Any]:
         """Add ``ts``, the controller's time of the decision: devices learn from it how far their
@@ -564,7 +594,8 @@ class Controller:
             if device == HUB_ID:  # a replay reads the store: the hub sees how far it is behind
                 replies.append((device, self._hub_command(cmd.id, cmd.op, cmd.args)))
             else:
-                replies.append((device, error_reply(cmd.id, "unavailable", REWOUND_MESSAGE)))
+                reply = error_reply(cmd.id, "unavailable", REWOUND_MESSAGE)
+                replies.append((device, self._refusal(device, cmd.id, cmd.deadline, reply)))
         if self.health.changed or republish:
             self.health.changed = False
             self._send(self.topics.dev_health(CONTROLLER_ID), self.health.payload(now), True)

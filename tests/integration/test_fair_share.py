@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 
 from onestop.broker import Broker
 from onestop.config import LimitsSection, SiteConfig
-from onestop.protocol import Topics
+from onestop.protocol import Topics, iso
 from queue_controller.service import BATCH_MAX, Controller
 from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
@@ -128,6 +129,32 @@ def test_a_rate_limited_command_is_decided_again_with_the_same_id(
         topics.dev_cmd("kiosk-1"), {"id": "flood-000010", "op": "issue", "args": {"service": "tuphap"}}
     )
     again = raw.inbox.wait_for(reply_topic, lambda m: m.json()["id"] == "flood-000010").json()
+    assert again["ok"] and again["result"]["ticket"]["number"] == "A011"
+
+
+def test_a_copy_of_a_refused_try_gets_the_same_refusal_a_new_try_is_decided(
+    ctl: Controller, mqtt, topics: Topics, mono: Mono
+) -> None:
+    """A device retries one try with the same id and the same deadline: once the first copy was
+    refused rate_limited (and the kiosk showed "busy"), a later copy must not issue a ticket."""
+    raw = mqtt("kiosk-1")
+    raw.subscribe(topics.dev_reply("kiosk-1"))
+    reply_topic = topics.dev_reply("kiosk-1")
+    flood(raw, topics.dev_cmd("kiosk-1"), 10, "issue", {"service": "tuphap"})  # the burst
+    deadline = iso(datetime.now(UTC) + timedelta(minutes=5))
+    try_1 = {"id": "try", "op": "issue", "args": {"service": "tuphap"}, "deadline": deadline}
+    raw.publish(topics.dev_cmd("kiosk-1"), try_1)
+    first = raw.inbox.wait_for(reply_topic, lambda m: m.json()["id"] == "try").json()
+    assert first["error"]["code"] == "rate_limited"
+    mono.t += 60.0  # tokens are back
+    raw.inbox.clear()
+    raw.publish(topics.dev_cmd("kiosk-1"), try_1)  # a retry of the same try, queued behind the first
+    copy = raw.inbox.wait_for(reply_topic, lambda m: m.json()["id"] == "try").json()
+    assert copy == first, "a copy of a try the kiosk reported as busy was decided for real"
+    raw.inbox.clear()
+    try_2 = {**try_1, "deadline": iso(datetime.now(UTC) + timedelta(minutes=6))}  # "Thử lại"
+    raw.publish(topics.dev_cmd("kiosk-1"), try_2)
+    again = raw.inbox.wait_for(reply_topic, lambda m: m.json()["id"] == "try").json()
     assert again["ok"] and again["result"]["ticket"]["number"] == "A011"
 
 
