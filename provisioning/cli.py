@@ -63,6 +63,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="where to write the bundle (e.g. the USB stick)")
     p.add_argument("--tar", action="store_true", help="write onestop-ID.tar.gz instead of a folder")
     p.add_argument(
+        "--wheels",
+        type=Path,
+        help="folder with the onestop-queue wheel and its dependencies (`make wheels`)",
+    )
+    p.add_argument(
         "--broker-host", help="the address devices use for the broker (default: from [hub] public_url)"
     )
     p.set_defaults(run=_device_bundle)
@@ -150,8 +155,12 @@ def _device_add(args: argparse.Namespace) -> int:
 def _device_bundle(args: argparse.Namespace) -> int:
     from provisioning.devices import bundle_device
 
-    path = bundle_device(args.config, args.device_id, args.out, broker_host=args.broker_host, tar=args.tar)
+    path = bundle_device(
+        args.config, args.device_id, args.out, broker_host=args.broker_host, tar=args.tar, wheels=args.wheels
+    )
     print(f"written  {path} (it holds the device's password: keep the USB stick safe)")
+    if args.wheels is None:
+        print("note     no --wheels: its install.sh stops until wheels/ holds the onestop-queue wheel")
     return 0
 
 

@@ -288,3 +288,84 @@ def test_cli_add_bundle_revoke(site_dir: Path, tmp_path: Path, capsys: pytest.Ca
     assert main([*base, "revoke", "rate-1", "--config", config, "--reload", "none"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == f"onestop provision: no device 'rate-1' in {config}"
+
+
+# -- the distribution a bundle installs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["kiosk", "counter", "rating", "board", "announcer"])
+def test_install_script_installs_this_project_from_its_wheels_only(role: str) -> None:
+    from onestop.config import DeviceConfig
+    from provisioning.install_script import render_install_sh
+
+    dev = DeviceConfig(id="d-1", role=role, counter="1" if role in ("counter", "rating") else None)
+    script = render_install_sh(dev)
+    installs = [line for line in script.splitlines() if 'bin/pip" install' in line]
+    assert installs, "the script installs the software"
+    for line in installs:
+        # "onestop" on PyPI is an unrelated project: never install a package of that name, never from an index
+        assert "--no-index" in line and '--find-links "$HERE/wheels"' in line, line
+        assert line.rstrip().endswith(" onestop-queue"), line
+    assert "ONESTOP_PACKAGE" not in script
+
+
+def _fake_wheel(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: enough to be copied
+    return path
+
+
+def test_install_sh_refuses_an_empty_wheels_folder(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    root = bundle_device(config, "counter-1", tmp_path / "usb")
+    assert not list((root / "wheels").iterdir())
+    # Only the harmless tools on PATH: whatever the script would do after its checks cannot run here.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("dirname", "id"):
+        found = shutil.which(tool)
+        assert found is not None
+        (tools / tool).symlink_to(found)
+    run = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(root / "install.sh")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": str(tools), "LANG": "C.UTF-8"},
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "install.sh: wheels/ holds no onestop_queue-*.whl: nothing to install. Write the bundle again with "
+        "--wheels DIR (a folder made by 'make wheels', see docs/deployment.md), "
+        "or copy the wheels into wheels/"
+    ]
+    assert "==" not in run.stdout  # it stopped before its first step
+
+
+def test_bundle_carries_the_wheels_of_a_wheels_folder(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    wheels = tmp_path / "wheels"
+    _fake_wheel(wheels, "paho_mqtt-2.1.0-py3-none-any.whl")
+    with pytest.raises(ProvisionError, match=r"no onestop_queue-\*\.whl in it"):
+        bundle_device(config, "counter-1", tmp_path / "usb", wheels=wheels)
+    with pytest.raises(ProvisionError, match="no such folder"):
+        bundle_device(config, "counter-1", tmp_path / "usb", wheels=tmp_path / "nope")
+    _fake_wheel(wheels, "onestop_queue-0.1.0-py3-none-any.whl")
+    root = bundle_device(config, "counter-1", tmp_path / "usb", wheels=wheels)
+    assert sorted(p.name for p in (root / "wheels").iterdir()) == [
+        "onestop_queue-0.1.0-py3-none-any.whl",
+        "paho_mqtt-2.1.0-py3-none-any.whl",
+    ]
+
+
+def test_the_distribution_is_not_the_pypi_name_of_another_project() -> None:
+    import tomllib
+
+    from provisioning.install_script import DISTRIBUTION
+
+    meta = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["project"]["name"] == DISTRIBUTION == "onestop-queue"
+    assert meta["project"]["scripts"]["onestop"] == "onestop.cli:main"  # the command keeps its name
