@@ -36,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--broker-user", help="run Mosquitto as this user (default: its own mosquitto user)")
     p.add_argument("--renew-broker-cert", action="store_true", help="issue a new broker certificate")
+    p.add_argument("--renew-hub-cert", action="store_true", help="issue a new hub HTTPS certificate")
     p.add_argument("--prefix", type=Path, default=Path("/opt/onestop"), help="where onestop is installed")
     p.set_defaults(run=_site_init)
     p = site_sub.add_parser(
@@ -107,6 +108,7 @@ def _site_init(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         broker_user=args.broker_user,
         renew_broker_cert=args.renew_broker_cert,
+        renew_hub_cert=args.renew_hub_cert,
         prefix=args.prefix,
     )
     _print_report(report.lines())

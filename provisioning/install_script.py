@@ -70,6 +70,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {pkgs}
 if [ "$TV_BOARD" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y chromium-browser \\
         || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libnss3-tools
 fi
 
 step "2/7 Đồng hồ (clock, NTP)"
@@ -96,6 +97,16 @@ install -m 0644 "$HERE/etc/ca.crt" "$CONF_DIR/ca.crt"
 install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$DATA_DIR" "$DATA_DIR/secrets"
 install -m 0600 -o "$SERVICE_USER" -g "$SERVICE_USER" "$HERE/secrets/$DEVICE_ID.secret" \\
     "$DATA_DIR/secrets/$DEVICE_ID.secret"
+if [ "$TV_BOARD" = 1 ]; then
+    # Chromium trusts the site CA: the hub serves /board over HTTPS with a certificate the CA signed.
+    home="$(getent passwd "$SERVICE_USER" | cut -d: -f6)"
+    nssdb="$home/.pki/nssdb"
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$home/.pki" "$nssdb"
+    as_user() {{ runuser -u "$SERVICE_USER" -- "$@"; }}
+    [ -f "$nssdb/cert9.db" ] || as_user certutil -d "sql:$nssdb" -N --empty-password
+    as_user certutil -d "sql:$nssdb" -D -n "onestop site CA" >/dev/null 2>&1 || true
+    as_user certutil -d "sql:$nssdb" -A -t "C,," -n "onestop site CA" -i "$CONF_DIR/ca.crt"
+fi
 
 step "5/7 Chương trình (Python environment in $PREFIX)"
 install -d -m 0755 "$PREFIX" "$PREFIX/bin"
