@@ -65,3 +65,15 @@ def test_the_controller_keeps_its_link_key_in_its_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.db")
     assert store.secret("ticket_links", new_key) == key and len(key) == 32
     store.close()
+
+
+def test_the_printed_link_is_the_token_under_the_public_url_https_included() -> None:
+    from kiosk_app.ticket import ticket_status_url
+
+    cfg = site()
+    https = cfg.model_copy(
+        update={"hub": cfg.hub.model_copy(update={"public_url": "https://192.168.1.10:8443/"})}
+    )
+    token = TicketLinks(b"q" * 32).token("20261203-A012")
+    assert ticket_status_url(https, token) == f"https://192.168.1.10:8443/t/{token}"
+    assert ticket_status_url(https, None) is None  # no token (an older controller): no QR code
