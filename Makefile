@@ -3,7 +3,7 @@ VENV   ?= .venv
 CONFIG ?= examples/site.toml
 UPARGS ?= --traffic
 
-.PHONY: up test bootstrap bootstrap-test lint typecheck pytest bench clean
+.PHONY: up test bootstrap bootstrap-test lint typecheck pytest bench wheels clean
 
 up: bootstrap
 	$(VENV)/bin/onestop up --config $(CONFIG) $(UPARGS)
@@ -29,6 +29,13 @@ pytest:
 
 bench: bootstrap-test
 	$(VENV)/bin/python -m bench
+
+# The wheels that bundles and the hub install from (no package index): WHEELS_PLATFORM empty = this
+# machine; manylinux2014_aarch64 = 64-bit Raspberry Pi OS.
+WHEELS ?= dist/wheels
+WHEELS_PLATFORM ?=
+wheels: bootstrap
+	VENV=$(VENV) ./scripts/wheels.sh $(WHEELS) $(WHEELS_PLATFORM)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -38,6 +38,8 @@ CREATE INDEX IF NOT EXISTS tickets_list ON tickets(day, issued_at, id);
 CREATE INDEX IF NOT EXISTS tickets_by_service ON tickets(service, day, issued_at, id);
 CREATE INDEX IF NOT EXISTS tickets_by_counter ON tickets(counter, day, issued_at, id);
 CREATE INDEX IF NOT EXISTS tickets_by_status ON tickets(status, day, issued_at, id);
+-- The unguessable token of each ticket's status page (queue_controller/links.py), from ticket.issued.
+CREATE TABLE IF NOT EXISTS ticket_links (token TEXT PRIMARY KEY, ticket TEXT NOT NULL UNIQUE) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ratings (seq INTEGER PRIMARY KEY, ticket TEXT NOT NULL, number TEXT NOT NULL,
                                     service TEXT NOT NULL, counter TEXT NOT NULL, officer TEXT,
                                     score INTEGER NOT NULL, level TEXT NOT NULL, satisfied INTEGER NOT NULL,
@@ -232,6 +234,8 @@ class HubStore:
         t = data.get("ticket")
         if isinstance(t, dict) and kind != "rating.recorded":
             self._upsert_ticket(seq, t, data)
+            if isinstance(t.get("token"), str) and t["token"]:
+                self.db.execute("INSERT OR IGNORE INTO ticket_links VALUES (?, ?)", (t["token"], t["id"]))
             if kind in ("ticket.done", "ticket.skipped", "ticket.expired"):
                 self._outbox(
                     "queue-records", queue_record(t, kind.split(".")[1], data.get("flags")), seq, e["ts"]
@@ -393,4 +397,11 @@ class HubStore:
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         """One ticket as the hub knows it."""
         rows = self.query("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+        return rows[0] if rows else None
+
+    def ticket_by_token(self, token: str) -> dict[str, Any] | None:
+        """The ticket whose status page link carries ``token`` (None when no ticket has it)."""
+        rows = self.query(
+            "SELECT t.* FROM ticket_links l JOIN tickets t ON t.id = l.ticket WHERE l.token = ?", (token,)
+        )
         return rows[0] if rows else None

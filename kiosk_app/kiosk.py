@@ -157,7 +157,7 @@ class KioskDevice:
             est_wait_s=int(result.get("est_wait_s", 0)),
             layout=self.cfg.ticket,
             width_dots=self.printer.profile.width_dots,
-            status_url=ticket_status_url(self.cfg, str(ticket["id"])),
+            status_url=ticket_status_url(self.cfg, ticket.get("token")),
             now=issued,
         )
 

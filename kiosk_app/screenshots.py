@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from device_drivers.printer import PaperOut, PrinterNotReady, PrinterStatus, make_printer
-from kiosk_app.ticket import SAMPLE_TIME, render_ticket, ticket_status_url
+from kiosk_app.ticket import SAMPLE_TIME, SAMPLE_TOKEN, render_ticket, ticket_status_url
 from kiosk_app.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig, load
 from onestop.device import CommandFailed, NoReply
@@ -134,7 +134,7 @@ def render_all(
             img = render_ticket(
                 ticket, site=cfg, service_name=vm.services[0].name, service_name_en=vm.services[0].name_en,
                 ahead=4, est_wait_s=900, layout=cfg.ticket, width_dots=printer.profile.width_dots,
-                status_url=ticket_status_url(cfg, ticket["id"]), now=SAMPLE_TIME,
+                status_url=ticket_status_url(cfg, SAMPLE_TOKEN), now=SAMPLE_TIME,
             )  # fmt: skip
             path = out / "kiosk-ticket.png"
             img.save(path)

@@ -356,9 +356,13 @@ class _Composer:
 # ---------------------------------------------------------------------------------------------
 
 
-def ticket_status_url(site: SiteConfig, ticket_id: str) -> str:
-    """The ticket's status page, printed as a QR code: ``{hub.public_url}/t/{ticket id}``."""
-    return f"{site.hub.public_url.rstrip('/')}/t/{ticket_id}"
+def ticket_status_url(site: SiteConfig, token: str | None) -> str | None:
+    """The ticket's status page, printed as a QR code: ``{hub.public_url}/t/{token}``, where ``token``
+    is the unguessable link token the controller gave the ticket (never its sequential id). None when
+    the ticket has no token (a controller older than ticket links): the ticket is printed without QR."""
+    if not token:
+        return None
+    return f"{site.hub.public_url.rstrip('/')}/t/{token}"
 
 
 def header_lines(site: SiteConfig, layout: TicketLayout) -> list[str]:
@@ -377,7 +381,7 @@ def compose_ticket(
     est_wait_s: int,
     layout: TicketLayout,
     width_dots: int,
-    status_url: str,
+    status_url: str | None,
     now: datetime,
     service_name_en: str = "",
 ) -> tuple[Image.Image, list[Block]]:
@@ -423,7 +427,7 @@ def compose_ticket(
         c.text("wait", wait_en, layout.small_size)
     c.gap(4)
     c.text("time", format_time(now, site), layout.info_size)
-    if layout.show_qr:
+    if layout.show_qr and status_url:
         c.gap(14)
         captions = [(layout.qr_caption, layout.small_size, True)]
         if en:
@@ -453,7 +457,7 @@ def render_ticket(
     est_wait_s: int,
     layout: TicketLayout,
     width_dots: int,
-    status_url: str,
+    status_url: str | None,
     now: datetime,
     service_name_en: str = "",
 ) -> Image.Image:
@@ -475,6 +479,10 @@ def render_ticket(
 
 #: The moment printed on sample tickets (a Monday morning in Hà Nội), so samples are reproducible.
 SAMPLE_TIME = datetime.fromisoformat("2026-11-23T08:05:00+07:00")
+
+
+#: The link token of sample tickets (a real one is 22 characters from the controller).
+SAMPLE_TOKEN = "mau-phieu-khong-that-0"
 
 
 def sample_ticket(site: SiteConfig, *, priority: bool = False) -> dict[str, Any]:
@@ -513,7 +521,7 @@ def render_sample_ticket(
         est_wait_s=15 * 60,
         layout=layout or TicketLayout(),
         width_dots=width,
-        status_url=ticket_status_url(site, ticket["id"]),
+        status_url=ticket_status_url(site, SAMPLE_TOKEN),
         now=now or SAMPLE_TIME,
     )
 
@@ -521,6 +529,7 @@ def render_sample_ticket(
 __all__ = [
     "REFERENCE_WIDTH",
     "SAMPLE_TIME",
+    "SAMPLE_TOKEN",
     "Block",
     "TicketLayout",
     "compose_ticket",

@@ -124,23 +124,18 @@ def _accept_rewind(cfg: SiteConfig, args: argparse.Namespace) -> int:
 
 
 def _hub(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from hub_api import tls
     from hub_api.app import Hub, create_app
     from onestop.credentials import read_secret
 
     cfg = load_config(args)
-    host, _, port = (args.listen or cfg.hub.listen).rpartition(":")
-    if not host or not port.isdigit():
-        raise OnestopError(f"hub listen address: expected HOST:PORT, got {args.listen or cfg.hub.listen!r}")
+    where = tls.listeners(cfg, args.listen)  # plain listen, then HTTPS on [hub] tls_listen (hub_api/tls.py)
     hub = Hub.open(cfg, read_secret(cfg, "hub"), db_path=args.db)
-    log.info("hub of %s on http://%s:%s", cfg.site.id, host, port)
+    log.info("hub of %s on %s", cfg.site.id, ", ".join(w.url for w in where))
     # Open event streams (TV boards, caller pages) never end by themselves: give them 3 s, then close.
     app = create_app(hub)
     level = args.log_level.lower()
-    uvicorn.run(
-        app, host=host, port=int(port), log_level=level, access_log=False, timeout_graceful_shutdown=3
-    )
+    tls.serve(app, where, log_level=level, access_log=False, timeout_graceful_shutdown=3)
     return 0
 
 

@@ -14,6 +14,7 @@ import unicodedata
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -128,10 +129,16 @@ class BrokerSection(_Section):
 
 
 class HubSection(_Section):
-    """``[hub]``: the hub API's address."""
+    """``[hub]``: the hub API's addresses (docs/configuration.md, "HTTPS on the LAN")."""
 
+    #: Plain HTTP. With ``tls_listen`` set, keep it on loopback (the hub machine's own browser, tools).
     listen: str = "0.0.0.0:8080"
     public_url: str = "http://127.0.0.1:8080"
+    #: HTTPS listener for the LAN (e.g. "0.0.0.0:8443"); unset: the hub serves plain HTTP only.
+    tls_listen: str | None = None
+    #: The hub's certificate and key (PEM; relative paths: next to site.toml), made by ``site init``.
+    tls_cert: str = "hub/hub.crt"
+    tls_key: str = "hub/hub.key"
 
 
 class ServiceConfig(_Section):
@@ -455,6 +462,13 @@ class SiteConfig(_Section):
             p = Path(self.source).resolve().parent / p
         return str(p)
 
+    def site_path(self, value: str) -> Path:
+        """A path of the site file made absolute (relative paths are next to site.toml)."""
+        p = Path(value)
+        if not p.is_absolute() and self.source != "<memory>":
+            p = Path(self.source).resolve().parent / p
+        return p
+
     @property
     def data_dir(self) -> Path:
         """Absolute data directory (``[storage] dir``, relative to the file's folder)."""
@@ -573,6 +587,7 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             for sid in d.services:
                 if sid not in service_ids:
                     problems.append(f'{where}.services: unknown service "{sid}"')
+    problems += _check_hub(cfg.hub)
     if cfg.broker.tls and not cfg.broker.ca_file:
         problems.append("broker.ca_file: required when broker.tls is true (the site CA certificate)")
     if cfg.rating.satisfied_min > len(cfg.rating.levels):
@@ -586,6 +601,46 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
         problems.append("rating.levels: expected at least two levels")
     problems += _check_rating_texts(cfg.rating)
     assert set(ROLES) >= {d.role for d in cfg.devices}
+    return problems
+
+
+def split_listen(value: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (IPv6 hosts in brackets) as (host, port); None when it is not one."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        return None
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _check_hub(hub: HubSection) -> list[str]:
+    """``[hub]``: addresses that parse, and a public URL whose scheme matches the listeners."""
+    problems: list[str] = []
+    for key in ("listen", "tls_listen"):
+        value = getattr(hub, key)
+        if value is not None and split_listen(value) is None:
+            problems.append(f"hub.{key}: expected HOST:PORT such as '0.0.0.0:8443', got {value!r}")
+    url = urlsplit(hub.public_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        problems.append(
+            f"hub.public_url: expected http://HOST:PORT or https://HOST:PORT, got {hub.public_url!r}"
+        )
+    elif hub.tls_listen is not None and url.scheme != "https":
+        problems.append(
+            f"hub.public_url: expected https://… when hub.tls_listen is set (the ticket QR code and the TV "
+            f"boards use it), got {hub.public_url!r}"
+        )
+    elif hub.tls_listen is None and url.scheme == "https":
+        problems.append("hub.tls_listen: required when hub.public_url is https:// (e.g. '0.0.0.0:8443')")
+    if hub.tls_listen is not None and hub.tls_listen == hub.listen:
+        problems.append(
+            "hub.tls_listen: must differ from hub.listen (one port cannot be both HTTP and HTTPS)"
+        )
     return problems
 
 

@@ -49,7 +49,7 @@ class TicketLayout(BaseModel):
     priority_label: NfcText = "ƯU TIÊN"
     #: English priority mark, in the same box.
     priority_label_en: NfcText = "PRIORITY"
-    #: Print a QR code of the ticket's status page (``{hub.public_url}/t/{ticket id}``).
+    #: Print a QR code of the ticket's status page (``{hub.public_url}/t/{token}``, its unguessable link).
     show_qr: bool = True
     #: Text next to the QR code.
     qr_caption: NfcText = "Quét mã để theo dõi lượt của bạn"

@@ -13,9 +13,10 @@ import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from onestop.broker import CLIENTID_BINDING, account_roles
-from onestop.config import SiteConfig
+from onestop.config import SiteConfig, is_loopback, split_listen
 from onestop.credentials import secret_path, secrets_dir
 from onestop.protocol import Topics, acl_rules
 from provisioning import pki
@@ -154,6 +155,63 @@ def _certificates(layout: Layout, out: Checklist, now: datetime | None) -> None:
         out.add(FAIL, f"{layout.broker_ca} differs from the site CA {layout.ca_cert}")
 
 
+def _hub_certificate(cfg: SiteConfig, layout: Layout, out: Checklist, now: datetime | None) -> None:
+    """The hub's HTTPS: on, with a certificate of the site CA that is current and names public_url's host."""
+    hub = cfg.hub
+    if hub.tls_listen is None:
+        out.add(
+            WARN,
+            "hub serves plain HTTP on the LAN (no [hub] tls_listen): PINs and tokens cross it in clear "
+            "(docs/deployment.md, HTTPS)",
+        )
+        return
+    cert_path, key_path = cfg.site_path(hub.tls_cert), cfg.site_path(hub.tls_key)
+    try:
+        cert = pki.load_cert(cert_path)
+    except ProvisionError as exc:
+        out.add(FAIL, f"hub certificate: {exc} (run `onestop provision site init`)")
+        return
+    try:
+        ca = pki.load_cert(layout.ca_cert)
+    except ProvisionError:
+        ca = None  # already reported by the CA's line
+    if ca is not None and not pki.issued_by(cert, ca):
+        out.add(FAIL, f"hub certificate {cert_path} was not signed by the site CA {layout.ca_cert}")
+    elif ca is not None:
+        out.add(OK, f"hub certificate is signed by the site CA ({', '.join(pki.san_hosts(cert))})")
+    v = pki.validity(cert, now)
+    end = v.not_after.date().isoformat()
+    if v.expired:
+        out.add(FAIL, f"hub certificate expired on {end} ({cert_path}): site init --renew-hub-cert")
+    elif v.ending_soon:
+        out.add(WARN, f"hub certificate ends on {end}, in {v.days_left} days: site init --renew-hub-cert")
+    else:
+        out.add(OK, f"hub certificate valid until {end}")
+    host = urlsplit(hub.public_url).hostname or ""
+    if pki.names_host(cert, host):
+        out.add(OK, f"hub certificate names {host} (hub.public_url)")
+    else:
+        out.add(
+            FAIL,
+            f"hub certificate {cert_path} does not name {host} of hub.public_url "
+            "(site init --lan-host HOST --renew-hub-cert)",
+        )
+    try:
+        key = pki.load_key(key_path)
+    except ProvisionError as exc:
+        out.add(FAIL, f"hub key: {exc}")
+    else:
+        if not pki.same_public_key(key, cert):
+            out.add(FAIL, f"hub key {key_path} does not match {cert_path}")
+    where = split_listen(hub.listen)
+    if where is not None and not is_loopback(where[0]):
+        out.add(
+            WARN,
+            f"hub.listen {hub.listen} serves plain HTTP beyond this machine while HTTPS is on: "
+            "set it to 127.0.0.1:PORT",
+        )
+
+
 def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
     try:
         conf = layout.broker_conf.read_text(encoding="utf-8")
@@ -232,10 +290,11 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
 
 def _modes(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
     bad: list[str] = []
-    for folder in (secrets_dir(cfg), layout.pki, layout.broker):
+    for folder in (secrets_dir(cfg), layout.pki, layout.broker, layout.hub):
         if folder.is_dir() and _mode(folder) != 0o700:
             bad.append(f"{folder} is {_mode(folder):04o}, expected 0700")
     private = [layout.ca_key, layout.broker_key, layout.password_file, layout.acl_file, layout.broker_conf]
+    private.append(cfg.site_path(cfg.hub.tls_key))
     if secrets_dir(cfg).is_dir():
         private += sorted(p for p in secrets_dir(cfg).iterdir() if p.is_file())
     for path in private:
@@ -254,6 +313,7 @@ def check_site(cfg: SiteConfig, *, now: datetime | None = None) -> Checklist:
     layout = Layout.of(cfg)
     out.add(OK, f"{cfg.source} is valid (site {cfg.site.id}, {len(cfg.devices)} devices)")
     _certificates(layout, out, now)
+    _hub_certificate(cfg, layout, out, now)
     _broker_files(cfg, layout, out)
     _modes(cfg, layout, out)
     return out

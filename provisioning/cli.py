@@ -36,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--broker-user", help="run Mosquitto as this user (default: its own mosquitto user)")
     p.add_argument("--renew-broker-cert", action="store_true", help="issue a new broker certificate")
+    p.add_argument("--renew-hub-cert", action="store_true", help="issue a new hub HTTPS certificate")
     p.add_argument("--prefix", type=Path, default=Path("/opt/onestop"), help="where onestop is installed")
     p.set_defaults(run=_site_init)
     p = site_sub.add_parser(
@@ -62,6 +63,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="site.toml", type=Path)
     p.add_argument("--out", required=True, type=Path, help="where to write the bundle (e.g. the USB stick)")
     p.add_argument("--tar", action="store_true", help="write onestop-ID.tar.gz instead of a folder")
+    p.add_argument(
+        "--wheels",
+        type=Path,
+        help="folder with the onestop-queue wheel and its dependencies (`make wheels`)",
+    )
     p.add_argument(
         "--broker-host", help="the address devices use for the broker (default: from [hub] public_url)"
     )
@@ -102,6 +108,7 @@ def _site_init(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         broker_user=args.broker_user,
         renew_broker_cert=args.renew_broker_cert,
+        renew_hub_cert=args.renew_hub_cert,
         prefix=args.prefix,
     )
     _print_report(report.lines())
@@ -150,8 +157,12 @@ def _device_add(args: argparse.Namespace) -> int:
 def _device_bundle(args: argparse.Namespace) -> int:
     from provisioning.devices import bundle_device
 
-    path = bundle_device(args.config, args.device_id, args.out, broker_host=args.broker_host, tar=args.tar)
+    path = bundle_device(
+        args.config, args.device_id, args.out, broker_host=args.broker_host, tar=args.tar, wheels=args.wheels
+    )
     print(f"written  {path} (it holds the device's password: keep the USB stick safe)")
+    if args.wheels is None:
+        print("note     no --wheels: its install.sh stops until wheels/ holds the onestop-queue wheel")
     return 0
 
 

@@ -24,7 +24,7 @@ from onestop.protocol import ROLES
 from onestop.tomlw import toml_str
 from provisioning.errors import ProvisionError
 from provisioning.files import Layout, private_dir, write_private, write_public
-from provisioning.install_script import render_install_sh
+from provisioning.install_script import WHEEL_PREFIX, render_install_sh
 from provisioning.reload import Reloader
 from provisioning.site import Report, write_auth_files
 from provisioning.timesync import render_timesyncd_device
@@ -221,11 +221,33 @@ def device_site_toml(cfg: SiteConfig, text: str, *, broker_host: str) -> str:
     return _replace_table(out, "storage", [f"dir = {toml_str(str(DEVICE_DATA))}"])
 
 
+def bundle_wheels(folder: Path) -> list[Path]:
+    """The wheels a bundle carries from ``folder``: this project's and its dependencies'. A folder
+    without this project's wheel is refused (``install.sh`` installs from nothing else)."""
+    if not folder.is_dir():
+        raise ProvisionError(f"--wheels {folder}: no such folder (make it with `make wheels`)")
+    wheels = sorted(folder.glob("*.whl"))
+    if not any(w.name.startswith(WHEEL_PREFIX) for w in wheels):
+        raise ProvisionError(
+            f"--wheels {folder}: no {WHEEL_PREFIX}*.whl in it "
+            "(make the folder with `make wheels`, docs/deployment.md)"
+        )
+    return wheels
+
+
 def bundle_device(
-    config: Path, device_id: str, out: Path, *, broker_host: str | None = None, tar: bool = False
+    config: Path,
+    device_id: str,
+    out: Path,
+    *,
+    broker_host: str | None = None,
+    tar: bool = False,
+    wheels: Path | None = None,
 ) -> Path:
-    """Write a device's install bundle into ``out`` (a folder, or a ``.tar.gz`` with ``tar``)."""
+    """Write a device's install bundle into ``out`` (a folder, or a ``.tar.gz`` with ``tar``), with the
+    wheels found in ``wheels`` (without them, its ``install.sh`` stops and says what is missing)."""
     cfg = load(config)
+    carried = bundle_wheels(wheels) if wheels is not None else []
     try:
         dev = cfg.device(device_id)
     except KeyError:
@@ -265,6 +287,8 @@ def bundle_device(
     if spec.exec_start[0].endswith("onestop-tv-board"):
         write_public(root / "bin" / "onestop-tv-board", TV_BOARD_SCRIPT, 0o755)
     write_public(root / "install.sh", render_install_sh(dev), 0o755)
+    for wheel in carried:
+        shutil.copyfile(wheel, root / "wheels" / wheel.name)
     write_public(root / "README.txt", _readme(dev.id, dev.role, host, cfg.broker.tls_port))
     if not tar:
         return root
@@ -294,5 +318,8 @@ This folder holds the device's PASSWORD (secrets/). Keep it private; wipe the US
 3. Kiểm tra (check):                                       journalctl -u onestop-{device_id} -n 20
    Máy chủ (broker) phải trả lời tại {host}:{port} (TLS).
 
-Không có internet? Chép các tệp .whl vào thư mục wheels/ trước khi cài (docs/deployment.md).
+Chương trình được cài từ thư mục wheels/ (không tải từ internet). Nếu wheels/ trống, install.sh dừng:
+tạo lại gói với --wheels (docs/deployment.md).
+The software is installed from wheels/ only (never from the internet). With an empty wheels/ folder
+install.sh stops: write the bundle again with --wheels (docs/deployment.md).
 """

@@ -83,6 +83,11 @@ class Layout:
         return self.broker / "ca.crt"
 
     @property
+    def hub(self) -> Path:
+        """The hub's folder (0700, the service user's): its HTTPS certificate and key by default."""
+        return self.root / "hub"
+
+    @property
     def systemd(self) -> Path:
         """Units for the hub machine (controller, hub, the Mosquitto drop-in)."""
         return self.root / "systemd"
@@ -163,4 +168,18 @@ def give_to_service_user(data_dir: Path) -> bool:
     for folder in (data_dir, data_dir / "secrets"):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
+    return True
+
+
+def hand_to_service_user(paths: list[Path]) -> bool:
+    """As root, when the ``onestop`` user exists, give it ``paths`` (the hub reads its TLS key as it)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        entry = pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return False
+    for p in paths:
+        if p.exists():
+            os.chown(p, entry.pw_uid, entry.pw_gid)
     return True

@@ -8,6 +8,11 @@ from onestop.config import DeviceConfig
 from provisioning.timesync import TIMESYNCD_DROPIN
 from provisioning.units import SCREEN_ROLES, SERVICE_USER, is_tv_board
 
+#: This project's distribution on disk (``onestop`` on PyPI is an unrelated project: never install it).
+DISTRIBUTION = "onestop-queue"
+#: How its wheel file names start (the distribution name as wheel files spell it).
+WHEEL_PREFIX = DISTRIBUTION.replace("-", "_") + "-"
+
 #: apt packages every device needs, then per role.
 BASE_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "systemd-timesyncd"]
 ROLE_PACKAGES: dict[str, list[str]] = {
@@ -51,8 +56,12 @@ HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
 step() {{ printf '\\n== %s\\n' "$*"; }}
 fail() {{ printf 'install.sh: %s\\n' "$*" >&2; exit 1; }}
 
-[ "$(id -u)" -eq 0 ] || fail "run it as root: sudo ./install.sh"
 [ -f "$HERE/etc/site.toml" ] || fail "run it from the bundle folder (etc/site.toml not found)"
+if ! compgen -G "$HERE/wheels/{WHEEL_PREFIX}*.whl" >/dev/null; then
+    fail "wheels/ holds no {WHEEL_PREFIX}*.whl: nothing to install. Write the bundle again with \\
+--wheels DIR (a folder made by 'make wheels', see docs/deployment.md), or copy the wheels into wheels/"
+fi
+[ "$(id -u)" -eq 0 ] || fail "run it as root: sudo ./install.sh"
 
 step "1/7 Gói phần mềm (apt packages)"
 if ! apt-get update; then
@@ -62,6 +71,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {pkgs}
 if [ "$TV_BOARD" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y chromium-browser \\
         || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libnss3-tools
 fi
 
 step "2/7 Đồng hồ (clock: time from the hub, units wait for it)"
@@ -95,6 +105,16 @@ install -m 0644 "$HERE/etc/ca.crt" "$CONF_DIR/ca.crt"
 install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$DATA_DIR" "$DATA_DIR/secrets"
 install -m 0600 -o "$SERVICE_USER" -g "$SERVICE_USER" "$HERE/secrets/$DEVICE_ID.secret" \\
     "$DATA_DIR/secrets/$DEVICE_ID.secret"
+if [ "$TV_BOARD" = 1 ]; then
+    # Chromium trusts the site CA: the hub serves /board over HTTPS with a certificate the CA signed.
+    home="$(getent passwd "$SERVICE_USER" | cut -d: -f6)"
+    nssdb="$home/.pki/nssdb"
+    install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$home/.pki" "$nssdb"
+    as_user() {{ runuser -u "$SERVICE_USER" -- "$@"; }}
+    [ -f "$nssdb/cert9.db" ] || as_user certutil -d "sql:$nssdb" -N --empty-password
+    as_user certutil -d "sql:$nssdb" -D -n "onestop site CA" >/dev/null 2>&1 || true
+    as_user certutil -d "sql:$nssdb" -A -t "C,," -n "onestop site CA" -i "$CONF_DIR/ca.crt"
+fi
 
 step "5/7 Chương trình (Python environment in $PREFIX)"
 install -d -m 0755 "$PREFIX" "$PREFIX/bin"
@@ -102,12 +122,11 @@ if [ ! -x "$PREFIX/.venv/bin/python" ]; then
     # System packages stay visible: lgpio comes from apt on Raspberry Pi OS.
     python3 -m venv --system-site-packages "$PREFIX/.venv"
 fi
-if compgen -G "$HERE/wheels/*.whl" >/dev/null; then
-    # Offline install: the wheels were copied into the bundle (see docs/deployment.md).
-    "$PREFIX/.venv/bin/pip" install --no-index --find-links "$HERE/wheels" --upgrade onestop
-else
-    "$PREFIX/.venv/bin/pip" install --upgrade "${{ONESTOP_PACKAGE:-onestop}}"
+# Only from the bundle's wheels: "onestop" on PyPI is another project, and a device may have no internet.
+if "$PREFIX/.venv/bin/pip" show -q onestop >/dev/null 2>&1; then
+    "$PREFIX/.venv/bin/pip" uninstall -y -q onestop   # the distribution's former name, installed earlier
 fi
+"$PREFIX/.venv/bin/pip" install --no-index --find-links "$HERE/wheels" --upgrade {DISTRIBUTION}
 if [ "$TV_BOARD" = 1 ]; then
     install -m 0755 "$HERE/bin/onestop-tv-board" "$PREFIX/bin/onestop-tv-board"
 fi

@@ -1,7 +1,7 @@
 """The site certificate authority and the broker's TLS certificate (``cryptography``, EC P-256).
 
-The CA lives ten years and only signs the broker certificate; the broker certificate lives about two
-and a quarter years (825 days, what browsers and most TLS stacks accept) and names the hub machine's
+The CA lives ten years and only signs the broker's and the hub's certificates; those live about two
+and a quarter years (825 days, what browsers and most TLS stacks accept) and name the hub machine's
 LAN addresses and ``localhost``. Devices trust the CA certificate, never the system store.
 """
 
@@ -118,12 +118,39 @@ def make_broker_cert(
     days: int = BROKER_DAYS,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A new broker key and certificate signed by the CA, naming ``hosts`` plus localhost."""
+    return make_server_cert("broker", site_id, ca_key, ca_cert, hosts, now=now, days=days)
+
+
+def make_hub_cert(
+    site_id: str,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    hosts: list[str],
+    *,
+    now: datetime | None = None,
+    days: int = BROKER_DAYS,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new key and HTTPS certificate for the hub, signed by the CA, naming ``hosts`` plus localhost."""
+    return make_server_cert("hub", site_id, ca_key, ca_cert, hosts, now=now, days=days)
+
+
+def make_server_cert(
+    role: str,
+    site_id: str,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    hosts: list[str],
+    *,
+    now: datetime | None = None,
+    days: int = BROKER_DAYS,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new TLS server key and certificate (``role``: broker or hub) signed by the CA."""
     now = now or datetime.now(UTC)
     key = new_key()
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(f"onestop broker {site_id}", site_id))
+        .subject_name(_name(f"onestop {role} {site_id}", site_id))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -174,6 +201,39 @@ def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ProvisionError(f"{path}: expected an EC key, found {type(key).__name__}")
     return key
+
+
+def names_host(cert: x509.Certificate, host: str) -> bool:
+    """True when ``cert``'s SANs cover ``host`` (an IP address, a DNS name, or a ``*.`` wildcard)."""
+    host = host.strip("[]").lower()
+    try:
+        return ipaddress.ip_address(host) in {ipaddress.ip_address(h) for h in _ip_sans(cert)}
+    except ValueError:
+        pass
+    for name in _dns_sans(cert):
+        name = name.lower()
+        if name == host or (
+            name.startswith("*.") and host.count(".") == name.count(".") and host.endswith(name[1:])
+        ):
+            return True
+    return False
+
+
+def _san_of(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _dns_sans(cert: x509.Certificate) -> list[str]:
+    san = _san_of(cert)
+    return san.get_values_for_type(x509.DNSName) if san else []
+
+
+def _ip_sans(cert: x509.Certificate) -> list[str]:
+    san = _san_of(cert)
+    return [str(a) for a in san.get_values_for_type(x509.IPAddress)] if san else []
 
 
 def san_hosts(cert: x509.Certificate) -> list[str]:

@@ -1,8 +1,8 @@
 """``onestop provision site init`` and the broker files every other step regenerates.
 
-``init_site`` is idempotent: it creates what is missing (the site file, the CA, the broker certificate,
-the secrets) and keeps what exists, saying so; the derived files (``mosquitto.conf``, password file,
-ACL, units for the hub machine) are rewritten from the site file every time.
+``init_site`` is idempotent: it creates what is missing (the site file, the CA, the broker and hub
+certificates, the secrets) and keeps what exists, saying so; the derived files (``mosquitto.conf``,
+password file, ACL, units for the hub machine) are rewritten from the site file every time.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from onestop.broker import TlsListener, render_acl, render_conf, render_password_file
-from onestop.config import SiteConfig, load
+from onestop.config import SiteConfig, load, split_listen
 from onestop.credentials import ensure_credentials, secrets_dir
 from onestop.tomlw import toml_str
 from provisioning import pki
@@ -23,6 +23,7 @@ from provisioning.files import (
     Layout,
     give_to_service_user,
     hand_to_broker,
+    hand_to_service_user,
     match_owner,
     private_dir,
     write_private,
@@ -42,6 +43,7 @@ def render_site_skeleton(
     local_port: int,
     tls_port: int,
     data_dir: str,
+    hub_tls_port: int = 8443,
 ) -> str:
     """A commented, valid ``site.toml`` to start from; the technician fills in the marked lines."""
     return f"""# Cấu hình điểm Một cửa (site configuration) — docs/configuration.md
@@ -63,8 +65,10 @@ port = {local_port}
 tls_port = {tls_port}       # cổng TLS cho thiết bị trong mạng LAN
 
 [hub]
-listen = "0.0.0.0:8080"
-public_url = {toml_str(public_url)}   # địa chỉ máy chủ trong LAN; in trong mã QR trên phiếu
+listen = "127.0.0.1:8080"      # HTTP, chỉ cho chính máy chủ (loopback)
+tls_listen = "0.0.0.0:{hub_tls_port}"   # HTTPS cho mạng LAN: mã PIN, token không đi dạng rõ
+public_url = {toml_str(public_url)}   # địa chỉ HTTPS của máy chủ trong LAN; in trong mã QR trên phiếu
+# tls_cert = "hub/hub.crt"     # chứng chỉ do CA của điểm ký (site init tạo); tls_key = "hub/hub.key"
 
 [storage]
 dir = {toml_str(data_dir)}   # dữ liệu và mật khẩu (secrets)
@@ -154,6 +158,55 @@ def ensure_pki(
     report.created.append(f"{layout.broker_cert} (broker certificate, {pki.BROKER_DAYS} days, for {names})")
 
 
+#: The hub's HTTPS port in a new site file.
+HUB_TLS_PORT = 8443
+
+
+def hub_hosts(cfg: SiteConfig, extra: list[str]) -> list[str]:
+    """The names the hub's certificate must cover: the LAN hosts, ``public_url``'s host and the
+    listeners' addresses (not the wildcard ones); ``localhost`` and loopback are always added."""
+    hosts = _lan_hosts(cfg, extra)
+    for value in (cfg.hub.listen, cfg.hub.tls_listen):
+        where = split_listen(value) if value else None
+        if where and where[0] not in ("0.0.0.0", "::") and where[0] not in hosts:
+            hosts.append(where[0])
+    return hosts
+
+
+def ensure_hub_cert(
+    cfg: SiteConfig, layout: Layout, lan_hosts: list[str], report: Report, *, renew: bool = False
+) -> None:
+    """Create the hub's HTTPS key and certificate (signed by the site CA) at ``[hub] tls_cert`` and
+    ``tls_key`` when missing; keep existing ones and say which wanted names they lack."""
+    cert_path, key_path = cfg.site_path(cfg.hub.tls_cert), cfg.site_path(cfg.hub.tls_key)
+    hosts = hub_hosts(cfg, lan_hosts)
+    if cert_path.exists() and key_path.exists() and not renew:
+        cert = pki.load_cert(cert_path)
+        report.kept.append(f"{cert_path} (hub HTTPS certificate for {', '.join(pki.san_hosts(cert))})")
+        missing = [h for h in hosts if not pki.names_host(cert, h)]
+        if missing:
+            report.notes.append(
+                f"the hub certificate does not name {', '.join(missing)}: "
+                "run `site init` again with --renew-hub-cert"
+            )
+        return
+    for folder in {cert_path.parent, key_path.parent}:
+        if folder == layout.hub:
+            private_dir(folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = pki.load_key(layout.ca_key), pki.load_cert(layout.ca_cert)
+    key, cert = pki.make_hub_cert(cfg.site.id, ca_key, ca_cert, hosts)
+    write_private(key_path, pki.key_pem(key))
+    write_public(cert_path, pki.cert_pem(cert).decode("ascii"))
+    names = ", ".join(pki.san_hosts(cert))
+    report.created.append(
+        f"{cert_path} (hub HTTPS certificate, {pki.BROKER_DAYS} days, for {names}) and its key"
+    )
+    if key_path.parent == layout.hub and hand_to_service_user([layout.hub, cert_path, key_path]):
+        report.notes.append(f"{layout.hub} belongs to the {SERVICE_USER} user (the hub reads its key as it)")
+
+
 #: Where Debian's mosquitto package keeps its database (owned by the mosquitto user).
 SYSTEM_PERSISTENCE = Path("/var/lib/mosquitto")
 
@@ -240,6 +293,7 @@ def init_site(
     broker_user: str | None = None,
     tls_bind: str = "",
     renew_broker_cert: bool = False,
+    renew_hub_cert: bool = False,
     prefix: Path = Path("/opt/onestop"),
 ) -> Report:
     """Create (or complete) a site in ``directory``: site file, CA, broker certificate, secrets,
@@ -261,7 +315,8 @@ def init_site(
             site_id=site_id,
             name=name,
             agency=agency,
-            public_url=f"http://{url_host}:8080",
+            public_url=f"https://{url_host}:{HUB_TLS_PORT}",
+            hub_tls_port=HUB_TLS_PORT,
             local_port=local_port,
             tls_port=tls_port,
             data_dir=data_dir,
@@ -270,6 +325,7 @@ def init_site(
         report.created.append(f"{layout.site_toml} (fill in the lines marked ĐIỀN)")
     cfg = load(layout.site_toml)
     ensure_pki(cfg, layout, hosts, report, renew_broker=renew_broker_cert)
+    ensure_hub_cert(cfg, layout, hosts, report, renew=renew_hub_cert)
     private_dir(cfg.data_dir)
     if give_to_service_user(cfg.data_dir):
         report.notes.append(f"{cfg.data_dir} belongs to the {SERVICE_USER} user (the services run as it)")

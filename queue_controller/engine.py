@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,9 @@ def business_day(cfg: SiteConfig, when: datetime) -> date:
 
 class Engine:
     """All queue state of one site, and the rules that change it."""
+
+    #: Gives an issued ticket its link token (set by the shell: onestop.ticket_links); None: no token.
+    ticket_token: Callable[[str], str] | None = None
 
     def __init__(self, cfg: SiteConfig, clock: Clock) -> None:
         self.cfg = cfg
@@ -312,8 +315,11 @@ class Engine:
         d.services.add(sid)
         d.board = True
         est = self.estimate(sid, ahead)
-        self._event(d, now, "ticket.issued", {"ticket": t.wire(), "ahead": ahead, "est_wait_s": est})
-        return {"ticket": t.wire(), "ahead": ahead, "est_wait_s": est}
+        wire = t.wire()
+        if self.ticket_token is not None:  # the unguessable link of the ticket's QR code
+            wire["token"] = self.ticket_token(t.id)
+        self._event(d, now, "ticket.issued", {"ticket": wire, "ahead": ahead, "est_wait_s": est})
+        return {"ticket": dict(wire), "ahead": ahead, "est_wait_s": est}
 
     # -- counter ----------------------------------------------------------------------------
     def _op_open(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from onestop.protocol import (
     ok_reply,
     parse_command,
 )
+from onestop.ticket_links import TicketLinks, new_key
 from queue_controller.engine import Engine, business_day
 from queue_controller.health import Health
 from queue_controller.limits import DeviceWatch, FairInbox, RateLimiter
@@ -163,6 +164,7 @@ class Controller:
         """Build the engine from what is on disk."""
         assert self._store is not None
         self.engine = Engine(self.cfg, self.clock)
+        self.engine.ticket_token = TicketLinks(self._store.secret("ticket_links", new_key)).token
         loaded = self._store.load(business_day(self.cfg, self.clock.now()))
         self.engine.restore(loaded.meta, loaded.tickets, loaded.counters, loaded.services)
         last = self._store.events(loaded.last_seq, 1) if loaded.last_seq else []

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -284,6 +284,16 @@ class Store:
     def drop_accept_request(self) -> None:
         """Forget a pending decision (it was applied, or it no longer applies)."""
         self.db.execute("DELETE FROM meta WHERE key = 'accept_rewind'")
+
+    def secret(self, name: str, make: Callable[[], bytes]) -> bytes:
+        """A secret kept in the store (e.g. the ticket link key), made with ``make`` on first use."""
+        key = f"secret:{name}"
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        value = make()
+        self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, value.hex()))
+        return value
 
     def prune_commands(self, before_ts: str) -> int:
         """Forget command replies older than ``before_ts`` (devices retry within minutes, not days)."""

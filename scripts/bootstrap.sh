@@ -55,6 +55,10 @@ stamp="$VENV/.installed-${EXTRAS//[^a-z]/}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing onestop and its Python dependencies into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
+    # The distribution was called "onestop" before (a name that belongs to another project on PyPI).
+    if "$VENV/bin/python" -m pip show -q onestop >/dev/null 2>&1; then
+        "$VENV/bin/python" -m pip uninstall -y -q onestop
+    fi
     "$VENV/bin/python" -m pip install -q -e "$EXTRAS"
     touch "$stamp"
 fi

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from hub_api.app import HubDep
+from hub_api.routers.tickets import ticket_by_token
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -83,14 +84,15 @@ hướng dẫn tại sảnh.</p>
 """
 
 
-@router.get("/t/{ticket_id}", response_model=None)
-def ticket_status_page(ticket_id: str, hub: HubDep) -> FileResponse | HTMLResponse:
-    """A ticket's status page (the QR code on the ticket); a friendly 404 page for an unknown id."""
-    if hub.store.ticket(ticket_id) is None:
+@router.get("/t/{token}", response_model=None)
+def ticket_status_page(token: str, hub: HubDep) -> FileResponse | HTMLResponse:
+    """A ticket's status page at its unguessable link (the QR code on the ticket); a friendly 404 page
+    for anything else, a sequential ticket id included."""
+    if ticket_by_token(hub, token) is None:
         page = _NO_TICKET.format(
             agency=html.escape(hub.cfg.site.agency),
             centre=html.escape(hub.cfg.site.name),
-            ticket=html.escape(ticket_id),
+            ticket=html.escape(token[:64]),
         )
         return HTMLResponse(page, status_code=404)
     return FileResponse(STATIC_DIR / "ticket.html", headers=NO_CACHE)

@@ -9,10 +9,12 @@ from fastapi import APIRouter, HTTPException, Query
 from hub_api.app import Hub, HubDep
 from hub_api.deps import Viewer, refusals
 from hub_api.models import Responses, TicketOut, TicketPage, TicketStatus, TicketStatusName, answer
+from onestop.ticket_links import looks_like_token
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
 NO_TICKET: Responses = {404: answer("no ticket with this id")}
+NO_LINK: Responses = {404: answer("no ticket with this link token")}
 
 
 def people_ahead(hub: Hub, t: dict[str, Any]) -> int | None:
@@ -66,10 +68,15 @@ def ticket(ticket_id: str, hub: HubDep, _who: Viewer) -> TicketOut:
     return _out(t, people_ahead(hub, t))
 
 
-def ticket_status(hub: Hub, ticket_id: str) -> TicketStatus | None:
-    """The public status of a ticket (for its status page), or None when unknown."""
+def ticket_by_token(hub: Hub, token: str) -> dict[str, Any] | None:
+    """The ticket whose link carries ``token``; None for anything else (a sequential id included)."""
+    return hub.store.ticket_by_token(token) if looks_like_token(token) else None
+
+
+def ticket_status(hub: Hub, token: str) -> TicketStatus | None:
+    """The public status of the ticket whose link token is ``token`` (its status page), or None."""
     seq = hub.store.last_seq  # read first: the answer is at least this fresh
-    t = hub.store.ticket(ticket_id)
+    t = ticket_by_token(hub, token)
     if t is None:
         return None
     cfg = hub.cfg
@@ -104,10 +111,12 @@ def ticket_status(hub: Hub, ticket_id: str) -> TicketStatus | None:
     )
 
 
-@router.get("/{ticket_id}/status", response_model=TicketStatus, responses=NO_TICKET)
-def public_status(ticket_id: str, hub: HubDep) -> TicketStatus:
-    """Public: what the ticket's status page shows (number, service, status, counter, people ahead)."""
-    st = ticket_status(hub, ticket_id)
+@router.get("/{token}/status", response_model=TicketStatus, responses=NO_LINK)
+def public_status(token: str, hub: HubDep) -> TicketStatus:
+    """Public: what the ticket's status page shows (number, service, status, counter, people ahead).
+
+    ``token`` is the unguessable token of the ticket's QR code (``/t/{token}``), not the ticket id."""
+    st = ticket_status(hub, token)
     if st is None:
-        raise HTTPException(404, f"no ticket {ticket_id}")
+        raise HTTPException(404, "no ticket with this link")
     return st

@@ -5,7 +5,8 @@
 
 (function () {
   var O = Onestop, $ = O.$;
-  var id = decodeURIComponent(window.location.pathname.replace(/^\/t\//, "").replace(/\/+$/, ""));
+  /* the ticket's link token (not its id: ids are sequential, tokens cannot be guessed) */
+  var token = decodeURIComponent(window.location.pathname.replace(/^\/t\//, "").replace(/\/+$/, ""));
   var clock = new O.Clock();
   var T = null;
   var timer = null;
@@ -72,7 +73,7 @@
   }
 
   function refresh() {
-    O.fetchJSON("/api/tickets/" + encodeURIComponent(id) + "/status", {}, 8000).then(function (r) {
+    O.fetchJSON("/api/tickets/" + encodeURIComponent(token) + "/status", {}, 8000).then(function (r) {
       if (r.ok && r.body) {
         render(r.body);
         /* The controller publishes states just before the events: wait for the hub to catch up. */
@@ -97,7 +98,7 @@
     if (msg.kind === "service") return msg.key === T.service;
     if (msg.kind === "counter") {
       var serving = msg.data && msg.data.serving;
-      return (serving && serving.id === id) || (T.status === "called" && msg.key === T.counter);
+      return (serving && serving.id === T.id) || (T.status === "called" && msg.key === T.counter);
     }
     return false;
   }

@@ -163,7 +163,7 @@ def test_rest_shapes_and_filters(
     full = api.get(f"/api/tickets/{issued[3]['id']}", headers=v).json()
     assert (full["number"], full["status"], full["ahead"]) == ("A003", "waiting", 1)
     assert api.get("/api/tickets/20200101-Z999", headers=v).status_code == 404
-    public = api.get(f"/api/tickets/{issued[3]['id']}/status").json()  # no token: the status page's view
+    public = api.get(f"/api/tickets/{issued[3]['token']}/status").json()  # by link: the status page's view
     assert (public["number"], public["ahead"], public["service_name"]) == ("A003", 1, "Tư pháp - Hộ tịch")
     assert "officer" not in public
 

@@ -154,9 +154,10 @@ def test_state_and_stream_endpoints(controller: Controller, device: DeviceFactor
     with TestClient(app) as client:
         health = client.get("/healthz").json()
         assert health["broker_connected"] and health["last_seq"] >= 2
-        got = client.get(f"/api/tickets/{t['id']}/status").json()  # public: the ticket's status page
+        got = client.get(f"/api/tickets/{t['token']}/status").json()  # public: the ticket's status page
         assert (got["number"], got["status"], got["ahead"]) == ("A001", "waiting", 0)
         assert client.get("/api/tickets/20200101-Z999/status").status_code == 404
+        assert client.get(f"/api/tickets/{t['id']}/status").status_code == 404  # the id is not the link
         assert client.get(f"/api/tickets/{t['id']}").status_code == 401  # full details need a token
         st = client.get("/api/state").json()
         assert st["counters"]["1"]["officer"]["name"] == "Trần Văn Hùng"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import ImageChops
@@ -18,6 +19,7 @@ from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.protocol import Topics
 from queue_controller.service import Controller
+from tests.utils.web import HubServer
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +179,47 @@ def test_print_test_fails_with_one_line_when_the_printer_is_missing(site_factory
     )  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("onestop kiosk: ")
+
+
+def test_the_printed_qr_link_opens_the_citizens_page_and_a_guessed_id_does_not(
+    kiosk_factory: KioskFactory,
+    controller: Controller,
+    hub_server: HubServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import httpx
+
+    import kiosk_app.kiosk as kiosk_module
+
+    printed: list[str | None] = []
+    real = kiosk_module.render_ticket
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        printed.append(kw["status_url"])  # the URL the QR code on the ticket encodes
+        return real(*args, **kw)
+
+    monkeypatch.setattr(kiosk_module, "render_ticket", spy)
+    k = kiosk_factory()
+    vm = k.vm
+    assert vm.wait_for(lambda m: any(b.status for b in m.view().services), 5), "no service state arrived"
+    assert vm.tap_service("tuphap") and vm.choose_priority(False)
+    assert vm.wait_for(lambda m: m.screen == "done", 10), vm.view()
+    _fake(k).fake.wait_for_jobs(1)
+    assert vm.result is not None
+    ticket = vm.result["ticket"]
+    url = printed[0]
+    assert url is not None and url == f"{k.cfg.hub.public_url}/t/{ticket['token']}"
+    assert ticket["id"] not in url  # the sequential id stays internal
+    assert hub_server.hub is not None and hub_server.hub.ingest is not None
+    assert controller._store is not None  # the issue is committed before its reply: seq is final
+    assert hub_server.hub.ingest.wait_for_seq(controller._store.last_seq, 10)
+    path = url.removeprefix(k.cfg.hub.public_url)
+    with httpx.Client(base_url=hub_server.url, timeout=10) as web:
+        page = web.get(path)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        status = web.get(f"/api/tickets/{ticket['token']}/status").json()
+        assert (status["number"], status["status"]) == ("A001", "waiting")
+        # the sequential id, and its neighbours, open nothing
+        for guess in (ticket["id"], ticket["id"].replace("A001", "A002")):
+            assert web.get(f"/t/{guess}").status_code == 404
+            assert web.get(f"/api/tickets/{guess}/status").status_code == 404

@@ -88,7 +88,7 @@ def test_the_status_page_follows_the_ticket_live(
     )
     try:
         page = ctx.new_page()
-        page.goto(f"/t/{mine['id']}")
+        page.goto(f"/t/{mine['token']}")
         expect(page.locator("#number")).to_have_text("A002")
         expect(page.locator("#service")).to_have_text("Tư pháp - Hộ tịch")
         expect(page.locator("#status")).to_have_text("Đang chờ Waiting")
@@ -110,6 +110,8 @@ def test_the_status_page_follows_the_ticket_live(
 
         missing = page.goto("/t/20200101-Z999")
         assert missing is not None and missing.status == 404
+        guessed = page.goto(f"/t/{mine['id']}")  # the sequential id opens nothing
+        assert guessed is not None and guessed.status == 404
         expect(page.locator("h1")).to_have_text("Không tìm thấy phiếu")
     finally:
         ctx.close()

@@ -216,3 +216,33 @@ def test_traffic_twins_give_the_simulator_accounts_of_its_own(site_cfg: config.S
         assert (twin.role, twin.counter, twin.services) == (d.role, d.counter, d.services)
         assert (twin.printer, twin.keys, twin.display, twin.audio) == (None, None, None, None)
     assert with_twins(cfg).devices == cfg.devices  # applied twice: no twin of a twin
+
+
+def _with_hub(**hub: object) -> dict:
+    data = copy.deepcopy(BASE)
+    data["hub"] = {**data.get("hub", {}), **hub}
+    return data
+
+
+def test_hub_https_settings_are_checked_with_clear_errors() -> None:
+    ok = config.parse(
+        _with_hub(listen="127.0.0.1:8080", tls_listen="0.0.0.0:8443", public_url="https://192.168.1.10:8443"),
+        "site.toml",
+    )
+    assert ok.hub.tls_cert == "hub/hub.crt" and ok.hub.tls_key == "hub/hub.key"
+    assert problems(_with_hub(tls_listen="0.0.0.0:8443", public_url="http://192.168.1.10:8080")) == [
+        "hub.public_url: expected https://… when hub.tls_listen is set (the ticket QR code and the TV boards "
+        "use it), got 'http://192.168.1.10:8080'"
+    ]
+    assert problems(_with_hub(public_url="https://192.168.1.10:8443")) == [
+        "hub.tls_listen: required when hub.public_url is https:// (e.g. '0.0.0.0:8443')"
+    ]
+    assert problems(_with_hub(tls_listen="8443", public_url="https://h:8443")) == [
+        "hub.tls_listen: expected HOST:PORT such as '0.0.0.0:8443', got '8443'"
+    ]
+    assert problems(
+        _with_hub(listen="0.0.0.0:8443", tls_listen="0.0.0.0:8443", public_url="https://h:8443")
+    ) == ["hub.tls_listen: must differ from hub.listen (one port cannot be both HTTP and HTTPS)"]
+    assert problems(_with_hub(public_url="ftp://h")) == [
+        "hub.public_url: expected http://HOST:PORT or https://HOST:PORT, got 'ftp://h'"
+    ]

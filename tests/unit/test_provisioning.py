@@ -269,8 +269,11 @@ def test_bundle_of_a_tv_board_opens_the_board_page(site_dir: Path, tmp_path: Pat
     add_device(config, "tv-1", "board", reload=no_reload)
     root = bundle_device(config, "tv-1", tmp_path / "usb")
     unit = (root / "systemd" / "user" / "onestop-tv-1.service").read_text()
-    assert "ExecStart=/opt/onestop/bin/onestop-tv-board http://192.168.1.10:8080/board" in unit
+    assert "ExecStart=/opt/onestop/bin/onestop-tv-board https://192.168.1.10:8443/board" in unit
     assert "--kiosk" in (root / "bin" / "onestop-tv-board").read_text()
+    script = (root / "install.sh").read_text()  # Chromium trusts the site CA the hub's certificate comes from
+    assert 'certutil -d "sql:$nssdb" -A -t "C,," -n "onestop site CA" -i "$CONF_DIR/ca.crt"' in script
+    subprocess.run(["bash", "-n", str(root / "install.sh")], check=True)
 
 
 def test_bundle_tarball_is_private_and_keeps_the_secret_mode(site_dir: Path, tmp_path: Path) -> None:
@@ -319,3 +322,150 @@ def test_the_hub_serves_time_and_devices_take_it_and_wait_for_it(site_dir: Path,
     assert "systemctl enable systemd-time-wait-sync.service" in script
     unit = next((root / "systemd").rglob("*.service")).read_text()
     assert "time-sync.target" in unit
+
+
+# -- the distribution a bundle installs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["kiosk", "counter", "rating", "board", "announcer"])
+def test_install_script_installs_this_project_from_its_wheels_only(role: str) -> None:
+    from onestop.config import DeviceConfig
+    from provisioning.install_script import render_install_sh
+
+    dev = DeviceConfig(id="d-1", role=role, counter="1" if role in ("counter", "rating") else None)
+    script = render_install_sh(dev)
+    installs = [line for line in script.splitlines() if 'bin/pip" install' in line]
+    assert installs, "the script installs the software"
+    for line in installs:
+        # "onestop" on PyPI is an unrelated project: never install a package of that name, never from an index
+        assert "--no-index" in line and '--find-links "$HERE/wheels"' in line, line
+        assert line.rstrip().endswith(" onestop-queue"), line
+    assert "ONESTOP_PACKAGE" not in script
+
+
+def _fake_wheel(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: enough to be copied
+    return path
+
+
+def test_install_sh_refuses_an_empty_wheels_folder(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    root = bundle_device(config, "counter-1", tmp_path / "usb")
+    assert not list((root / "wheels").iterdir())
+    # Only the harmless tools on PATH: whatever the script would do after its checks cannot run here.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("dirname", "id"):
+        found = shutil.which(tool)
+        assert found is not None
+        (tools / tool).symlink_to(found)
+    run = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(root / "install.sh")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": str(tools), "LANG": "C.UTF-8"},
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "install.sh: wheels/ holds no onestop_queue-*.whl: nothing to install. Write the bundle again with "
+        "--wheels DIR (a folder made by 'make wheels', see docs/deployment.md), "
+        "or copy the wheels into wheels/"
+    ]
+    assert "==" not in run.stdout  # it stopped before its first step
+
+
+def test_bundle_carries_the_wheels_of_a_wheels_folder(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
+    wheels = tmp_path / "wheels"
+    _fake_wheel(wheels, "paho_mqtt-2.1.0-py3-none-any.whl")
+    with pytest.raises(ProvisionError, match=r"no onestop_queue-\*\.whl in it"):
+        bundle_device(config, "counter-1", tmp_path / "usb", wheels=wheels)
+    with pytest.raises(ProvisionError, match="no such folder"):
+        bundle_device(config, "counter-1", tmp_path / "usb", wheels=tmp_path / "nope")
+    _fake_wheel(wheels, "onestop_queue-0.1.0-py3-none-any.whl")
+    root = bundle_device(config, "counter-1", tmp_path / "usb", wheels=wheels)
+    assert sorted(p.name for p in (root / "wheels").iterdir()) == [
+        "onestop_queue-0.1.0-py3-none-any.whl",
+        "paho_mqtt-2.1.0-py3-none-any.whl",
+    ]
+
+
+def test_the_distribution_is_not_the_pypi_name_of_another_project() -> None:
+    import tomllib
+
+    from provisioning.install_script import DISTRIBUTION
+
+    meta = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["project"]["name"] == DISTRIBUTION == "onestop-queue"
+    assert meta["project"]["scripts"]["onestop"] == "onestop.cli:main"  # the command keeps its name
+
+
+# -- the hub's HTTPS ---------------------------------------------------------------------------------
+
+
+def test_init_sets_up_https_for_the_hub_with_a_certificate_of_the_site_ca(site_dir: Path) -> None:
+    cfg = load(site_dir / "site.toml")
+    assert (cfg.hub.listen, cfg.hub.tls_listen) == ("127.0.0.1:8080", "0.0.0.0:8443")
+    assert cfg.hub.public_url == "https://192.168.1.10:8443"
+    layout = Layout.of(cfg)
+    cert = pki.load_cert(cfg.site_path(cfg.hub.tls_cert))
+    assert cfg.site_path(cfg.hub.tls_cert) == layout.hub / "hub.crt"
+    assert pki.issued_by(cert, pki.load_cert(layout.ca_cert))
+    assert set(pki.san_hosts(cert)) == {"localhost", "127.0.0.1", "::1", "192.168.1.10"}
+    assert pki.names_host(cert, "192.168.1.10") and not pki.names_host(cert, "192.168.1.11")
+    assert pki.same_public_key(pki.load_key(layout.hub / "hub.key"), cert)
+    assert _mode(layout.hub) == 0o700 and _mode(layout.hub / "hub.key") == 0o600
+    result = check_site(cfg)
+    assert result.ok, result.render()
+    assert "✓ hub certificate names 192.168.1.10 (hub.public_url)" in result.render()
+
+
+def _set_public_url(site_dir: Path, url: str, *, tls: bool = True) -> None:
+    path = site_dir / "site.toml"
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("public_url"):
+            line = f'public_url = "{url}"'
+        elif line.startswith("tls_listen") and not tls:
+            continue
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_check_reports_the_hub_certificates_problems(site_dir: Path) -> None:
+    cfg = load(site_dir / "site.toml")
+    cert_path, key_path = cfg.site_path(cfg.hub.tls_cert), cfg.site_path(cfg.hub.tls_key)
+    # expired
+    late = check_site(cfg, now=pki.validity(pki.load_cert(cert_path)).not_after + timedelta(days=1))
+    assert any(p.startswith("hub certificate expired on") for p in late.problems)
+    # the public URL names a host the certificate does not
+    _set_public_url(site_dir, "https://10.9.9.9:8443")
+    moved = check_site(load(site_dir / "site.toml"))
+    assert any("does not name 10.9.9.9 of hub.public_url" in p for p in moved.problems), moved.render()
+    _set_public_url(site_dir, "https://192.168.1.10:8443")
+    # signed by another CA
+    other_key, other_ca = pki.make_ca("elsewhere")
+    key, cert = pki.make_hub_cert("elsewhere", other_key, other_ca, ["192.168.1.10"])
+    cert_path.write_bytes(pki.cert_pem(cert))
+    key_path.write_bytes(pki.key_pem(key))
+    forged = check_site(load(site_dir / "site.toml"))
+    assert any("was not signed by the site CA" in p for p in forged.problems), forged.render()
+    # missing
+    cert_path.unlink()
+    gone = check_site(load(site_dir / "site.toml"))
+    assert any(p.startswith("hub certificate: ") and "is missing" in p for p in gone.problems)
+    # site init makes it again (and --renew-hub-cert replaces a foreign one)
+    init_site(site_dir, lan_hosts=["192.168.1.10"], broker_user="nobody")
+    assert check_site(load(site_dir / "site.toml")).ok
+
+
+def test_check_warns_when_the_hub_is_plain_http_on_the_lan(site_dir: Path) -> None:
+    _set_public_url(site_dir, "http://192.168.1.10:8080", tls=False)
+    result = check_site(load(site_dir / "site.toml"))
+    assert result.ok  # a warning, not a failure: sites upgraded from before HTTPS keep working
+    assert "! hub serves plain HTTP on the LAN (no [hub] tls_listen)" in result.render()

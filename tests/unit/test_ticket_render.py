@@ -300,3 +300,9 @@ def test_sample_ticket_for_each_profile() -> None:
         img = render_sample_ticket(cfg, PROFILES[name], priority=True)
         assert img.width == PROFILES[name].width_dots
         assert 600 < img.height < 1400
+
+
+def test_a_ticket_without_a_link_token_is_printed_without_a_qr_code() -> None:
+    _img, blocks = compose(status_url=None)  # an older controller gave the ticket no token
+    assert not [b for b in blocks if b.kind in ("qr", "caption")]
+    assert texts(blocks, "title")  # the rest of the ticket is there
