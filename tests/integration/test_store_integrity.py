@@ -108,7 +108,7 @@ def test_a_lost_wal_is_refused_until_the_operator_accepts_then_numbering_goes_on
     assert after["number"] == "A007"  # never A004 again
     # The hub took the new events (seq above the jump), alerts, and the citizen's page answers.
     assert hub.ingest.wait_for_seq(8, 10)
-    status = TestClient(create_app(hub)).get(f"/api/tickets/{after['id']}/status")
+    status = TestClient(create_app(hub)).get(f"/api/tickets/{after['token']}/status")
     assert status.status_code == 200, status.text
     kinds = {a.kind for a in alerts_of(hub)}
     assert "controller_rewound" in kinds and "controller_health" not in kinds
