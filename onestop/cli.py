@@ -81,9 +81,8 @@ def _controller(args: argparse.Namespace) -> int:
 
 
 def _hub(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hub_api.app import Hub, create_app
+    from hub_api.server import serve
     from onestop.credentials import read_secret
 
     cfg = load_config(args)
@@ -94,10 +93,7 @@ def _hub(args: argparse.Namespace) -> int:
     log.info("hub of %s on http://%s:%s", cfg.site.id, host, port)
     # Open event streams (TV boards, caller pages) never end by themselves: give them 3 s, then close.
     app = create_app(hub)
-    level = args.log_level.lower()
-    uvicorn.run(
-        app, host=host, port=int(port), log_level=level, access_log=False, timeout_graceful_shutdown=3
-    )
+    serve(app, host, int(port), log_level=args.log_level.lower(), timeout_graceful_shutdown=3)
     return 0
 
 
