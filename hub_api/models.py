@@ -6,6 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+#: The largest integer SQLite stores: every integer query parameter that reaches SQL is bounded by it,
+#: so that a bigger one answers 422 rather than failing in SQLite (500).
+SQLITE_INT_MAX = 2**63 - 1
+
 TicketStatusName = Literal["waiting", "called", "done", "skipped", "expired"]
 
 
