@@ -18,6 +18,7 @@ import pytest
 
 from hub_api.server import RateLimitedLog, ServerLimits
 from onestop.config import SiteConfig
+from onestop.credentials import read_pin
 from tests.conftest import SiteFactory
 from tests.utils.site import SITE
 from tests.utils.web import HubServer
@@ -185,3 +186,29 @@ def test_a_flood_of_the_same_error_is_logged_once_per_period(caplog: pytest.LogC
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
     assert lines[1] == "socket.accept() out of system resource (9999 more like it in the last 10 s)"
+
+
+def test_a_guessing_browser_is_locked_out_and_the_clerk_still_signs_in(
+    limited: HubServer, site_cfg: SiteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five wrong PINs from one address lock that address out of the counter (429); the clerk's browser
+    (another address) signs in with the right PIN meanwhile. The lock-out is logged once."""
+    pin = read_pin(site_cfg, "caller-2")
+    wrong = "000000" if pin != "000000" else "111111"
+    url = f"{limited.url}/api/caller/2/session"
+    guesser = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3"), timeout=WAIT_S)
+    clerk = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=WAIT_S)
+    with guesser, clerk, caplog.at_level(logging.WARNING, logger="onestop.hub.caller"):
+        answers = [guesser.post(url, json={"pin": wrong}).status_code for _ in range(5)]
+        assert answers == [401, 401, 401, 401, 429]
+        for _ in range(20):
+            locked = guesser.post(url, json={"pin": pin})
+            assert locked.status_code == 429 and locked.json()["error"]["code"] == "locked"
+        assert int(locked.headers["Retry-After"]) > 0
+        signed_in = clerk.post(url, json={"pin": pin})
+        assert signed_in.status_code == 200, signed_in.text
+    said = [r.getMessage() for r in caplog.records if "locked" in r.getMessage()]
+    assert said == [
+        "soft caller of counter 2: sign-in from 127.0.0.3 locked for 60 s (too many wrong PINs; "
+        "other browsers can still sign in)"
+    ], said
