@@ -212,3 +212,21 @@ def test_a_guessing_browser_is_locked_out_and_the_clerk_still_signs_in(
         "soft caller of counter 2: sign-in from 127.0.0.3 locked for 60 s (too many wrong PINs; "
         "other browsers can still sign in)"
     ], said
+
+
+def test_the_hub_raises_its_open_file_limit_to_the_hard_limit() -> None:
+    """uvicorn ran out of descriptors at the default soft limit (1024): the hub starts by raising it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from hub_api.server import raise_nofile_limit\n"
+        "now = raise_nofile_limit()\n"
+        "assert now == resource.getrlimit(resource.RLIMIT_NOFILE), now\n"
+        "print(now[0] == hard or hard == resource.RLIM_INFINITY)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_S)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
