@@ -201,9 +201,12 @@ class HubServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, say: RateLimitedLog) -> None:
         super().__init__(config)
         self._say = say
+        #: The event loop it serves on (once started).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        asyncio.get_running_loop().set_exception_handler(self._loop_error)
+        self.loop = asyncio.get_running_loop()
+        self.loop.set_exception_handler(self._loop_error)
         await super().startup(sockets=sockets)
 
     def _loop_error(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -230,3 +230,33 @@ def test_the_hub_raises_its_open_file_limit_to_the_hard_limit() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=WAIT_S)
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
+def test_the_event_loops_errors_are_rate_limited(
+    limited: HubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What asyncio reports when accept() runs out of descriptors (EMFILE), a thousand times over:
+    one log line (uvicorn's loop logged each with a traceback, 350 MB in 90 s)."""
+    import errno
+    import threading
+
+    server = limited._server
+    assert server is not None and server.loop is not None
+    loop = server.loop
+    done = threading.Event()
+
+    def flood() -> None:
+        error = OSError(errno.EMFILE, "Too many open files")
+        for _ in range(1000):
+            loop.call_exception_handler(
+                {"message": "socket.accept() out of system resource", "exception": error}
+            )
+        done.set()
+
+    with caplog.at_level(logging.ERROR, logger="onestop.hub.server"):
+        loop.call_soon_threadsafe(flood)
+        assert done.wait(WAIT_S)
+    lines = [r.getMessage() for r in caplog.records if r.name == "onestop.hub.server"]
+    assert lines == ["socket.accept() out of system resource (OSError: [Errno 24] Too many open files)"], (
+        lines
+    )
