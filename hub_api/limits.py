@@ -23,6 +23,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub_api.server import RateLimitedLog
+
 log = logging.getLogger("onestop.hub.limits")
 
 #: Body caps by path prefix (first match wins), in bytes.
@@ -72,6 +74,7 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, limits: BodyLimits | None = None) -> None:
         self.app = app
         self.limits = limits or BodyLimits()
+        self._say = RateLimitedLog(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +88,8 @@ class BodyLimitMiddleware:
                 break
         if declared is not None and (not declared.strip().isdigit() or int(declared) > cap):
             client = scope.get("client") or ("?", 0)
-            log.warning(
+            self._say(
+                "body cap", logging.WARNING,
                 "refused a %s-byte body to %s %s from %s (cap %d)",
                 declared[:20].decode("latin-1"), scope["method"], scope["path"], client[0], cap,
             )  # fmt: skip
@@ -104,6 +108,10 @@ class BodyLimitMiddleware:
                 message = await asyncio.wait_for(receive(), max(remaining, 0.001))
             except TimeoutError:
                 refused = True
+                self._say(
+                    "body time", logging.WARNING, "refused a body to %s %s from %s: not received within %g s",
+                    scope["method"], scope["path"], (scope.get("client") or ("?",))[0], self.limits.timeout_s,
+                )  # fmt: skip
                 raise HTTPException(
                     408, f"request body not received within {self.limits.timeout_s:g} s"
                 ) from None
@@ -111,6 +119,10 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > cap:
                     refused = True
+                    self._say(
+                        "body cap", logging.WARNING, "refused a streamed body over %d bytes to %s %s from %s",
+                        cap, scope["method"], scope["path"], (scope.get("client") or ("?",))[0],
+                    )  # fmt: skip
                     raise HTTPException(413, f"request body over {cap} bytes")
             return message
 
