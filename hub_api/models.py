@@ -237,4 +237,9 @@ def answer(description: str, model: Any = ErrorOut, **extra: Any) -> dict[str, A
 
 #: FastAPI's own answer to a JSON body it cannot even decode (bytes that are not UTF-8); a body that
 #: decodes but is not valid JSON, or not the expected object, gets the documented 422.
-UNREADABLE_BODY: Responses = {400: answer("the body cannot be decoded (not UTF-8)")}
+#: The body limits of every route that reads a body (hub_api.limits; docs/hub.md "Limits").
+BODY_LIMITS: Responses = {
+    408: answer("the body did not arrive within 30 s"),
+    413: answer("the body is over the route's cap (1 KiB for a token, 4 KiB for the soft caller)"),
+}
+UNREADABLE_BODY: Responses = {400: answer("the body cannot be decoded (not UTF-8)"), **BODY_LIMITS}

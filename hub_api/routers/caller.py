@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub_api.app import Hub, HubDep
 from hub_api.auth import COOKIE, SESSION_S
 from hub_api.caller import KeypadUnavailable, WebKeypad
-from hub_api.models import UNREADABLE_BODY, CallerErrorOut, ErrorOut, Responses, answer
+from hub_api.models import BODY_LIMITS, UNREADABLE_BODY, CallerErrorOut, ErrorOut, Responses, answer
 from onestop.device import CommandFailed, NoReply
 from onestop.protocol import OPS_BY_ROLE
 
@@ -51,6 +51,7 @@ SIGN_IN: Responses = {
     ),
 }
 COMMAND: Responses = {
+    **BODY_LIMITS,
     400: answer(
         "the controller's bad_request or unknown_service; or FastAPI's ErrorOut for a body it cannot decode",
         model=CallerErrorOut | ErrorOut,
