@@ -14,6 +14,7 @@ from hub_api.auth import PinGuard, SessionSigner
 from hub_api.caller import WebKeypads
 from hub_api.forwarder import Forwarder
 from hub_api.ingest import Ingest
+from hub_api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from hub_api.live import LiveState
 from hub_api.store import HubStore
 from hub_api.tokens import SessionSigner as DashboardSigner
@@ -91,6 +92,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
         caller,
         counters,
         devices,
+        docs,
         events,
         health,
         metrics,
@@ -120,7 +122,10 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
             if manage:
                 hub.stop()
 
-    app = FastAPI(title=f"onestop hub — {hub.cfg.site.name}", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=f"onestop hub — {hub.cfg.site.name}", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served offline by hub_api.routers.docs
+    )  # fmt: skip
     app.state.hub = hub
     app.include_router(health.router)
     app.include_router(state.router)
@@ -132,5 +137,10 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     for r in (services, officers, devices, events, reports, metrics, session):
         app.include_router(r.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
     app.mount("/static", pages.static_files(), name="static")
+    app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
+    # Outermost last: the security headers also go on the body limit's refusals.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

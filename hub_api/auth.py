@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,14 @@ from onestop.credentials import ensure_secret_file, generate_secret, secrets_dir
 COOKIE = "onestop_caller"
 #: How long a sign-in lasts (a working day and some).
 SESSION_S = 12 * 3600
-#: Wrong PINs allowed in a row before a counter's sign-in is locked.
+#: Wrong PINs allowed in a row, from one client for one counter, before that client is locked out.
 MAX_TRIES = 5
-#: How long a counter's sign-in stays locked after too many wrong PINs.
+#: How long the first lock-out lasts; each further one in a row lasts twice as long, up to MAX_LOCK_S.
 LOCK_S = 60.0
+#: The longest lock-out (a client that keeps guessing waits this long between rounds of tries).
+MAX_LOCK_S = 15 * 60.0
+#: Clients x counters remembered at most (the oldest are forgotten first): memory stays bounded.
+MAX_ENTRIES = 10_000
 
 
 def web_key_path(cfg: SiteConfig) -> Path:
@@ -82,39 +87,63 @@ class Verdict:
     locked_for: float = 0.0
     #: Wrong tries left before the lock (after a wrong PIN).
     tries_left: int = MAX_TRIES
+    #: This very attempt started the lock-out (the one worth a log line).
+    just_locked: bool = False
 
 
 @dataclass
 class _Tries:
     failures: int = 0
+    #: Lock-outs in a row (a success resets it): the next one lasts ``lock_s · 2^locks``.
+    locks: int = 0
     locked_until: float = 0.0
 
 
 class PinGuard:
-    """Checks PINs per counter: ``max_tries`` wrong ones in a row lock that counter for ``lock_s``."""
+    """Checks PINs per client address and counter: ``max_tries`` wrong ones in a row lock that client out
+    of that counter for ``lock_s``, doubled for each further lock-out in a row up to ``max_lock_s``.
+
+    Only the guessing client waits: the clerk's own browser (another address) still signs in with the
+    right PIN. At most ``max_entries`` (client, counter) pairs are remembered, the least recently tried
+    forgotten first."""
 
     def __init__(
-        self, max_tries: int = MAX_TRIES, lock_s: float = LOCK_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+        self, max_tries: int = MAX_TRIES, lock_s: float = LOCK_S, clock: Callable[[], float] = time.monotonic,
+        *, max_lock_s: float = MAX_LOCK_S, max_entries: int = MAX_ENTRIES,
+    ) -> None:  # fmt: skip
         self.max_tries = max_tries
         self.lock_s = lock_s
+        self.max_lock_s = max(max_lock_s, lock_s)
+        self.max_entries = max_entries
         self._clock = clock
-        self._tries: dict[str, _Tries] = {}
+        self._tries: OrderedDict[tuple[str, str], _Tries] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check(self, counter: str, given: str, expected: str) -> Verdict:
-        """Compare ``given`` with ``expected`` (in constant time) unless the counter is locked."""
+    def __len__(self) -> int:
+        return len(self._tries)
+
+    def check(self, counter: str, given: str, expected: str, client: str = "") -> Verdict:
+        """Compare ``given`` with ``expected`` (in constant time) unless ``client`` is locked out of
+        ``counter``."""
         now = self._clock()
+        key = (client, counter)
         with self._lock:
-            tries = self._tries.setdefault(counter, _Tries())
-            if tries.locked_until > now:
+            tries = self._tries.get(key)
+            if tries is not None and tries.locked_until > now:
                 return Verdict(False, locked_for=tries.locked_until - now, tries_left=0)
             if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-                tries.failures = 0
+                self._tries.pop(key, None)
                 return Verdict(True)
+            if tries is None:
+                tries = self._tries[key] = _Tries()
+                while len(self._tries) > self.max_entries:
+                    self._tries.popitem(last=False)
+            self._tries.move_to_end(key)
             tries.failures += 1
             if tries.failures >= self.max_tries:
+                lock = min(self.max_lock_s, self.lock_s * 2 ** min(tries.locks, 30))
                 tries.failures = 0
-                tries.locked_until = now + self.lock_s
-                return Verdict(False, locked_for=self.lock_s, tries_left=0)
+                tries.locks += 1
+                tries.locked_until = now + lock
+                return Verdict(False, locked_for=lock, tries_left=0, just_locked=True)
             return Verdict(False, tries_left=self.max_tries - tries.failures)

@@ -9,8 +9,11 @@ only answers "did this batch arrive?" for one attempt. The default adapter speak
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import socket
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -99,21 +102,91 @@ def read_token(backend: BackendSection, environ: Mapping[str, str] | None = None
     return value
 
 
+#: The most of a back end's answer the hub reads (its status line and a short reason are all it needs).
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class _Deadline:
+    """Cuts one request off at a total deadline, whatever the back end does (httpx's timeouts are per
+    read: a back end that drips a header every few seconds never trips them).
+
+    httpcore's ``trace`` hook hands over each new connection's stream; a timer shuts that socket down
+    at the deadline (on a duplicate of its descriptor, so that the TLS object is not touched from
+    another thread), which makes the blocked read fail at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace callback: remember the socket of every connection opened."""
+        if not event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is None:
+            return
+        try:
+            dup = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            return
+        with self._lock:
+            self._socks.append(dup)
+            if self.expired:
+                self._shutdown(dup)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                self._shutdown(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
+
+
 class HttpAdapter:
-    """ARCHITECTURE §4: ``POST {url}/{stream}`` with a JSON body, a bearer token and ``Idempotency-Key``."""
+    """ARCHITECTURE §4: ``POST {url}/{stream}`` with a JSON body, a bearer token and ``Idempotency-Key``.
+
+    Each attempt ends by ``timeout_s`` in all (connect, send, headers and body together), and reads
+    at most ``max_response_bytes`` of the answer: a slower or bigger answer is a failed delivery,
+    retried later with the same records and key."""
 
     def __init__(
-        self, url: str, token: str, *, timeout_s: float = 10.0, transport: httpx.BaseTransport | None = None
-    ) -> None:
+        self, url: str, token: str, *, timeout_s: float = 10.0, transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:  # fmt: skip
         self.base = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.max_response_bytes = max_response_bytes
         self.client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": f"onestop-hub/{__version__}",
+                "Accept-Encoding": "identity",
             },
             transport=transport,
+            # A new connection per batch: the deadline can always reach its socket (and a batch a
+            # minute is no load worth a pool).
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     @classmethod
@@ -124,18 +197,46 @@ class HttpAdapter:
     def send(self, stream: str, site: str, records: Sequence[Mapping[str, Any]], key: str) -> Outcome:
         """POST one batch; 2xx and 409 are delivered, anything else (or no answer) is retried."""
         body = orjson.dumps({"site": site, "records": list(records)})
+        deadline = _Deadline(self.timeout_s)
         try:
-            r = self.client.post(f"{self.base}/{stream}", content=body, headers={"Idempotency-Key": key})
+            with deadline:
+                request = self.client.build_request(
+                    "POST", f"{self.base}/{stream}", content=body, headers={"Idempotency-Key": key},
+                    extensions={"trace": deadline.trace},
+                )  # fmt: skip
+                r = self.client.send(request, stream=True)
+                try:
+                    answer = self._read(r)
+                finally:
+                    r.close()
         except httpx.TimeoutException as exc:
             return Outcome.retry(f"timeout ({type(exc).__name__})")
         except httpx.HTTPError as exc:
+            if deadline.expired:
+                return Outcome.retry(f"timeout (no complete answer within the {self.timeout_s:g} s deadline)")
             return Outcome.retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if isinstance(answer, Outcome):
+            return answer
         if 200 <= r.status_code < 300:
             return Outcome.ok(r.status_code)
         if r.status_code == 409:
             return Outcome.ok(409, duplicate=True)
-        detail = r.text.strip().replace("\n", " ")[:200]
+        detail = answer.decode("utf-8", "replace").strip().replace("\n", " ")[:200]
         return Outcome.retry(f"HTTP {r.status_code}" + (f": {detail}" if detail else ""), r.status_code)
+
+    def _read(self, r: httpx.Response) -> bytes | Outcome:
+        """The answer's body, or a retry outcome when it is bigger than ``max_response_bytes``."""
+        cap = self.max_response_bytes
+        declared = r.headers.get("content-length", "")
+        too_big = Outcome.retry(f"answer too large (over {cap} bytes; HTTP {r.status_code})", r.status_code)
+        if declared.isdigit() and int(declared) > cap:
+            return too_big
+        data = bytearray()
+        for chunk in r.iter_raw():  # as sent: a compressed answer is not inflated here
+            data += chunk
+            if len(data) > cap:
+                return too_big
+        return bytes(data)
 
     def close(self) -> None:
         """Close the connection pool."""

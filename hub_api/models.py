@@ -6,6 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+#: The largest integer SQLite stores: every integer query parameter that reaches SQL is bounded by it,
+#: so that a bigger one answers 422 rather than failing in SQLite (500).
+SQLITE_INT_MAX = 2**63 - 1
+
 TicketStatusName = Literal["waiting", "called", "done", "skipped", "expired"]
 
 
@@ -233,4 +237,9 @@ def answer(description: str, model: Any = ErrorOut, **extra: Any) -> dict[str, A
 
 #: FastAPI's own answer to a JSON body it cannot even decode (bytes that are not UTF-8); a body that
 #: decodes but is not valid JSON, or not the expected object, gets the documented 422.
-UNREADABLE_BODY: Responses = {400: answer("the body cannot be decoded (not UTF-8)")}
+#: The body limits of every route that reads a body (hub_api.limits; docs/hub.md "Limits").
+BODY_LIMITS: Responses = {
+    408: answer("the body did not arrive within 30 s"),
+    413: answer("the body is over the route's cap (1 KiB for a token, 4 KiB for the soft caller)"),
+}
+UNREADABLE_BODY: Responses = {400: answer("the body cannot be decoded (not UTF-8)"), **BODY_LIMITS}

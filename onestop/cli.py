@@ -126,6 +126,7 @@ def _accept_rewind(cfg: SiteConfig, args: argparse.Namespace) -> int:
 def _hub(args: argparse.Namespace) -> int:
     from hub_api import tls
     from hub_api.app import Hub, create_app
+    from hub_api.server import serve_listeners
     from onestop.credentials import read_secret
 
     cfg = load_config(args)
@@ -134,8 +135,7 @@ def _hub(args: argparse.Namespace) -> int:
     log.info("hub of %s on %s", cfg.site.id, ", ".join(w.url for w in where))
     # Open event streams (TV boards, caller pages) never end by themselves: give them 3 s, then close.
     app = create_app(hub)
-    level = args.log_level.lower()
-    tls.serve(app, where, log_level=level, access_log=False, timeout_graceful_shutdown=3)
+    serve_listeners(app, where, log_level=args.log_level.lower(), timeout_graceful_shutdown=3)
     return 0
 
 

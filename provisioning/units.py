@@ -23,6 +23,8 @@ DEVICE_CONFIG = Path("/etc/onestop/site.toml")
 DEVICE_DATA = Path("/var/lib/onestop")
 WATCHDOG_S = 30
 RESTART_S = 3
+#: Open files a system service may hold (the hub: one per browser connection; the default 1024 runs out).
+NOFILE = 65536
 
 #: The ``onestop`` subcommand of each device role that runs a process.
 ROLE_COMMANDS: dict[str, list[str]] = {
@@ -117,6 +119,7 @@ def render_unit(spec: UnitSpec) -> str:
             "ProtectControlGroups=yes",
             "RestrictSUIDSGID=yes",
             "LockPersonality=yes",
+            f"LimitNOFILE={NOFILE}",
         ]
     target = "graphical-session.target" if spec.user_unit else "multi-user.target"
     unit += ["", "[Install]", f"WantedBy={target}", ""]

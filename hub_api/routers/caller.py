@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub_api.app import Hub, HubDep
 from hub_api.auth import COOKIE, SESSION_S
 from hub_api.caller import KeypadUnavailable, WebKeypad
-from hub_api.models import UNREADABLE_BODY, CallerErrorOut, ErrorOut, Responses, answer
+from hub_api.models import BODY_LIMITS, UNREADABLE_BODY, CallerErrorOut, ErrorOut, Responses, answer
 from onestop.device import CommandFailed, NoReply
 from onestop.protocol import OPS_BY_ROLE
 
@@ -51,6 +51,7 @@ SIGN_IN: Responses = {
     ),
 }
 COMMAND: Responses = {
+    **BODY_LIMITS,
     400: answer(
         "the controller's bad_request or unknown_service; or FastAPI's ErrorOut for a body it cannot decode",
         model=CallerErrorOut | ErrorOut,
@@ -139,11 +140,15 @@ async def sign_in(counter: str, body: SignIn, request: Request, hub: HubDep) -> 
     kp = _keypad(hub, counter)
     assert hub.keypads is not None and hub.sessions is not None
     pin = hub.keypads.pin(counter)
-    verdict = hub.pins.check(counter, body.pin.strip(), pin)
     where = request.client.host if request.client else "?"
+    verdict = hub.pins.check(counter, body.pin.strip(), pin, client=where)
     if not verdict.ok:
         if verdict.locked_for > 0 and verdict.tries_left == 0:
-            log.warning("soft caller of counter %s: sign-in locked (from %s)", counter, where)
+            if verdict.just_locked:  # once per lock-out: a client that keeps trying cannot flood the log
+                log.warning(
+                    "soft caller of counter %s: sign-in from %s locked for %d s (too many wrong PINs; "
+                    "other browsers can still sign in)", counter, where, round(verdict.locked_for),
+                )  # fmt: skip
             raise CallerError(
                 429, "locked", "too many wrong PINs; try again later", retry_after=round(verdict.locked_for)
             )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from hub_api.app import HubDep
 from hub_api.deps import Viewer, refusals
-from hub_api.models import EventOut, EventPage
+from hub_api.models import SQLITE_INT_MAX, EventOut, EventPage
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/events", tags=["events"])
 def events(
     hub: HubDep,
     _who: Viewer,
-    from_seq: Annotated[int, Query(ge=1)] = 1,
+    from_seq: Annotated[int, Query(ge=1, le=SQLITE_INT_MAX)] = 1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """Events with ``seq >= from_seq``, oldest first, at most ``limit``; ``next_seq`` continues."""

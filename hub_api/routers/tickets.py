@@ -8,7 +8,15 @@ from fastapi import APIRouter, HTTPException, Query
 
 from hub_api.app import Hub, HubDep
 from hub_api.deps import Viewer, refusals
-from hub_api.models import Responses, TicketOut, TicketPage, TicketStatus, TicketStatusName, answer
+from hub_api.models import (
+    SQLITE_INT_MAX,
+    Responses,
+    TicketOut,
+    TicketPage,
+    TicketStatus,
+    TicketStatusName,
+    answer,
+)
 from onestop.ticket_links import looks_like_token
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
@@ -41,7 +49,7 @@ def tickets(
     service: str | None = None,
     counter: str | None = None,
     status: TicketStatusName | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQLITE_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TicketPage:
     """Tickets, newest first, filtered by business day, service, counter and status; paged."""

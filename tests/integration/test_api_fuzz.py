@@ -239,3 +239,31 @@ def test_guarded_operations_document_their_refusals(fuzz_hub: tuple[Hub, FastAPI
                 checked[f"{method} {route.path_format}"] = roles
     assert checked["GET /metrics"] == {"viewer"} and checked["GET /api/tokens"] == {"admin"}, checked
     assert checked["GET /api/reports/officers"] == {"manager"}, checked
+
+
+def _int_parameters(app: FastAPI) -> list[tuple[str, str, str]]:
+    """(path, location, name) of every integer query or path parameter of a GET operation."""
+    found = []
+    for path, ops in app.openapi()["paths"].items():
+        for param in ops.get("get", {}).get("parameters", []):
+            schema = param.get("schema", {})
+            types = [schema.get("type")] + [s.get("type") for s in schema.get("anyOf", [])]
+            if "integer" in types:
+                found.append((path, param["in"], param["name"]))
+    return found
+
+
+@pytest.mark.parametrize("value", [str(2**63), "99999999999999999999999", "-99999999999999999999999"])
+def test_huge_integers_in_parameters_answer_422(fuzz_hub: tuple[Hub, FastAPI, str], value: str) -> None:
+    """An integer past SQLite's int64 answered 500 (``OverflowError`` in the query): now 422, everywhere."""
+    _hub, app, token = fuzz_hub
+    params = _int_parameters(app)
+    assert ("/api/events", "query", "from_seq") in params and ("/api/tickets", "query", "offset") in params
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path, where, name in params:
+            url = path.replace("{counter}", "1") if where == "query" else path.replace(f"{{{name}}}", value)
+            r = client.get(
+                url, params={name: value} if where == "query" else None,
+                headers={"Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+            assert r.status_code == 422, (path, name, r.status_code, r.text[:200])

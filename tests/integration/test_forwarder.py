@@ -359,3 +359,154 @@ def test_old_delivered_records_are_pruned_and_nothing_owed_is(tmp_path: Path) ->
         assert left == list(range(first.last + 1, first.last + 5)), "records still owed must stay"
     finally:
         cursor.close()
+
+
+# -- a back end that misbehaves ------------------------------------------------------------------
+class Misbehaving:
+    """A raw HTTP server on loopback that reads each request's head, then plays ``behaviour(conn)``;
+    it records how many bytes it managed to send and sets ``hung_up`` once a client closed on it."""
+
+    def __init__(self, behaviour: Callable[[Misbehaving, Any], None]) -> None:
+        import socket
+        import threading
+
+        self.behaviour = behaviour
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sent = 0
+        self.requests = 0
+        self.keys: list[str] = []
+        self.hung_up = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/onestop"
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: Any) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            self.requests += 1
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"idempotency-key:"):
+                    self.keys.append(line.split(b":", 1)[1].strip().decode())
+            try:
+                self.behaviour(self, conn)
+            except OSError:  # the client gave up on us
+                self.hung_up.set()
+
+    def send(self, conn: Any, data: bytes) -> None:
+        conn.sendall(data)
+        self.sent += len(data)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.sock.close()
+
+
+def _drip_headers(srv: Misbehaving, conn: Any) -> None:
+    """A status line, then one header line at a time, never the blank line (for 60 s at most)."""
+    srv.send(conn, b"HTTP/1.1 200 OK\r\n")
+    for i in range(600):
+        if srv.stopping.wait(0.1):  # the back end's pace: a line every 0.1 s until the test ends
+            return
+        srv.send(conn, b"X-Drip-%d: .\r\n" % i)
+
+
+def _huge_body(srv: Misbehaving, conn: Any, declared: bool) -> None:
+    """A 200 whose body goes on for 3 GB (declared) or chunked without end; stops at 256 MiB sent."""
+    block = b"0" * 65536
+    srv.send(
+        conn,
+        b"HTTP/1.1 200 OK\r\n"
+        + (b"Content-Length: 3000000000\r\n\r\n" if declared else b"Transfer-Encoding: chunked\r\n\r\n"),
+    )
+    while srv.sent < 256 * 1024 * 1024 and not srv.stopping.is_set():
+        srv.send(conn, block if declared else b"%x\r\n%s\r\n" % (len(block), block))
+    if not declared:
+        srv.send(conn, b"0\r\n\r\n")
+
+
+def _adapter_send(url: str, **kw: Any) -> Any:
+    from hub_api.backends import HttpAdapter
+
+    adapter = HttpAdapter(url, TOKEN, **kw)
+    try:
+        return adapter.send("queue-records", SITE, [{"ticket_id": "t-1"}], f"{SITE}:queue-records:1-1")
+    finally:
+        adapter.close()
+
+
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a thread and wait for it (at most ``WAIT_S``: then the test fails, not hangs)."""
+    import threading
+
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(WAIT_S)
+    assert out, f"still waiting for the back end after {WAIT_S} s"
+    return out[0]
+
+
+def test_a_back_end_dripping_headers_is_cut_off_at_the_total_deadline() -> None:
+    """Each header comes well within the read timeout, so only a total deadline can end the request."""
+    srv = Misbehaving(_drip_headers)
+    try:
+        outcome = _in_thread(lambda: _adapter_send(srv.url, timeout_s=1.0))
+        assert not outcome.delivered
+        assert outcome.reason == "timeout (no complete answer within the 1 s deadline)", outcome
+        assert srv.hung_up.wait(WAIT_S), "the hub closed the connection"
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_huge_answer_is_not_read_past_the_cap(declared: bool) -> None:
+    srv = Misbehaving(lambda s, c: _huge_body(s, c, declared))
+    try:
+        outcome = _in_thread(lambda: _adapter_send(srv.url, timeout_s=30.0, max_response_bytes=64 * 1024))
+        assert not outcome.delivered
+        assert outcome.reason == "answer too large (over 65536 bytes; HTTP 200)", outcome
+        assert srv.hung_up.wait(WAIT_S)
+        # What the back end got out before the hub hung up: the cap and socket buffers, not 256 MiB.
+        assert srv.sent < 32 * 1024 * 1024, srv.sent
+    finally:
+        srv.close()
+
+
+def test_a_too_slow_answer_is_a_failed_delivery_retried_with_the_same_key(
+    hub_db: Path, make_forwarder: MakeForwarder, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = Misbehaving(_drip_headers)
+    try:
+        fill_outbox(hub_db, queue=3)
+        with caplog.at_level(logging.WARNING, logger="onestop.hub.forwarder"):
+            fwd = make_forwarder(srv.url, timeout_s=0.5, streams=("queue-records",))
+            assert fwd.wait_for(_failures(fwd, "queue-records", 3), WAIT_S)
+        assert srv.keys[:3] == [f"{SITE}:queue-records:1-3"] * 3  # the same records, the same key
+        assert forwarder_row(hub_db, "queue-records")["inflight_key"] == f"{SITE}:queue-records:1-3"
+        said = _warnings(caplog, "queue-records")
+        assert said == [
+            "queue-records: not delivered: timeout (no complete answer within the 0.5 s deadline); "
+            f"retrying ids 1-3 (3 records, key {SITE}:queue-records:1-3) with backoff"
+        ], said
+    finally:
+        srv.close()

@@ -83,6 +83,40 @@ def test_five_wrong_pins_lock_a_counter_for_a_minute() -> None:
     assert guard.check("2", "000000", "123456").tries_left == 4  # a success starts the count again
 
 
+def test_a_locked_out_client_does_not_lock_the_clerk_out() -> None:
+    """The lock-out is per client and counter: one guessing browser cannot keep a clerk from signing in."""
+    clock = FakeClock()
+    guard = PinGuard(max_tries=5, lock_s=60, clock=clock)
+    for _ in range(5):
+        guard.check("2", "000000", "123456", client="10.0.0.66")
+    assert not guard.check("2", "123456", "123456", client="10.0.0.66").ok
+    assert guard.check("2", "123456", "123456", client="10.0.0.21").ok, "the clerk's browser signs in"
+    assert guard.check("2", "000000", "123456", client="10.0.0.21").tries_left == 4
+
+
+def test_lock_outs_in_a_row_grow_up_to_a_cap() -> None:
+    clock = FakeClock()
+    guard = PinGuard(max_tries=2, lock_s=60, max_lock_s=300, clock=clock)
+    locks = []
+    for _ in range(6):
+        guard.check("2", "0", "1", client="x")
+        verdict = guard.check("2", "0", "1", client="x")
+        assert verdict.just_locked
+        locks.append(verdict.locked_for)
+        clock.t += verdict.locked_for
+    assert locks == [60, 120, 240, 300, 300, 300]
+    assert guard.check("2", "1", "1", client="x").ok  # a success forgives everything
+    guard.check("2", "0", "1", client="x")
+    assert guard.check("2", "0", "1", client="x").locked_for == 60
+
+
+def test_the_failure_table_stays_bounded() -> None:
+    guard = PinGuard(max_tries=5, lock_s=60, clock=FakeClock(), max_entries=100)
+    for i in range(10_000):  # a client that changes its address at every try
+        guard.check("2", "000000", "123456", client=f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    assert len(guard) == 100
+
+
 def test_only_counter_devices_with_web_keys_are_web_keypads(site_factory: SiteFactory) -> None:
     cfg = site_factory(
         {

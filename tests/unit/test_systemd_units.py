@@ -97,7 +97,13 @@ def test_system_units_are_hardened_with_a_watchdog(site_with_every_role: SiteCon
         if spec.user_unit:
             assert "User=" not in text  # the desktop user's own manager runs it
             continue
-        for line in ("User=onestop", "ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=/"):
+        for line in (
+            "User=onestop",
+            "ProtectSystem=strict",
+            "PrivateTmp=yes",
+            "ReadWritePaths=/",
+            "LimitNOFILE=65536",
+        ):
             assert line in text, (spec.name, line)
         if spec.notify:
             assert "Type=notify" in text and "WatchdogSec=30" in text

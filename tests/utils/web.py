@@ -10,6 +10,8 @@ from typing import Any
 import uvicorn
 
 from hub_api.app import Hub, create_app
+from hub_api.server import HubServer as _HubUvicorn
+from hub_api.server import RateLimitedLog, ServerLimits, log, server_config
 from onestop.config import SiteConfig
 
 #: Playwright cannot download its own browser here: it drives the system's Chromium.
@@ -31,11 +33,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, telling a threading event when it listens (or gave up)."""
+class _Server(_HubUvicorn):
+    """The hub's uvicorn server, telling a threading event when it listens (or gave up)."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: uvicorn.Config, say: RateLimitedLog) -> None:
+        super().__init__(config, say)
         self.answered = threading.Event()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -50,9 +52,11 @@ class HubServer:
     loopback port, so that it can be stopped and started again on the same address."""
 
     def __init__(
-        self, cfg: SiteConfig, password: str, *, broker_host: str, broker_port: int, db_path: Path
-    ) -> None:
+        self, cfg: SiteConfig, password: str, *, broker_host: str, broker_port: int, db_path: Path,
+        limits: ServerLimits | None = None,
+    ) -> None:  # fmt: skip
         self.cfg = cfg
+        self.limits = limits
         self.password = password
         self.broker = (broker_host, broker_port)
         self.db_path = db_path
@@ -73,10 +77,13 @@ class HubServer:
         )
         app = create_app(hub, manage=True)
         # Open event streams never end by themselves: let uvicorn close them one second into a stop.
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1
-        )
-        server = _Server(config)
+        # The server set-up is the hub's own (hub_api.server): its limits are part of what is tested.
+        say = RateLimitedLog(log)
+        config = server_config(
+            app, "127.0.0.1", self.port, limits=self.limits, log_level="warning",
+            timeout_graceful_shutdown=1, say=say,
+        )  # fmt: skip
+        server = _Server(config, say)
         thread = threading.Thread(target=server.run, name=f"hub-{self.port}", daemon=True)
         self.hub, self._server, self._thread = hub, server, thread
         thread.start()
