@@ -52,6 +52,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from bench.chaos_day.checks import check_all
 from bench.chaos_day.parts import (
+    FLOOD_DEVICE,
     LEVELS,
     LOOPBACK,
     REASONS,
@@ -65,6 +66,8 @@ from bench.chaos_day.parts import (
     boundary_schedule,
     child_env,
     count_errors,
+    faked_env,
+    find_libfaketime,
     full_plan,
     http_json,
     log_lines,
@@ -135,11 +138,21 @@ class ChaosDay:
         self.t0_wall = time.time()
         self._load_in: IO[bytes] | None = None
         self._load_lock = threading.Lock()
+        #: libfaketime's offset for the controller (``+N``/``-N`` seconds), read at every clock call.
+        self.clock_file = root / "faketime.txt"
+        #: (Unix time, offset written) of every clock step and undo.
+        self.clock_log: list[tuple[float, int]] = []
+        #: (stopped, continued), Unix time, of every SIGSTOP stall of the controller.
+        self.stalls: list[tuple[float, float]] = []
+        #: The day's last faults (clock steps, stall, flood) are planned: the devices wait for them.
+        self.late = plan.clock_steps or plan.stall_s > 0 or plan.flood_s > 0
 
     # -- processes ---------------------------------------------------------------------------
-    def _child(self, name: str, *args: str) -> Child:
-        argv = [sys.executable, "-m", "onestop", name, *args]
-        c = Child(name, argv, self.root / f"{name}.log", self.env)
+    def _child(
+        self, name: str, *args: str, module: str = "onestop", env: dict[str, str] | None = None
+    ) -> Child:
+        argv = [sys.executable, "-m", module, name, *args]
+        c = Child(name, argv, self.root / f"{name}.log", env or self.env)
         self.children.append(c)
         return c
 
@@ -156,9 +169,19 @@ class ChaosDay:
             "--listen", f"{LOOPBACK}:{self.backend_port}", "--token-env", TOKEN_ENV,
             "--db", str(self.root / "backend.db"), "--log-level", "WARNING",
         )  # fmt: skip
-        self.controller = self._child(
-            "controller", *cfg_arg, "--broker", broker_at, "--db", str(self.root / "controller.db")
-        )
+        ctl_args = (*cfg_arg, "--broker", broker_at, "--db", str(self.root / "controller.db"))
+        if self.plan.clock_steps:
+            # The controller's wall clock is libfaketime's, stepped by the harness (_clock_faults).
+            lib = find_libfaketime()
+            if lib is None:
+                raise ChaosError(
+                    "libfaketime not found: install the Debian package faketime (bootstrap --test)"
+                )
+            self._set_clock(0)
+            env = faked_env(self.env, lib, self.clock_file)
+            self.controller = self._child("controller", *ctl_args, module="bench.chaos_day.faked", env=env)
+        else:
+            self.controller = self._child("controller", *ctl_args)
         self.hub = self._child(
             "hub", *cfg_arg, "--broker", broker_at, "--listen", f"{LOOPBACK}:{self.hub_port}",
             "--db", str(self.root / "hub.db"), "--log-level", "WARNING",
@@ -227,6 +250,10 @@ class ChaosDay:
             "reasons": REASONS,
             "levels": len(LEVELS),
             "results": str(self.root / "devices.json"),
+            "give_up_s": plan.give_up_s,
+            "flood_device": FLOOD_DEVICE if plan.flood_s > 0 else None,
+            "flood_window": plan.flood_window,
+            "held": self.late,
         }
         if self.boundary is not None:
             spec["boundary"] = {
@@ -397,6 +424,66 @@ class ChaosDay:
                 return
             self._drop(rng)
 
+    # -- clock steps, a stall, a flood ----------------------------------------------------------
+    def _set_clock(self, offset_s: int) -> None:
+        """Step the controller's wall clock to ``offset_s`` from the real time (libfaketime reads the
+        file at every call: the running process sees the step at once)."""
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{offset_s:+d}\n", "utf-8")
+        os.replace(tmp, self.clock_file)
+        self.clock_log.append((time.time(), offset_s))
+
+    def _late_faults(self, rng: random.Random) -> None:
+        """Just after the boundary (half-way through the day without one), the controller's lock
+        held throughout, in order: its clock stepped back ``clock_back_s`` (taken as the time after
+        ``clock_hold_s``, then undone), forward ``clock_forward_s`` for less than the hold and back;
+        a SIGSTOP stall longer than the devices' patience; a flooding kiosk. The devices keep the
+        day going until these are over."""
+        plan = self.plan
+        try:
+            if self.boundary is not None:
+                if not self._wait_until(self.boundary.epoch + 5.0):
+                    return
+            elif not self._wait_issued(0.5):
+                return
+            with self.fault_locks["controller"]:
+                wait = self.stopping.wait
+                if plan.clock_steps:
+                    self._set_clock(-round(plan.clock_back_s))
+                    self._note("clock_back_step")
+                    wait(plan.clock_hold_s + 2.0)
+                    self._set_clock(0)
+                    wait(plan.clock_hold_s + 2.0)
+                    self._set_clock(round(plan.clock_forward_s))
+                    self._note("clock_forward_step")
+                    wait(plan.clock_forward_for_s)
+                    self._set_clock(0)
+                    wait(2.0)
+                if plan.stall_s > 0:
+                    self._stall(plan.stall_s)
+                    wait(rng.uniform(1.0, 2.0))
+                if plan.flood_s > 0:
+                    self._tell_load({"flood": plan.flood_s})
+                    self._note("flood")
+                    wait(plan.flood_s + 1.0)
+        finally:
+            self._tell_load({"hold": False})
+
+    def _stall(self, seconds: float) -> None:
+        """SIGSTOP the controller for ``seconds``, then SIGCONT (its lock held by the caller)."""
+        proc = self.controller.proc
+        if proc is None or proc.poll() is not None:
+            return
+        stopped = time.time()
+        os.kill(proc.pid, signal.SIGSTOP)
+        self._note("controller_sigstop")
+        try:
+            self.stopping.wait(seconds)
+        finally:
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGCONT)
+            self.stalls.append((stopped, time.time()))
+
     # -- around the boundary ------------------------------------------------------------------
     def _wait_until(self, wall: float) -> bool:
         """Sleep until the instant ``wall`` (Unix time, a scheduled moment); False when the day stops."""
@@ -520,6 +607,8 @@ class ChaosDay:
         }
         if self.boundary is not None:
             injectors["boundary"] = self._boundary_faults
+        if self.late:
+            injectors["late"] = self._late_faults
         threads = []
         for name, body in injectors.items():
             rng = random.Random(self.rng.getrandbits(64))
@@ -697,7 +786,17 @@ class ChaosDay:
                 if self.boundary is not None
                 else None
             ),
+            clock_back_s=self.plan.clock_back_s + 5.0 if self.faults["clock_back_step"] else 0.0,
+            flood_share=(
+                round(self.plan.flood_share_per_s * sum(devices["flood"]["windows_s"]))
+                + self.plan.flood_share_burst
+                if self.plan.flood_s > 0
+                else None
+            ),
         )
+        steps_logged = sum("clock step" in ln for ln in log_lines(self.controller.log))
+        if self.faults["clock_back_step"] + self.faults["clock_forward_step"] and not steps_logged:
+            v.add("clock_step_not_logged", {"steps": self.clock_log})
         if self.boundary is not None:
             figures["boundary"].update(self._boundary_figures(figures["boundary"]))
         if not devices["completed"]:
@@ -723,6 +822,12 @@ class ChaosDay:
             "faults": dict(sorted(self.faults.items())),
             "process_starts": starts,
             "fault_timeline_s": [[t, kind] for t, kind, _planned in self.fault_log],
+            "clock_steps": {
+                "offsets_s": [[round(t - self.t0_wall, 3), off] for t, off in self.clock_log],
+                "controller_log_lines": steps_logged,
+                "clock_hold_s": self.plan.clock_hold_s,
+            },
+            "stalls_s": [[round(a - self.t0_wall, 3), round(b - a, 3)] for a, b in self.stalls],
             **figures,
             "devices": {
                 "commands": devices["ops"],
