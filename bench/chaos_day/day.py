@@ -68,6 +68,7 @@ from bench.chaos_day.parts import (
     count_errors,
     faked_env,
     find_libfaketime,
+    flood_share,
     full_plan,
     http_json,
     log_lines,
@@ -448,6 +449,9 @@ class ChaosDay:
                 return
             with self.fault_locks["controller"]:
                 wait = self.stopping.wait
+                # A controller that starts during a step finds its clock behind its store and waits
+                # (answers "unavailable"): let it get going first, to meet the step running.
+                self._wait_until(self.controller.started_at + 3.0)
                 if plan.clock_steps:
                     self._set_clock(-round(plan.clock_back_s))
                     self._note("clock_back_step")
@@ -788,8 +792,9 @@ class ChaosDay:
             ),
             clock_back_s=self.plan.clock_back_s + 5.0 if self.faults["clock_back_step"] else 0.0,
             flood_share=(
-                round(self.plan.flood_share_per_s * sum(devices["flood"]["windows_s"]))
-                + self.plan.flood_share_burst
+                flood_share(
+                    self.plan, self.site.get("limits", {}).get("kiosk"), sum(devices["flood"]["windows_s"])
+                )
                 if self.plan.flood_s > 0
                 else None
             ),

@@ -55,7 +55,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from onestop.protocol import Topics
+from onestop.protocol import UNSTORED_ERRORS, Topics
 
 #: How often the progress line is printed.
 PROGRESS_S = 0.2
@@ -351,7 +351,13 @@ class Load:
         except (ValueError, KeyError, TypeError):
             self.stats["unreadable_replies"] += 1
             return
-        digest = hashlib.sha1(json.dumps(reply, sort_keys=True).encode()).hexdigest()
+        code = (reply.get("error") or {}).get("code") if isinstance(reply.get("error"), dict) else None
+        if code in UNSTORED_ERRORS:
+            # Not stored: a copy of the same command may be refused again in other words, or done
+            # (which the checks find as a changed reply and, once reported failed, as an effect).
+            digest = "a refusal that is not stored"
+        else:
+            digest = hashlib.sha1(json.dumps(reply, sort_keys=True).encode()).hexdigest()
         key = (dev.id, cid)
         seen = self.reply_digest.get(key)
         if seen is None:

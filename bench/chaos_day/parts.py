@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import base_site, stop_process
+from onestop.config import SiteConfig
 from onestop.credentials import PASSWORD_ENV
 
 LOOPBACK = "127.0.0.1"
@@ -280,6 +281,8 @@ def site_data(plan: ChaosPlan, root: Path, backend_port: int, hub_port: int) -> 
         )
     data["officers"] = [{"id": f"cb{i + 1:03d}", "name": f"Cán bộ số {i + 1}"} for i in range(plan.counters)]
     data["queue"] = {"clock_hold_s": plan.clock_hold_s}
+    if "limits" in SiteConfig.model_fields:
+        data["limits"] = {**data.get("limits", {}), **role_limits(plan)}
     data["devices"] = (
         [{"id": f"kiosk-{i + 1:02d}", "role": "kiosk"} for i in range(plan.kiosks)]
         + ([{"id": FLOOD_DEVICE, "role": "kiosk"}] if plan.flood_s > 0 else [])
@@ -298,6 +301,26 @@ def site_data(plan: ChaosPlan, root: Path, backend_port: int, hub_port: int) -> 
     return data
 
 
+def role_limits(plan: ChaosPlan) -> dict[str, dict[str, float]]:
+    """The site's ``[limits]``: each kiosk may issue twice its part of the day's rate (the flooding
+    kiosk too: that is its share), counters and rating terminals far more than they need."""
+    return {
+        "kiosk": {"burst": 20, "per_minute": round(120 * plan.issue_rate / plan.kiosks)},
+        "counter": {"burst": 30, "per_minute": 1200},
+        "rating": {"burst": 10, "per_minute": 600},
+    }
+
+
+def flood_share(plan: ChaosPlan, kiosk: dict[str, float] | None, flood_s: float) -> int:
+    """The most tickets the flooding kiosk may take in ``flood_s`` seconds of flood: a kiosk's burst
+    and its rate over the flood and the time its last commands may still be decided (``give_up_s``).
+    Without ``kiosk`` limits (a controller without them), the plan's figures."""
+    tail = flood_s + (plan.give_up_s or 0.0) + 1.0
+    if kiosk is None:
+        return round(plan.flood_share_per_s * tail) + plan.flood_share_burst
+    return int(kiosk["burst"] + kiosk["per_minute"] / 60.0 * tail)
+
+
 # -- child processes -----------------------------------------------------------------------------
 
 
@@ -314,6 +337,8 @@ class Child:
         #: False while a fault keeps it down on purpose (and after the final stop).
         self.should_run = False
         self.starts = 0
+        #: Unix time of the last start.
+        self.started_at = 0.0
         self.unexpected: list[dict[str, Any]] = []
 
     def start(self) -> None:
@@ -325,6 +350,7 @@ class Child:
                 )
             self.should_run = True
             self.starts += 1
+            self.started_at = time.time()
 
     def kill(self) -> None:
         """SIGKILL, as a power cut would; it stays down until :meth:`start`."""
