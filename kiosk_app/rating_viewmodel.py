@@ -532,6 +532,9 @@ class RatingViewModel(Observable, PressGuard):
             elif exc.code == "nothing_to_rate":
                 screen = "idle"  # the window passed (on the controller's clock): quietly back
                 log.info("%s: %s: %s", self.device_id, ended.number, exc)
+            elif exc.code in ("expired", "unavailable", "rate_limited"):
+                screen = "unreachable"  # nothing was recorded; trying again may work
+                log.warning("%s: rate not taken: %s", self.device_id, exc)
             else:
                 screen = "error"
                 log.warning("%s: rate refused: %s", self.device_id, exc)

@@ -412,7 +412,14 @@ class KioskViewModel(Observable, PressGuard):
         try:
             result = self.backend.issue(req.service, req.priority, req.command_id)
         except CommandFailed as exc:
-            refusals: dict[str, Screen] = {"service_closed": "closed", "daily_limit": "limit"}
+            # expired / unavailable: the controller could not take it in time, or cannot decide now;
+            # nothing was done, and "try again" may well work: the citizen sees "busy", not "error".
+            refusals: dict[str, Screen] = {
+                "service_closed": "closed",
+                "daily_limit": "limit",
+                "expired": "unreachable",
+                "unavailable": "unreachable",
+            }
             screen = refusals.get(exc.code, "error")
             log.warning("%s: issue %s refused: %s", self.device_id, req.service, exc)
         except (NoReply, BrokerUnreachable, ConnectionError) as exc:

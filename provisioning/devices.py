@@ -27,6 +27,7 @@ from provisioning.files import Layout, private_dir, write_private, write_public
 from provisioning.install_script import render_install_sh
 from provisioning.reload import Reloader
 from provisioning.site import Report, write_auth_files
+from provisioning.timesync import render_timesyncd_device
 from provisioning.units import (
     DEVICE_DATA,
     TV_BOARD_SCRIPT,
@@ -250,6 +251,7 @@ def bundle_device(
         (root / sub).mkdir(mode=0o700 if sub == "secrets" else 0o755, exist_ok=True)
     write_public(root / "etc" / "site.toml", site_text)
     write_public(root / "etc" / "ca.crt", layout.ca_cert.read_text(encoding="ascii"))
+    write_public(root / "etc" / "timesyncd.conf", render_timesyncd_device(host))
     write_private(root / "secrets" / f"{device_id}.secret", secret + "\n")
     spec = device_unit_spec(cfg, dev)
     unit_dir = root / "systemd" / ("user" if spec.user_unit else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from onestop.config import DeviceConfig
+from provisioning.timesync import TIMESYNCD_DROPIN
 from provisioning.units import SCREEN_ROLES, SERVICE_USER, is_tv_board
 
 #: apt packages every device needs, then per role.
@@ -63,8 +64,15 @@ if [ "$TV_BOARD" = 1 ]; then
         || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 fi
 
-step "2/7 Đồng hồ (clock, NTP)"
+step "2/7 Đồng hồ (clock: time from the hub, units wait for it)"
+# A Pi has no real-time clock: take time from the hub (the site's time server), and make
+# time-sync.target wait until the clock is synchronised, so that no onestop unit starts on the time
+# of the last shutdown (docs/raspberry-pi.md, "Time").
+install -d -m 0755 "$(dirname {TIMESYNCD_DROPIN})"
+install -m 0644 "$HERE/etc/timesyncd.conf" {TIMESYNCD_DROPIN}
 timedatectl set-ntp true || echo "could not turn NTP on; check the clock by hand: timedatectl"
+systemctl restart systemd-timesyncd || echo "could not restart systemd-timesyncd"
+systemctl enable systemd-time-wait-sync.service || echo "could not enable systemd-time-wait-sync"
 
 step "3/7 Người dùng onestop (unprivileged user)"
 if ! id "$SERVICE_USER" >/dev/null 2>&1; then

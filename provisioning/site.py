@@ -28,6 +28,7 @@ from provisioning.files import (
     write_private,
     write_public,
 )
+from provisioning.timesync import CHRONY_DROPIN, render_chrony_hub
 
 SITE_ID = re.compile(r"^[a-z0-9-]+$")
 
@@ -275,4 +276,8 @@ def init_site(
     write_broker_files(cfg, layout, report, user=broker_user, tls_bind=tls_bind)
     write_hub_units(cfg, layout, prefix=prefix)
     report.written.append(f"{layout.systemd}/ (units for the hub machine)")
+    chrony = layout.root / "chrony" / "onestop.conf"
+    chrony.parent.mkdir(exist_ok=True)
+    write_public(chrony, render_chrony_hub())
+    report.written.append(f"{chrony} (install as {CHRONY_DROPIN}: the site's time server)")
     return report

@@ -205,6 +205,16 @@ def test_the_number_shows_while_the_ticket_prints(make: Make) -> None:
             "unreachable",
             "Hệ thống đang bận, vui lòng thử lại hoặc liên hệ cán bộ hướng dẫn",
         ),
+        (
+            CommandFailed("issue", "expired", "the device gave up"),
+            "unreachable",
+            "Hệ thống đang bận, vui lòng thử lại hoặc liên hệ cán bộ hướng dẫn",
+        ),
+        (
+            CommandFailed("issue", "unavailable", "clock behind"),
+            "unreachable",
+            "Hệ thống đang bận, vui lòng thử lại hoặc liên hệ cán bộ hướng dẫn",
+        ),
         (RuntimeError("bug"), "error", "Không lấy được số thứ tự"),
     ],
 )

@@ -288,3 +288,22 @@ def test_cli_add_bundle_revoke(site_dir: Path, tmp_path: Path, capsys: pytest.Ca
     assert main([*base, "revoke", "rate-1", "--config", config, "--reload", "none"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == f"onestop provision: no device 'rate-1' in {config}"
+
+
+# -- time ----------------------------------------------------------------------------------------
+
+
+def test_the_hub_serves_time_and_devices_take_it_and_wait_for_it(site_dir: Path, tmp_path: Path) -> None:
+    chrony = (site_dir / "chrony" / "onestop.conf").read_text()
+    assert "allow 192.168.0.0/16" in chrony and "local stratum 10 orphan" in chrony
+    assert "makestep 1 3" in chrony  # steps only at start-up: a later step is an alarm
+    config = site_dir / "site.toml"
+    add_device(config, "voice-9", "announcer", reload=no_reload)
+    root = bundle_device(config, "voice-9", tmp_path / "usb")
+    timesyncd = (root / "etc" / "timesyncd.conf").read_text()
+    assert "[Time]" in timesyncd and "NTP=192.168.1.10" in timesyncd
+    script = (root / "install.sh").read_text()
+    assert "/etc/systemd/timesyncd.conf.d/onestop.conf" in script
+    assert "systemctl enable systemd-time-wait-sync.service" in script
+    unit = next((root / "systemd").rglob("*.service")).read_text()
+    assert "time-sync.target" in unit
