@@ -532,20 +532,21 @@ def check_flood(
     stored_replies: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The flooding kiosk took at most ``share`` numbers; the other devices failed no more often
-    while it flooded than otherwise (2 points of room); the controller did not store a row for
-    each command it refused without looking (``UNSTORED_ERRORS``: ``stored_replies`` are the
-    flooder's rows of the ``commands`` table). Returns figures."""
+    while it flooded than just before it (``before``: as long as the flood; the rest of the day,
+    ``calm``, when that saw too few commands), with 2 points of room; the controller did not store
+    a row for each command it refused without looking (``UNSTORED_ERRORS``: ``stored_replies`` are
+    the flooder's rows of the ``commands`` table). Returns figures."""
     issued = len(flood.get("issued") or {})
     if issued > share:
         v.add("flooder_over_share", {"device": flood.get("device"), "tickets": issued, "share": share})
-    rates = {}
-    for k in ("flood", "calm"):
-        o = (flood.get("others") or {}).get(k) or {}
-        n = o.get("commands", 0)
-        rates[k] = (o.get("failed", 0) / n) if n else 0.0
-    o = (flood.get("others") or {}).get("flood") or {}
-    if o.get("commands", 0) >= 20 and rates["flood"] > rates["calm"] + 0.02:
-        v.add("others_starved_by_flood", {"failure_rate": rates, "others": flood.get("others")})
+    others = flood.get("others") or {}
+    rates: dict[str, float] = {}
+    for k in ("flood", "before", "calm"):
+        n = (others.get(k) or {}).get("commands", 0)
+        rates[k] = ((others.get(k) or {}).get("failed", 0) / n) if n else 0.0
+    base = "before" if (others.get("before") or {}).get("commands", 0) >= 20 else "calm"
+    if (others.get("flood") or {}).get("commands", 0) >= 20 and rates["flood"] > rates[base] + 0.02:
+        v.add("others_starved_by_flood", {"failure_rate": rates, "baseline": base, "others": others})
     replies = flood.get("replies") or {}
     refused = sum(n for code, n in replies.items() if code in UNSTORED_ERRORS)
     stored = sum(1 for r in stored_replies if ((r.get("error") or {}).get("code")) in UNSTORED_ERRORS)

@@ -257,12 +257,16 @@ class ChaosDay:
             "held": self.late,
         }
         if self.boundary is not None:
+            # The new day's tickets are spread over the last faults (which begin 5 s after the
+            # boundary), so that the stall and the flood meet citizens at the kiosks.
+            after = plan.tickets - self.boundary.before
             spec["boundary"] = {
                 "epoch": self.boundary.epoch,
                 "before": self.boundary.before,
                 "lull_s": plan.lull_s,
                 "day1": self.days[0],
                 "day2": self.days[1],
+                "after_rate": min(plan.issue_rate, after / (5.0 + self._late_s())) if self.late else None,
             }
         spec_path = self.root / "load-spec.json"
         spec_path.write_text(json.dumps(spec), "utf-8")
@@ -434,12 +438,20 @@ class ChaosDay:
         os.replace(tmp, self.clock_file)
         self.clock_log.append((time.time(), offset_s))
 
+    def _late_s(self) -> float:
+        """About how long the last faults take (see :meth:`_late_faults`)."""
+        p = self.plan
+        clock = 2 * (p.clock_hold_s + 2.0) + p.clock_forward_for_s + 2.0 if p.clock_steps else 0.0
+        flood = p.flood_s + 1.5 if p.flood_s > 0 else 0.0
+        return 3.0 + clock + flood + p.stall_s
+
     def _late_faults(self, rng: random.Random) -> None:
         """Just after the boundary (half-way through the day without one), the controller's lock
         held throughout, in order: its clock stepped back ``clock_back_s`` (taken as the time after
         ``clock_hold_s``, then undone), forward ``clock_forward_s`` for less than the hold and back;
-        a SIGSTOP stall longer than the devices' patience; a flooding kiosk. The devices keep the
-        day going until these are over."""
+        a flooding kiosk (after the clock steps: the seconds before it are the others' baseline); a
+        SIGSTOP stall longer than the devices' patience. The devices keep the day going until these
+        are over."""
         plan = self.plan
         try:
             if self.boundary is not None:
@@ -463,13 +475,12 @@ class ChaosDay:
                     wait(plan.clock_forward_for_s)
                     self._set_clock(0)
                     wait(2.0)
-                if plan.stall_s > 0:
-                    self._stall(plan.stall_s)
-                    wait(rng.uniform(1.0, 2.0))
                 if plan.flood_s > 0:
                     self._tell_load({"flood": plan.flood_s})
                     self._note("flood")
-                    wait(plan.flood_s + 1.0)
+                    wait(plan.flood_s + rng.uniform(1.0, 2.0))
+                if plan.stall_s > 0:
+                    self._stall(plan.stall_s)
         finally:
             self._tell_load({"hold": False})
 

@@ -189,8 +189,8 @@ class Load:
         self.flood_replies: Counter[str] = Counter()
         #: (start, end) monotonic of each flood, and the other devices' figures in and out of them.
         self.flood_windows: list[tuple[float, float]] = []
-        self.others: dict[str, Counter[str]] = {"flood": Counter(), "calm": Counter()}
-        self.others_latency: dict[str, list[float]] = {"flood": [], "calm": []}
+        self.others: dict[str, Counter[str]] = {k: Counter() for k in ("flood", "before", "calm")}
+        self.others_latency: dict[str, list[float]] = {k: [] for k in ("flood", "before", "calm")}
 
     # -- set-up ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -425,7 +425,13 @@ class Load:
 
     def _other(self, cmd: Cmd, *, failed: bool, took: float) -> None:
         """Figures of the devices other than the flooder, in and out of a flood (by when sent)."""
-        key = "flood" if any(a <= cmd.created < b for a, b in self.flood_windows) else "calm"
+        t = cmd.created
+        if any(a <= t < b for a, b in self.flood_windows):
+            key = "flood"
+        elif any(2 * a - b <= t < a for a, b in self.flood_windows):
+            key = "before"  # as long as the flood, just before it: the baseline
+        else:
+            key = "calm"
         self.others[key]["commands"] += 1
         if failed:
             self.others[key]["failed"] += 1
@@ -502,8 +508,9 @@ class Load:
             elapsed = time.monotonic() - self.started
             return min(self.tickets_target, int(self.issue_rate * elapsed) + 1)
         now, at, before = time.time(), b["epoch"], b["before"]
-        if now >= at:  # the new day: the rest at the day's rate (catching up if behind)
-            return min(self.tickets_target, before + int(self.issue_rate * (now - at)) + 1)
+        if now >= at:  # the new day: the rest, spread over the last faults (catching up if behind)
+            rate = b.get("after_rate") or self.issue_rate
+            return min(self.tickets_target, before + int(rate * (now - at)) + 1)
         # Before the boundary: ``before`` tickets by then, the last ``lull_s`` seconds at the day's
         # rate (so that tickets wait when the day closes), the rest spread over the time until then.
         start, lull = self.started_wall, b["lull_s"]

@@ -155,7 +155,11 @@ def flood(**kw: Any) -> dict[str, Any]:
         "issued": {f"20261203-A{i:05d}": {} for i in range(1, 41)},
         "sent": {"issue": 3000, "call_next": 3000},
         "replies": {"ok": 40, "rate_limited": 2960, "forbidden": 3000},
-        "others": {"flood": {"commands": 400, "failed": 2}, "calm": {"commands": 4000, "failed": 30}},
+        "others": {
+            "flood": {"commands": 400, "failed": 2},
+            "before": {"commands": 300, "failed": 0},
+            "calm": {"commands": 4000, "failed": 30},
+        },
     }
     doc.update(kw)
     return doc
@@ -178,10 +182,17 @@ def test_a_flooder_over_its_share_is_found() -> None:
 
 
 def test_others_starved_by_the_flood_are_found() -> None:
-    others = {"flood": {"commands": 400, "failed": 40}, "calm": {"commands": 4000, "failed": 30}}
+    # 3 % of the others' commands failed during the flood, none just before it: found, although the
+    # rest of the day (a stall, kills) failed 2 % of them.
+    others = {
+        "flood": {"commands": 400, "failed": 12},
+        "before": {"commands": 300, "failed": 0},
+        "calm": {"commands": 4000, "failed": 80},
+    }
     v = Violations([])
     check_flood(v, flood(others=others), 70, STORED)
     assert counts(v) == {"others_starved_by_flood": 1}
+    assert v.examples["others_starved_by_flood"][0]["baseline"] == "before"
 
 
 def test_a_row_per_refused_command_is_found() -> None:
