@@ -810,7 +810,8 @@ class ChaosDay:
                 else None
             ),
         )
-        steps_logged = sum("clock step" in ln for ln in log_lines(self.controller.log))
+        ctl_log = log_lines(self.controller.log)
+        steps_logged = sum("clock step" in ln for ln in ctl_log)
         if self.faults["clock_back_step"] + self.faults["clock_forward_step"] and not steps_logged:
             v.add("clock_step_not_logged", {"steps": self.clock_log})
         if self.boundary is not None:
@@ -841,6 +842,10 @@ class ChaosDay:
             "clock_steps": {
                 "offsets_s": [[round(t - self.t0_wall, 3), off] for t, off in self.clock_log],
                 "controller_log_lines": steps_logged,
+                # the controller took a step as the time (after clock_hold_s), and then found its
+                # clock in a business day before the one open (it numbers on in the open day)
+                "taken": sum("taking it as the new time" in ln for ln in ctl_log),
+                "day_behind_alarms": sum("health day: clock_behind" in ln for ln in ctl_log),
                 "clock_hold_s": self.plan.clock_hold_s,
             },
             "stalls_s": [[round(a - self.t0_wall, 3), round(b - a, 3)] for a, b in self.stalls],

@@ -77,3 +77,4 @@ def test_a_short_chaos_day_loses_nothing(tmp_path: Path) -> None:
     assert summary["failed_commands"]["by_reason"].get("no_reply", 0) > 0, summary["failed_commands"]
     assert summary["flood"]["sent"]["issue"] > 1000 and summary["flood"]["sent"]["call_next"] > 1000
     assert summary["days_closed"] == [boundary["day1"]]
+    assert summary["clock_steps"]["taken"] >= 1 and summary["clock_steps"]["day_behind_alarms"] >= 1
