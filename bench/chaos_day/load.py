@@ -189,8 +189,8 @@ class Load:
         self.flood_replies: Counter[str] = Counter()
         #: (start, end) monotonic of each flood, and the other devices' figures in and out of them.
         self.flood_windows: list[tuple[float, float]] = []
-        self.others: dict[str, Counter[str]] = {k: Counter() for k in ("flood", "before", "calm")}
-        self.others_latency: dict[str, list[float]] = {k: [] for k in ("flood", "before", "calm")}
+        #: (sent, failed, seconds to the answer or the give-up) of every command of the other devices
+        self.others_done: list[tuple[float, bool, float]] = []
 
     # -- set-up ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -424,19 +424,34 @@ class Load:
                 cmd.on_reply(dev, cmd, {"id": cmd.cid, "ok": False, "error": {"code": "no_reply"}})
 
     def _other(self, cmd: Cmd, *, failed: bool, took: float) -> None:
-        """Figures of the devices other than the flooder, in and out of a flood (by when sent)."""
-        t = cmd.created
-        if any(a <= t < b for a, b in self.flood_windows):
-            key = "flood"
-        elif any(2 * a - b <= t < a for a, b in self.flood_windows):
-            key = "before"  # as long as the flood, just before it: the baseline
-        else:
-            key = "calm"
-        self.others[key]["commands"] += 1
-        if failed:
-            self.others[key]["failed"] += 1
-        else:
-            self.others_latency[key].append(took * 1000)
+        """Note how a command of a device other than the flooder ended (sorted out at the end)."""
+        self.others_done.append((cmd.created, failed, took))
+
+    def others_figures(self) -> dict[str, dict[str, float]]:
+        """The other devices' commands, by when they were sent: during a flood, in as long a time
+        just before it (the baseline), or at any other time of the day."""
+        count: dict[str, Counter[str]] = {k: Counter() for k in ("flood", "before", "calm")}
+        latency: dict[str, list[float]] = {k: [] for k in count}
+        for t, failed, took in self.others_done:
+            if any(a <= t < b for a, b in self.flood_windows):
+                key = "flood"
+            elif any(2 * a - b <= t < a for a, b in self.flood_windows):
+                key = "before"
+            else:
+                key = "calm"
+            count[key]["commands"] += 1
+            count[key]["failed"] += failed
+            if not failed:
+                latency[key].append(took * 1000)
+        return {
+            k: {
+                "commands": c["commands"],
+                "failed": c["failed"],
+                "latency_ms_p50": _pct(latency[k], 0.5),
+                "latency_ms_p99": _pct(latency[k], 0.99),
+            }
+            for k, c in count.items()
+        }
 
     # -- the flooding device -------------------------------------------------------------------
     def flood(self, seconds: float) -> None:
@@ -914,14 +929,7 @@ class Load:
                 "issued": self.flood_issued,
                 "sent": dict(self.flood_ops),
                 "replies": dict(self.flood_replies),
-                "others": {
-                    k: {
-                        **dict(c),
-                        "latency_ms_p50": _pct(self.others_latency[k], 0.5),
-                        "latency_ms_p99": _pct(self.others_latency[k], 0.99),
-                    }
-                    for k, c in self.others.items()
-                },
+                "others": self.others_figures(),
             },
             "stats": dict(self.stats),
             "ops": dict(self.ops),
