@@ -530,13 +530,16 @@ def check_flood(
     flood: dict[str, Any],
     share: int,
     stored_replies: list[dict[str, Any]],
+    *,
+    taken: int | None = None,
 ) -> dict[str, Any]:
     """The flooding kiosk took at most ``share`` numbers; the other devices failed no more often
     while it flooded than just before it (``before``: as long as the flood; the rest of the day,
     ``calm``, when that saw too few commands), with 2 points of room; the controller did not store
     a row for each command it refused without looking (``UNSTORED_ERRORS``: ``stored_replies`` are
-    the flooder's rows of the ``commands`` table). Returns figures."""
-    issued = len(flood.get("issued") or {})
+    the flooder's rows of the ``commands`` table). ``taken``: the tickets the controller issued to
+    the flooder (by default those it was told of). Returns figures."""
+    issued = len(flood.get("issued") or {}) if taken is None else taken
     if issued > share:
         v.add("flooder_over_share", {"device": flood.get("device"), "tickets": issued, "share": share})
     others = flood.get("others") or {}
@@ -751,7 +754,10 @@ def check_all(
     )
     check_ticket_ids(v, events, recs["queue-records"])
     closed_days = check_days_forward(v, events)
-    flood_figures = check_flood(v, flood, flood_share, flood_rows) if flood_share is not None else None
+    flood_figures = None
+    if flood_share is not None:
+        taken = sum(1 for row in table.values() if row[2].get("by") == flood.get("device"))
+        flood_figures = check_flood(v, flood, flood_share, flood_rows, taken=taken)
 
     # -- what the devices were told -------------------------------------------------------------
     for r in devices["reply_changed"]:

@@ -272,9 +272,11 @@ class Load:
         dev.ready = True
         dev.connect_failures = 0
         c.publish(self.topics.dev_status(dev.id), self._status(dev, True), qos=1, retain=True)
-        # A device that reconnects asks again at once, with the same ids.
+        # A device that reconnects asks again at once, with the same ids (the flooder sends each of
+        # its commands once: it floods with new ones).
         for cmd in dev.inflight.values():
-            self._publish(dev, cmd, resend=cmd.sends > 0)
+            if dev.id != self.flood_id or not cmd.sends:
+                self._publish(dev, cmd, resend=cmd.sends > 0)
 
     def _on_disconnect(self, _c: paho.Client, dev: Dev, _flags: Any, _reason: Any, _props: Any) -> None:
         if dev.ready:
@@ -837,7 +839,7 @@ class Load:
                 last_retry = now
                 self.give_up_stale(now)
                 for dev in self.devices:
-                    if dev.ready:
+                    if dev.ready and dev.id != self.flood_id:
                         for cmd in list(dev.inflight.values()):
                             if now - cmd.last_sent >= self.retry_s:
                                 self._publish(dev, cmd)

@@ -200,3 +200,11 @@ def test_a_row_per_refused_command_is_found() -> None:
     v = Violations([])
     check_flood(v, flood(), 70, STORED + refused)
     assert counts(v) == {"refused_commands_stored": 1}
+
+
+def test_tickets_the_flooder_was_never_told_of_count_towards_its_share() -> None:
+    # The devices saw 40 tickets, the controller's table holds 75 issued to the flooder.
+    v = Violations([])
+    check_flood(v, flood(), 70, STORED, taken=75)
+    assert counts(v) == {"flooder_over_share": 1}
+    assert v.examples["flooder_over_share"][0]["tickets"] == 75
