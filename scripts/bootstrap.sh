@@ -11,7 +11,7 @@ PY=${PYTHON:-python3}
 APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core)
 EXTRAS="."
 if [ "${1:-}" = "--test" ]; then
-    APT_PACKAGES+=(chromium xvfb xauth systemd)
+    APT_PACKAGES+=(chromium xvfb xauth systemd faketime)
     EXTRAS=".[dev]"
 fi
 

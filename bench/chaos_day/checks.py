@@ -29,7 +29,7 @@ from typing import Any
 
 from onestop.clock import SystemClock
 from onestop.config import SiteConfig
-from onestop.protocol import Topics
+from onestop.protocol import UNSTORED_ERRORS, Topics
 from queue_controller.engine import Engine
 from queue_controller.model import Ticket
 
@@ -91,7 +91,19 @@ CHECKS = [
     "day1_ticket_after_reset",
     "final_status_differs",
     "hub_tickets_differ",
+    # devices that give up, clock steps, the flooding device
+    "failed_command_took_effect",
+    "event_without_command",
+    "ticket_id_issued_twice",
+    "business_day_went_back",
+    "flooder_over_share",
+    "others_starved_by_flood",
+    "refused_commands_stored",
+    "clock_step_not_logged",
 ]
+#: Answers a device shows its user as a failure (as it shows no answer at all): the command must
+#: never take effect. They are legitimate refusals; the command is in the devices' ``failed`` list.
+USER_FAILURES = frozenset({"expired", "unavailable", "rate_limited"})
 #: Refusals that the boundary makes legitimate, by op: the code, and what must hold (see
 #: :func:`classify_refusal`).
 BOUNDARY_REFUSALS = {
@@ -251,6 +263,7 @@ def check_reset(
     table: dict[str, tuple[str, str, dict[str, Any]]],
     queue_records: list[dict[str, Any]],
     boundary: dict[str, Any] | None,
+    clock_back_s: float = 0.0,
 ) -> Reset:
     """The daily reset against the event log replayed up to it, and the two days on either side.
 
@@ -360,7 +373,7 @@ def check_reset(
                 "ticket_in_wrong_day",
                 {"what": "decided after the boundary on the old day", "seq": seq, "ts": t_ts},
             )
-        elif i > k and t_at < at:
+        elif i > k and t_at < at - clock_back_s:
             v.add(
                 "ticket_in_wrong_day",
                 {"what": "decided before the boundary on the new day", "seq": seq, "ts": t_ts},
@@ -380,7 +393,11 @@ def check_reset(
 
 
 def classify_refusal(
-    cfg: SiteConfig, r: dict[str, Any], decided: dict[tuple[str, str], str], reset: Reset
+    cfg: SiteConfig,
+    r: dict[str, Any],
+    decided: dict[tuple[str, str], str],
+    reset: Reset,
+    clock_back_s: float = 0.0,
 ) -> str | None:
     """Why the boundary makes a refusal legitimate, or None when nothing does.
 
@@ -396,7 +413,7 @@ def classify_refusal(
     if reset.at is None or (r["op"], r["code"]) not in BOUNDARY_REFUSALS:
         return None
     ts = decided.get((r["device"], r["id"]))
-    if ts is None or epoch(ts) < reset.at:
+    if ts is None or epoch(ts) < reset.at - clock_back_s:
         return None
     code = r["code"]
     if code == "counter_closed":
@@ -414,6 +431,143 @@ def classify_refusal(
     return None
 
 
+Event = tuple[int, str, str, dict[str, Any]]
+
+
+def check_failed_commands(
+    v: Violations,
+    failed: list[dict[str, Any]],
+    events: list[Event],
+    *,
+    hub_events: list[Event] | None = None,
+    records: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, int]:
+    """No command that a device reported to its user as failed (no answer in time, ``expired``,
+    ``unavailable``, ``rate_limited``) took effect: no event names it as its cause
+    (``data.command``), in the controller's log or the hub's copy, and no record of the back end
+    comes from such an event. Every ``ticket.issued`` and ``rating.recorded`` names its command
+    (only a command issues a ticket or records a rating). Returns figures."""
+    bad = {(f["device"], f["id"]) for f in failed}
+    cause: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ticket, outcome) -> commands
+    named = 0
+    for where, log in (("controller", events), ("hub", hub_events or [])):
+        for seq, kind, _ts, data in log:
+            by = data.get("command")
+            if not isinstance(by, dict):
+                if where == "controller" and kind in ("ticket.issued", "rating.recorded"):
+                    v.add("event_without_command", {"seq": seq, "type": kind, "ticket": _concerns(data)})
+                continue
+            key = (str(by.get("device")), str(by.get("id")))
+            if where == "controller":
+                named += 1
+                about = _concerns(data)
+                if about is not None and (kind in ENDINGS or kind == "rating.recorded"):
+                    outcome = "rating" if kind == "rating.recorded" else kind.split(".")[1]
+                    cause.setdefault((about, outcome), []).append(key)
+            if key in bad:
+                v.add(
+                    "failed_command_took_effect",
+                    {"where": where, "seq": seq, "type": kind, "command": by, "ticket": _concerns(data)},
+                )
+    for stream, recs in (records or {}).items():
+        for rec in recs:
+            outcome = "rating" if stream == "ratings" else str(rec.get("outcome"))
+            for key in cause.get((rec["ticket_id"], outcome), []):
+                if key in bad:
+                    v.add(
+                        "failed_command_took_effect",
+                        {"where": "backend", "stream": stream, "ticket": rec["ticket_id"], "command": key},
+                    )
+    return {"reported_failed": len(bad), "events_naming_their_command": named}
+
+
+def check_ticket_ids(v: Violations, events: list[Event], queue_records: list[dict[str, Any]]) -> None:
+    """No ticket id issued twice over the whole run (whatever the clock did), and in the back end no
+    two records of one outcome share a ticket id (a ticket can be skipped, called back and skipped
+    again; it is served or expired once), nor is a ticket both served and expired."""
+    ids = Counter(e[3]["ticket"]["id"] for e in events if e[1] == "ticket.issued")
+    for tid, n in sorted(ids.items()):
+        if n > 1:
+            v.add("ticket_id_issued_twice", {"ticket": tid, "ticket.issued events": n})
+    per = Counter((r["ticket_id"], r["outcome"]) for r in queue_records)
+    outcomes: dict[str, set[str]] = {}
+    for (tid, outcome), n in sorted(per.items()):
+        outcomes.setdefault(tid, set()).add(outcome)
+        if n > 1 and outcome != "skipped":
+            v.add("ticket_id_issued_twice", {"ticket": tid, "backend_records": n, "outcome": outcome})
+    for tid, outs in sorted(outcomes.items()):
+        if {"done", "expired"} <= outs:
+            v.add("ticket_id_issued_twice", {"ticket": tid, "backend_outcomes": sorted(outs)})
+
+
+def check_days_forward(v: Violations, events: list[Event]) -> list[str]:
+    """The business day never went back: the days of ``day.closed`` strictly increase, and no ticket
+    is issued in a day before the newest one already numbered or in a day already closed. Returns
+    the closed days."""
+    closed: list[str] = []
+    newest = ""
+    for seq, kind, _ts, data in events:
+        if kind == "day.closed":
+            day = str(data.get("day", "")).replace("-", "")
+            if closed and day <= closed[-1]:
+                v.add("business_day_went_back", {"seq": seq, "closed": day, "after_closing": closed[-1]})
+            closed.append(day)
+        elif kind == "ticket.issued":
+            day = day_of(data["ticket"]["id"])
+            if day < newest:
+                v.add("business_day_went_back", {"seq": seq, "ticket": data["ticket"]["id"], "after": newest})
+            elif closed and day <= max(closed):
+                v.add(
+                    "business_day_went_back",
+                    {"seq": seq, "ticket": data["ticket"]["id"], "closed": max(closed)},
+                )
+            newest = max(newest, day)
+    return closed
+
+
+def check_flood(
+    v: Violations,
+    flood: dict[str, Any],
+    share: int,
+    stored_replies: list[dict[str, Any]],
+    *,
+    taken: int | None = None,
+) -> dict[str, Any]:
+    """The flooding kiosk took at most ``share`` numbers; the other devices failed no more often
+    while it flooded than just before it (``before``: as long as the flood; the rest of the day,
+    ``calm``, when that saw too few commands), with 2 points of room; the controller did not store
+    a row for each command it refused without looking (``UNSTORED_ERRORS``: ``stored_replies`` are
+    the flooder's rows of the ``commands`` table). ``taken``: the tickets the controller issued to
+    the flooder (by default those it was told of). Returns figures."""
+    issued = len(flood.get("issued") or {}) if taken is None else taken
+    if issued > share:
+        v.add("flooder_over_share", {"device": flood.get("device"), "tickets": issued, "share": share})
+    others = flood.get("others") or {}
+    rates: dict[str, float] = {}
+    for k in ("flood", "before", "calm"):
+        n = (others.get(k) or {}).get("commands", 0)
+        rates[k] = ((others.get(k) or {}).get("failed", 0) / n) if n else 0.0
+    base = "before" if (others.get("before") or {}).get("commands", 0) >= 20 else "calm"
+    if (others.get("flood") or {}).get("commands", 0) >= 20 and rates["flood"] > rates[base] + 0.02:
+        v.add("others_starved_by_flood", {"failure_rate": rates, "baseline": base, "others": others})
+    replies = flood.get("replies") or {}
+    refused = sum(n for code, n in replies.items() if code in UNSTORED_ERRORS)
+    stored = sum(1 for r in stored_replies if ((r.get("error") or {}).get("code")) in UNSTORED_ERRORS)
+    if stored > max(10, refused // 100):
+        v.add("refused_commands_stored", {"device": flood.get("device"), "refused": refused, "rows": stored})
+    return {
+        "device": flood.get("device"),
+        "seconds": flood.get("windows_s"),
+        "sent": flood.get("sent"),
+        "replies": replies,
+        "tickets_taken": issued,
+        "share": share,
+        "refused_rows_stored": stored,
+        "others_failure_rate": {k: round(r, 4) for k, r in rates.items()},
+        "others": flood.get("others"),
+    }
+
+
 def check_all(
     cfg: SiteConfig,
     *,
@@ -424,11 +578,16 @@ def check_all(
     retained: dict[str, dict[str, Any]],
     backend_conflicts: int,
     boundary: dict[str, Any] | None = None,
+    clock_back_s: float = 0.0,
+    flood_share: int | None = None,
 ) -> tuple[Violations, dict[str, Any]]:
     """Run every check; return the violations and the day's figures.
 
     ``boundary`` (``{"epoch": unix time, "day1": "YYYYMMDD", "day2": "YYYYMMDD"}``) is the business-day
-    boundary the day crossed; without it the day is checked as one business day."""
+    boundary the day crossed; without it the day is checked as one business day. ``clock_back_s``:
+    the controller's clock was stepped back this far after the boundary (its decisions of the new day
+    may then be dated up to that much before it). ``flood_share``: the most tickets the flooding
+    device (``devices["flood"]``) may take."""
     v = Violations(CHECKS)
     events = load_events(controller_db)
     with read_only(controller_db) as db:
@@ -437,6 +596,11 @@ def check_all(
             for r in db.execute("SELECT id, day, status, data FROM tickets").fetchall()
         }
         decided = {(d, c): ts for d, c, ts in db.execute("SELECT device, id, ts FROM commands")}
+        flood = devices.get("flood") or {}
+        flood_rows = [
+            json.loads(r[0])
+            for r in db.execute("SELECT reply FROM commands WHERE device = ?", (flood.get("device") or "",))
+        ]
 
     # -- the event log is gapless ------------------------------------------------------------
     last = 0
@@ -453,7 +617,7 @@ def check_all(
     for (day, number), n in per_number.items():
         if n > 1:
             v.add("number_issued_twice", {"day": day, "number": number, "times": n})
-    told: dict[str, dict[str, Any]] = devices["issued"]
+    told: dict[str, dict[str, Any]] = {**devices["issued"], **(flood.get("issued") or {})}
     told_numbers = Counter((tid.split("-")[0], t["number"]) for tid, t in told.items())
     for (day, number), n in told_numbers.items():
         if n > 1:
@@ -582,7 +746,18 @@ def check_all(
             )
 
     # -- the business-day boundary ---------------------------------------------------------------
-    reset = check_reset(v, cfg, events, table, recs["queue-records"], boundary)
+    reset = check_reset(v, cfg, events, table, recs["queue-records"], boundary, clock_back_s)
+
+    # -- devices that gave up, ticket ids, the business day, the flood ---------------------------
+    failed_figures = check_failed_commands(
+        v, devices.get("failed") or [], events, hub_events=hub_events, records=recs
+    )
+    check_ticket_ids(v, events, recs["queue-records"])
+    closed_days = check_days_forward(v, events)
+    flood_figures = None
+    if flood_share is not None:
+        taken = sum(1 for row in table.values() if row[2].get("by") == flood.get("device"))
+        flood_figures = check_flood(v, flood, flood_share, flood_rows, taken=taken)
 
     # -- what the devices were told -------------------------------------------------------------
     for r in devices["reply_changed"]:
@@ -603,7 +778,10 @@ def check_all(
             v.add("device_view_differs", {"what": "call returned another ticket", **c})
     legit: Counter[str] = Counter()
     for r in devices["refusals"]:
-        why = classify_refusal(cfg, r, decided, reset)
+        if r["code"] in USER_FAILURES:  # shown as a failure; checked above never to take effect
+            legit[f"{r['op']}:{r['code']}"] += 1
+            continue
+        why = classify_refusal(cfg, r, decided, reset, clock_back_s)
         if why is None:
             v.add("unexpected_refusal", r)
         else:
@@ -642,6 +820,16 @@ def check_all(
         },
         "queue_endings": {k.split(".")[1]: kinds[k] for k in ENDINGS},
     }
+    figures["failed_commands"] = {
+        **failed_figures,
+        "by_reason": dict(Counter(f["why"] for f in devices.get("failed") or [])),
+        "refusals_shown_as_failures": {
+            k: n for k, n in sorted(legit.items()) if k.split(":")[1] in USER_FAILURES
+        },
+    }
+    figures["days_closed"] = closed_days
+    if flood_figures is not None:
+        figures["flood"] = flood_figures
     if boundary is not None:
         figures["boundary"] = reset.figures(table, legit, devices)
     return v, figures

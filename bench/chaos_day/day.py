@@ -52,6 +52,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from bench.chaos_day.checks import check_all
 from bench.chaos_day.parts import (
+    FLOOD_DEVICE,
     LEVELS,
     LOOPBACK,
     REASONS,
@@ -65,6 +66,9 @@ from bench.chaos_day.parts import (
     boundary_schedule,
     child_env,
     count_errors,
+    faked_env,
+    find_libfaketime,
+    flood_share,
     full_plan,
     http_json,
     log_lines,
@@ -135,11 +139,21 @@ class ChaosDay:
         self.t0_wall = time.time()
         self._load_in: IO[bytes] | None = None
         self._load_lock = threading.Lock()
+        #: libfaketime's offset for the controller (``+N``/``-N`` seconds), read at every clock call.
+        self.clock_file = root / "faketime.txt"
+        #: (Unix time, offset written) of every clock step and undo.
+        self.clock_log: list[tuple[float, int]] = []
+        #: (stopped, continued), Unix time, of every SIGSTOP stall of the controller.
+        self.stalls: list[tuple[float, float]] = []
+        #: The day's last faults (clock steps, stall, flood) are planned: the devices wait for them.
+        self.late = plan.clock_steps or plan.stall_s > 0 or plan.flood_s > 0
 
     # -- processes ---------------------------------------------------------------------------
-    def _child(self, name: str, *args: str) -> Child:
-        argv = [sys.executable, "-m", "onestop", name, *args]
-        c = Child(name, argv, self.root / f"{name}.log", self.env)
+    def _child(
+        self, name: str, *args: str, module: str = "onestop", env: dict[str, str] | None = None
+    ) -> Child:
+        argv = [sys.executable, "-m", module, name, *args]
+        c = Child(name, argv, self.root / f"{name}.log", env or self.env)
         self.children.append(c)
         return c
 
@@ -156,9 +170,19 @@ class ChaosDay:
             "--listen", f"{LOOPBACK}:{self.backend_port}", "--token-env", TOKEN_ENV,
             "--db", str(self.root / "backend.db"), "--log-level", "WARNING",
         )  # fmt: skip
-        self.controller = self._child(
-            "controller", *cfg_arg, "--broker", broker_at, "--db", str(self.root / "controller.db")
-        )
+        ctl_args = (*cfg_arg, "--broker", broker_at, "--db", str(self.root / "controller.db"))
+        if self.plan.clock_steps:
+            # The controller's wall clock is libfaketime's, stepped by the harness (_clock_faults).
+            lib = find_libfaketime()
+            if lib is None:
+                raise ChaosError(
+                    "libfaketime not found: install the Debian package faketime (bootstrap --test)"
+                )
+            self._set_clock(0)
+            env = faked_env(self.env, lib, self.clock_file)
+            self.controller = self._child("controller", *ctl_args, module="bench.chaos_day.faked", env=env)
+        else:
+            self.controller = self._child("controller", *ctl_args)
         self.hub = self._child(
             "hub", *cfg_arg, "--broker", broker_at, "--listen", f"{LOOPBACK}:{self.hub_port}",
             "--db", str(self.root / "hub.db"), "--log-level", "WARNING",
@@ -227,14 +251,22 @@ class ChaosDay:
             "reasons": REASONS,
             "levels": len(LEVELS),
             "results": str(self.root / "devices.json"),
+            "give_up_s": plan.give_up_s,
+            "flood_device": FLOOD_DEVICE if plan.flood_s > 0 else None,
+            "flood_window": plan.flood_window,
+            "held": self.late,
         }
         if self.boundary is not None:
+            # The new day's tickets are spread over the last faults (which begin 5 s after the
+            # boundary), so that the stall and the flood meet citizens at the kiosks.
+            after = plan.tickets - self.boundary.before
             spec["boundary"] = {
                 "epoch": self.boundary.epoch,
                 "before": self.boundary.before,
                 "lull_s": plan.lull_s,
                 "day1": self.days[0],
                 "day2": self.days[1],
+                "after_rate": min(plan.issue_rate, after / (5.0 + self._late_s())) if self.late else None,
             }
         spec_path = self.root / "load-spec.json"
         spec_path.write_text(json.dumps(spec), "utf-8")
@@ -397,6 +429,76 @@ class ChaosDay:
                 return
             self._drop(rng)
 
+    # -- clock steps, a stall, a flood ----------------------------------------------------------
+    def _set_clock(self, offset_s: int) -> None:
+        """Step the controller's wall clock to ``offset_s`` from the real time (libfaketime reads the
+        file at every call: the running process sees the step at once)."""
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{offset_s:+d}\n", "utf-8")
+        os.replace(tmp, self.clock_file)
+        self.clock_log.append((time.time(), offset_s))
+
+    def _late_s(self) -> float:
+        """About how long the last faults take (see :meth:`_late_faults`)."""
+        p = self.plan
+        clock = 2 * (p.clock_hold_s + 2.0) + p.clock_forward_for_s + 2.0 if p.clock_steps else 0.0
+        flood = p.flood_s + 1.5 if p.flood_s > 0 else 0.0
+        return 3.0 + clock + flood + p.stall_s
+
+    def _late_faults(self, rng: random.Random) -> None:
+        """Just after the boundary (half-way through the day without one), the controller's lock
+        held throughout, in order: its clock stepped back ``clock_back_s`` (taken as the time after
+        ``clock_hold_s``, then undone), forward ``clock_forward_s`` for less than the hold and back;
+        a flooding kiosk (after the clock steps: the seconds before it are the others' baseline); a
+        SIGSTOP stall longer than the devices' patience. The devices keep the day going until these
+        are over."""
+        plan = self.plan
+        try:
+            if self.boundary is not None:
+                if not self._wait_until(self.boundary.epoch + 5.0):
+                    return
+            elif not self._wait_issued(0.5):
+                return
+            with self.fault_locks["controller"]:
+                wait = self.stopping.wait
+                # A controller that starts during a step finds its clock behind its store and waits
+                # (answers "unavailable"): let it get going first, to meet the step running.
+                self._wait_until(self.controller.started_at + 3.0)
+                if plan.clock_steps:
+                    self._set_clock(-round(plan.clock_back_s))
+                    self._note("clock_back_step")
+                    wait(plan.clock_hold_s + 2.0)
+                    self._set_clock(0)
+                    wait(plan.clock_hold_s + 2.0)
+                    self._set_clock(round(plan.clock_forward_s))
+                    self._note("clock_forward_step")
+                    wait(plan.clock_forward_for_s)
+                    self._set_clock(0)
+                    wait(2.0)
+                if plan.flood_s > 0:
+                    self._tell_load({"flood": plan.flood_s})
+                    self._note("flood")
+                    wait(plan.flood_s + rng.uniform(1.0, 2.0))
+                if plan.stall_s > 0:
+                    self._stall(plan.stall_s)
+        finally:
+            self._tell_load({"hold": False})
+
+    def _stall(self, seconds: float) -> None:
+        """SIGSTOP the controller for ``seconds``, then SIGCONT (its lock held by the caller)."""
+        proc = self.controller.proc
+        if proc is None or proc.poll() is not None:
+            return
+        stopped = time.time()
+        os.kill(proc.pid, signal.SIGSTOP)
+        self._note("controller_sigstop")
+        try:
+            self.stopping.wait(seconds)
+        finally:
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGCONT)
+            self.stalls.append((stopped, time.time()))
+
     # -- around the boundary ------------------------------------------------------------------
     def _wait_until(self, wall: float) -> bool:
         """Sleep until the instant ``wall`` (Unix time, a scheduled moment); False when the day stops."""
@@ -520,6 +622,8 @@ class ChaosDay:
         }
         if self.boundary is not None:
             injectors["boundary"] = self._boundary_faults
+        if self.late:
+            injectors["late"] = self._late_faults
         threads = []
         for name, body in injectors.items():
             rng = random.Random(self.rng.getrandbits(64))
@@ -699,7 +803,19 @@ class ChaosDay:
                 if self.boundary is not None
                 else None
             ),
+            clock_back_s=self.plan.clock_back_s + 5.0 if self.faults["clock_back_step"] else 0.0,
+            flood_share=(
+                flood_share(
+                    self.plan, self.site.get("limits", {}).get("kiosk"), sum(devices["flood"]["windows_s"])
+                )
+                if self.plan.flood_s > 0
+                else None
+            ),
         )
+        ctl_log = log_lines(self.controller.log)
+        steps_logged = sum("clock step" in ln for ln in ctl_log)
+        if self.faults["clock_back_step"] + self.faults["clock_forward_step"] and not steps_logged:
+            v.add("clock_step_not_logged", {"steps": self.clock_log})
         if self.boundary is not None:
             figures["boundary"].update(self._boundary_figures(figures["boundary"]))
         if not devices["completed"]:
@@ -725,6 +841,16 @@ class ChaosDay:
             "faults": dict(sorted(self.faults.items())),
             "process_starts": starts,
             "fault_timeline_s": [[t, kind] for t, kind, _planned in self.fault_log],
+            "clock_steps": {
+                "offsets_s": [[round(t - self.t0_wall, 3), off] for t, off in self.clock_log],
+                "controller_log_lines": steps_logged,
+                # the controller took a step as the time (after clock_hold_s), and then found its
+                # clock in a business day before the one open (it numbers on in the open day)
+                "taken": sum("taking it as the new time" in ln for ln in ctl_log),
+                "day_behind_alarms": sum("health day: clock_behind" in ln for ln in ctl_log),
+                "clock_hold_s": self.plan.clock_hold_s,
+            },
+            "stalls_s": [[round(a - self.t0_wall, 3), round(b - a, 3)] for a, b in self.stalls],
             **figures,
             "devices": {
                 "commands": devices["ops"],

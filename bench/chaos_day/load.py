@@ -47,6 +47,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -54,12 +55,16 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from onestop.protocol import Topics
+from onestop.protocol import UNSTORED_ERRORS, Topics
 
 #: How often the progress line is printed.
 PROGRESS_S = 0.2
 #: Keepalive of the device connections (paho pings; the broker drops a silent client after 1.5x).
 KEEPALIVE_S = 30
+#: A device reports a command failed this long after its deadline (``onestop.device.DEADLINE_GRACE_S``).
+GRACE_S = 1.0
+#: Answers that a device shows its user as a failure of the command (with no answer at all).
+USER_FAILURES = frozenset({"expired", "unavailable", "rate_limited"})
 
 
 @dataclass
@@ -75,6 +80,10 @@ class Cmd:
     last_sent: float = 0.0
     sends: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    #: When the device gives up on it (monotonic): no answer by then and it tells its user it failed.
+    give_up: float = float("inf")
+    #: Wall-clock time of the first try (the controller's clock is learnt from the reply to it).
+    first_sent_wall: float = 0.0
 
 
 def day_of(ticket_id: str) -> str:
@@ -161,6 +170,27 @@ class Load:
         self.ended_unseen: list[dict[str, Any]] = []  # tickets a counter lost to the reset
         self.boundary_calls: list[dict[str, Any]] = []  # a callback number that meant today's ticket
         self.started_wall = 0.0
+        # devices that give up (docs/protocol.md "Deadlines")
+        #: A device tells its user a command failed when no answer came in this time (None: never).
+        self.give_up_s: float | None = spec.get("give_up_s")
+        #: The controller's clock minus ours (seconds), learnt from the ``ts`` of quick replies.
+        self.offset = 0.0
+        #: Every command a device reported to its user as failed: no answer in time (``no_reply``),
+        #: or an answer ``expired``, ``unavailable`` or ``rate_limited``. None may ever take effect.
+        self.failed: list[dict[str, Any]] = []
+        #: The orchestrator keeps the day from ending while its last faults run.
+        self.held = bool(spec.get("held"))
+        # the flooding device (a kiosk account gone wild)
+        self.flood_id: str | None = spec.get("flood_device")
+        self.flood_until = 0.0
+        self.flood_window = int(spec.get("flood_window", 200))
+        self.flood_issued: dict[str, dict[str, Any]] = {}
+        self.flood_ops: Counter[str] = Counter()
+        self.flood_replies: Counter[str] = Counter()
+        #: (start, end) monotonic of each flood, and the other devices' figures in and out of them.
+        self.flood_windows: list[tuple[float, float]] = []
+        #: (sent, failed, seconds to the answer or the give-up) of every command of the other devices
+        self.others_done: list[tuple[float, bool, float]] = []
 
     # -- set-up ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -242,9 +272,11 @@ class Load:
         dev.ready = True
         dev.connect_failures = 0
         c.publish(self.topics.dev_status(dev.id), self._status(dev, True), qos=1, retain=True)
-        # A device that reconnects asks again at once, with the same ids.
+        # A device that reconnects asks again at once, with the same ids (the flooder sends each of
+        # its commands once: it floods with new ones).
         for cmd in dev.inflight.values():
-            self._publish(dev, cmd, resend=cmd.sends > 0)
+            if dev.id != self.flood_id or not cmd.sends:
+                self._publish(dev, cmd, resend=cmd.sends > 0)
 
     def _on_disconnect(self, _c: paho.Client, dev: Dev, _flags: Any, _reason: Any, _props: Any) -> None:
         if dev.ready:
@@ -284,8 +316,16 @@ class Load:
         if dev.role == "counter":  # what the clerk believed when pressing the key
             meta.setdefault("view", dev.view)
             meta.setdefault("serving", dev.serving["id"] if dev.serving else None)
-        payload = json.dumps({"id": cid, "op": op, "args": args}, ensure_ascii=False).encode()
-        cmd = Cmd(cid, op, payload, on_reply, expire, time.monotonic(), meta=meta)
+        doc: dict[str, Any] = {"id": cid, "op": op, "args": args}
+        created = time.monotonic()
+        give_up = float("inf")
+        if self.give_up_s is not None:
+            # The instant the device gives up, in the controller's clock as the device estimates it;
+            # it reports the failure 1 s later (onestop.device.DEADLINE_GRACE_S).
+            doc["deadline"] = _iso(time.time() + self.offset + self.give_up_s)
+            give_up = created + self.give_up_s + GRACE_S
+        payload = json.dumps(doc, ensure_ascii=False).encode()
+        cmd = Cmd(cid, op, payload, on_reply, expire, created, meta=meta, give_up=give_up)
         dev.inflight[cid] = cmd
         self.ops[op] += 1
         if dev.ready:
@@ -301,6 +341,8 @@ class Load:
         dev.client.publish(self.topics.dev_cmd(dev.id), cmd.payload, qos=1, properties=props)
         if cmd.sends and resend:
             self.stats["retries"] += 1
+        if not cmd.sends:
+            cmd.first_sent_wall = time.time()
         cmd.sends += 1
         cmd.last_sent = time.monotonic()
 
@@ -311,7 +353,13 @@ class Load:
         except (ValueError, KeyError, TypeError):
             self.stats["unreadable_replies"] += 1
             return
-        digest = hashlib.sha1(json.dumps(reply, sort_keys=True).encode()).hexdigest()
+        code = (reply.get("error") or {}).get("code") if isinstance(reply.get("error"), dict) else None
+        if code in UNSTORED_ERRORS:
+            # Not stored: a copy of the same command may be refused again in other words, or done
+            # (which the checks find as a changed reply and, once reported failed, as an effect).
+            digest = "a refusal that is not stored"
+        else:
+            digest = hashlib.sha1(json.dumps(reply, sort_keys=True).encode()).hexdigest()
         key = (dev.id, cid)
         seen = self.reply_digest.get(key)
         if seen is None:
@@ -322,10 +370,19 @@ class Load:
         if cmd is None:
             self.stats["duplicate_replies"] += 1
             return
-        self.latencies_ms.append((time.monotonic() - cmd.created) * 1000)
+        took = time.monotonic() - cmd.created
+        self._learn_offset(cmd, reply, took)
+        self.latencies_ms.append(took * 1000)
         self.stats["answered"] += 1
+        if dev.id == self.flood_id:
+            self.flood_replies[(reply.get("error") or {}).get("code") or "ok"] += 1
+            cmd.on_reply(dev, cmd, reply)
+            return
+        self._other(cmd, failed=False, took=took)
         if not reply.get("ok"):
             err = reply.get("error") or {}
+            if err.get("code") in USER_FAILURES:
+                self._failed(dev, cmd, str(err.get("code")))
             self.refusals.append(
                 {
                     "device": dev.id,
@@ -338,6 +395,110 @@ class Load:
             )
         cmd.on_reply(dev, cmd, reply)
 
+    def _learn_offset(self, cmd: Cmd, reply: dict[str, Any], took: float) -> None:
+        """The controller's clock from a reply to a first try that came back quickly (as
+        ``DeviceClient`` does: the reply was stamped about half a round trip before it came)."""
+        ts = reply.get("ts")
+        if cmd.sends != 1 or not isinstance(ts, str) or took > 0.5:
+            return
+        with contextlib.suppress(ValueError):
+            self.offset = datetime.fromisoformat(ts).timestamp() - (cmd.first_sent_wall + took / 2)
+
+    def _failed(self, dev: Dev, cmd: Cmd, why: str) -> None:
+        """The device tells its user that ``cmd`` failed: it must never take effect."""
+        self.failed.append(
+            {"device": dev.id, "id": cmd.cid, "op": cmd.op, "why": why, "sends": cmd.sends,
+             "after_s": round(time.monotonic() - cmd.created, 3)}
+        )  # fmt: skip
+        self.stats[f"failed_{why}"] += 1
+
+    def give_up_stale(self, now: float) -> None:
+        """Give up on every command whose time is over: the device reports it failed and goes on as
+        if it had never been sent (a clerk presses the key again, a citizen taps again)."""
+        for dev in self.devices:
+            for cmd in [c for c in dev.inflight.values() if c.give_up <= now]:
+                del dev.inflight[cmd.cid]
+                if dev.id == self.flood_id:
+                    self.flood_replies["no_reply"] += 1
+                    continue
+                self._failed(dev, cmd, "no_reply")
+                self._other(cmd, failed=True, took=now - cmd.created)
+                cmd.on_reply(dev, cmd, {"id": cmd.cid, "ok": False, "error": {"code": "no_reply"}})
+
+    def _other(self, cmd: Cmd, *, failed: bool, took: float) -> None:
+        """Note how a command of a device other than the flooder ended (sorted out at the end)."""
+        self.others_done.append((cmd.created, failed, took))
+
+    def others_figures(self) -> dict[str, dict[str, float]]:
+        """The other devices' commands, by when they were sent: during a flood, in as long a time
+        just before it (the baseline), or at any other time of the day."""
+        count: dict[str, Counter[str]] = {k: Counter() for k in ("flood", "before", "calm")}
+        latency: dict[str, list[float]] = {k: [] for k in count}
+        for t, failed, took in self.others_done:
+            if any(a <= t < b for a, b in self.flood_windows):
+                key = "flood"
+            elif any(2 * a - b <= t < a for a, b in self.flood_windows):
+                key = "before"
+            else:
+                key = "calm"
+            count[key]["commands"] += 1
+            count[key]["failed"] += failed
+            if not failed:
+                latency[key].append(took * 1000)
+        return {
+            k: {
+                "commands": c["commands"],
+                "failed": c["failed"],
+                "latency_ms_p50": _pct(latency[k], 0.5),
+                "latency_ms_p99": _pct(latency[k], 0.99),
+            }
+            for k, c in count.items()
+        }
+
+    # -- the flooding device -------------------------------------------------------------------
+    def flood(self, seconds: float) -> None:
+        """The flooding kiosk sends ``issue`` and forbidden ``call_next`` commands as fast as its
+        window lets it, for ``seconds``."""
+        now = time.monotonic()
+        self.flood_until = now + seconds
+        self.flood_windows.append((now, self.flood_until))
+
+    def fill_flood(self) -> None:
+        """Keep the flooder's window full while its flood lasts."""
+        if self.flood_id is None or not self.flood_until:
+            return
+        dev = self.by_id[self.flood_id]
+        if time.monotonic() >= self.flood_until:
+            self.flood_until = 0.0
+            return
+        while len(dev.inflight) < self.flood_window:
+            if self.rng.random() < 0.5:
+                self.flood_ops["issue"] += 1
+                args = {"service": self.rng.choice(self.services)}
+                self.send(dev, "issue", args, self._flood_issued)
+            else:
+                self.flood_ops["call_next"] += 1
+                self.send(dev, "call_next", {}, lambda *_: None)
+
+    def _flood_issued(self, dev: Dev, cmd: Cmd, reply: dict[str, Any]) -> None:
+        if not reply.get("ok"):
+            return
+        t = reply["result"]["ticket"]
+        tid = t["id"]
+        self._seen_ticket(tid)
+        if tid in self.issued or tid in self.flood_issued:
+            self.view_mismatch.append({"what": "ticket issued twice", "ticket": tid, "ids": [cmd.cid]})
+            return
+        self.flood_issued[tid] = {
+            "cid": cmd.cid,
+            "device": dev.id,
+            "number": t["number"],
+            "service": t["service"],
+            "priority": t["priority"],
+        }
+        if tid not in self.status:  # the counters serve the flooder's citizens too
+            self._waits(tid)
+
     # -- kiosks ------------------------------------------------------------------------------
     def fill_kiosks(self) -> None:
         """Start new ``issue`` commands within the rate, the backlog cap and the kiosks' windows."""
@@ -345,7 +506,7 @@ class Load:
             return
         allowed = self.allowed()
         window = self.spec["kiosk_window"]
-        kiosks = [d for d in self.devices if d.role == "kiosk"]
+        kiosks = [d for d in self.devices if d.role == "kiosk" and d.id != self.flood_id]
         self.rng.shuffle(kiosks)
         for dev in kiosks:
             while self.issue_cmds < allowed and len(dev.inflight) < window:
@@ -364,8 +525,9 @@ class Load:
             elapsed = time.monotonic() - self.started
             return min(self.tickets_target, int(self.issue_rate * elapsed) + 1)
         now, at, before = time.time(), b["epoch"], b["before"]
-        if now >= at:  # the new day: the rest at the day's rate (catching up if behind)
-            return min(self.tickets_target, before + int(self.issue_rate * (now - at)) + 1)
+        if now >= at:  # the new day: the rest, spread over the last faults (catching up if behind)
+            rate = b.get("after_rate") or self.issue_rate
+            return min(self.tickets_target, before + int(rate * (now - at)) + 1)
         # Before the boundary: ``before`` tickets by then, the last ``lull_s`` seconds at the day's
         # rate (so that tickets wait when the day closes), the rest spread over the time until then.
         start, lull = self.started_wall, b["lull_s"]
@@ -627,7 +789,7 @@ class Load:
 
     def done(self) -> bool:
         """The day is over: every ticket issued, called and ended, and nothing in flight."""
-        if len(self.issued) < self.tickets_target or self.waiting:
+        if len(self.issued) < self.tickets_target or self.waiting or self.held or self.flood_until:
             return False
         if self.boundary is not None and not (self.new_day_seen and self.saw_day2):
             return False  # the day crosses the boundary: it is not over before a ticket of the new day
@@ -664,6 +826,7 @@ class Load:
                 _, _, fn = heapq.heappop(self.timers)
                 fn()
             self.fill_kiosks()
+            self.fill_flood()
             for dev in self.devices:
                 c = dev.client
                 assert c is not None
@@ -674,8 +837,9 @@ class Load:
                     c.loop_write()
             if now - last_retry >= 0.25:
                 last_retry = now
+                self.give_up_stale(now)
                 for dev in self.devices:
-                    if dev.ready:
+                    if dev.ready and dev.id != self.flood_id:
                         for cmd in list(dev.inflight.values()):
                             if now - cmd.last_sent >= self.retry_s:
                                 self._publish(dev, cmd)
@@ -706,6 +870,10 @@ class Load:
             msg = json.loads(line)
             if "drop" in msg:
                 self.drop(int(msg["drop"]))
+            if "flood" in msg:
+                self.flood(float(msg["flood"]))
+            if "hold" in msg:
+                self.held = bool(msg["hold"])
             if msg.get("stop"):
                 self.stop_requested = True
 
@@ -756,6 +924,15 @@ class Load:
             "ended_unseen": self.ended_unseen,
             "boundary_calls": self.boundary_calls,
             "inferred_expired": sorted(self.expired),
+            "failed": self.failed,
+            "flood": {
+                "device": self.flood_id,
+                "windows_s": [round(b - a, 3) for a, b in self.flood_windows],
+                "issued": self.flood_issued,
+                "sent": dict(self.flood_ops),
+                "replies": dict(self.flood_replies),
+                "others": self.others_figures(),
+            },
             "stats": dict(self.stats),
             "ops": dict(self.ops),
             "latency_ms": {
@@ -767,6 +944,16 @@ class Load:
             "completed": self.done(),
             "elapsed_s": round(time.monotonic() - self.started, 3),
         }
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return round(s[min(len(s) - 1, int(len(s) * q))], 1) if s else 0.0
+
+
+def _iso(at: float) -> str:
+    """Unix time as ISO 8601 with offset, to the millisecond (as ``onestop.protocol.iso``)."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
 def _now_iso() -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import base_site, stop_process
+from onestop.config import SiteConfig
 from onestop.credentials import PASSWORD_ENV
 
 LOOPBACK = "127.0.0.1"
@@ -31,6 +32,8 @@ SERVICES = [
     ("laodong", "Lao động - Thương binh và Xã hội"),
     ("yte", "Y tế"),
 ]
+#: The kiosk account that floods the controller.
+FLOOD_DEVICE = "kiosk-flood"
 REASONS = ["Thái độ phục vụ", "Hướng dẫn chưa rõ", "Chờ lâu", "Khác"]
 LEVELS = ["Rất hài lòng", "Hài lòng", "Không hài lòng"]
 
@@ -87,6 +90,27 @@ class ChaosPlan:
     boundary_broker_restarts: int = 0
     boundary_backend_outage: bool = True
     boundary_device_drops: int = 1
+    #: A device tells its user a command failed when no answer came in this time; every command
+    #: carries the matching deadline (docs/protocol.md "Deadlines"). None: devices retry forever.
+    give_up_s: float | None = 5.0
+    #: The controller frozen by SIGSTOP this long (longer than ``give_up_s``), then SIGCONT; 0: never.
+    stall_s: float = 8.0
+    #: The controller's clock stepped with libfaketime (its ``[queue] clock_hold_s`` is ``clock_hold_s``):
+    #: ``clock_back_s`` back just after ``day_starts``, held past ``clock_hold_s`` and undone; and
+    #: ``clock_forward_s`` forward for ``clock_forward_for_s`` (less than the hold) and back.
+    clock_steps: bool = True
+    clock_hold_s: float = 3.0
+    clock_back_s: float = 120.0
+    clock_forward_s: float = 86400.0
+    clock_forward_for_s: float = 1.5
+    #: A kiosk account floods the controller for this long (``issue`` and forbidden ``call_next``
+    #: commands, ``flood_window`` in flight at once); 0: no flood.
+    flood_s: float = 4.0
+    flood_window: int = 200
+    #: The most tickets the flooder may take: its share, ``flood_share_per_s`` a second of flood plus
+    #: ``flood_share_burst`` (the controller's per-device limit, with room).
+    flood_share_per_s: float = 10.0
+    flood_share_burst: int = 30
     probabilities: dict[str, float] = field(
         default_factory=lambda: {
             "skip": 0.05,
@@ -116,6 +140,11 @@ def full_plan(seed: int, tickets: int = 20_000) -> ChaosPlan:
         lull_s=3.0,
         boundary_broker_restarts=1,
         boundary_device_drops=3,
+        give_up_s=15.0,
+        stall_s=60.0,
+        clock_hold_s=20.0,
+        clock_forward_for_s=10.0,
+        flood_s=20.0,
     )
 
 
@@ -251,8 +280,12 @@ def site_data(plan: ChaosPlan, root: Path, backend_port: int, hub_port: int) -> 
             }
         )
     data["officers"] = [{"id": f"cb{i + 1:03d}", "name": f"Cán bộ số {i + 1}"} for i in range(plan.counters)]
+    data["queue"] = {"clock_hold_s": plan.clock_hold_s}
+    if "limits" in SiteConfig.model_fields:
+        data["limits"] = {**data.get("limits", {}), **role_limits(plan)}
     data["devices"] = (
         [{"id": f"kiosk-{i + 1:02d}", "role": "kiosk"} for i in range(plan.kiosks)]
+        + ([{"id": FLOOD_DEVICE, "role": "kiosk"}] if plan.flood_s > 0 else [])
         + [{"id": f"counter-{i + 1}", "role": "counter", "counter": str(i + 1)} for i in range(plan.counters)]
         + [{"id": f"rate-{i + 1}", "role": "rating", "counter": str(i + 1)} for i in range(plan.raters)]
     )
@@ -266,6 +299,26 @@ def site_data(plan: ChaosPlan, root: Path, backend_port: int, hub_port: int) -> 
         "backoff_max_s": 1.0,
     }
     return data
+
+
+def role_limits(plan: ChaosPlan) -> dict[str, dict[str, float]]:
+    """The site's ``[limits]``: each kiosk may issue twice its part of the day's rate (the flooding
+    kiosk too: that is its share), counters and rating terminals far more than they need."""
+    return {
+        "kiosk": {"burst": 20, "per_minute": round(120 * plan.issue_rate / plan.kiosks)},
+        "counter": {"burst": 30, "per_minute": 1200},
+        "rating": {"burst": 10, "per_minute": 600},
+    }
+
+
+def flood_share(plan: ChaosPlan, kiosk: dict[str, float] | None, flood_s: float) -> int:
+    """The most tickets the flooding kiosk may take in ``flood_s`` seconds of flood: a kiosk's burst
+    and its rate over the flood and the time its last commands may still be decided (``give_up_s``).
+    Without ``kiosk`` limits (a controller without them), the plan's figures."""
+    tail = flood_s + (plan.give_up_s or 0.0) + 1.0
+    if kiosk is None:
+        return round(plan.flood_share_per_s * tail) + plan.flood_share_burst
+    return int(kiosk["burst"] + kiosk["per_minute"] / 60.0 * tail)
 
 
 # -- child processes -----------------------------------------------------------------------------
@@ -284,6 +337,8 @@ class Child:
         #: False while a fault keeps it down on purpose (and after the final stop).
         self.should_run = False
         self.starts = 0
+        #: Unix time of the last start.
+        self.started_at = 0.0
         self.unexpected: list[dict[str, Any]] = []
 
     def start(self) -> None:
@@ -295,6 +350,7 @@ class Child:
                 )
             self.should_run = True
             self.starts += 1
+            self.started_at = time.time()
 
     def kill(self) -> None:
         """SIGKILL, as a power cut would; it stays down until :meth:`start`."""
@@ -333,6 +389,32 @@ def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def find_libfaketime() -> str | None:
+    """The path of libfaketime's multi-threaded library (Debian package ``libfaketime``), or None."""
+    for pattern in ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/faketime/libfaketimeMT.so.1",
+                    "/usr/local/lib/faketime/libfaketimeMT.so.1"):  # fmt: skip
+        found = sorted(Path("/").glob(pattern.lstrip("/")))
+        if found:
+            return str(found[0])
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["dpkg", "-L", "libfaketime"], capture_output=True, text=True, timeout=10)
+        for line in out.stdout.splitlines():
+            if line.endswith("/libfaketimeMT.so.1"):
+                return line
+    return None
+
+
+def faked_env(env: dict[str, str], lib: str, offset_file: Path) -> dict[str, str]:
+    """``env`` with libfaketime preloaded: the wall clock offset by what ``offset_file`` says (read at
+    every call, so the harness steps the clock of the running process), the monotonic clocks real."""
+    out = dict(env)
+    out["LD_PRELOAD"] = lib
+    out["FAKETIME_TIMESTAMP_FILE"] = str(offset_file)
+    out["FAKETIME_NO_CACHE"] = "1"
+    out["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    return out
 
 
 def http_json(
