@@ -2,7 +2,7 @@
 
 uvicorn alone waits forever for the headers of a request (a client that opens connections and
 sends nothing, or one byte every few seconds, keeps them all), lets one address hold any number of
-connections, and logs every refused request and every failed ``accept()``. :func:`serve` adds:
+connections, and logs every refused request and every failed ``accept()``. :func:`serve_listeners` adds:
 
 - a **header timeout**: a connection whose request headers are not complete ``header_timeout_s``
   after it opened (or after the first byte of a next request on a kept-alive connection) is closed;
@@ -289,48 +289,8 @@ def serve_listeners(
     asyncio.run(run())
 
 
-def make_server(
-    app: Any,
-    host: str,
-    port: int,
-    *,
-    limits: ServerLimits | None = None,
-    ssl_options: dict[str, Any] | None = None,
-    log_level: str = "info",
-    timeout_graceful_shutdown: int = 3,
-) -> HubServer:
-    """A :class:`HubServer` for ``app`` on ``host:port`` (not started: ``run()`` serves)."""
-    say = RateLimitedLog(log)
-    config = server_config(
-        app, host, port, limits=limits, ssl_options=ssl_options, log_level=log_level,
-        timeout_graceful_shutdown=timeout_graceful_shutdown, say=say,
-    )  # fmt: skip
-    return HubServer(config, say)
-
-
 def quiet_uvicorn_floods(every_s: float = 10.0) -> None:
     """Rate-limit uvicorn's per-request warnings (refused over the limit, invalid requests)."""
     logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _RateLimitFilter) for f in logger.filters):
         logger.addFilter(_RateLimitFilter(every_s))
-
-
-def serve(
-    app: Any,
-    host: str,
-    port: int,
-    *,
-    limits: ServerLimits | None = None,
-    ssl_options: dict[str, Any] | None = None,
-    log_level: str = "info",
-    timeout_graceful_shutdown: int = 3,
-) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM, with the hub's limits (see the module's docstring)."""
-    soft, hard = raise_nofile_limit()
-    log.info("open-file limit %d (hard %s)", soft, "unlimited" if hard == resource.RLIM_INFINITY else hard)
-    server = make_server(
-        app, host, port, limits=limits, ssl_options=ssl_options, log_level=log_level,
-        timeout_graceful_shutdown=timeout_graceful_shutdown,
-    )  # fmt: skip
-    quiet_uvicorn_floods()  # after uvicorn.Config, which configures uvicorn's loggers
-    server.run()
