@@ -232,8 +232,13 @@ class HttpAdapter:
         if declared.isdigit() and int(declared) > cap:
             return too_big
         data = bytearray()
-        for chunk in r.iter_raw():  # as sent: a compressed answer is not inflated here
-            data += chunk
+        try:
+            for chunk in r.iter_raw():  # as sent: a compressed answer is not inflated here
+                data += chunk
+                if len(data) > cap:
+                    return too_big
+        except httpx.StreamConsumed:  # a transport that hands over a body already read (in memory)
+            data = bytearray(r.content)
             if len(data) > cap:
                 return too_big
         return bytes(data)

@@ -541,6 +541,15 @@ class Controller:
         assert self._check is not None and self._store is not None and self.engine is not None
         chk, now = self._check, self.clock.now()
         if chk.verdict is None:
+            # Held commands are acknowledged now: the broker sends a client only so many unacknowledged
+            # messages, and a full window would hold back the retained states and the end marker that
+            # the check waits for (every start then took the whole timeout). A crash before they are
+            # decided loses them from the broker, not from the devices: they retry with the same id and
+            # deadline, and report a failure if nobody answers in time; nothing of them was done.
+            for i, m in enumerate(batch):
+                if isinstance(m, Received) and m.qos:
+                    self.mqtt.ack(m.mid, m.qos)
+                    batch[i] = m._replace(qos=0)  # acknowledged once only
             chk.held.extend(batch)
             if not chk.finished():
                 return
