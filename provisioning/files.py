@@ -135,16 +135,7 @@ def write_public(path: Path, data: str, mode: int = 0o644) -> None:
 def hand_to_broker(paths: list[Path]) -> bool:
     """As root, give the broker's files to the ``mosquitto`` user (modes stay 0600/0700): Mosquitto 2
     rereads its password file and ACL after it has dropped root. Elsewhere, do nothing."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        entry = pwd.getpwnam(MOSQUITTO_USER)
-    except KeyError:
-        return False
-    for p in paths:
-        if p.exists():
-            os.chown(p, entry.pw_uid, entry.pw_gid)
-    return True
+    return _hand_to(MOSQUITTO_USER, paths)
 
 
 def match_owner(paths: list[Path], like: Path) -> None:
@@ -173,10 +164,15 @@ def give_to_service_user(data_dir: Path) -> bool:
 
 def hand_to_service_user(paths: list[Path]) -> bool:
     """As root, when the ``onestop`` user exists, give it ``paths`` (the hub reads its TLS key as it)."""
+    return _hand_to(SERVICE_USER, paths)
+
+
+def _hand_to(user: str, paths: list[Path]) -> bool:
+    """As root, when ``user`` exists, give it those of ``paths`` that exist; False otherwise."""
     if os.geteuid() != 0:
         return False
     try:
-        entry = pwd.getpwnam(SERVICE_USER)
+        entry = pwd.getpwnam(user)
     except KeyError:
         return False
     for p in paths:

@@ -132,6 +132,7 @@ class Controller:
             "duplicates": 0,
             "rate_limited": 0,
             "dropped": 0,
+            "expired": 0,
         }
         #: The controller's own conditions (clock, store, devices), retained on dev/controller/health.
         self.health = Health()
@@ -362,7 +363,7 @@ class Controller:
             return
         if cmd.deadline is not None and self.clock.now() > cmd.deadline:
             # The device has told its user that this command failed: it must never take effect.
-            self.stats["expired"] = self.stats.get("expired", 0) + 1
+            self.stats["expired"] += 1
             log.info("%s %s from %s expired at %s: not done", cmd.op, cmd.id, device, iso(cmd.deadline))
             reply = error_reply(cmd.id, "expired", "the device gave up on this command")
             replies.append((device, self._stamped(reply)))
@@ -451,13 +452,12 @@ class Controller:
         once meanwhile (the step that NTP makes is the one it waits for)."""
         guard = self.clock if isinstance(self.clock, GuardedClock) else None
         now = self.clock.now()
-        if self._store_ts is not None and now < self._store_ts - timedelta(
-            seconds=self.cfg.queue.clock_step_s
-        ):
+        slack = timedelta(seconds=self.cfg.queue.clock_step_s)
+        if self._store_ts is not None and now < self._store_ts - slack:
             if guard is not None:
                 guard.trust_wall()
                 now = guard.now()
-            if now < self._store_ts - timedelta(seconds=self.cfg.queue.clock_step_s):
+            if now < self._store_ts - slack:
                 behind = (self._store_ts - now).total_seconds()
                 self.health.set(
                     "clock",
