@@ -66,7 +66,7 @@ class DeviceClient:
         self.topics = Topics(site)
         self.device_id = device_id
         self._pending: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
-        #: When the last try of each pending command left: (monotonic, wall clock).
+        #: When the first try of each pending command left: (monotonic, wall clock).
         self._sent: dict[str, tuple[float, datetime]] = {}
         #: The controller's clock minus ours, learnt from replies (docs/protocol.md "Deadlines").
         self._offset = timedelta(0)
