@@ -37,6 +37,7 @@ _SWAGGER = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="{assets}/swagger-ui.css">
+<link rel="stylesheet" href="/static/swagger.css">
 <link rel="icon" href="{assets}/favicon.png"></head>
 <body><div id="swagger-ui" data-openapi-url="{openapi}"></div>
 <script src="{assets}/swagger-ui-bundle.js"></script>
@@ -51,6 +52,7 @@ _REDOC = """<!doctype html>
 <link rel="stylesheet" href="/static/redoc.css"></head>
 <body><redoc spec-url="{openapi}"></redoc>
 <script src="{assets}/redoc.standalone.js"></script>
+<script src="/static/redoc-init.js"></script>
 </body></html>
 """
 

@@ -22,11 +22,17 @@ var Charts = (function () {
 
   /* opts: labels[], values[], color(i, v) -> css color, targetAt (x position between bars, in bar
      units), targetLabel, height, yLabel */
+  /* What a screen reader says for a chart (an SVG is one image to it): its title, then every value. */
+  function spoken(title, items) {
+    return (title ? title + ": " : "") + items.join("; ");
+  }
+
   function bars(box, opts) {
     var W = 640, H = opts.height || 260, L = 40, R = 12, T = 18, B = 34;
     var n = opts.values.length, max = niceMax(Math.max.apply(null, opts.values.concat([1])));
     var svg = node("svg", { viewBox: "0 0 " + W + " " + H, "class": "svg-chart", role: "img",
-                            "aria-label": opts.title || "" });
+                            "aria-label": spoken(opts.title, opts.labels.map(function (l, i) {
+                              return l + " " + opts.values[i]; })) });
     var cw = (W - L - R) / n, ch = H - T - B;
     for (var g = 0; g <= 5; g++) {
       var gy = T + ch - (ch * g) / 5;
@@ -100,7 +106,9 @@ var Charts = (function () {
     var rowH = 34, T = 22, PAD = 4, GAP = 10;
     var H = T + Math.max(rows.length, 1) * rowH + 8;
     var max = opts.max || niceMax(Math.max.apply(null, rows.map(function (r) { return r.value; }).concat([1])));
-    var svg = node("svg", { viewBox: "0 0 " + W + " " + H, "class": "svg-chart", role: "img" });
+    var svg = node("svg", { viewBox: "0 0 " + W + " " + H, "class": "svg-chart", role: "img",
+                            "aria-label": spoken(opts.title, rows.length ? rows.map(function (r) {
+                              return r.label + " " + r.text; }) : [opts.empty || ""]) });
     box.textContent = "";
     box.appendChild(svg); /* in the document first, so that text can be measured */
     var m = measurer(svg), widest = 0, valueW = 0;

@@ -47,14 +47,14 @@
     for (var e = 0; e < 6; e++) early += d.arrivals_by_hour[e];
     for (var l = 19; l < 24; l++) late += d.arrivals_by_hour[l];
     values[0] += early; values[values.length - 1] += late; /* nothing is left out of the chart */
-    Charts.bars($("chart-arrivals"), { labels: hours, values: values, title: "Arrivals per hour" });
+    Charts.bars($("chart-arrivals"), { labels: hours, values: values, title: "Lượt lấy số theo giờ" });
 
     var wd = d.wait_distribution, target = d.targets.wait_s / 60, at = 0;
     wd.forEach(function (b, i) { if (b.from_min < target) at = i + 1; });
     Charts.bars($("chart-waits"), {
       labels: wd.map(function (b) { return b.label; }), values: wd.map(function (b) { return b.count; }),
       color: function (i) { return i < at ? GOOD : BAD; },
-      targetAt: at, targetLabel: "15 phút", xLabel: "phút · min", title: "Wait distribution"
+      targetAt: at, targetLabel: "15 phút", xLabel: "phút · min", title: "Số người theo thời gian chờ (phút)"
     });
 
     var rows = d.officers.filter(function (o) { return o.ratings > 0; }).map(function (o) {
@@ -63,7 +63,7 @@
     });
     $("quarter").textContent = d.quarter.replace("-", " ");
     Charts.hbars($("chart-officers"), { rows: rows, max: 100, target: 100 * d.targets.satisfaction,
-                                        targetLabel: "95 %", empty: "Chưa có đánh giá trong quý · No ratings yet" });
+                                        targetLabel: "95 %", title: "Tỷ lệ hài lòng theo cán bộ", empty: "Chưa có đánh giá trong quý · No ratings yet" });
 
     var svc = d.services.map(function (s) {
       var w = s.waiting || 0, text = String(w);
@@ -71,7 +71,7 @@
       return { label: s.name, value: w, text: s.open === false && !w ? "đóng" : text,
                color: s.est_wait_s > d.targets.wait_s ? BAD : BLUE };
     });
-    Charts.hbars($("chart-services"), { rows: svc, width: 1400 });
+    Charts.hbars($("chart-services"), { rows: svc, width: 1400, title: "Đang chờ theo lĩnh vực" });
   }
 
   /* The bar lists are drawn at their box's width (their text keeps its size): draw them again when it

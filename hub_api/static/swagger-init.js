@@ -6,7 +6,9 @@
     url: node.getAttribute("data-openapi-url"),
     dom_id: "#swagger-ui",
     layout: "BaseLayout",
-    deepLinking: true,
+    // No deep links: Swagger UI puts each one as a link inside the operation's button (a control in a
+    // control, which screen readers and keyboards cannot use; axe-core: nested-interactive).
+    deepLinking: false,
     showExtensions: true,
     showCommonExtensions: true,
     validatorUrl: null,
