@@ -27,7 +27,7 @@ from onestop.config import SiteConfig
 from onestop.credentials import PASSWORD_ENV, ensure_credentials
 from onestop.mqtt import MqttClient, MqttSettings
 from onestop.protocol import CONTROLLER_ID, MONITOR_ID, Topics
-from onestop.tomlw import to_toml
+from onestop.toml_text import dumps as to_toml
 
 LOOPBACK = "127.0.0.1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

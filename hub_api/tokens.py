@@ -37,7 +37,7 @@ from typing import Literal
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_secret_file, generate_secret, secrets_dir
 from onestop.errors import OnestopError
-from onestop.tomlw import toml_str
+from onestop.toml_text import value as toml_value
 
 log = logging.getLogger("onestop.hub.tokens")
 
@@ -168,8 +168,8 @@ def render_tokens(tokens: list[Token]) -> str:
     """The text of a token file holding ``tokens`` (hashes only)."""
     parts = [_HEADER]
     for t in tokens:
-        parts.append(f"\n[[tokens]]\nname = {toml_str(t.name)}\nrole = {toml_str(t.role)}\n")
-        parts.append(f"sha256 = {toml_str(t.sha256)}\n")
+        parts.append(f"\n[[tokens]]\nname = {toml_value(t.name)}\nrole = {toml_value(t.role)}\n")
+        parts.append(f"sha256 = {toml_value(t.sha256)}\n")
     return "".join(parts)
 
 

@@ -21,7 +21,7 @@ from onestop.config import SiteConfig, load, parse
 from onestop.credentials import read_secret, secret_path, secrets_dir
 from onestop.errors import ConfigError
 from onestop.protocol import ROLES
-from onestop.tomlw import toml_str
+from onestop.toml_text import value as toml_value
 from provisioning.errors import ProvisionError
 from provisioning.files import Layout, private_dir, write_private, write_public
 from provisioning.install_script import WHEEL_PREFIX, render_install_sh
@@ -52,11 +52,11 @@ def device_block(
     """The ``[[devices]]`` block appended for a new device (with hints as comments)."""
     today = datetime.now(UTC).date().isoformat()
     lines = ["", f"# added by `onestop provision device add` on {today}", "[[devices]]"]
-    lines += [f"id = {toml_str(device_id)}", f"role = {toml_str(role)}"]
+    lines += [f"id = {toml_value(device_id)}", f"role = {toml_value(role)}"]
     if counter is not None:
-        lines.append(f"counter = {toml_str(counter)}")
+        lines.append(f"counter = {toml_value(counter)}")
     if services:
-        lines.append("services = [" + ", ".join(toml_str(s) for s in services) + "]")
+        lines.append(f"services = {toml_value(services)}")
     if printer_usb is not None:
         vid, pid = printer_usb
         lines.append(f'printer = {{ backend = "usb", vendor_id = 0x{vid:04x}, product_id = 0x{pid:04x} }}')
@@ -210,7 +210,7 @@ def device_site_toml(cfg: SiteConfig, text: str, *, broker_host: str) -> str:
     """The hub's site file as a device sees it: the broker over TLS on the LAN, data in /var/lib/onestop."""
     broker = [
         "# the hub machine's broker, over TLS, trusting the site CA (written by device bundle)",
-        f"host = {toml_str(broker_host)}",
+        f"host = {toml_value(broker_host)}",
         f"port = {cfg.broker.tls_port}",
         "tls = true",
         'ca_file = "ca.crt"',
@@ -218,7 +218,7 @@ def device_site_toml(cfg: SiteConfig, text: str, *, broker_host: str) -> str:
         f"keepalive_s = {cfg.broker.keepalive_s}",
     ]
     out = _replace_table(text, "broker", broker)
-    return _replace_table(out, "storage", [f"dir = {toml_str(str(DEVICE_DATA))}"])
+    return _replace_table(out, "storage", [f"dir = {toml_value(str(DEVICE_DATA))}"])
 
 
 def bundle_wheels(folder: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from onestop.broker import TlsListener, render_acl, render_conf, render_password_file
 from onestop.config import SiteConfig, load, split_listen
 from onestop.credentials import ensure_credentials, secrets_dir
-from onestop.tomlw import toml_str
+from onestop.toml_text import value as toml_value
 from provisioning import pki
 from provisioning.errors import ProvisionError
 from provisioning.files import (
@@ -52,9 +52,9 @@ def render_site_skeleton(
 # Thiết bị (devices) được thêm bằng `onestop provision device add`, không sửa tay.
 
 [site]
-id = {toml_str(site_id)}                      # chữ thường, số, '-' (dùng trong MQTT topic)
-name = {toml_str(name)}   # ĐIỀN: tên đơn vị
-agency = {toml_str(agency)}                   # ĐIỀN: tiêu đề in trên phiếu
+id = {toml_value(site_id)}                      # chữ thường, số, '-' (dùng trong MQTT topic)
+name = {toml_value(name)}   # ĐIỀN: tên đơn vị
+agency = {toml_value(agency)}                   # ĐIỀN: tiêu đề in trên phiếu
 address = ""                                   # ĐIỀN: địa chỉ (in trên phiếu)
 timezone = "Asia/Ho_Chi_Minh"
 day_starts = "05:00"                           # giờ đặt lại số thứ tự mỗi ngày
@@ -67,11 +67,11 @@ tls_port = {tls_port}       # cổng TLS cho thiết bị trong mạng LAN
 [hub]
 listen = "127.0.0.1:8080"      # HTTP, chỉ cho chính máy chủ (loopback)
 tls_listen = "0.0.0.0:{hub_tls_port}"   # HTTPS cho mạng LAN: mã PIN, token không đi dạng rõ
-public_url = {toml_str(public_url)}   # địa chỉ HTTPS của máy chủ trong LAN; in trong mã QR trên phiếu
+public_url = {toml_value(public_url)}   # địa chỉ HTTPS của máy chủ trong LAN; in trong mã QR trên phiếu
 # tls_cert = "hub/hub.crt"     # chứng chỉ do CA của điểm ký (site init tạo); tls_key = "hub/hub.key"
 
 [storage]
-dir = {toml_str(data_dir)}   # dữ liệu và mật khẩu (secrets)
+dir = {toml_value(data_dir)}   # dữ liệu và mật khẩu (secrets)
 
 # Lĩnh vực (services): mỗi lĩnh vực có dãy số riêng.
 [[services]]

@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 # Debian packages the suite needs at run time; `--test` adds what the test suite needs
 # (a real headless browser for the web pages, a virtual X server for the Kivy screens).
-APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core)
+APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core libusb-1.0-0)
 EXTRAS="."
 if [ "${1:-}" = "--test" ]; then
     APT_PACKAGES+=(chromium xvfb xauth systemd faketime)

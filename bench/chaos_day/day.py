@@ -84,7 +84,7 @@ from onestop.broker import Broker, free_port
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
 from onestop.protocol import MONITOR_ID, Topics
-from onestop.tomlw import to_toml
+from onestop.toml_text import dumps as to_toml
 from queue_controller.engine import business_day
 
 __all__ = ["ChaosDay", "ChaosPlan", "full_plan", "processes_mentioning", "run_day", "short_plan"]

@@ -234,10 +234,15 @@ class UsbTransport:
             out_ep=out_ep,
             profile=escpos_profile,
         )
+        no_backend = importlib.import_module("usb.core").NoBackendError
         try:
             self._esc.open()
         except not_found as exc:
             raise PrinterNotFound(f"no printer at {self.where}: {exc}") from exc
+        except no_backend as exc:
+            raise BackendUnavailable(
+                "the usb printer backend needs libusb (Debian: apt install libusb-1.0-0)"
+            ) from exc
 
     def write(self, data: bytes) -> None:
         """Send everything (pyusb errors are OSErrors)."""

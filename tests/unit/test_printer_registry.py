@@ -112,3 +112,23 @@ def test_closed_printer_refuses_to_work() -> None:
         assert p.status().state == "ok"
     with pytest.raises(PrinterError, match="not open"):
         p.status()
+
+
+def test_usb_is_installed_with_the_suite_so_a_missing_printer_is_not_found() -> None:
+    """pyusb comes with python-escpos[usb] (and libusb with the bootstrap): opening a USB printer that
+    is not plugged in says so, not that a library is missing."""
+    p = make_printer({"backend": "usb", "vendor_id": "0x04b8", "product_id": "0xfff0"})
+    with pytest.raises(PrinterNotFound, match="04b8:fff0"):
+        p.open()
+
+
+def test_usb_without_libusb_is_a_named_error_at_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    import usb.backend.libusb0
+    import usb.backend.libusb1
+    import usb.backend.openusb
+
+    for m in (usb.backend.libusb1, usb.backend.openusb, usb.backend.libusb0):
+        monkeypatch.setattr(m, "get_backend", lambda *a, **k: None)  # as on a machine without libusb
+    p = make_printer({"backend": "usb", "vendor_id": "0x04b8", "product_id": "0x0202"})
+    with pytest.raises(BackendUnavailable, match=r"libusb-1\.0-0"):
+        p.open()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from onestop import config
-from onestop.tomlw import to_toml
+from onestop.toml_text import dumps as to_toml
 
 #: The test site: 3 services (A/B/C), 3 counters (one ``ordered``), 3 officers, one device of each
 #: role plus three counters. Services have no opening hours, so tests pass at any time of day.
