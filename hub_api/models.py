@@ -157,14 +157,29 @@ class ReportRow(BaseModel):
     skipped: int
     expired: int
     open: int
-    waits: int
-    wait_mean_s: float | None
-    wait_p90_s: float | None
-    within_target: float | None = Field(description="share of waits at most 15 minutes, 0..1")
-    service_mean_s: float | None
+    waits: int = Field(
+        description="tickets called at least once (served, skipped, called or served now, transferred "
+        "after a call): the waits the figures below are taken over"
+    )
+    wait_mean_s: float | None = Field(
+        description="mean wait from issue to the first call, in seconds, rounded to 0.1 s; null without waits"
+    )
+    wait_p90_s: float | None = Field(
+        description="90th percentile of those waits by nearest rank (the ceil(0.9 n)-th smallest), in "
+        "seconds, rounded to 0.1 s"
+    )
+    within_target: float | None = Field(
+        description="share of waits of at most 15 minutes (900 s counts), 0..1, rounded to 4 decimals"
+    )
+    service_mean_s: float | None = Field(
+        description="mean time from the last call to the end of served (done) tickets, in seconds, rounded "
+        "to 0.1 s"
+    )
     ratings: int
-    satisfied: int
-    satisfaction: float | None = Field(description="satisfied / ratings, 0..1")
+    satisfied: int = Field(
+        description="ratings whose score is at least [rating] satisfied_min as configured now"
+    )
+    satisfaction: float | None = Field(description="satisfied / ratings, 0..1, rounded to 4 decimals")
     levels: dict[str, int]
 
 

@@ -8,12 +8,16 @@ How figures are computed (docs/hub.md says the same for managers):
   16:30 UTC. A rating belongs to the business day of the ticket it rates.
 - ``issued``: tickets of the group in the period; ``served``: ended ``done``; ``skipped``: no-shows;
   ``expired``: still waiting when the day closed; ``open``: waiting or called right now.
-- Wait: from issue to the **first** call, over every ticket that was called (served or skipped).
+- Wait: from issue to the **first** call, over every ticket called at least once: served, skipped,
+  being called or served right now, or transferred to another line after a call (its wait is still
+  the one to its first call; the time in the second line is not added). Tickets never called (waiting
+  now, expired) have no wait: they are counted in ``open`` and ``expired``.
   ``wait_mean_s``; ``wait_p90_s`` by nearest rank (the smallest wait with at least 90 % of waits at
   or below it: the ``ceil(0.9 n)``-th smallest); ``within_target``: share of waits ≤ 15 minutes.
 - Service time: from the (last) call to the end, over ``done`` tickets.
-- Satisfaction: ratings in the satisfied levels (``[rating] satisfied_min``) / all ratings, with the
-  count of each configured level.
+- Satisfaction: ratings whose score is at least ``[rating] satisfied_min`` **as configured when the
+  report is made** (derived from the stored score, not from the flag recorded at rating time, so that
+  changing the threshold judges every rating the same way) / all ratings, with the count of each level.
 
 Groups: ``site`` (the whole unit), ``service`` (the ticket's service at its end, after transfers),
 ``counter`` (the counter that called it last) and ``officer`` (the officer at that counter).
@@ -266,9 +270,9 @@ def report(
         f.service_mean_s = _r(total / count) if count else None
     p_rating = _PERIOD_SQL[period].format(d=_RATING_DAY)
     for p, first_day, k, level, n, satisfied in store.rows(
-        f"""SELECT {p_rating}, MIN({_RATING_DAY}), {grp}, level, COUNT(*), SUM(satisfied) FROM ratings
+        f"""SELECT {p_rating}, MIN({_RATING_DAY}), {grp}, level, COUNT(*), SUM(score >= ?) FROM ratings
             WHERE {_RATING_DAY} BETWEEN ? AND ? GROUP BY 1, 3, 4""",
-        span,
+        (cfg.rating.satisfied_min, *span),
     ):
         f = row(p, first_day, k)
         f.ratings += n
@@ -312,9 +316,9 @@ def officer_ratings(store: HubStore, cfg: SiteConfig, year: int, quarter: int | 
         rows[o.id] = OfficerRating(period, o.id, o.name, o.title, unit, dict.fromkeys(levels, 0), 0, 0, None)
     total = OfficerRating(period, None, "Toàn đơn vị", "", unit, dict.fromkeys(levels, 0), 0, 0, None)
     for oid, level, n, satisfied in store.rows(
-        f"""SELECT officer, level, COUNT(*), SUM(satisfied) FROM ratings
+        f"""SELECT officer, level, COUNT(*), SUM(score >= ?) FROM ratings
             WHERE {_RATING_DAY} BETWEEN ? AND ? GROUP BY officer, level""",
-        (day_key(start), day_key(end)),
+        (cfg.rating.satisfied_min, day_key(start), day_key(end)),
     ):
         if oid not in rows:
             rows[oid] = OfficerRating(

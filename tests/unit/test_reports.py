@@ -153,3 +153,52 @@ def test_wait_distribution_buckets(cfg: SiteConfig, store: HubStore) -> None:
     dist = {b["label"]: b["count"] for b in rp.wait_distribution(store, date(2026, 3, 31))}
     # 2 4 | 6 8 10 | 12 14 15 | 20 | - | 40: a bucket holds its upper edge, so 15 is within the target.
     assert dist == {"0-5": 2, "5-10": 3, "10-15": 3, "15-20": 1, "20-30": 0, "30-45": 1, "45-60": 0, "60+": 0}
+
+
+def test_waits_count_every_ticket_called_once_to_its_first_call(cfg: SiteConfig, store: HubStore) -> None:
+    """The definition pinned on a hand-computed day: a ticket being served now and one transferred to
+    another line after its first call count with their wait to that first call; one never called
+    does not.
+
+    tuphap: A001 done (wait 4 min), A002 skipped (wait 16), A003 being served now (wait 30), A004
+    waiting (no wait), A005 called after 6 min then transferred to datdai and waiting there again.
+    The service of a ticket is the one it ended in, so A005 is datdai's.
+    By hand, tuphap: waits 4, 16, 30 → 3 waits, mean 50/3 min = 1000 s, p90 = 3rd = 1800 s,
+    within 15 min 1/3 = 0.3333; datdai: A005's 6 min = 360 s, within 1.0."""
+    feed = EventFeed(store)
+    feed.ticket("A001", "tuphap", "2026-03-31T08:00:00+07:00", wait_min=4, service_min=5, end="done")
+    feed.ticket("A002", "tuphap", "2026-03-31T08:01:00+07:00", wait_min=16, end="skipped")
+    feed.ticket("A003", "tuphap", "2026-03-31T08:02:00+07:00", wait_min=30)  # at the counter now
+    feed.ticket("A004", "tuphap", "2026-03-31T08:03:00+07:00")  # still waiting
+    moved = feed.ticket("A005", "tuphap", "2026-03-31T08:04:00+07:00", wait_min=6)
+    feed.transfer(moved, "datdai", "2026-03-31T08:12:00+07:00")
+    d = date(2026, 3, 31)
+    rows = {r.key: r for r in rp.report(store, cfg, by="service", period="day", start=d, end=d)}
+    tuphap, datdai = rows["tuphap"], rows["datdai"]
+    assert (tuphap.issued, tuphap.served, tuphap.skipped, tuphap.open) == (4, 1, 1, 2)
+    assert (tuphap.waits, tuphap.wait_mean_s, tuphap.wait_p90_s, tuphap.within_target) == (
+        3,
+        1000.0,
+        1800.0,
+        0.3333,
+    )
+    assert (datdai.issued, datdai.open, datdai.waits, datdai.wait_mean_s, datdai.within_target) == (
+        1, 1, 1, 360.0, 1.0
+    )  # fmt: skip
+
+
+def test_satisfaction_follows_the_threshold_configured_now(tmp_path: Path, store: HubStore) -> None:
+    """Ratings were judged with satisfied_min = 2 when given (score 2 recorded as satisfied); a
+    manager later raises it to 3: every rating is judged by 3, whatever flag it was stored with."""
+    feed = EventFeed(store)
+    served = _day_of_tuphap(feed)
+    for t, score in zip(served, [3, 3, 2, 2, 1], strict=False):
+        feed.rating(t, score, LEVELS[3 - score], score >= 2, "2026-03-31T11:00:00+07:00")
+    d = date(2026, 3, 31)
+    for satisfied_min, satisfied in ((2, 4), (3, 2), (1, 5)):
+        (where := tmp_path / str(satisfied_min)).mkdir()
+        cfg = make_site(where, {"rating": {"satisfied_min": satisfied_min}})
+        [row] = rp.report(store, cfg, by="site", period="quarter", start=d, end=d)
+        assert (row.ratings, row.satisfied, row.satisfaction) == (5, satisfied, satisfied / 5), satisfied_min
+        lan = next(r for r in rp.officer_ratings(store, cfg, 2026, 1) if r.officer == "cb001")
+        assert (lan.ratings, lan.satisfied) == (5, satisfied), satisfied_min

@@ -65,6 +65,17 @@ class EventFeed:
             self._emit(f"ticket.{end}", fin, {"ticket": dict(t)})
         return t
 
+    def transfer(self, t: dict[str, Any], service: str, at: str) -> None:
+        """Ticket ``t`` transferred at ``at`` to the end of ``service``'s line, waiting again (as the
+        engine does: its first call is kept, its counter and call are cleared)."""
+        from_service, from_counter = t["service"], t["counter"]
+        t.update(status="waiting", service=service, counter=None, called_at=None, officer=None)
+        self._emit(
+            "ticket.transferred",
+            at,
+            {"ticket": dict(t), "from_service": from_service, "from_counter": from_counter, "front": False},
+        )
+
     def rating(self, t: dict[str, Any], score: int, level: str, satisfied: bool, rated_at: str) -> None:
         """A rating of ticket ``t`` (served at its counter by its officer)."""
         r = {
