@@ -66,6 +66,48 @@ class UnitSpec:
     after: list[str] = field(default_factory=list)
     wants: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    #: ``DeviceAllow=`` entries (``char-ttyUSB rw``...); none: the unit sees no device at all.
+    devices: list[str] = field(default_factory=list)
+    #: Groups that own those devices (``dialout``, ``gpio``, ``audio``).
+    groups: list[str] = field(default_factory=list)
+
+
+#: Device nodes by the backend that opens them, as ``DeviceAllow=`` entries, and their group.
+#: Serial ports: USB adapters (ttyUSB), USB CDC (ttyACM), on-board UARTs (ttyS, ttyAMA on a Pi).
+SERIAL_DEVICES = ["char-ttyUSB rw", "char-ttyACM rw", "char-ttyS rw", "char-ttyAMA rw"]
+#: GPIO: the character device lgpio and gpiozero use (Pi 5 and later kernels), /dev/gpiomem on a Pi 4.
+GPIO_DEVICES = ["char-gpiochip rw", "/dev/gpiomem rw"]
+ALSA_DEVICES = ["char-alsa rw"]
+BACKEND_DEVICES: dict[str, tuple[list[str], str]] = {
+    "serial": (SERIAL_DEVICES, "dialout"),
+    "modbus": (SERIAL_DEVICES, "dialout"),
+    "ascii": (SERIAL_DEVICES, "dialout"),
+    "gpio": (GPIO_DEVICES, "gpio"),
+    "alsa": (ALSA_DEVICES, "audio"),
+}
+
+#: What every system service may do, and nothing more (``systemd-analyze security`` rates the
+#: generated units "OK"; see docs/deployment.md, "Hardening"). The processes are Python programs that
+#: talk MQTT and HTTP, read their config and write their data folder.
+HARDENING = [
+    "CapabilityBoundingSet=",
+    "AmbientCapabilities=",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "SystemCallFilter=@system-service",
+    "SystemCallFilter=~@privileged @resources",
+    "SystemCallArchitectures=native",
+    "SystemCallErrorNumber=EPERM",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectProc=invisible",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "MemoryDenyWriteExecute=yes",
+    "KeyringMode=private",
+    "RemoveIPC=yes",
+    "UMask=0077",
+]
 
 
 def _quote(arg: str) -> str:
@@ -110,6 +152,8 @@ def render_unit(spec: UnitSpec) -> str:
         unit += [
             f"User={SERVICE_USER}",
             f"Group={SERVICE_USER}",
+            *([f"SupplementaryGroups={' '.join(sorted(set(spec.groups)))}"] if spec.groups else []),
+            *_working_dir(spec),
             "ProtectSystem=strict",
             *(f"ReadWritePaths={p}" for p in spec.read_write),
             "PrivateTmp=yes",
@@ -120,10 +164,30 @@ def render_unit(spec: UnitSpec) -> str:
             "RestrictSUIDSGID=yes",
             "LockPersonality=yes",
             f"LimitNOFILE={NOFILE}",
+            *HARDENING,
         ]
+        if spec.devices:
+            unit += ["DevicePolicy=closed", *(f"DeviceAllow={d}" for d in dict.fromkeys(spec.devices))]
+        else:  # no device at all, and no other user: the kernel's own users are not visible either
+            unit += ["PrivateDevices=yes", "PrivateUsers=yes", "ProcSubset=pid"]  # ALSA reads /proc/asound
     target = "graphical-session.target" if spec.user_unit else "multi-user.target"
     unit += ["", "[Install]", f"WantedBy={target}", ""]
     return "\n".join(unit)
+
+
+def _working_dir(spec: UnitSpec) -> list[str]:
+    """The data folder is the working directory (gpiozero's lgpio writes ``.lgd-nfy*`` files into it,
+    and ``/`` is read-only); /var/lib/onestop is also systemd's ``StateDirectory=``, created and given
+    to the service user on first start."""
+    if not spec.read_write:
+        return []
+    data = spec.read_write[0]
+    state = [f"StateDirectory={Path(data).relative_to('/var/lib')}"] if data.startswith("/var/lib/") else []
+    return (
+        [*state, "StateDirectoryMode=0700", f"WorkingDirectory={data}"]
+        if state
+        else [f"WorkingDirectory={data}"]
+    )
 
 
 def _onestop(prefix: Path) -> str:
@@ -212,12 +276,21 @@ def device_unit_spec(
             user_unit=True,
             environment={"KIVY_NO_ARGS": "1"},
         )
+    devices: list[str] = []
+    groups: list[str] = []
+    for table in (dev.keys, dev.display, dev.audio, dev.printer):
+        if table is not None and table.backend in BACKEND_DEVICES:
+            nodes, group = BACKEND_DEVICES[table.backend]
+            devices += nodes
+            groups.append(group)
     return UnitSpec(
         name,
         f"onestop {dev.role} agent {dev.id}",
         argv,
         notify=dev.role in NOTIFY_ROLES,
         read_write=[str(DEVICE_DATA)],
+        devices=devices,
+        groups=groups,
     )
 
 

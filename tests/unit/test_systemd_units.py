@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from onestop.config import SiteConfig
-from provisioning.units import UnitSpec, device_unit_spec, hub_unit_specs, render_unit
+from provisioning.units import HARDENING, UnitSpec, device_unit_spec, hub_unit_specs, render_unit
 from tests.conftest import SiteFactory
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
@@ -112,3 +112,84 @@ def test_system_units_are_hardened_with_a_watchdog(site_with_every_role: SiteCon
     assert names["onestop-announcer-1"].notify and names["onestop-led-1"].notify
     assert names["onestop-kiosk-1"].user_unit and not names["onestop-kiosk-1"].notify
     assert names["onestop-board-1"].user_unit  # no LED display table: a TV showing /board
+
+
+#: The most exposure ``systemd-analyze security`` may rate a generated system unit: "OK" is below 3.0.
+MAX_EXPOSURE = 3.0
+
+
+def _exposure(unit: Path) -> float:
+    done = subprocess.run(
+        [SYSTEMD_ANALYZE, "security", "--offline=yes", "--no-pager", str(unit)],
+        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "SYSTEMD_COLORS": "0"},
+    )  # fmt: skip
+    last = (done.stdout + done.stderr).strip().splitlines()[-1]
+    assert "Overall exposure level" in last, done.stdout + done.stderr
+    return float(last.split(":")[-1].split()[0])
+
+
+@pytest.fixture
+def site_with_hardware(site_factory: SiteFactory) -> SiteConfig:
+    """Every system service kind, with each kind of hardware it can drive."""
+    from tests.utils.site import SITE
+
+    return site_factory({"devices": [
+        *SITE["devices"],
+        {"id": "led-1", "role": "board", "display": {"backend": "modbus", "port": "/dev/ttyUSB0"}},
+        {"id": "speaker-2", "role": "announcer", "audio": {"backend": "alsa"}},
+        {"id": "keys-gpio", "role": "counter", "counter": "1", "keys": {"backend": "gpio"}},
+        {"id": "keys-serial", "role": "counter", "counter": "2",
+         "keys": {"backend": "serial", "port": "/dev/ttyACM0"}},
+    ]})  # fmt: skip
+
+
+@pytest.mark.skipif(not os.access(SYSTEMD_ANALYZE, os.X_OK), reason="systemd-analyze is not installed")
+def test_every_system_unit_is_rated_ok_by_systemd_analyze_security(
+    site_with_hardware: SiteConfig, tmp_path: Path
+) -> None:
+    prefix = _prefix(tmp_path)
+    scores = {}
+    for spec in _specs(site_with_hardware, prefix):
+        if spec.user_unit:
+            continue
+        unit = tmp_path / f"{spec.name}.service"
+        unit.write_text(render_unit(spec))
+        scores[spec.name] = _exposure(unit)
+    assert len(scores) == 10
+    assert {n: s for n, s in scores.items() if s > MAX_EXPOSURE} == {}, scores
+
+
+@pytest.mark.skipif(not os.access(SYSTEMD_ANALYZE, os.X_OK), reason="systemd-analyze is not installed")
+def test_the_exposure_check_can_fail(tmp_path: Path) -> None:
+    """A unit without the hardening lines is rated far above the limit (the check above can fail)."""
+    unit = tmp_path / "onestop-bare.service"
+    text = render_unit(UnitSpec("onestop-bare", "bare", ["/bin/true"], read_write=["/var/lib/onestop"]))
+    unit.write_text("\n".join(line for line in text.splitlines() if line.split("=")[0] not in {
+        h.split("=")[0] for h in HARDENING}))  # fmt: skip
+    assert _exposure(unit) > MAX_EXPOSURE
+
+
+def test_each_unit_sees_only_the_devices_its_hardware_needs(
+    site_with_hardware: SiteConfig, tmp_path: Path
+) -> None:
+    units = {s.name: render_unit(s) for s in _specs(site_with_hardware, tmp_path) if not s.user_unit}
+    for name, text in units.items():
+        # lgpio writes next to the process: the working directory is the data folder, never "/".
+        assert "WorkingDirectory=/" in text and "WorkingDirectory=/\n" not in text, name
+    assert (
+        "DeviceAllow=char-ttyUSB rw" in units["onestop-led-1"]
+        and "SupplementaryGroups=dialout" in units["onestop-led-1"]
+    )
+    assert "DeviceAllow=char-ttyACM rw" in units["onestop-keys-serial"]
+    assert (
+        "DeviceAllow=char-gpiochip rw" in units["onestop-keys-gpio"]
+        and "SupplementaryGroups=gpio" in units["onestop-keys-gpio"]
+    )
+    assert (
+        "DeviceAllow=char-alsa rw" in units["onestop-speaker-2"]
+        and "SupplementaryGroups=audio" in units["onestop-speaker-2"]
+    )
+    assert "char-alsa" not in units["onestop-led-1"] and "char-tty" not in units["onestop-speaker-2"]
+    for name in ("onestop-hub", "onestop-controller", "onestop-counter-1", "onestop-announcer-1"):
+        assert "PrivateDevices=yes" in units[name] and "DeviceAllow" not in units[name], name
+    assert "StateDirectory=onestop" in units["onestop-counter-1"]  # /var/lib/onestop, made by systemd
