@@ -289,7 +289,7 @@ def bundle_device(
     write_public(root / "install.sh", render_install_sh(dev), 0o755)
     for wheel in carried:
         shutil.copyfile(wheel, root / "wheels" / wheel.name)
-    write_public(root / "README.txt", _readme(dev.id, dev.role, host, cfg.broker.tls_port))
+    write_public(root / "README.txt", _readme(dev.id, dev.role, host, cfg.broker.tls_port, spec.user_unit))
     if not tar:
         return root
     archive = out / f"onestop-{device_id}.tar.gz"
@@ -307,7 +307,14 @@ def bundle_device(
     return archive
 
 
-def _readme(device_id: str, role: str, host: str, port: int) -> str:
+def _readme(device_id: str, role: str, host: str, port: int, user_unit: bool) -> str:
+    # A screen runs as a user unit of the desktop session: its log is the user unit's, which root reads
+    # with --user-unit (``-u`` only finds system units).
+    logs = (
+        f"journalctl --user-unit onestop-{device_id} -n 20"
+        if user_unit
+        else f"journalctl -u onestop-{device_id} -n 20"
+    )
     return f"""Gói cài đặt thiết bị onestop / onestop device bundle: {device_id} ({role})
 
 Thư mục này chứa MẬT KHẨU của thiết bị (secrets/). Giữ kín; xoá khỏi USB sau khi cài.
@@ -315,7 +322,7 @@ This folder holds the device's PASSWORD (secrets/). Keep it private; wipe the US
 
 1. Cắm USB vào Raspberry Pi, chép thư mục này vào máy:   cp -r /media/*/*/onestop-{device_id} ~/
 2. Chạy:                                                   cd ~/onestop-{device_id} && sudo ./install.sh
-3. Kiểm tra (check):                                       journalctl -u onestop-{device_id} -n 20
+3. Kiểm tra (check):                                       sudo {logs}
    Máy chủ (broker) phải trả lời tại {host}:{port} (TLS).
 
 Chương trình được cài từ thư mục wheels/ (không tải từ internet). Nếu wheels/ trống, install.sh dừng:

@@ -160,6 +160,7 @@ if [ "$SCREEN" = 1 ]; then
     fi
     systemctl set-default graphical.target
     echo "the screen starts when $SERVICE_USER's desktop starts: sudo reboot"
+    echo "its log after the reboot: sudo journalctl --user-unit $UNIT -n 50"
 else
     install -m 0644 "$HERE/systemd/$UNIT" "/etc/systemd/system/$UNIT"
     systemctl daemon-reload

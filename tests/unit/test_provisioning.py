@@ -262,6 +262,16 @@ def test_bundle_has_what_a_kiosk_needs_and_not_the_ca_key(site_dir: Path, tmp_pa
     script = (root / "install.sh").read_text()
     assert "set -euo pipefail" in script and _mode(root / "install.sh") == 0o755
     subprocess.run(["bash", "-n", str(root / "install.sh")], check=True)
+    # The kiosk is a user unit: `journalctl -u` finds nothing for it, --user-unit does.
+    assert "sudo journalctl --user-unit onestop-kiosk-01 -n 20" in (root / "README.txt").read_text()
+    assert "journalctl --user-unit $UNIT" in script
+
+
+def test_the_bundle_readme_of_a_system_service_reads_its_system_log(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "counter-9", "counter", counter="1", reload=no_reload)
+    root = bundle_device(config, "counter-9", tmp_path / "usb")
+    assert "sudo journalctl -u onestop-counter-9 -n 20" in (root / "README.txt").read_text()
 
 
 def test_bundle_of_a_tv_board_opens_the_board_page(site_dir: Path, tmp_path: Path) -> None:
