@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -87,15 +88,28 @@ def looks_like_placeholder(value: str) -> bool:
     )
 
 
+#: The systemd credential the hub's unit loads the token into (``provision backend set``).
+TOKEN_CREDENTIAL = "backend-token"
+
+
 def read_token(backend: BackendSection, environ: Mapping[str, str] | None = None) -> str:
-    """The back end's bearer token from the variable named by ``token_env``; fails fast when unusable."""
+    """The back end's bearer token: the variable named by ``token_env``, else the systemd credential
+    ``backend-token`` (``$CREDENTIALS_DIRECTORY``, what the generated hub unit loads); fails fast when
+    unusable."""
     env = os.environ if environ is None else environ
     name = backend.token_env
     value = env.get(name, "").strip()
+    creds = env.get("CREDENTIALS_DIRECTORY", "")
+    if not value and creds:
+        try:
+            value = (Path(creds) / TOKEN_CREDENTIAL).read_text(encoding="utf-8").strip()
+        except OSError:
+            value = ""
     if not value:
         raise BackendConfigError(
-            f"[backend] token_env: the environment variable {name} is not set; "
-            f"set it to the token the back end gave this site (nothing is forwarded without it)"
+            f"[backend]: no token: the environment variable {name} is not set and there is no systemd "
+            f"credential {TOKEN_CREDENTIAL}; store the token the back end gave this site with "
+            "`onestop provision backend set --token-file FILE` (nothing is forwarded without it)"
         )
     if looks_like_placeholder(value):
         raise BackendConfigError(f"[backend] token_env: {name} holds a placeholder ({value!r}), not a token")

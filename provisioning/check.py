@@ -316,4 +316,13 @@ def check_site(cfg: SiteConfig, *, now: datetime | None = None) -> Checklist:
     _hub_certificate(cfg, layout, out, now)
     _broker_files(cfg, layout, out)
     _modes(cfg, layout, out)
+    _backend(cfg, out)
     return out
+
+
+def _backend(cfg: SiteConfig, out: Checklist) -> None:
+    from provisioning.backend import check_backend
+
+    found = check_backend(cfg)
+    if found is not None:
+        out.add(OK if found.ok else WARN if found.warn else FAIL, found.line)

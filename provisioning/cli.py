@@ -13,7 +13,7 @@ from onestop.protocol import ROLES
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``provision`` subcommands to ``parser``."""
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    what = parser.add_subparsers(dest="what", required=True, metavar="site|device")
+    what = parser.add_subparsers(dest="what", required=True, metavar="site|device|backend")
 
     site = what.add_parser("site", help="the site: CA, broker certificate, broker files, checks")
     site_sub = site.add_subparsers(dest="action", required=True, metavar="init|check")
@@ -38,12 +38,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--renew-broker-cert", action="store_true", help="issue a new broker certificate")
     p.add_argument("--renew-hub-cert", action="store_true", help="issue a new hub HTTPS certificate")
     p.add_argument("--prefix", type=Path, default=Path("/opt/onestop"), help="where onestop is installed")
+    _backend_options(p)
     p.set_defaults(run=_site_init)
     p = site_sub.add_parser(
         "check", help="check config, certificates, ACL and secrets (exit 0 when all is well)"
     )
     p.add_argument("--config", default="site.toml", type=Path)
     p.set_defaults(run=_site_check)
+
+    backend = what.add_parser("backend", help="the province's back end the hub forwards to")
+    backend_sub = backend.add_subparsers(dest="action", required=True, metavar="set")
+    p = backend_sub.add_parser("set", help="set its URL and/or store its token for the hub")
+    p.add_argument("--config", default="site.toml", type=Path)
+    p.add_argument("--prefix", type=Path, default=Path("/opt/onestop"), help="where onestop is installed")
+    _backend_options(p)
+    p.set_defaults(run=_backend_set)
 
     device = what.add_parser("device", help="enrol, bundle or revoke a device")
     dev_sub = device.add_subparsers(dest="action", required=True, metavar="add|bundle|revoke")
@@ -79,6 +88,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_device_revoke)
 
 
+def _backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend-url", help="the back end's base URL, e.g. https://motcua.tinh.gov.vn/onestop")
+    p.add_argument(
+        "--backend-token-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding the token the back end gave this site ('-': standard input); it is stored "
+        "0600 beside site.toml and given to the hub as a systemd credential",
+    )
+
+
+def _backend_set(args: argparse.Namespace) -> int:
+    from provisioning.backend import read_token_file, set_backend
+
+    if args.backend_url is None and args.backend_token_file is None:
+        raise OnestopError("provision backend set: give --backend-url, --backend-token-file or both")
+    token = read_token_file(args.backend_token_file) if args.backend_token_file else None
+    _print_report(set_backend(args.config, url=args.backend_url, token=token, prefix=args.prefix))
+    print(f"next: onestop provision site check --config {args.config}")
+    return 0
+
+
 def _reload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reload",
@@ -112,6 +143,12 @@ def _site_init(args: argparse.Namespace) -> int:
         prefix=args.prefix,
     )
     _print_report(report.lines())
+    if args.backend_url or args.backend_token_file:
+        from provisioning.backend import read_token_file, set_backend
+
+        token = read_token_file(args.backend_token_file) if args.backend_token_file else None
+        site_toml = args.dir / "site.toml"
+        _print_report(set_backend(site_toml, url=args.backend_url, token=token, prefix=args.prefix))
     return 0
 
 

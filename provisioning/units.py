@@ -70,6 +70,8 @@ class UnitSpec:
     devices: list[str] = field(default_factory=list)
     #: Groups that own those devices (``dialout``, ``gpio``, ``audio``).
     groups: list[str] = field(default_factory=list)
+    #: systemd credentials: name -> file root reads at start (``$CREDENTIALS_DIRECTORY/name``).
+    credentials: dict[str, str] = field(default_factory=dict)
 
 
 #: Device nodes by the backend that opens them, as ``DeviceAllow=`` entries, and their group.
@@ -153,6 +155,7 @@ def render_unit(spec: UnitSpec) -> str:
             f"User={SERVICE_USER}",
             f"Group={SERVICE_USER}",
             *([f"SupplementaryGroups={' '.join(sorted(set(spec.groups)))}"] if spec.groups else []),
+            *(f"LoadCredential={name}:{path}" for name, path in spec.credentials.items()),
             *_working_dir(spec),
             "ProtectSystem=strict",
             *(f"ReadWritePaths={p}" for p in spec.read_write),
@@ -195,8 +198,13 @@ def _onestop(prefix: Path) -> str:
 
 
 def hub_unit_specs(cfg: SiteConfig, config: Path, *, prefix: Path = DEFAULT_PREFIX) -> list[UnitSpec]:
-    """The controller and hub services of the hub machine."""
+    """The controller and hub services of the hub machine (the hub with the back end's token as a
+    credential once ``provision backend set`` has stored it)."""
+    from provisioning.backend import CREDENTIAL, token_file
+
     exe, data = _onestop(prefix), str(cfg.data_dir)
+    token = token_file(Layout(config.resolve().parent))
+    credentials = {CREDENTIAL: str(token)} if cfg.backend is not None and token.exists() else {}
     common: dict[str, Any] = {
         "read_write": [data],
         "after": ["mosquitto.service"],
@@ -213,6 +221,7 @@ def hub_unit_specs(cfg: SiteConfig, config: Path, *, prefix: Path = DEFAULT_PREF
             "onestop-hub",
             "onestop hub (web pages, REST API, reports, forwarding)",
             [exe, "hub", "--config", str(config)],
+            credentials=credentials,
             **common,
         ),
     ]
