@@ -40,12 +40,36 @@ DOCUMENTS = st.dictionaries(
 )
 
 
-@given(DOCUMENTS)
-def test_a_document_reads_back_equal(doc: dict[str, Any]) -> None:
+@given(
+    DOCUMENTS,
+    st.dictionaries(
+        KEYS,
+        st.lists(
+            st.dictionaries(
+                KEYS,
+                SCALARS | st.lists(SCALARS, max_size=3) | st.dictionaries(KEYS, SCALARS, max_size=3),
+                max_size=4,
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        max_size=2,
+    ),
+)
+def test_a_document_reads_back_equal(doc: dict[str, Any], tables: dict[str, Any]) -> None:
+    doc = {**doc, **tables}
     assert tomllib.loads(dumps(doc)) == doc
 
 
-@given(st.one_of(SCALARS, st.lists(ANY_TEXT, max_size=5)))
+def test_lists_of_tables_are_blocks_a_technician_and_device_add_can_edit() -> None:
+    text = dumps(
+        {"site": {"id": "x"}, "devices": [{"id": "kiosk-1", "keys": {"backend": "web"}}, {"id": "b"}]}
+    )
+    assert '[[devices]]\nid = "kiosk-1"\nkeys = { backend = "web" }\n' in text
+    assert text.count("[[devices]]") == 2
+
+
+@given(st.one_of(SCALARS, st.lists(ANY_TEXT, max_size=5), st.dictionaries(KEYS, SCALARS, max_size=4)))
 def test_a_template_value_is_one_line_and_reads_back_equal(v: Any) -> None:
     text = value(v)
     assert "\n" not in text
