@@ -24,7 +24,7 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
-from kiosk_app.ticket import render_ticket, ticket_status_url
+from kiosk_app.ticket import parse_wait_range, render_ticket, ticket_status_url
 from kiosk_app.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig
 from onestop.device import DeviceClient, NoReply
@@ -155,6 +155,7 @@ class KioskDevice:
             service_name_en=service.name_en,
             ahead=int(result.get("ahead", 0)),
             est_wait_s=int(result.get("est_wait_s", 0)),
+            est_wait_range_s=parse_wait_range(result.get("est_wait_range_s")),
             layout=self.cfg.ticket,
             width_dots=self.printer.profile.width_dots,
             status_url=ticket_status_url(self.cfg, ticket.get("token")),
@@ -242,6 +243,7 @@ class KioskDevice:
             "ticket": ticket,
             "ahead": result.get("ahead"),
             "est_wait_s": result.get("est_wait_s"),
+            "est_wait_range_s": result.get("est_wait_range_s"),
             "reason": f"{type(exc).__name__}: {exc}",
         }
         try:

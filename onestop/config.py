@@ -282,6 +282,9 @@ class QueueSection(_Section):
     priority_streak: int = Field(default=3, ge=1, le=100)
     #: Weight of the newest service time in the moving average behind the wait estimate.
     ewma_alpha: float = Field(default=0.2, gt=0, le=1)
+    #: Tell waits as a range learned from real waits (``est_wait_range_s``, docs/controller.md "Wait
+    #: estimates"); false: only the plain moving-average estimate, as before.
+    wait_ranges: bool = True
     #: How many recent calls the hall board keeps.
     board_calls: int = Field(default=10, ge=1, le=50)
     #: A service (call to done) shorter than this is flagged ``short_service`` in the back end's
