@@ -82,6 +82,7 @@ class Calibration:
 
     pools: dict[str, deque[float]] = field(default_factory=lambda: {p: deque(maxlen=WINDOW) for p in POOLS})
     _sorted: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    _record: dict[str, list[float]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_record(cls, rec: object) -> Calibration:
@@ -97,14 +98,17 @@ class Calibration:
         return c
 
     def record(self) -> dict[str, list[float]]:
-        """Persistent form."""
-        return {p: [round(v, 3) for v in d] for p, d in self.pools.items()}
+        """Persistent form (kept until the next ratio: the service's record is written on every change)."""
+        if self._record is None:
+            self._record = {p: [round(v, 3) for v in d] for p, d in self.pools.items() if d}
+        return self._record
 
     def add(self, pool: str, ratio: float) -> None:
         """Learn one ratio (real over told)."""
         if math.isfinite(ratio) and ratio > 0:
             self.pools[pool].append(ratio)
             self._sorted.pop(pool, None)
+            self._record = None
 
     def ratios(self, pool: str) -> tuple[float, float, float]:
         """The low, middle and high ratio of a pool (the defaults until it has learned enough)."""
