@@ -24,6 +24,7 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
+from kiosk_app.read_aloud import ReadAloud
 from kiosk_app.ticket import parse_wait_range, render_ticket, ticket_status_url
 from kiosk_app.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig
@@ -86,6 +87,10 @@ class KioskDevice:
         self.vm = KioskViewModel(cfg, device_id, self, clock=clock, connected=self.connected, guard_s=guard_s)
         #: The latest health message published (for tests and the print-test).
         self.health: dict[str, Any] = {}
+        #: The read-aloud speaker (``read_aloud = true`` on the device; docs/kiosk.md "Read aloud").
+        self.speaker = ReadAloud.for_device(cfg, device_id)
+        if self.speaker is not None:
+            self.vm.speak = self.speaker.read
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, connect_timeout: float | None = 10.0) -> None:
@@ -112,6 +117,8 @@ class KioskDevice:
         self._stop.set()
         for th in self._threads:
             th.join(5)
+        if self.speaker is not None:
+            self.speaker.close()
         self.client.stop()
         with self._printer_lock:
             self.printer.close()

@@ -172,6 +172,8 @@ class ServiceButton:
     #: ``status`` and ``detail`` in the other language.
     status2: str = ""
     detail2: str = ""
+    #: The service's picture (``icon`` in site.toml: kiosk_app/icons/{icon}.png), or None.
+    icon: str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,9 @@ class KioskViewModel(Observable, PressGuard):
         self._was_connected = True
         #: Every accepted issue, in order (for tests and the operator log): (service, priority).
         self.requests: list[tuple[str, bool]] = []
+        #: Reads a screen aloud (kiosk_app.read_aloud.ReadAloud.read) when the kiosk's ``read_aloud``
+        #: is on; None: no speaker button.
+        self.speak: Callable[[View], None] | None = None
 
     # -- inputs from the shell ------------------------------------------------------------
     def on_service_state(self, payload: Mapping[str, Any]) -> None:
@@ -321,6 +326,16 @@ class KioskViewModel(Observable, PressGuard):
                 return False
             self._start(_Request(self._service, priority))
         self._changed()
+        return True
+
+    def read_aloud(self) -> bool:
+        """The speaker button: read the current screen aloud (off the UI thread); it counts as a
+        touch, so the screen does not time out under the citizen who listens."""
+        if self.speak is None:
+            return False
+        with self._cond:
+            self._activity = self.clock()
+        self.speak(self.view())
         return True
 
     def press(self, action: str) -> bool:
@@ -506,7 +521,17 @@ class KioskViewModel(Observable, PressGuard):
             rng = live.est_wait_range_s
             detail, detail2 = minutes_text(est, lang, rng), minutes_text(est, other, rng)
         return ServiceButton(
-            conf.id, name, name2, status, detail, enabled, live.waiting, live.est_wait_s, status2, detail2
+            conf.id,
+            name,
+            name2,
+            status,
+            detail,
+            enabled,
+            live.waiting,
+            live.est_wait_s,
+            status2,
+            detail2,
+            conf.icon,
         )
 
     def _banner(self) -> tuple[str, str]:
