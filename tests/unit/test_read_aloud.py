@@ -7,6 +7,7 @@ import logging
 import shutil
 import threading
 from pathlib import Path
+
 import pytest
 
 from device_drivers.audio import SimAudio
