@@ -78,6 +78,13 @@ def vehicle(d: Draw) -> None:  # giao thông vận tải: a car
         d.ellipse(_s(cx - 26, 158, cx + 26, 210), fill=W)
 
 
+def leaf(d: Draw) -> None:  # tài nguyên - môi trường: a leaf
+    d.ellipse(_s(50, 50, 206, 206), fill=W)
+    d.polygon(_s(128, 50, 206, 50, 206, 128), fill=W)
+    d.line(_s(40, 216, 90, 166), fill=W, width=12 * K)
+    d.line(_s(60, 196, 180, 76), fill=(0, 0, 0, 0), width=10 * K)
+
+
 def speaker(d: Draw) -> None:  # the read-aloud button
     d.rectangle(_s(30, 96, 82, 160), fill=W)
     d.polygon(_s(82, 96, 140, 46, 140, 210, 82, 160), fill=W)
@@ -94,6 +101,7 @@ ICONS: dict[str, Callable[[Draw], None]] = {
     "health": health,
     "document": document,
     "vehicle": vehicle,
+    "leaf": leaf,
     "speaker": speaker,
 }
 
