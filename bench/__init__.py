@@ -16,6 +16,7 @@ BENCHMARKS = (
     "chaos",
     "scale",
     "history",
+    "wait_estimate",
 )
 
 #: What ``python -m bench`` runs when no name is given: the long ones (the chaos day, ~4 min; the

@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--history-repeats", type=int, default=3, help="runs per query (the median is kept)")
     g.add_argument("--history-db", help="keep the built hub database here, or reuse it if it exists")
     g.add_argument("--no-indexes", action="store_true", help="history: skip the candidate-index pass")
+    g = p.add_argument_group("wait_estimate")
+    g.add_argument("--wait-days", type=int, default=10, help="simulated working days")
+    g.add_argument("--wait-seed", type=int, default=20261123, help="seed of the simulated days")
+    g.add_argument("--wait-load", type=float, default=1.0, help="arrivals times this (1.3: a crowded month)")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -121,6 +125,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
             indexes=not args.no_indexes,
             db=args.history_db,
         )
+    if name == "wait_estimate":
+        from bench import wait_estimate
+
+        return wait_estimate.run(args.wait_days, args.wait_seed, args.wait_load)
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -24,7 +24,8 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
-from kiosk_app.ticket import render_ticket, ticket_status_url
+from kiosk_app.read_aloud import ReadAloud
+from kiosk_app.ticket import parse_wait_range, render_ticket, ticket_status_url
 from kiosk_app.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig
 from onestop.device import DeviceClient, NoReply
@@ -86,6 +87,10 @@ class KioskDevice:
         self.vm = KioskViewModel(cfg, device_id, self, clock=clock, connected=self.connected, guard_s=guard_s)
         #: The latest health message published (for tests and the print-test).
         self.health: dict[str, Any] = {}
+        #: The read-aloud speaker (``read_aloud = true`` on the device; docs/kiosk.md "Read aloud").
+        self.speaker = ReadAloud.for_device(cfg, device_id)
+        if self.speaker is not None:
+            self.vm.speak = self.speaker.read
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, connect_timeout: float | None = 10.0) -> None:
@@ -112,6 +117,8 @@ class KioskDevice:
         self._stop.set()
         for th in self._threads:
             th.join(5)
+        if self.speaker is not None:
+            self.speaker.close()
         self.client.stop()
         with self._printer_lock:
             self.printer.close()
@@ -155,6 +162,7 @@ class KioskDevice:
             service_name_en=service.name_en,
             ahead=int(result.get("ahead", 0)),
             est_wait_s=int(result.get("est_wait_s", 0)),
+            est_wait_range_s=parse_wait_range(result.get("est_wait_range_s")),
             layout=self.cfg.ticket,
             width_dots=self.printer.profile.width_dots,
             status_url=ticket_status_url(self.cfg, ticket.get("token")),
@@ -242,6 +250,7 @@ class KioskDevice:
             "ticket": ticket,
             "ahead": result.get("ahead"),
             "est_wait_s": result.get("est_wait_s"),
+            "est_wait_range_s": result.get("est_wait_range_s"),
             "reason": f"{type(exc).__name__}: {exc}",
         }
         try:

@@ -13,6 +13,7 @@ from typing import Any
 from kivy.uix.anchorlayout import AnchorLayout  # type: ignore[import-untyped]
 from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
 from kivy.uix.gridlayout import GridLayout  # type: ignore[import-untyped]
+from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
 from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View
@@ -34,6 +35,7 @@ from kiosk_app.widgets import (
     text,
 )
 from kiosk_app.widgets import esc as _m
+from onestop.config import KIOSK_ICONS as ICONS
 
 
 class ScreenBuilder:
@@ -60,6 +62,20 @@ class ScreenBuilder:
         names.add_widget(text(site.agency, self.px(28), color=WHITE, halign="left"))
         names.add_widget(text(site.name, self.px(36), bold=True, color=WHITE, halign="left"))
         bar.add_widget(names)
+        if self.vm.speak is not None:  # read aloud (docs/kiosk.md): a speaker and "Nghe"
+            btn = BigButton(
+                bg=BANNER, color=INK, text=f"[b]{_m('Nghe đọc')}[/b]\n[size={int(self.px(24))}]Listen[/size]",
+                font_size=self.px(34), size_hint=(None, None), size=(self.px(300), self.px(110)),
+                radius=self.px(55), pos_hint={"center_y": 0.5}, padding=(self.px(110), 0, self.px(10), 0),
+            )  # fmt: skip
+            btn.add_widget(Image(source=str(ICONS / "speaker_dark.png"), fit_mode="contain",
+                                 size_hint=(None, None), size=(self.px(80), self.px(80))))  # fmt: skip
+            btn.bind(
+                pos=lambda b, *_: setattr(b.children[0], "pos", (b.x + self.px(24), b.center_y - self.px(40)))
+            )
+            btn.bind(on_press=lambda *_: self.vm.read_aloud())
+            self.buttons["read_aloud"] = btn
+            bar.add_widget(btn)
         if len(view.languages) > 1:
             other: Lang = "en" if view.lang == "vi" else "vi"
             label = {"en": "English", "vi": "Tiếng Việt"}[other]
@@ -129,6 +145,17 @@ class ScreenBuilder:
             radius=self.px(24),
         )
         btn.markup_at = markup
+        if b.icon:  # the service's picture (``icon`` in site.toml), left of the text
+            pic = Image(source=str(ICONS / f"{b.icon}.png"), fit_mode="contain", size_hint=(None, None))
+            btn.add_widget(pic)
+
+            def place(w: Any, *_: Any) -> None:
+                side = min(w.height * 0.6, self.px(120))
+                pic.size = (side, side)
+                pic.pos = (w.x + self.px(20), w.center_y - side / 2)
+                w.padding = (side + self.px(30), 0, self.px(10), 0)
+
+            btn.bind(pos=place, size=place)
         btn.bind(on_press=lambda *_: self.vm.tap_service(b.id))
         self.buttons[f"service:{b.id}"] = btn
         return btn

@@ -63,7 +63,9 @@ def demo_states(vm: KioskViewModel) -> None:
         waiting = (3, 12, 0, 7, 5, 1, 9, 2, 4, 6, 8)[i % 11]
         est = waiting * int(conf.avg_service_min * 60) // 2
         is_open = i != len(vm.services) - 1
+        low, high = est * 7 // 10 // 60 * 60, -(-est * 14 // 10 // 60) * 60  # a learned range
         vm.on_service_state({"service": conf.id, "open": is_open, "waiting": waiting, "est_wait_s": est,
+                             "est_wait_range_s": [low, max(high, 60)],
                              "hours": list(conf.hours), "remaining_today": 100})  # fmt: skip
 
 
@@ -117,6 +119,8 @@ def render_all(
 
     def fresh() -> KioskViewModel:
         vm = KioskViewModel(cfg, device, backend, clock=lambda: t[0], runner=lambda job: job(), guard_s=0)
+        if cfg.device(device).read_aloud:  # the speaker button shows; screenshots stay silent
+            vm.speak = lambda view: None
         demo_states(vm)
         return vm
 

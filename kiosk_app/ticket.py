@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -165,19 +166,74 @@ def format_ahead(ahead: int) -> tuple[str, str]:
     return f"Trước bạn còn {ahead} người", f"{ahead} {'person' if ahead == 1 else 'people'} ahead of you"
 
 
-def format_wait(est_wait_s: int) -> tuple[str, str]:
-    """The estimated-wait line in Vietnamese and English ("khoảng 15 phút"; minutes rounded up)."""
-    minutes = max(0, -(-est_wait_s // 60))
-    # No-break spaces (U+00A0) keep "dự kiến" and "khoảng 15 phút" together when the line wraps.
-    label_vi, label_en = "Thời gian chờ dự\u00a0kiến:", "Estimated wait:"
-    if minutes <= 1:
-        return f"{label_vi} dưới\u00a01\u00a0phút", f"{label_en} under 1 minute"
-    if minutes < 60:
-        return f"{label_vi} khoảng\u00a0{minutes}\u00a0phút", f"{label_en} about {minutes} min"
+def _duration(seconds: int) -> tuple[str, str]:
+    """A duration in whole minutes, in Vietnamese and English: "45 phút", "1 giờ", "1 giờ 30 phút"
+    (never "1 giờ 0 phút"). No-break spaces keep it on one line."""
+    minutes = max(0, -(-seconds // 60))
     h, m = divmod(minutes, 60)
-    vi = f"khoảng\u00a0{h}\u00a0giờ\u00a0{m}\u00a0phút" if m else f"khoảng\u00a0{h}\u00a0giờ"
-    en = f"about {h} h {m} min" if m else f"about {h} h"
-    return f"{label_vi} {vi}", f"{label_en} {en}"
+    if not h:
+        return f"{m}\u00a0phút", f"{m} min"
+    if not m:
+        return f"{h}\u00a0giờ", f"{h} h"
+    return f"{h}\u00a0giờ\u00a0{m}\u00a0phút", f"{h} h {m} min"
+
+
+def told_wait(
+    est_wait_s: int, est_wait_range_s: Sequence[int] | None = None
+) -> tuple[str, str, tuple[int, int]]:
+    """What a citizen is told about the wait (Vietnamese, English, without a label) and the bounds in
+    seconds that the words state (docs/kiosk.md, "Wait estimates"):
+
+    - nobody or hardly anybody to wait for: "dưới 1 phút" / "dưới 5 phút" (0 up to that);
+    - a narrow range (at most 4 minutes wide): one number, "khoảng 8 phút" (that number ± 2 minutes);
+    - a wide one: "khoảng 10–20 phút", or "từ 45 phút đến 1 giờ 30 phút" from an hour and a half on.
+
+    Without a range (a controller without wait ranges) the number alone: "khoảng 15 phút"."""
+    minutes = max(0, -(-int(est_wait_s) // 60))
+    if est_wait_range_s is None or len(est_wait_range_s) != 2:
+        if minutes <= 1:
+            return "dưới\u00a01\u00a0phút", "under 1 minute", (0, 60)
+        vi, en = _duration(minutes * 60)
+        return f"khoảng\u00a0{vi}", f"about {en}", (minutes * 60 - 120, minutes * 60 + 120)
+    lo, hi = sorted((max(0, int(est_wait_range_s[0])), max(0, int(est_wait_range_s[1]))))
+    hi_min = max(1, -(-hi // 60))
+    if hi_min <= 1:
+        return "dưới\u00a01\u00a0phút", "under 1 minute", (0, 60)
+    if hi_min <= 5 or lo < 60:
+        return f"dưới\u00a0{hi_min}\u00a0phút", f"under {hi_min} min", (0, hi_min * 60)
+    if hi - lo <= 240:
+        m = max(2, round(est_wait_s / 60))
+        vi, en = _duration(m * 60)
+        return f"khoảng\u00a0{vi}", f"about {en}", (m * 60 - 120, m * 60 + 120)
+    lo_min = lo // 60
+    if hi_min < 90:
+        return (
+            f"khoảng\u00a0{lo_min}–{hi_min}\u00a0phút",
+            f"about {lo_min}–{hi_min} min",
+            (lo_min * 60, hi_min * 60),
+        )
+    (lo_vi, lo_en), (hi_vi, hi_en) = _duration(lo_min * 60), _duration(hi_min * 60)
+    return f"từ {lo_vi} đến {hi_vi}", f"{lo_en} to {hi_en}", (lo_min * 60, hi_min * 60)
+
+
+def parse_wait_range(value: Any) -> tuple[int, int] | None:
+    """``est_wait_range_s`` from a message: two whole seconds, low first; anything else is None
+    (an older controller, or a malformed message: the number alone is told then)."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        and value[0] <= value[1]
+    ):
+        return int(value[0]), int(value[1])
+    return None
+
+
+def format_wait(est_wait_s: int, est_wait_range_s: Sequence[int] | None = None) -> tuple[str, str]:
+    """The estimated-wait line in Vietnamese and English ("khoảng 10–20 phút"; see :func:`told_wait`)."""
+    vi, en, _ = told_wait(est_wait_s, est_wait_range_s)
+    # No-break spaces (U+00A0) keep "dự kiến" and "khoảng 15 phút" together when the line wraps.
+    return f"Thời gian chờ dự\u00a0kiến: {vi}", f"Estimated wait: {en}"
 
 
 def format_time(moment: datetime, site: SiteConfig) -> str:
@@ -384,6 +440,7 @@ def compose_ticket(
     status_url: str | None,
     now: datetime,
     service_name_en: str = "",
+    est_wait_range_s: Sequence[int] | None = None,
 ) -> tuple[Image.Image, list[Block]]:
     """The ticket image (mode "1", exactly ``width_dots`` wide) and where each element is on it."""
     if width_dots < 128:
@@ -417,7 +474,7 @@ def compose_ticket(
     c.rule(1)
     c.gap(10)
     ahead_vi, ahead_en = format_ahead(ahead)
-    wait_vi, wait_en = format_wait(est_wait_s)
+    wait_vi, wait_en = format_wait(est_wait_s, est_wait_range_s)
     c.text("ahead", ahead_vi, layout.info_size, bold=True)
     if en:
         c.text("ahead", ahead_en, layout.small_size)
@@ -460,6 +517,7 @@ def render_ticket(
     status_url: str | None,
     now: datetime,
     service_name_en: str = "",
+    est_wait_range_s: Sequence[int] | None = None,
 ) -> Image.Image:
     """A queue ticket for a wire ``Ticket`` as a mode "1" image exactly ``width_dots`` wide."""
     image, _ = compose_ticket(
@@ -473,6 +531,7 @@ def render_ticket(
         status_url=status_url,
         now=now,
         service_name_en=service_name_en,
+        est_wait_range_s=est_wait_range_s,
     )
     return image
 
@@ -541,9 +600,11 @@ __all__ = [
     "load_font",
     "missing_glyphs",
     "nfc",
+    "parse_wait_range",
     "render_sample_ticket",
     "render_ticket",
     "sample_ticket",
     "ticket_status_url",
+    "told_wait",
     "wrap",
 ]

@@ -22,13 +22,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from device_drivers.printer.errors import PaperOut, PrinterError
 from kiosk_app.observable import Observable, PressGuard
-from kiosk_app.ticket import format_ahead, format_wait, nfc
+from kiosk_app.ticket import format_ahead, format_wait, nfc, parse_wait_range, told_wait
 from onestop.config import ServiceConfig, SiteConfig
 from onestop.device import CommandFailed, NoReply
 from onestop.mqtt import BrokerUnreachable
@@ -172,6 +172,8 @@ class ServiceButton:
     #: ``status`` and ``detail`` in the other language.
     status2: str = ""
     detail2: str = ""
+    #: The service's picture (``icon`` in site.toml: kiosk_app/icons/{icon}.png), or None.
+    icon: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class _Live:
     open: bool | None = None
     waiting: int | None = None
     est_wait_s: int | None = None
+    est_wait_range_s: tuple[int, int] | None = None
     remaining: int | None = None
     hours: list[str] | None = None
 
@@ -216,13 +219,10 @@ def _thread_runner(job: Callable[[], None]) -> None:
     threading.Thread(target=job, name="kiosk-issue", daemon=True).start()
 
 
-def minutes_text(est_wait_s: int, lang: Lang) -> str:
-    """A short wait estimate: "khoảng 15 phút" / "about 15 min" (minutes rounded up, at least 1)."""
-    minutes = max(1, -(-int(est_wait_s) // 60))
-    if minutes < 60:
-        return T["wait_about"].pick(lang)[0].format(m=minutes)
-    h, m = divmod(minutes, 60)
-    return T["wait_hours"].pick(lang)[0].format(h=h, m=m)
+def minutes_text(est_wait_s: int, lang: Lang, est_wait_range_s: Sequence[int] | None = None) -> str:
+    """A short wait estimate: "khoảng 15 phút", "khoảng 10–20 phút", "dưới 5 phút" (ticket.told_wait)."""
+    vi, en, _ = told_wait(int(est_wait_s), est_wait_range_s)
+    return (vi if lang == "vi" else en).replace("\u00a0", " ")
 
 
 class KioskViewModel(Observable, PressGuard):
@@ -269,6 +269,9 @@ class KioskViewModel(Observable, PressGuard):
         self._was_connected = True
         #: Every accepted issue, in order (for tests and the operator log): (service, priority).
         self.requests: list[tuple[str, bool]] = []
+        #: Reads a screen aloud (kiosk_app.read_aloud.ReadAloud.read) when the kiosk's ``read_aloud``
+        #: is on; None: no speaker button.
+        self.speak: Callable[[View], None] | None = None
 
     # -- inputs from the shell ------------------------------------------------------------
     def on_service_state(self, payload: Mapping[str, Any]) -> None:
@@ -284,6 +287,8 @@ class KioskViewModel(Observable, PressGuard):
             value = payload.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
                 setattr(live, attr, value)
+        if "est_wait_range_s" in payload or "est_wait_s" in payload:
+            live.est_wait_range_s = parse_wait_range(payload.get("est_wait_range_s"))
         hours = payload.get("hours")
         if isinstance(hours, list) and all(isinstance(h, str) for h in hours):
             live.hours = list(hours)
@@ -321,6 +326,16 @@ class KioskViewModel(Observable, PressGuard):
                 return False
             self._start(_Request(self._service, priority))
         self._changed()
+        return True
+
+    def read_aloud(self) -> bool:
+        """The speaker button: read the current screen aloud (off the UI thread); it counts as a
+        touch, so the screen does not time out under the citizen who listens."""
+        if self.speak is None:
+            return False
+        with self._cond:
+            self._activity = self.clock()
+        self.speak(self.view())
         return True
 
     def press(self, action: str) -> bool:
@@ -503,9 +518,20 @@ class KioskViewModel(Observable, PressGuard):
         else:
             status, status2 = self._w("waiting", n=live.waiting)
             est = live.est_wait_s or 0
-            detail, detail2 = minutes_text(est, lang), minutes_text(est, other)
+            rng = live.est_wait_range_s
+            detail, detail2 = minutes_text(est, lang, rng), minutes_text(est, other, rng)
         return ServiceButton(
-            conf.id, name, name2, status, detail, enabled, live.waiting, live.est_wait_s, status2, detail2
+            conf.id,
+            name,
+            name2,
+            status,
+            detail,
+            enabled,
+            live.waiting,
+            live.est_wait_s,
+            status2,
+            detail2,
+            conf.icon,
         )
 
     def _banner(self) -> tuple[str, str]:
@@ -521,7 +547,9 @@ class KioskViewModel(Observable, PressGuard):
         ticket = result.get("ticket") or {}
         lines = [self._names(str(ticket.get("service", self._service or "")))]
         ahead_vi, ahead_en = format_ahead(int(result.get("ahead", 0)))
-        wait_vi, wait_en = format_wait(int(result.get("est_wait_s", 0)))
+        wait_vi, wait_en = format_wait(
+            int(result.get("est_wait_s", 0)), parse_wait_range(result.get("est_wait_range_s"))
+        )
         pick = (lambda vi, en: (vi, en)) if self.lang == "vi" else (lambda vi, en: (en, vi))
         lines.append(pick(ahead_vi, ahead_en))
         lines.append(pick(wait_vi.replace("\u00a0", " "), wait_en))

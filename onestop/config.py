@@ -153,6 +153,8 @@ class ServiceConfig(_Section):
     hours: list[TimeRange] = Field(default_factory=list)
     days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS))
     avg_service_min: float = Field(default=8.0, gt=0, le=480)
+    #: A picture on the kiosk's button: the name of one of kiosk_app/icons/*.png (docs/kiosk.md).
+    icon: Ident | None = None
 
     @property
     def hour_ranges(self) -> list[tuple[time, time]]:
@@ -213,6 +215,8 @@ class DeviceConfig(_Section):
     keys: Hardware | None = None
     display: Hardware | None = None
     audio: Hardware | None = None
+    #: A kiosk: a speaker button that reads the screen aloud to its ``audio`` output (docs/kiosk.md).
+    read_aloud: bool = False
 
 
 #: The ready-made short comments a rating terminal offers when ``[rating] comments`` is not given.
@@ -282,6 +286,9 @@ class QueueSection(_Section):
     priority_streak: int = Field(default=3, ge=1, le=100)
     #: Weight of the newest service time in the moving average behind the wait estimate.
     ewma_alpha: float = Field(default=0.2, gt=0, le=1)
+    #: Tell waits as a range learned from real waits (``est_wait_range_s``, docs/controller.md "Wait
+    #: estimates"); false: only the plain moving-average estimate, as before.
+    wait_ranges: bool = True
     #: How many recent calls the hall board keeps.
     board_calls: int = Field(default=10, ge=1, le=50)
     #: A service (call to done) shorter than this is flagged ``short_service`` in the back end's
@@ -535,6 +542,10 @@ def _friendly(err: Any) -> str:
     return msg
 
 
+#: The pictures a service's ``icon`` may name (drawn by scripts/make_kiosk_icons.py).
+KIOSK_ICONS = Path(__file__).resolve().parent.parent / "kiosk_app" / "icons"
+
+
 def _cross_check(cfg: SiteConfig) -> list[str]:
     """The rules that span sections: unique ids, references that exist, roles that fit."""
     problems: list[str] = []
@@ -562,6 +573,11 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             problems.append(
                 f'services (id "{s.id}").daily_limit: {s.daily_limit} does not fit in {s.digits} digits'
             )
+    icons = KIOSK_ICONS
+    for s in cfg.services:
+        if s.icon is not None and icons.is_dir() and not (icons / f"{s.icon}.png").is_file():
+            known = ", ".join(sorted(p.stem for p in icons.glob("*.png")))
+            problems.append(f'services (id "{s.id}").icon: no icon "{s.icon}"; there are: {known}')
     service_ids = {s.id for s in cfg.services}
     counter_ids = {c.id for c in cfg.counters}
     for c in cfg.counters:

@@ -17,6 +17,17 @@ from typing import Any
 from onestop.clock import Clock
 from onestop.config import SiteConfig
 from onestop.protocol import OPS_BY_ROLE, TERMINAL_STATUSES, iso
+from queue_controller.estimate import (
+    PACE_CALLS,
+    PACE_WEIGHT,
+    Told,
+    WaitEstimate,
+    break_after,
+    combine,
+    drain_pace,
+    learn,
+    pool_of,
+)
 from queue_controller.model import CounterRt, Decision, Rejected, ServiceRt, Ticket
 
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -54,6 +65,10 @@ class Engine:
         self._tz = cfg.site.tz
         self._hours = {s.id: (frozenset(s.days), s.hour_ranges) for s in cfg.services}
         self._last_tick = self._quiet_until = now
+        #: The basis of each waiting ticket's estimate, until its first call teaches the calibration.
+        self._told: dict[str, Told] = {}
+        #: When each service's latest tickets were first called (the pace its line moves at).
+        self._called: dict[str, deque[datetime]] = {s.id: deque(maxlen=PACE_CALLS) for s in cfg.services}
         #: Set while the clock's business day is earlier than the engine's (the clock went back).
         self.day_behind: date | None = None
         for s in self.services.values():
@@ -137,7 +152,7 @@ class Engine:
             "name_en": conf.name_en,
             "open": s.open,
             "waiting": s.waiting,
-            "est_wait_s": self.estimate(sid, s.waiting),
+            **self._wait_fields(sid, s.waiting),
             "last_issued": s.last_issued,
             "issued_today": s.issued,
             "remaining_today": max(0, conf.capacity - s.issued),
@@ -155,7 +170,7 @@ class Engine:
                     "service": s.id,
                     "name": s.name,
                     "waiting": self.services[s.id].waiting,
-                    "est_wait_s": self.estimate(s.id, self.services[s.id].waiting),
+                    **self._wait_fields(s.id, self.services[s.id].waiting),
                 }
                 for s in self.cfg.services
             ],
@@ -166,12 +181,42 @@ class Engine:
         return sum(1 for cid in self._counters_of[sid] if self.counters[cid].status == "open")
 
     def estimate(self, sid: str, ahead: int) -> int:
-        """Seconds until a ticket with ``ahead`` people before it is called, from the moving average
-        of real service times and the counters open for the service (at least one is assumed)."""
-        if ahead <= 0:
-            return 0
-        per = self.services[sid].ewma_s
-        return math.ceil(ahead * per / max(1, self.open_counters(sid)))
+        """Seconds until a ticket with ``ahead`` people before it is called (see :meth:`wait_estimate`)."""
+        return self.wait_estimate(sid, ahead).point_s
+
+    def _basis(self, sid: str, ahead: int) -> Told:
+        """The plain estimate for ``ahead`` people: the moving average of real service times shared
+        by the counters open for the service (at least one is assumed), plus the breaks in the
+        service's hours that the wait would run across; and the calibration pool it belongs to."""
+        opened = self.open_counters(sid)
+        slot = self.services[sid].ewma_s / max(1, opened)
+        plain = max(0, ahead) * slot
+        if not self.cfg.queue.wait_ranges:  # the estimate as it was before ranges
+            return Told(pool_of(opened, ahead), plain, slot)
+        now = self.clock.now()
+        pace = drain_pace(self._called[sid], now) if opened else None
+        if pace is not None:  # the pace at which this service's line really moved lately
+            slot = PACE_WEIGHT * pace + (1 - PACE_WEIGHT) * slot
+            plain = max(0, ahead) * slot
+        if plain > 0:
+            plain += break_after(now.astimezone(self._tz), plain, self._hours[sid][1])
+        return Told(pool_of(opened, ahead), plain, slot)
+
+    def wait_estimate(self, sid: str, ahead: int) -> WaitEstimate:
+        """The wait told for a ticket with ``ahead`` people before it: a point and a range, from the
+        plain estimate calibrated by how real waits compared with it (queue_controller/estimate.py)."""
+        told = self._basis(sid, ahead)
+        if not self.cfg.queue.wait_ranges:
+            point = math.ceil(told.plain_s)
+            return WaitEstimate(point, point, point)
+        return combine(told.plain_s, told.slot_s, self.services[sid].calibration.ratios(told.pool))
+
+    def _wait_fields(self, sid: str, ahead: int) -> dict[str, Any]:
+        est = self.wait_estimate(sid, ahead)
+        out: dict[str, Any] = {"est_wait_s": est.point_s}
+        if self.cfg.queue.wait_ranges:
+            out["est_wait_range_s"] = [est.lo_s, est.hi_s]
+        return out
 
     def service_open(self, sid: str, now: datetime) -> bool:
         """Whether a service issues tickets at ``now`` (its days and hours, in site time)."""
@@ -245,6 +290,7 @@ class Engine:
             s.normal.clear()
             s.issued, s.last_issued = 0, None
             d.services.add(s.id)
+        self._told.clear()
         self._event(d, now, "day.closed", {"day": self.day.isoformat(), "issued": issued, "expired": expired})
         self.calls.clear()
         d.board = True
@@ -314,12 +360,13 @@ class Engine:
         d.tickets[t.id] = t
         d.services.add(sid)
         d.board = True
-        est = self.estimate(sid, ahead)
+        wait = self._wait_fields(sid, ahead)
+        self._told[t.id] = self._basis(sid, ahead)
         wire = t.wire()
         if self.ticket_token is not None:  # the unguessable link of the ticket's QR code
             wire["token"] = self.ticket_token(t.id)
-        self._event(d, now, "ticket.issued", {"ticket": wire, "ahead": ahead, "est_wait_s": est})
-        return {"ticket": dict(wire), "ahead": ahead, "est_wait_s": est}
+        self._event(d, now, "ticket.issued", {"ticket": wire, "ahead": ahead, **wait})
+        return {"ticket": dict(wire), "ahead": ahead, **wait}
 
     # -- counter ----------------------------------------------------------------------------
     def _op_open(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
@@ -623,6 +670,10 @@ class Engine:
         t.finished_at = None
         if t.first_called_at is None:
             t.first_called_at = now
+            self._called[t.service].append(now)
+            told = self._told.pop(t.id, None)
+            if told is not None:  # learn how the wait told compared with the real one
+                learn(self.services[t.service].calibration, told, (now - t.issued_at).total_seconds())
         c.serving = t.id
         d.tickets[t.id] = t
         self._counter_changed(d, cid)

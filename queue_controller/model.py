@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from onestop.protocol import iso
+from queue_controller.estimate import Calibration
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -145,6 +146,8 @@ class ServiceRt:
     # Ticket ids in calling order (ranks ascending); rebuilt from the tickets on restart.
     normal: deque[str] = field(default_factory=deque)
     prio: deque[str] = field(default_factory=deque)
+    #: What real waits were compared with what was told (queue_controller/estimate.py).
+    calibration: Calibration = field(default_factory=Calibration)
 
     @property
     def waiting(self) -> int:
@@ -153,13 +156,23 @@ class ServiceRt:
 
     def record(self) -> dict[str, Any]:
         """Persistent form (the waiting lines are derived from the tickets)."""
-        return {"ewma_s": self.ewma_s, "issued": self.issued, "last_issued": self.last_issued}
+        return {
+            "ewma_s": self.ewma_s,
+            "issued": self.issued,
+            "last_issued": self.last_issued,
+            "wait_ratios": self.calibration.record(),
+        }
 
     @classmethod
     def from_record(cls, sid: str, r: dict[str, Any]) -> ServiceRt:
         """Inverse of :meth:`record`."""
         return cls(
-            id=sid, ewma_s=float(r["ewma_s"]), issued=int(r["issued"]), last_issued=r.get("last_issued")
+            id=sid,
+            ewma_s=float(r["ewma_s"]),
+            issued=int(r["issued"]),
+            last_issued=r.get("last_issued"),
+            # Absent from records written before wait ranges existed: nothing learned yet.
+            calibration=Calibration.from_record(r.get("wait_ratios")),
         )
 
 

@@ -29,7 +29,7 @@ TICKET: dict[str, Any] = {
 }
 
 
-def golden_ticket() -> Image.Image:
+def golden_ticket(est_wait_range_s: tuple[int, int] | None = None) -> Image.Image:
     cfg = site()
     return render_ticket(
         TICKET,
@@ -38,6 +38,7 @@ def golden_ticket() -> Image.Image:
         service_name_en="Justice - Civil status",
         ahead=7,
         est_wait_s=23 * 60 + 5,
+        est_wait_range_s=est_wait_range_s,
         layout=TicketLayout(),
         width_dots=PROFILE.width_dots,
         status_url=ticket_status_url(cfg, TICKET["id"]),
@@ -79,3 +80,20 @@ def test_the_diff_helper_explains_a_changed_picture(tmp_path: Path) -> None:
     assert "1 dots differ within (100, 100, 101, 101)" in message
     assert "first differing byte at offset" in message
     assert (tmp_path / f"{NAME}.diff.png").exists()
+
+
+#: A ticket told a range ("khoảng 15–35 phút"), as a controller with wait ranges replies.
+RANGE_NAME = "ticket-tm-t88v-range"
+
+
+def test_range_ticket_exact_bytes(tmp_path: Path) -> None:
+    img = golden_ticket((15 * 60, 35 * 60))
+    data = encode_job(img, PROFILE, cut=True)
+    if UPDATE:
+        save_golden(RANGE_NAME, img, data, PROFILE)
+    golden, meta = load_golden(RANGE_NAME)
+    if digest(data) != {"sha256": meta["sha256"], "length": meta["length"]}:
+        pytest.fail(explain_job_change(RANGE_NAME, data, img, PROFILE, tmp_path / "golden-diff"))
+    assert golden.tobytes() == img.tobytes()
+    # The range changes the wait line only: the picture differs from the one-number ticket.
+    assert img.tobytes() != golden_ticket().tobytes()
