@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--history-repeats", type=int, default=3, help="runs per query (the median is kept)")
     g.add_argument("--history-db", help="keep the built hub database here, or reuse it if it exists")
     g.add_argument("--no-indexes", action="store_true", help="history: skip the candidate-index pass")
+    g = p.add_argument_group("site_memory")
+    g.add_argument("--settle", type=float, default=20.0, help="seconds the site runs before it is measured")
+    g.add_argument("--no-board", action="store_true", help="site_memory: without the board in Chromium")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -121,6 +124,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
             indexes=not args.no_indexes,
             db=args.history_db,
         )
+    if name == "site_memory":
+        from bench import site_memory
+
+        return site_memory.run(args.settle, board=not args.no_board)
     raise ValueError(f"unknown benchmark {name!r}")
 
 
