@@ -57,6 +57,7 @@ class TicketStatus(BaseModel):
     status: TicketStatusName
     counter: str | None
     counter_label: str | None
+    counter_label_en: str | None = None
     issued_at: str
     called_at: str | None
     ahead: int | None

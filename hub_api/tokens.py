@@ -330,6 +330,24 @@ class SessionSigner:
 
 
 # -- command line: python -m hub_api.tokens ------------------------------------------------------
+_USES: dict[str, str] = {
+    "viewer": "read-only API calls and /metrics (Prometheus)",
+    "manager": "the dashboard (/dashboard asks for it once) and reports",
+    "admin": "everything, token management in the API included",
+}
+
+
+def _added_text(name: str, role: str, value: str) -> str:
+    """What ``add`` prints for a person: what the value is, where it goes, and that it is shown once."""
+    return (
+        f"API token {name!r} (role {role}); shown once, the hub keeps only its hash:\n"
+        f"\n    {value}\n\n"
+        f"Use it for {_USES.get(role, role)}:\n"
+        f"    HTTP header  Authorization: Bearer <token>\n"
+        f"Keep it in the centre's password safe. Scripts: add --bare to print the token alone."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """``add``, ``remove`` or ``list`` the hub's API tokens."""
     from onestop.config import load
@@ -340,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("add", help="add or replace a token and print it once")
     a.add_argument("--name", required=True)
     a.add_argument("--role", required=True, choices=ROLES)
+    a.add_argument("--bare", action="store_true", help="print only the token (for scripts)")
     r = sub.add_parser("remove", help="remove a token")
     r.add_argument("--name", required=True)
     sub.add_parser("list", help="list token names and roles")
@@ -347,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = TokenStore.for_site(load(args.config))
         if args.cmd == "add":
-            print(store.add(args.name, args.role))
+            value = store.add(args.name, args.role)
+            print(value if args.bare else _added_text(args.name, args.role, value))
         elif args.cmd == "remove":
             if not store.remove(args.name):
                 print(f"no token called {args.name!r}", file=sys.stderr)

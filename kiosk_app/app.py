@@ -8,6 +8,7 @@ level: :func:`configure` sets the environment and :class:`kivy.config.Config` fi
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -20,6 +21,26 @@ DEFAULT_SIZE = (1080, 1920)
 RATING_SIZE = (1280, 800)
 
 
+class _MtdevNotice(logging.Filter):
+    """Kivy logs a full traceback (ERROR) when libmtdev is missing, which is normal on a kiosk with a
+    USB/HID touch screen and in the screenshot tools: make it one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Input: MTDev is not supported"):
+            record.msg = "Input: no libmtdev, the mtdev touch input is off (HID touch screens still work)"
+            record.args = ()
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_mtdev() -> None:
+    """Install the :class:`_MtdevNotice` filter on Kivy's logger (once)."""
+    kivy_log = logging.getLogger("kivy")
+    if not any(isinstance(f, _MtdevNotice) for f in kivy_log.filters):
+        kivy_log.addFilter(_MtdevNotice())
+
+
 def configure(
     *, fullscreen: bool = True, size: tuple[int, int] | None = None, home: str | None = None
 ) -> None:
@@ -27,6 +48,7 @@ def configure(
     emulation by the mouse (a right click would leave red dots). Call before anything imports Kivy."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    quiet_mtdev()
     if home:
         os.environ["KIVY_HOME"] = home
     from kivy.config import Config  # type: ignore[import-untyped]

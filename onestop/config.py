@@ -177,8 +177,18 @@ class CounterConfig(_Section):
 
     id: Ident
     label: Text
+    #: The label in English ("Counter 4"); empty: "Quầy N" becomes "Counter N", other labels are kept.
+    label_en: Annotated[str, BeforeValidator(_nfc)] = ""
     services: list[str] = Field(min_length=1)
     policy: Literal["fifo", "ordered"] = "fifo"
+
+    @property
+    def english_label(self) -> str:
+        """What English text calls this counter: ``label_en``, else "Counter N" for "Quầy N"."""
+        if self.label_en:
+            return self.label_en
+        m = re.fullmatch(r"Quầy\s+(\S.*)", self.label)
+        return f"Counter {m.group(1)}" if m else self.label
 
 
 class OfficerConfig(_Section):

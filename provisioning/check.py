@@ -19,6 +19,7 @@ from onestop.broker import CLIENTID_BINDING, account_roles
 from onestop.config import SiteConfig, is_loopback, split_listen
 from onestop.credentials import secret_path, secrets_dir
 from onestop.protocol import Topics, acl_rules
+from onestop.text import plural
 from provisioning import pki
 from provisioning.errors import ProvisionError
 from provisioning.files import Layout
@@ -258,7 +259,7 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
             out.add(
                 OK,
                 f"ACL covers exactly the {len(want)} accounts "
-                f"(controller, hub, monitor, {len(cfg.devices)} devices)",
+                f"(controller, hub, monitor, {plural(len(cfg.devices), 'device')})",
             )
     try:
         hashes = parse_password_file(layout.password_file.read_text(encoding="utf-8"))
@@ -311,7 +312,7 @@ def check_site(cfg: SiteConfig, *, now: datetime | None = None) -> Checklist:
     """Check a loaded site: certificates, broker config, ACL, password file, secrets and their modes."""
     out = Checklist()
     layout = Layout.of(cfg)
-    out.add(OK, f"{cfg.source} is valid (site {cfg.site.id}, {len(cfg.devices)} devices)")
+    out.add(OK, f"{cfg.source} is valid (site {cfg.site.id}, {plural(len(cfg.devices), 'device')})")
     _certificates(layout, out, now)
     _hub_certificate(cfg, layout, out, now)
     _broker_files(cfg, layout, out)

@@ -33,6 +33,22 @@ def static_files() -> StaticFiles:
     return _RevalidatedStatic(directory=STATIC_DIR)
 
 
+#: The pages' icon; browsers ask for /favicon.ico on every page even without a <link>.
+ICON_HEADERS = {"Cache-Control": "public, max-age=86400"}
+
+
+@router.get("/favicon.ico")
+def favicon_ico() -> FileResponse:
+    """The icon for browsers that ask for /favicon.ico (16, 32 and 48 px)."""
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers=ICON_HEADERS)
+
+
+@router.get("/favicon.svg")
+def favicon_svg() -> FileResponse:
+    """The icon, scalable, that every page links."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers=ICON_HEADERS)
+
+
 @router.get("/")
 def home() -> RedirectResponse:
     """The hub's front page is the hall board."""
@@ -48,7 +64,9 @@ def board() -> FileResponse:
 _NOT_A_WEB_KEYPAD = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Không có bàn phím web</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/caller.css"></head>
+<link rel="stylesheet" href="/static/caller.css">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="icon" href="/favicon.ico" sizes="16x16 32x32 48x48"></head>
 <body class="plain"><main class="notice-page">
 <h1>{label}: không có trang gọi số</h1>
 <p>Quầy này chưa được cấu hình bàn phím web (<code>keys = {{ backend = "web" }}</code>).
@@ -73,7 +91,9 @@ def caller(counter: str, hub: HubDep) -> FileResponse | HTMLResponse:
 _NO_TICKET = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Không tìm thấy phiếu</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/ticket.css"></head>
+<link rel="stylesheet" href="/static/ticket.css">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="icon" href="/favicon.ico" sizes="16x16 32x32 48x48"></head>
 <body><header class="bar"><div class="agency">{agency}</div><div class="centre">{centre}</div></header>
 <main class="card notfound">
 <h1>Không tìm thấy phiếu</h1>

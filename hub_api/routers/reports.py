@@ -16,6 +16,7 @@ from hub_api.app import Hub, HubDep
 from hub_api.deps import Manager, refusals
 from hub_api.models import OfficerReport, Report, Responses
 from hub_api.routers.devices import alerts_of
+from onestop.text import percent
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -87,7 +88,7 @@ def _officer_html(hub: Hub, data: OfficerReport) -> str:
     body = []
     for i, r in enumerate(data.rows, 1):
         total = r.officer is None
-        pct = "—" if r.satisfaction is None else f"{100 * r.satisfaction:.1f} %"
+        pct = percent(r.satisfaction, "vi")
         below = r.satisfaction is not None and r.satisfaction < rp.TARGET_SATISFACTION
         cells = "".join(f"<td class='n'>{r.levels.get(lv, 0)}</td>" for lv in data.levels)
         body.append(
@@ -100,7 +101,9 @@ def _officer_html(hub: Hub, data: OfficerReport) -> str:
 <html lang="vi"><head><meta charset="utf-8">
 <title>Báo cáo đánh giá cán bộ — {e(_period_title(data.year, data.quarter))}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/report.css"></head>
+<link rel="stylesheet" href="/static/report.css">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="icon" href="/favicon.ico" sizes="16x16 32x32 48x48"></head>
 <body><main class="sheet">
 <header class="doc-head">
   <div class="org"><div>{e(cfg.site.agency.upper())}</div>

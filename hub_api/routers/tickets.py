@@ -109,6 +109,7 @@ def ticket_status(hub: Hub, token: str) -> TicketStatus | None:
         status=t["status"],
         counter=t["counter"],
         counter_label=ctr.label if ctr else (f"Quầy {t['counter']}" if t["counter"] else None),
+        counter_label_en=ctr.english_label if ctr else (f"Counter {t['counter']}" if t["counter"] else None),
         issued_at=t["issued_at"],
         called_at=t["called_at"],
         ahead=ahead,

@@ -63,6 +63,8 @@ var Onestop = (function () {
     }
   };
   Clock.prototype.timeText = function (date, seconds) {
+    /* a time the page cannot read (a health "ts" of "x") shows as dashes, never "NaN:NaN" */
+    if (date && isNaN(date.getTime())) return seconds === false ? "--:--" : "--:--:--";
     var p = this.parts(date);
     return pad(p.h) + ":" + pad(p.mi) + (seconds === false ? "" : ":" + pad(p.s));
   };

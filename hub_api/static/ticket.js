@@ -40,6 +40,9 @@
     badge.textContent = b[0] + " ";
     badge.appendChild(O.el("em", "", b[1]));
     var counter = t.counter_label || ("Quầy " + t.counter);
+    var counterEn = t.counter_label_en || ("Counter " + t.counter);
+    /* the paper ticket matters only until the citizen is served */
+    $("paper-hint").hidden = !(t.status === "waiting" || t.status === "called");
     if (t.status === "waiting") {
       setText("headline", "Trước bạn còn " + t.ahead + NBSP + "người",
               t.ahead === 1 ? "1 person ahead of you" : t.ahead + " people ahead of you");
@@ -52,7 +55,7 @@
         setText("detail", "", "");
       }
     } else if (t.status === "called") {
-      setText("headline", "Mời đến " + counter.replace(/ /g, NBSP), "Please go to " + counter);
+      setText("headline", "Mời đến " + counter.replace(/ /g, NBSP), "Please go to " + counterEn);
       setText("detail", "Số " + t.number + " đã được gọi lúc " + clock.timeText(new Date(t.called_at), false) + ".",
               "Your number was called.");
     } else if (t.status === "done") {
@@ -62,7 +65,7 @@
     } else if (t.status === "skipped") {
       setText("headline", "Số của bạn đã bị bỏ qua", "Your number was skipped");
       setText("detail", "Số đã được gọi nhưng quý khách không có mặt. Xin liên hệ " + counter + " để được gọi lại.",
-              "You were not there when called: ask at " + counter + " to be called again.");
+              "You were not there when called: ask at " + counterEn + " to be called again.");
     } else {
       setText("headline", "Phiếu đã hết hạn", "This ticket has expired");
       setText("detail", "Phiếu chỉ có giá trị trong ngày cấp. Xin lấy số mới tại máy lấy số.",

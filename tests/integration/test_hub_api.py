@@ -254,4 +254,21 @@ def test_reports_and_csv_export(
     assert csv_body.startswith(b"\xef\xbb\xbf") and "Nguyễn Thị Lan".encode() in csv_body
     page = api.get("/api/reports/officers", params={"format": "html", "year": off["year"]}, headers=m)
     assert page.status_code == 200 and "Nguyễn Thị Lan" in page.text and f"Năm {off['year']}" in page.text
+    assert "100,0 %" in page.text and "100.0 %" not in page.text  # a Vietnamese page: decimal comma
+    csv_rows = list(csv.reader(io.StringIO(csv_body.decode("utf-8-sig"))))
+    assert "100.0" in csv_rows[1]  # CSV keeps a plain number with a dot, for spreadsheets and scripts
     assert api.get("/api/reports", params={"period": "week"}, headers=m).status_code == 422
+
+
+def test_every_page_has_an_icon(api: TestClient, hub: Hub) -> None:
+    ico = api.get("/favicon.ico")
+    assert ico.status_code == 200 and ico.headers["content-type"] == "image/x-icon"
+    assert ico.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    svg = api.get("/favicon.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.text.lstrip().startswith("<svg")
+    pages = ["/board", "/dashboard", "/caller/1", "/t/nothing-here"]
+    for path in pages:
+        r = api.get(path)
+        assert '<link rel="icon" href="/favicon.svg"' in r.text, path
+        assert '<link rel="icon" href="/favicon.ico"' in r.text, path

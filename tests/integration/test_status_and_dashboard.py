@@ -103,10 +103,16 @@ def test_the_status_page_follows_the_ticket_live(
         expect(page.locator("#detail")).to_have_text("Sắp đến lượt bạn, xin chú ý bảng gọi số.")
         counter.request("call_next")  # A002 is called
         expect(page.locator("#headline")).to_have_text("Mời đến Quầy 1")
+        expect(page.locator("#headline-en")).to_have_text("Please go to Counter 1")
         expect(page.locator("#card")).to_have_attribute("data-status", "called")
+        expect(page.locator("#paper-hint")).to_be_visible()  # still needed at the counter
 
         counter.request("finish")
         expect(page.locator("#headline")).to_have_text("Đã phục vụ xong")
+        expect(page.locator("#paper-hint")).to_be_hidden()  # served: no "keep your paper ticket"
+        # a time the page cannot read shows dashes (a health "ts" of "x" once showed "NaN:NaN")
+        assert page.evaluate("new Onestop.Clock().timeText(new Date('x'), false)") == "--:--"
+        assert page.evaluate("new Onestop.Clock().timeText(new Date('x'))") == "--:--:--"
 
         missing = page.goto("/t/20200101-Z999")
         assert missing is not None and missing.status == 404

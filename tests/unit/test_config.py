@@ -246,3 +246,22 @@ def test_hub_https_settings_are_checked_with_clear_errors() -> None:
     assert problems(_with_hub(public_url="ftp://h")) == [
         "hub.public_url: expected http://HOST:PORT or https://HOST:PORT, got 'ftp://h'"
     ]
+
+
+def test_a_counter_has_an_english_label() -> None:
+    data = mutated(counters__1__label_en="Desk B")
+    cfg = config.parse(data, "site.toml")
+    first, second = cfg.counters[0], cfg.counters[1]
+    assert first.label.startswith("Quầy ") and first.english_label == "Counter " + first.label.split()[1]
+    assert second.english_label == "Desk B"
+    other = config.parse(mutated(counters__0__label="Bàn hướng dẫn"), "site.toml").counters[0]
+    assert other.english_label == "Bàn hướng dẫn"  # not a "Quầy N": kept as it is
+
+
+def test_the_commune_example_runs_on_one_small_machine() -> None:
+    cfg = config.load(EXAMPLE.parent / "commune.toml")
+    assert len(cfg.counters) == 3 and cfg.site.name.startswith("Trung tâm Phục vụ hành chính công xã")
+    assert {d.role for d in cfg.devices} >= {"kiosk", "counter", "announcer"}
+    assert cfg.data_dir == EXAMPLE.parent / "var-commune"  # not the provincial example's var/
+    provincial = config.load(EXAMPLE)
+    assert provincial.site.id == "tq-tthc" and "Tuyên Quang" in provincial.site.name
