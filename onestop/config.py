@@ -227,6 +227,9 @@ class DeviceConfig(_Section):
     audio: Hardware | None = None
     #: A kiosk: a speaker button that reads the screen aloud to its ``audio`` output (docs/kiosk.md).
     read_aloud: bool = False
+    #: A TV board: ``calls`` (the last calls, newest highlighted) or ``grid`` (every counter and the
+    #: number it serves now, for large centres); its unit opens ``/board?layout=grid``.
+    layout: Literal["calls", "grid"] = "calls"
 
 
 #: The ready-made short comments a rating terminal offers when ``[rating] comments`` is not given.

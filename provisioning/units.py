@@ -267,7 +267,7 @@ def device_unit_spec(
     """The service that runs one device's process on its Raspberry Pi."""
     name = f"onestop-{dev.id}"
     if is_tv_board(dev):
-        url = cfg.hub.public_url.rstrip("/") + "/board"
+        url = cfg.hub.public_url.rstrip("/") + "/board" + ("?layout=grid" if dev.layout == "grid" else "")
         return UnitSpec(
             name,
             f"onestop TV board {dev.id} ({url})",

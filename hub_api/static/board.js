@@ -6,7 +6,11 @@
   var BLINK_MS = 6000;
   var PAGE_MS = 10000;
   var clock = new O.Clock();
-  var S = { site: null, board: { calls: [], services: [] }, services: {}, controller: null };
+  var S = { site: null, board: { calls: [], services: [] }, services: {}, counters: {}, controller: null };
+  /* "calls" (the last calls, newest highlighted) or "grid" (every counter and the number it serves):
+     /board?layout=grid, which a TV board's unit opens when its device says layout = "grid". */
+  var LAYOUT = /(^|[?&])layout=grid(&|$)/.test(window.location.search.slice(1)) ? "grid" : "calls";
+  var lastGridTop = null;
   var lastTop = null;
   var blinkTimer = null;
   var page = 0;
@@ -17,12 +21,12 @@
 
   /* One font size for a group of texts (the numbers, the counter labels): the style sheet's size,
      or smaller until the widest of them fits its box, so that long labels never get cut. */
-  function fitGroup(nodes) {
+  function fitGroup(nodes, minShare) {
     if (!nodes.length) return;
     var i;
     for (i = 0; i < nodes.length; i++) nodes[i].style.fontSize = "";
     var size = parseFloat(window.getComputedStyle(nodes[0]).fontSize);
-    var min = size * 0.5;
+    var min = size * (minShare || 0.5);
     function overflows() {
       for (var j = 0; j < nodes.length; j++) {
         if (nodes[j].scrollWidth > nodes[j].clientWidth + 1) return true;
@@ -58,6 +62,7 @@
     var list = $("calls");
     var n = callsShown();
     list.style.setProperty("--rows", String(Math.max(1, Math.ceil((n - 1) / 2))));
+    list.style.setProperty("--rows1", String(Math.max(1, n - 1)));
     list.textContent = "";
     for (var i = 0; i < n; i++) list.appendChild(callItem(calls[i], i === 0));
     fitGroup(list.querySelectorAll("li.newest .num"));
@@ -165,14 +170,64 @@
     }
   }
 
+  /* Columns and rows for n cells in a box: the layout whose cells are closest to 16:9 wins. */
+  function gridShape(n, w, h) {
+    var best = null;
+    for (var cols = 1; cols <= n; cols++) {
+      var rows = Math.ceil(n / cols), ratio = (w / cols) / (h / rows);
+      var score = Math.abs(Math.log(ratio / 1.8)) + 0.02 * (cols * rows - n);
+      if (!best || score < best.score) best = { cols: cols, rows: rows, score: score };
+    }
+    return best;
+  }
+
+  function renderGrid() {
+    if (LAYOUT !== "grid" || !S.site) return;
+    var box = $("grid"), counters = S.site.counters || [];
+    var shape = gridShape(counters.length || 1, box.clientWidth, box.clientHeight);
+    box.style.setProperty("--cols", String(shape.cols));
+    box.style.setProperty("--grid-rows", String(shape.rows));
+    var gap = parseFloat(window.getComputedStyle(box).rowGap) || 0;
+    var cellH = (box.clientHeight - gap * (shape.rows + 1)) / shape.rows;
+    box.style.setProperty("--num-size", Math.floor(cellH * 0.42) + "px");
+    box.style.setProperty("--label-size", Math.floor(cellH * 0.3) + "px");
+    var newest = (S.board.calls || [])[0];
+    box.textContent = "";
+    counters.forEach(function (c) {
+      var st = S.counters[c.id] || {}, status = st.status || "closed";
+      var cell = el("div", "cell");
+      cell.setAttribute("data-counter", c.id);
+      cell.setAttribute("data-status", status);
+      cell.appendChild(el("div", "clabel", st.label || c.label));
+      var num = st.serving ? st.serving.number : status === "closed" ? "Đóng" : status === "paused" ? "Tạm dừng" : "—";
+      cell.appendChild(el("div", "cnum", num));
+      if (newest && newest.counter === c.id && st.serving && st.serving.number === newest.number) {
+        cell.className += " newest";
+      }
+      box.appendChild(cell);
+    });
+    fitGroup(box.querySelectorAll(".cnum"), 0.3);
+    fitGroup(box.querySelectorAll(".clabel"), 0.3);
+    var top = newest ? newest.number + "|" + newest.counter + "|" + newest.ts : "";
+    var hot = box.querySelector(".cell.newest");
+    if (hot && lastGridTop !== null && top !== lastGridTop) {
+      hot.className += " blink";
+    }
+    lastGridTop = top;
+  }
+
   function renderController() {
     $("ctl-banner").hidden = S.controller !== false;
   }
 
   function renderAll() {
     renderSite();
-    renderCalls();
-    renderServices();
+    if (LAYOUT === "grid") {
+      renderGrid();
+    } else {
+      renderCalls();
+      renderServices();
+    }
     renderController();
   }
 
@@ -191,17 +246,20 @@
     snapshot: function (snap) {
       S.board = snap.board || { calls: [], services: [] };
       S.services = snap.services || {};
+      S.counters = snap.counters || {};
       S.controller = snap.controller_online;
       renderAll();
     },
     state: function (msg) {
       if (msg.kind === "board") {
         S.board = msg.data;
-        renderCalls();
-        renderServices();
+        renderAll();
+      } else if (msg.kind === "counter") {
+        S.counters[msg.key] = msg.data;
+        renderGrid();
       } else if (msg.kind === "service") {
         S.services[msg.key] = msg.data;
-        renderServices();
+        if (LAYOUT === "calls") renderServices();
       } else if (msg.kind === "controller") {
         S.controller = msg.data.online;
         renderController();
@@ -212,8 +270,15 @@
     }
   });
 
+  if (LAYOUT === "grid") document.body.className += " grid-layout";
+  /* A new size (a TV's resolution set, a window resized): lay everything out again. */
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    if (resizing) clearTimeout(resizing);
+    resizing = setTimeout(function () { resizing = null; renderAll(); }, 100);
+  });
   tick();
   setInterval(tick, 1000);
-  setInterval(function () { page += 1; renderServices(); }, PAGE_MS);
+  setInterval(function () { if (LAYOUT === "calls") { page += 1; renderServices(); } }, PAGE_MS);
   live.start();
 })();

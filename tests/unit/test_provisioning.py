@@ -286,6 +286,15 @@ def test_bundle_of_a_tv_board_opens_the_board_page(site_dir: Path, tmp_path: Pat
     subprocess.run(["bash", "-n", str(root / "install.sh")], check=True)
 
 
+def test_a_grid_tv_board_opens_the_grid_layout(site_dir: Path, tmp_path: Path) -> None:
+    config = site_dir / "site.toml"
+    add_device(config, "tv-2", "board", reload=no_reload)
+    config.write_text(config.read_text().replace('id = "tv-2"\n', 'id = "tv-2"\nlayout = "grid"\n'))
+    root = bundle_device(config, "tv-2", tmp_path / "usb")
+    unit = (root / "systemd" / "user" / "onestop-tv-2.service").read_text()
+    assert "onestop-tv-board https://192.168.1.10:8443/board?layout=grid" in unit
+
+
 def test_bundle_tarball_is_private_and_keeps_the_secret_mode(site_dir: Path, tmp_path: Path) -> None:
     config = site_dir / "site.toml"
     add_device(config, "counter-1", "counter", counter="1", reload=no_reload)
