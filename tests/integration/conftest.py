@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient
 from queue_controller.service import Controller
-from tests.utils.web import HubServer
+from tests.utils.web import CHROMIUM, CHROMIUM_ARGS, HubServer
 
 DeviceFactory = Callable[[str], DeviceClient]
 
@@ -138,3 +139,14 @@ def hub_server(
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's), once per module."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -11,11 +11,11 @@ docs. A real broker, controller and hub; every wait is on something the page sho
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from hub_api.tokens import TokenStore
 from onestop.config import SiteConfig
@@ -25,7 +25,7 @@ from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
 from tests.integration.test_pages import REALISTIC
 from tests.utils.axe import failures
-from tests.utils.web import CHROMIUM, CHROMIUM_ARGS, HubServer
+from tests.utils.web import CHROMIUM, HubServer
 
 pytestmark = [
     pytest.mark.integration,
@@ -50,16 +50,6 @@ VIEWPORTS = {
 @pytest.fixture
 def site_cfg(site_factory: SiteFactory) -> SiteConfig:
     return site_factory(REALISTIC)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.mark.parametrize("screen", list(VIEWPORTS))

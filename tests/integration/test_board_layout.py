@@ -10,19 +10,18 @@ else to tmp_path.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from onestop.config import SiteConfig
 from queue_controller.service import Controller
 from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
 from tests.integration.test_pages import REALISTIC
-from tests.utils.web import CHROMIUM, CHROMIUM_ARGS, HubServer
+from tests.utils.web import CHROMIUM, HubServer
 
 pytestmark = [
     pytest.mark.integration,
@@ -65,16 +64,6 @@ def _site(n_counters: int) -> dict[str, Any]:
 @pytest.fixture
 def site_cfg(site_factory: SiteFactory, request: pytest.FixtureRequest) -> SiteConfig:
     return site_factory(_site(getattr(request, "param", 12)))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _busy_hall(device: DeviceFactory, cfg: SiteConfig, hub_server: HubServer) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from hub_api.reports import business_day
 from hub_api.tokens import TokenStore
@@ -24,7 +23,7 @@ from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
 from tests.integration.test_pages import REALISTIC
 from tests.utils.events import EventFeed
-from tests.utils.web import CHROMIUM, CHROMIUM_ARGS, HubServer
+from tests.utils.web import CHROMIUM, HubServer
 
 pytestmark = [
     pytest.mark.integration,
@@ -43,17 +42,6 @@ SITE: dict[str, Any] = {
 def site_cfg(site_factory: SiteFactory) -> SiteConfig:
     """A provincial centre (the screenshots show it)."""
     return site_factory(SITE)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium (Debian's), once per module."""
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _context(browser: Browser, srv: HubServer, **kw: Any) -> BrowserContext:
