@@ -247,7 +247,10 @@ class RatingScreenBuilder:
             holder.children[0].size = (side, side)
 
     def toggle(self, c: Choice, key: str, size: float, height: float) -> BigButton:
-        """A reason (or comment) toggle: white with a blue frame and an empty box, or blue and ticked."""
+        """A reason or comment toggle: white with a blue frame and an empty mark, or blue and marked.
+
+        Reasons may be picked together and have a square box that is ticked; a citizen picks one
+        ready-made comment at most, so comments have a round radio mark with a dot."""
         first = f"[b][size={int(self.px(size))}]{_m(c.text)}[/size][/b]"
         if c.text2:
             first += f"\n[size={int(self.px(size * 0.62))}]{_m(c.text2)}[/size]"
@@ -255,9 +258,10 @@ class RatingScreenBuilder:
             bg=SELECTED if c.selected else WHITE, color=WHITE if c.selected else INK, text=first,
             size_hint_y=None, height=self.px(height), radius=self.px(18),
         )  # fmt: skip
-        box = _checkbox(btn, c.selected, self.px(size * 1.1))
-        btn.bind(pos=box, size=box)
         kind, _, index = key.partition(":")
+        btn.mark = "check" if kind == "reason" else "radio"
+        box = _checkbox(btn, c.selected, self.px(size * 1.1), radio=btn.mark == "radio")
+        btn.bind(pos=box, size=box)
         call = self.vm.toggle_reason if kind == "reason" else self.vm.toggle_comment
         btn.bind(on_press=lambda *_: call(int(index)))
         self.buttons[key] = btn
@@ -400,8 +404,9 @@ def _fitting(words: str, size: float, width: float, *, bold: bool = False) -> fl
     return max(size * 0.4, size * width / widest * 0.97)
 
 
-def _checkbox(btn: Widget, ticked: bool, side: float) -> Any:
-    """Draw a check box at the left of ``btn`` (kept in place when it moves); return the redraw."""
+def _checkbox(btn: Widget, ticked: bool, side: float, *, radio: bool = False) -> Any:
+    """Draw a check box (or, with ``radio``, a round one-of-many mark) at the left of ``btn``, kept in
+    place when it moves; return the redraw."""
 
     def draw(*_: Any) -> None:
         btn.canvas.after.clear()
@@ -409,8 +414,13 @@ def _checkbox(btn: Widget, ticked: bool, side: float) -> Any:
         y = btn.center_y - side / 2
         with btn.canvas.after:
             Color(*(WHITE if ticked else BLUE))
-            Line(rounded_rectangle=(x, y, side, side, side * 0.15), width=max(1.5, side * 0.07))
-            if ticked:
+            if radio:
+                Line(circle=(x + side / 2, y + side / 2, side / 2), width=max(1.5, side * 0.07))
+                if ticked:
+                    Ellipse(pos=(x + side * 0.25, y + side * 0.25), size=(side * 0.5, side * 0.5))
+            else:
+                Line(rounded_rectangle=(x, y, side, side, side * 0.15), width=max(1.5, side * 0.07))
+            if ticked and not radio:
                 Line(
                     points=[x + side * 0.2, y + side * 0.5, x + side * 0.42, y + side * 0.25,
                             x + side * 0.82, y + side * 0.78],

@@ -99,7 +99,7 @@ T = {
     ),
     "reasons_title": Words("Ông/bà chưa hài lòng về điều gì?", "What were you not satisfied with?"),
     "reasons_hint": Words("Chọn một hoặc nhiều ý, rồi bấm Gửi", "Choose one or more, then press Send"),
-    "comment_title": Words("Góp ý thêm (không bắt buộc)", "A comment (optional)"),
+    "comment_title": Words("Góp ý thêm: chọn một (không bắt buộc)", "A comment: pick one (optional)"),
     "send": Words("Gửi đánh giá", "Send"),
     "back": Words("Quay lại", "Back"),
     "sending": Words("Đang gửi đánh giá…", "Sending…"),

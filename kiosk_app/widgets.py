@@ -65,6 +65,8 @@ class BigButton(ButtonBehavior, Label):
     """A large, rounded, flat-coloured touch button with markup text (several sizes in one button)."""
 
     bg = ListProperty(list(BLUE))
+    #: The selection mark a toggle draws: "check" (many may be picked), "radio" (one), or "".
+    mark = ""
 
     def __init__(self, bg: Any = BLUE, radius: float = 20, **kw: Any) -> None:
         kw.setdefault("markup", True)

@@ -72,6 +72,7 @@ ERROR_CODES = (
     "expired",  # the command's deadline passed before the controller could take it: nothing was done
     "rate_limited",  # the device sent more commands than its share: nothing was done, try later
     "unavailable",  # the controller cannot decide now (its clock or its store is not trusted)
+    "officer_elsewhere",  # `open` names an officer working at another counter: nothing was done
 )
 #: Refusals that change nothing and depend on nothing stored: their replies are not kept one row per
 #: command (a flooding device must not fill the controller's disk), and a retry is simply decided again.

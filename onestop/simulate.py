@@ -117,7 +117,8 @@ class Simulation:
             assert dev.counter is not None
             client = self._client(dev.id, "counter")
             rater = self._client(raters[dev.counter].id, "rating") if dev.counter in raters else None
-            officer = officers[i % len(officers)] if officers else None
+            # One officer, one counter (the engine refuses an officer open elsewhere).
+            officer = officers[i] if i < len(officers) else None
             self._spawn(f"sim-{dev.id}", lambda c=client, r=rater, o=officer: self._clerk(c, r, o))
         # Arrivals: enough to keep the open counters about `load` busy.
         capacity = sum(

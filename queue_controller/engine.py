@@ -371,6 +371,7 @@ class Engine:
     # -- counter ----------------------------------------------------------------------------
     def _op_open(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
         officer = args.opt_text("officer")
+        move = args.flag("move", False)
         args.done()
         c = self.counters[cid]
         if officer is not None:
@@ -378,6 +379,20 @@ class Engine:
                 self.cfg.officer(officer)
             except KeyError:
                 raise Rejected("not_found", f"no officer {officer!r} in site.toml") from None
+            # One officer, one counter: ratings and the quarterly per-officer report are credited
+            # to the officer of the counter, so an officer open elsewhere is refused, or moved here
+            # (closing the other counter, as `close` there would) when the clerk chose to.
+            for other in self._counters_where(officer):
+                if other == cid:
+                    continue
+                if not move:
+                    label = self.cfg.counter(other).label
+                    raise Rejected(
+                        "officer_elsewhere",
+                        f"officer {officer!r} is working at {label} (counter {other}); close it "
+                        'there, or open here with "move": true',
+                    )
+                self._op_close(d, other, _Args({}))
         changed = c.status != "open" or (officer is not None and officer != c.officer)
         if changed:
             c.status = "open"
@@ -577,6 +592,10 @@ class Engine:
         d.counters.add(cid)
         d.services.update(self.cfg.counter(cid).services)
         d.board = True
+
+    def _counters_where(self, officer: str) -> list[str]:
+        """The counters (open or paused) where ``officer`` works now."""
+        return [k for k, c in self.counters.items() if c.status != "closed" and c.officer == officer]
 
     def _require_not_closed(self, cid: str) -> CounterRt:
         c = self.counters[cid]

@@ -7,7 +7,7 @@
   var C = decodeURIComponent(window.location.pathname.replace(/\/+$/, "").split("/").pop());
   var API = "/api/caller/" + encodeURIComponent(C);
   var clock = new O.Clock();
-  var S = { site: null, counter: null, services: {}, queue: null, controller: null };
+  var S = { site: null, counter: null, counters: {}, services: {}, queue: null, controller: null };
   var busy = false;
   var signedIn = false;
   var queueTimer = null;
@@ -26,6 +26,8 @@
     keypad_unavailable: ["Bàn phím web chưa được cấp tài khoản, xin báo kỹ thuật", "The web keypad has no account; call the technician"],
     signed_out: ["Phiên làm việc đã hết, xin đăng nhập lại", "Signed out; sign in again"],
     no_web_keypad: ["Quầy này không có trang gọi số", "This counter has no soft caller"],
+    officer_elsewhere: ["Cán bộ này đang làm việc ở quầy khác: đóng quầy đó, hoặc chọn chuyển sang đây",
+      "This officer works at another counter: close it there, or choose to move here"],
     network: ["Mất kết nối tới máy chủ, xin bấm lại", "Cannot reach the hub; press again"]
   };
 
@@ -137,6 +139,16 @@
       var b = keys[i], op = b.getAttribute("data-op");
       b.disabled = busy || offline || !can[op];
     }
+    /* "Gọi tiếp" finishes the ticket being served: the key says so while someone is served. */
+    var next = $("k-next");
+    next.textContent = "";
+    next.appendChild(document.createTextNode("Gọi tiếp "));
+    next.appendChild(el("em", "", "Next"));
+    if (serving) {
+      var sub = el("span", "sub", "Kết thúc số " + c.serving.number + " rồi gọi số mới ");
+      sub.appendChild(el("em", "", "Finishes " + c.serving.number + " first"));
+      next.appendChild(sub);
+    }
     var pause = $("k-pause");
     pause.textContent = "";
     if (paused) {
@@ -181,6 +193,7 @@
     renderKeys();
     say("info", "Đang gửi…", "Sending…");
     var body = { id: O.commandId(), args: args || {} };
+    var before = S.counter && S.counter.serving ? S.counter.serving.number : null;
     var tries = 0;
     function attempt() {
       tries += 1;
@@ -194,7 +207,7 @@
     }
     attempt().then(function (r) {
       if (r.ok && r.body && r.body.ok) {
-        applyResult(op, r.body.result);
+        applyResult(op, r.body.result, before);
         return;
       }
       var err = (r.body && r.body.error) || { code: "http_" + r.status };
@@ -211,7 +224,7 @@
     });
   }
 
-  function applyResult(op, result) {
+  function applyResult(op, result, before) {
     if (result && "status" in result && "counter" in result) { /* open, pause, resume, close */
       S.counter = result;
       var words = {
@@ -222,11 +235,18 @@
       say("ok", w[0], w[1]);
     } else if (result && "ticket" in result) {
       var t = result.ticket;
+      /* call_next finished the ticket that was served: say so, it is not silent. */
+      var ended = op === "call_next" && before && (!t || t.number !== before) ? before : null;
       if (!t) {
-        say("info", "Không còn ai đang chờ", "Nobody is waiting");
+        if (ended) say("info", "Đã xong số " + ended + ". Không còn ai đang chờ", "Finished " + ended + ". Nobody is waiting");
+        else say("info", "Không còn ai đang chờ", "Nobody is waiting");
       } else {
         var extra = op === "transfer" ? " sang " + serviceName(t.service) : "";
-        say("ok", DONE[op] + " " + t.number + extra, DONE_EN[op] + " " + t.number);
+        if (ended) {
+          say("ok", "Đã xong số " + ended + " · Đã gọi số " + t.number, "Finished " + ended + ", called " + t.number);
+        } else {
+          say("ok", DONE[op] + " " + t.number + extra, DONE_EN[op] + " " + t.number);
+        }
         if (S.counter) {
           S.counter.serving = t.status === "called" && t.counter === C ? t : null;
         }
@@ -255,10 +275,52 @@
     return b;
   }
 
+  function counterLabel(id) {
+    var c = S.site && S.site.counters.filter(function (x) { return x.id === id; })[0];
+    return (S.counters[id] && S.counters[id].label) || (c && c.label) || ("Quầy " + id);
+  }
+
+  /* Where each officer works now (open or paused counters): one officer, one counter. */
+  function officerAt(officerId) {
+    var ids = Object.keys(S.counters);
+    for (var i = 0; i < ids.length; i++) {
+      var st = S.counters[ids[i]];
+      if (st && st.status !== "closed" && st.officer && st.officer.id === officerId) return ids[i];
+    }
+    return null;
+  }
+
+  function confirmDialog(title, lines, yes, onYes) {
+    dialog(title, function (body) {
+      lines.forEach(function (l) {
+        var p = el("p", "hint full", l[0] + " ");
+        if (l[1]) p.appendChild(el("em", "", l[1]));
+        body.appendChild(p);
+      });
+      body.appendChild(choice(yes[0], yes[1], onYes, "confirm full"));
+    });
+  }
+
   function openDialog(button) {
     dialog("Mở quầy: chọn cán bộ · Open: who is at the counter?", function (body) {
       ((S.site && S.site.officers) || []).forEach(function (o) {
-        body.appendChild(choice(o.name, o.title || "", function () { send("open", { officer: o.id }, button); }));
+        var at = officerAt(o.id);
+        var elsewhere = at !== null && at !== C;
+        var sub = o.title || "";
+        if (at === C) sub = "Đang ở quầy này · At this counter";
+        else if (elsewhere) sub = "Đang ở " + counterLabel(at) + " · At " + counterLabel(at);
+        body.appendChild(choice(o.name, sub, function () {
+          if (!elsewhere) return send("open", { officer: o.id }, button);
+          var other = counterLabel(at);
+          confirmDialog("Chuyển cán bộ sang quầy này? · Move the officer here?", [
+            [o.name + " đang làm việc ở " + other + ".", "This officer is working at " + other + "."],
+            [other + " sẽ đóng" + (S.counters[at].serving ? " và số " + S.counters[at].serving.number +
+              " đang phục vụ ở đó sẽ kết thúc." : "."),
+             other + " will close" + (S.counters[at].serving ? " and finish the ticket served there." : ".")]
+          ], ["Chuyển sang " + counterLabel(C), "Move here"], function () {
+            send("open", { officer: o.id, move: true }, button);
+          });
+        }, elsewhere ? "elsewhere" : ""));
       });
     });
   }
@@ -276,7 +338,14 @@
       ((S.site && S.site.services) || []).forEach(function (s) {
         if (s.id === here) return;
         body.appendChild(choice(s.name, s.name_en || "", function () {
-          send("transfer", { service: s.id, front: box.checked }, button);
+          var front = box.checked;
+          var number = c.serving ? c.serving.number : "";
+          confirmDialog("Chuyển số " + number + "? · Transfer " + number + "?", [
+            ["Số " + number + " sẽ chờ lại ở lĩnh vực " + s.name + (front ? ", ở đầu hàng chờ." : ", ở cuối hàng chờ."),
+             number + " will wait again in " + (s.name_en || s.name) + (front ? ", at the front." : ", at the end.")]
+          ], ["Chuyển số " + number, "Transfer"], function () {
+            send("transfer", { service: s.id, front: front }, button);
+          });
         }));
       });
       body.appendChild(front);
@@ -405,7 +474,8 @@
       render();
     },
     snapshot: function (snap) {
-      S.counter = (snap.counters || {})[C] || null;
+      S.counters = snap.counters || {};
+      S.counter = S.counters[C] || null;
       S.services = snap.services || {};
       S.controller = snap.controller_online;
       $("ctl-banner").hidden = S.controller !== false;
@@ -413,6 +483,7 @@
       loadQueue();
     },
     state: function (msg) {
+      if (msg.kind === "counter") S.counters[msg.key] = msg.data;
       if (msg.kind === "counter" && msg.key === C) {
         S.counter = msg.data;
         render();

@@ -20,6 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from onestop.config import SiteConfig
 from onestop.credentials import pin_path, read_pin
+from onestop.device import CommandFailed
+from queue_controller.engine import Engine
 from queue_controller.service import Controller
 from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
@@ -342,6 +344,90 @@ def test_the_soft_caller_signs_in_with_the_pin_and_calls_citizens(
     expect(page.locator("#signin")).to_be_visible()
 
 
+def _engine(controller: Controller) -> Engine:
+    assert controller.engine is not None
+    return controller.engine
+
+
+def _inside(page: Page, inner: str, outer: str) -> None:
+    """``inner`` is drawn whole inside ``outer`` (nothing clipped at this viewport)."""
+    a, b = page.locator(inner).bounding_box(), page.locator(outer).bounding_box()
+    assert a is not None and b is not None
+    left, top = a["x"] - b["x"], a["y"] - b["y"]
+    right = b["x"] + b["width"] - a["x"] - a["width"]
+    bottom = b["y"] + b["height"] - a["y"] - a["height"]
+    assert min(left, top, right, bottom) >= -0.5, f"{inner} {a} sticks out of {outer} {b}"
+
+
+def test_the_soft_caller_keeps_the_clerk_from_surprises(
+    controller: Controller, device: DeviceFactory, context: BrowserContext, site_cfg: SiteConfig
+) -> None:
+    """One officer, one counter; "Gọi tiếp" says it finishes the ticket served; transfer asks first."""
+    device("counter-1").request("open", {"officer": "cb001"})
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/caller/2")
+    _sign_in(page, read_pin(site_cfg, "caller-2"))
+    expect(page.locator("#signin")).to_be_hidden()
+
+    # The officer chooser shows who works where; picking an officer open elsewhere asks to move.
+    page.get_by_role("button", name="Mở quầy").click()
+    lan = page.locator("#dialog").get_by_role("button", name="Nguyễn Thị Lan")
+    expect(lan).to_contain_text("Đang ở Quầy 1")
+    lan.click()
+    expect(page.locator("#dialog-title")).to_contain_text("Chuyển cán bộ sang quầy này?")
+    expect(page.locator("#dialog-body")).to_contain_text("Quầy 1 sẽ đóng")
+    page.locator("#dialog-cancel").click()  # changed their mind: nothing happens
+    expect(page.locator("#status")).to_have_text("Đóng · Closed")
+    assert controller.engine.counter_state("1")["status"] == "open"
+    # The engine refuses the same officer at two counters whatever the page does.
+    page.get_by_role("button", name="Mở quầy").click()
+    page.locator("#dialog").get_by_role("button", name="Nguyễn Thị Lan").click()
+    page.locator("#dialog").get_by_role("button", name="Chuyển sang Quầy 2").click()
+    expect(page.locator("#officer")).to_contain_text("Nguyễn Thị Lan")
+    expect(page.locator("#status")).to_have_text("Đang mở · Open")
+    assert controller.engine.counter_state("1")["status"] == "closed"
+    with pytest.raises(CommandFailed) as refused:
+        device("counter-1").request("open", {"officer": "cb001"})
+    assert refused.value.code == "officer_elsewhere" and "Quầy 2" in refused.value.message
+
+    # "Gọi tiếp" while serving says, before and after, that it finishes the current ticket.
+    kiosk = device("kiosk-1")
+    for _ in range(3):
+        kiosk.request("issue", {"service": "datdai"})
+    expect(page.locator("#k-next")).not_to_contain_text("Kết thúc")
+    page.locator("#k-next").click()
+    expect(page.locator("#ticket")).to_have_text("B001")
+    expect(page.locator("#message")).to_have_text(re.compile(r"^Đã gọi số B001"))
+    expect(page.locator("#k-next")).to_contain_text("Kết thúc số B001 rồi gọi số mới")
+    for size in (
+        {"width": 1280, "height": 800},
+        {"width": 390, "height": 844},
+        {"width": 1024, "height": 600},
+    ):
+        page.set_viewport_size(size)
+        _inside(page, "#k-next .sub", "#k-next")
+        whole = "e => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().right <= innerWidth"
+        assert page.locator("#ticket").evaluate(whole), f"the number is cut at {size}"
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.locator("#k-next").click()
+    expect(page.locator("#message")).to_contain_text("Đã xong số B001 · Đã gọi số B002")
+
+    # Transfer asks for confirmation, and says where the ticket goes.
+    page.get_by_role("button", name="Chuyển…").click()
+    page.locator("#dialog").get_by_role("button", name="Đăng ký kinh doanh").click()
+    expect(page.locator("#dialog-title")).to_contain_text("Chuyển số B002?")
+    expect(page.locator("#dialog-body")).to_contain_text("Số B002 sẽ chờ lại ở lĩnh vực Đăng ký kinh doanh")
+    page.locator("#dialog-cancel").click()
+    expect(page.locator("#ticket")).to_have_text("B002")  # not transferred
+    page.get_by_role("button", name="Chuyển…").click()
+    page.locator("#dialog").get_by_role("button", name="Đăng ký kinh doanh").click()
+    page.locator("#dialog").get_by_role("button", name="Chuyển số B002").click()
+    expect(page.locator("#message")).to_contain_text("Đã chuyển số B002 sang Đăng ký kinh doanh")
+    expect(page.locator("#ticket")).to_have_text("—")
+    page.screenshot(path=str(DOCS_IMG / "caller-transferred.png"))
+
+
 def test_the_caller_api_wants_the_counters_own_cookie(
     controller: Controller, device: DeviceFactory, hub_server: HubServer, site_cfg: SiteConfig
 ) -> None:
@@ -403,9 +489,9 @@ def test_screenshots_with_realistic_data(
     out = DOCS_IMG if os.environ.get("ONESTOP_SCREENSHOTS") == "1" else tmp_path
     kiosk = device("kiosk-1")
     counters = {i: device(f"counter-{i}") for i in (1, 3, 4, 5, 6)}
-    officers = {1: "cb001", 3: "cb003", 4: "cb004", 5: "cb002", 6: "cb001"}
+    officers = {1: "cb001", 3: "cb003", 4: "cb004"}  # one officer, one counter (cb002: caller 2)
     for i, c in counters.items():
-        c.request("open", {"officer": officers[i]})
+        c.request("open", {"officer": officers[i]} if i in officers else {})
     plan = ["tuphap"] * 14 + ["datdai"] * 9 + ["dkkd"] * 5 + ["laodong"] * 8 + ["xaydung"] * 4
     for n, service in enumerate(plan):
         kiosk.request("issue", {"service": service, "priority": n in (16, 30)})

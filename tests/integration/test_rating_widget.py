@@ -150,3 +150,47 @@ def settled(app: Any) -> None:
         return done
 
     pump_until(same, "a settled layout")
+
+
+def test_a_comment_looks_like_one_choice_and_reasons_like_many(xdisplay: str, site_cfg: SiteConfig) -> None:
+    """Reasons have ticked square boxes (several may be chosen); the ready-made comments have round
+    radio marks, and choosing a second comment moves the dot: the screen shows what the rule is."""
+    backend = DemoBackend()
+    vm = RatingViewModel(
+        site_cfg, "rate-1", backend, clock=lambda: 1000.0, runner=lambda job: job(), guard_s=0
+    )
+    from kiosk_app.app import RATING_SIZE, build_rating_app, configure
+
+    configure(fullscreen=False, size=RATING_SIZE)
+    from kivy.core.window import Window  # type: ignore[import-untyped]
+    from kivy.graphics import Ellipse  # type: ignore[import-untyped]
+    from kivy.uix.label import Label  # type: ignore[import-untyped]
+
+    app = build_rating_app(vm)
+    app._run_prepare()
+    Window.size = RATING_SIZE
+    try:
+        scenario("reasons", vm, backend)
+        pump_until(lambda: "comment:1" in app.screen.buttons, "the reasons screen")
+        shown = " ".join(w.text for w in app.root.walk() if isinstance(w, Label))
+        assert "chọn một" in shown
+        buttons = app.screen.buttons
+        reasons = [b for k, b in buttons.items() if k.startswith("reason:")]
+        comments = [b for k, b in buttons.items() if k.startswith("comment:")]
+        assert reasons and comments
+        assert {b.mark for b in reasons} == {"check"} and {b.mark for b in comments} == {"radio"}
+
+        def dots(btn: Any) -> int:
+            return sum(isinstance(i, Ellipse) for i in btn.canvas.after.children)
+
+        assert [dots(b) for b in comments] == [0] * len(comments)
+        touch(app, "comment:0")
+        pump_until(lambda: dots(app.screen.buttons["comment:0"]) == 1, "a dot on the first comment")
+        touch(app, "comment:1")
+        pump_until(lambda: dots(app.screen.buttons["comment:1"]) == 1, "the dot on the second comment")
+        comments = [b for k, b in app.screen.buttons.items() if k.startswith("comment:")]
+        assert sum(dots(b) for b in comments) == 1, "two comments look chosen at once"
+        reason_dots = [dots(b) for k, b in app.screen.buttons.items() if k.startswith("reason:")]
+        assert reason_dots == [0] * len(reason_dots), "a reason's box is drawn as a radio mark"
+    finally:
+        app.stop()

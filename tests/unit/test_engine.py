@@ -187,6 +187,36 @@ def test_counter_lifecycle_and_its_errors(eng: Engine) -> None:
     assert d.result == {**eng.counter_state("1")} and d.result["officer"] is None
 
 
+def test_an_officer_works_at_one_counter_at_a_time(eng: Engine) -> None:
+    ok(eng, "counter-1", "open", officer="cb1")
+    issue(eng)
+    assert call_next(eng, "1") == "A001"
+    # Opening a second counter as the same officer is refused, names the counter, changes nothing.
+    d = eng.handle("counter-2", "open", {"officer": "cb1"})
+    assert d.error is not None and d.error.code == "officer_elsewhere"
+    assert "Quầy 1" in d.error.message and not d.events
+    assert eng.counter_state("2")["status"] == "closed"
+    assert eng.counter_state("1")["officer"]["id"] == "cb1"
+    # A paused counter still holds its officer.
+    ok(eng, "counter-1", "pause")
+    assert err(eng, "counter-2", "open", officer="cb1") == "officer_elsewhere"
+    # Re-opening at the officer's own counter, or opening another counter without naming the
+    # officer, is not a conflict.
+    ok(eng, "counter-1", "resume")
+    assert ok(eng, "counter-1", "open", officer="cb1")["officer"]["id"] == "cb1"
+    assert ok(eng, "counter-2", "open")["officer"] is None
+    # An explicit move closes the other counter (finishing its ticket) and opens this one.
+    d = eng.handle("counter-2", "open", {"officer": "cb1", "move": True})
+    assert d.error is None
+    assert [e[0] for e in d.events] == ["ticket.done", "counter.closed", "counter.opened"]
+    assert eng.counter_state("1")["status"] == "closed" and eng.counter_state("1")["officer"] is None
+    assert eng.counter_state("2")["officer"]["id"] == "cb1"
+    # Once closed there, the officer may open anywhere again.
+    ok(eng, "counter-2", "close")
+    assert ok(eng, "counter-1", "open", officer="cb1")["status"] == "open"
+    assert err(eng, "counter-2", "open", officer="cb1", move="yes") == "bad_request"
+
+
 def test_roles_and_devices_are_enforced(eng: Engine) -> None:
     assert err(eng, "kiosk-1", "call_next") == "forbidden"
     assert err(eng, "counter-1", "issue", service="tuphap") == "forbidden"

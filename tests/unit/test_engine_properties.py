@@ -68,7 +68,7 @@ def run(engine: Engine, clock: ManualClock, seq: list[tuple]) -> list:
             elif op == "call":
                 args = {"number": f"{'ABC'[n % 3]}{n:03d}"}
             elif op == "open" and flag:
-                args = {"officer": "cb1"}
+                args = {"officer": "cb1", "move": n % 2 == 1}
             decisions.append(engine.handle(f"counter-{who}", op, args))
     return decisions
 
@@ -85,6 +85,9 @@ def check_invariants(engine: Engine, issued: list[tuple[str, str]]) -> None:
             t = engine.tickets[c.serving]
             assert (t.status, t.counter) == ("called", c.id)
     called = [t.id for t in engine.tickets.values() if t.status == "called"]
+    # One officer, one counter.
+    working = [c.officer for c in engine.counters.values() if c.status != "closed" and c.officer]
+    assert len(working) == len(set(working)), f"an officer at two counters: {working}"
     assert sorted(called) == sorted(serving), "a called ticket is not at any counter"
     # Waiting counts always equal the waiting tickets.
     for sid, svc in engine.services.items():
