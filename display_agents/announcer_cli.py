@@ -7,12 +7,13 @@ through the announcer device's audio backend. Failures exit non-zero with one li
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 
 from device_drivers.audio import SimAudio, open_audio
 from display_agents.vietnamese import call_sentence
 from display_agents.voice import CallBuilder, ClipLibrary
-from onestop.config import DeviceConfig, SiteConfig
+from onestop.config import CounterConfig, DeviceConfig, SiteConfig
 from onestop.errors import OnestopError
 
 PROG = "onestop announcer say"
@@ -24,16 +25,36 @@ def voice_dirs(cfg: SiteConfig) -> tuple[Path, Path]:
     return base / "espeak-vi", base / "recorded"
 
 
-def spoken_counter(cfg: SiteConfig, counter: str) -> str:
-    """What is read for a counter: the label of a known counter id when it holds a number, else the id.
+def _key(text: str) -> str:
+    """A counter id or label as compared: NFC, case-folded, blanks collapsed."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
-    Anything that is not a counter id of the site ("5", "Quầy 5") is read as given.
-    """
+
+def find_counter(cfg: SiteConfig, counter: str) -> CounterConfig:
+    """The site's counter named by its id or its label ("3", "Quầy 3", "quầy 3").
+
+    An unknown one is an :class:`OnestopError` that lists the site's counters, so that a technician
+    testing the hall voice never hears a counter that does not exist."""
     try:
-        known = cfg.counter(counter)
+        return cfg.counter(counter.strip())
     except KeyError:
+        pass
+    wanted = _key(counter)
+    for c in cfg.counters:
+        if _key(c.id) == wanted or _key(c.label) == wanted:
+            return c
+    valid = ", ".join(f"{c.id} ({c.label})" for c in cfg.counters) or "none"
+    raise OnestopError(f"no counter {counter!r} in {cfg.source}; its counters are: {valid}")
+
+
+def spoken_counter(cfg: SiteConfig, counter: str) -> str:
+    """What is read for a counter given by id or label: its label when that holds a number ("Quầy 3"),
+    else its id. A site without counters reads what is given; otherwise an unknown counter is an
+    :class:`OnestopError` (see :func:`find_counter`)."""
+    if not cfg.counters:
         return counter
-    return known.label if any(ch.isdigit() for ch in known.label) else counter
+    known = find_counter(cfg, counter)
+    return known.label if any(ch.isdigit() for ch in known.label) else known.id
 
 
 def announcer_device(cfg: SiteConfig, device: str | None = None) -> DeviceConfig | None:

@@ -77,7 +77,11 @@ def test_say_on_the_simulator_says_nothing_is_audible(
 
 @pytest.mark.parametrize(
     ("number", "counter", "reason"),
-    [("12A", "3", "cannot read ticket number"), ("A012", "Quầy Tư pháp", "no number to read out")],
+    [
+        ("12A", "3", "cannot read ticket number"),
+        ("A012", "Quầy Tư pháp", "no counter 'Quầy Tư pháp'"),
+        ("A012", "99", "no counter '99'"),
+    ],
 )
 def test_say_fails_with_one_line(
     cfg: SiteConfig,
@@ -116,7 +120,7 @@ def test_spoken_counter_and_device(site_factory: SiteFactory) -> None:
         {"counters": [{"id": "9", "label": "Quầy Tư pháp", "services": ["tuphap"]}], "devices": []}
     )
     assert spoken_counter(cfg, "9") == "9"  # label without a number: the id
-    assert spoken_counter(cfg, "Quầy 5") == "Quầy 5"  # not an id: read as given
+    assert spoken_counter(cfg, "Quầy Tư pháp") == "9"  # its label names it too
     assert announcer_device(cfg) is None
     base = site_factory()
     assert spoken_counter(base, "3") == "Quầy 3"
@@ -124,3 +128,49 @@ def test_spoken_counter_and_device(site_factory: SiteFactory) -> None:
     assert found is not None and found.id == "announcer-1"
     with pytest.raises(OnestopError, match="not an announcer"):
         announcer_device(base, "kiosk-1")
+
+
+def test_say_an_unknown_counter_lists_the_valid_ones(
+    site_factory: SiteFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counters = [{"id": str(i), "label": f"Quầy {i}", "services": ["tuphap"]} for i in range(1, 13)]
+    cfg = site_factory({"counters": counters, "devices": []})
+    write_tone_set(voice_dirs(cfg)[1])
+    assert say(cfg, "A012", "99", None, None, tmp_path / "x.wav") == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1
+    assert "no counter '99'" in printed.err
+    assert "1 (Quầy 1)" in printed.err and "12 (Quầy 12)" in printed.err
+    assert not (tmp_path / "x.wav").exists()
+    # an id, a label (any case, spacing, composed or not) are all fine
+    for given in ("12", "Quầy 12", "  quầy   12 ", unicodedata.normalize("NFD", "Quầy 12")):
+        assert say(cfg, "A012", given, "digits", "north", tmp_path / "y.wav") == 0
+    assert (
+        capsys.readouterr().out.splitlines()
+        == ["Xin mời công dân có số thứ tự A không một hai đến quầy số mười hai"] * 4
+    )
+
+
+def test_cli_say_unknown_counter_exits_non_zero(
+    site_factory: SiteFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onestop.cli import main
+
+    cfg = site_factory()
+    code = main(["announcer", "say", "--config", cfg.source, "--number", "A012", "--counter", "99",
+                 "--out", str(tmp_path / "x.wav")])  # fmt: skip
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "no counter '99'" in err and "1 (Quầy 1), 2 (Quầy 2), 3 (Quầy 3)" in err
+
+
+def test_say_a_counter_without_a_number_fails_with_one_line(
+    site_factory: SiteFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = site_factory(
+        {"counters": [{"id": "tp", "label": "Quầy Tư pháp", "services": ["tuphap"]}], "devices": []}
+    )
+    write_tone_set(voice_dirs(cfg)[1])
+    assert say(cfg, "A012", "Quầy Tư pháp", None, None, tmp_path / "x.wav") == 2
+    err = capsys.readouterr().err
+    assert "no number to read out" in err and err.count("\n") == 1
