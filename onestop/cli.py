@@ -308,6 +308,12 @@ def _forward(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    from onestop.config_check import run_config_check
+
+    return run_config_check(args)
+
+
 def _fake_backend(args: argparse.Namespace) -> int:
     from onestop.fake_backend import run_fake_backend
 
@@ -442,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="store_true", help="print the backlog per stream as JSON and exit")
     p.add_argument("--until-drained", action="store_true", help="exit once nothing is left to send")
     p.set_defaults(run=_forward)
+
+    p = sub.add_parser("config", help="technicians: check a site file (and what its displays can show)")
+    p.add_argument("action", choices=["check"], help="check: validate, then warn about what will not show")
+    p.add_argument("--config", default="site.toml", help="the site file (default: site.toml)")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(run=_config)
 
     p = sub.add_parser("fake-backend", help="run the reference one-stop back end (tests, demos)")
     p.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT", help="loopback only")

@@ -313,12 +313,25 @@ def check_site(cfg: SiteConfig, *, now: datetime | None = None) -> Checklist:
     out = Checklist()
     layout = Layout.of(cfg)
     out.add(OK, f"{cfg.source} is valid (site {cfg.site.id}, {plural(len(cfg.devices), 'device')})")
+    _displays(cfg, out)
     _certificates(layout, out, now)
     _hub_certificate(cfg, layout, out, now)
     _broker_files(cfg, layout, out)
     _modes(cfg, layout, out)
     _backend(cfg, out)
     return out
+
+
+def _displays(cfg: SiteConfig, out: Checklist) -> None:
+    """What the counters' displays cannot show (``onestop config check``): warnings, or a display
+    table its driver refuses."""
+    from onestop.config_check import display_problems
+
+    warnings, problems = display_problems(cfg)
+    for text in problems:
+        out.add(FAIL, text)
+    for text in warnings:
+        out.add(WARN, text)
 
 
 def _backend(cfg: SiteConfig, out: Checklist) -> None:
