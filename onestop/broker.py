@@ -175,6 +175,21 @@ def _write_private(path: Path, text: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def demo_broker_dir(cfg: SiteConfig) -> Path:
+    """Where ``onestop up`` keeps its private broker's files: ``{[storage] dir}/broker``."""
+    return cfg.data_dir / "broker"
+
+
+def conf_listener(conf: str) -> tuple[str, int] | None:
+    """The first plain listener of a ``mosquitto.conf`` as (host, port); None when it has none."""
+    for line in conf.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "listener" and words[1].isdigit():
+            host = words[2] if len(words) > 2 else ""
+            return _probe_host(host), int(words[1])
+    return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -289,8 +304,7 @@ class Broker:
         if self.running:
             raise BrokerError(f"the broker is already running (pid {self.pid})")
         exe = find_mosquitto()
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._write_auth_files()
+        self._prepare()
         # A port picked here may be taken by someone else before Mosquitto binds it: try another.
         for attempt in range(3):
             port = self._port or free_port(self.host)
@@ -310,6 +324,16 @@ class Broker:
         tail = self._log_tail()
         self._reap()
         raise BrokerError(f"Mosquitto exited while starting:\n{tail}")
+
+    def write_files(self, port: int | None = None) -> None:
+        """Write what :meth:`start` writes (passwords, ACL, ``mosquitto.conf`` for ``port``, default
+        the configured one) without starting Mosquitto: the files a check or a technician reads."""
+        self._prepare()
+        self._write_conf(port or self._port or self.cfg.broker.port)
+
+    def _prepare(self) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._write_auth_files()
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL if it does not exit); it saves its persistence file."""

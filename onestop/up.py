@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from onestop.broker import Broker, free_port
+from onestop.broker import Broker, demo_broker_dir, free_port
 from onestop.cli import load_config
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
@@ -96,17 +96,12 @@ def run_up(args: argparse.Namespace) -> int:
         # before the site file is read, and inherited by every child.
         os.environ[TWINS_ENV] = "1"
     cfg = load_config(args)
-    data = cfg.data_dir
-    data.mkdir(parents=True, exist_ok=True)
-    ensure_credentials(cfg)
     host = cfg.broker.host
     port = args.port or cfg.broker.port
     if not _port_free(host, port):
         wanted, port = port, free_port(host)
         print(f"port {wanted} is taken (another broker?); this site's broker uses {port} instead")
-    # Its own session, like the children: Ctrl-C reaches only this process, which stops the
-    # clients first (each says offline) and the broker last.
-    broker = Broker(cfg, data / "broker", host=host, port=port, persistence=True, own_session=True)
+    broker = demo_broker(cfg, port)
     children: list[Child] = []
     monitor: Monitor | None = None
     try:
@@ -132,6 +127,20 @@ def run_up(args: argparse.Namespace) -> int:
         broker.stop()
         print("stopped.")
     return 0
+
+
+def demo_broker(cfg: SiteConfig, port: int) -> Broker:
+    """The site's private broker as ``up`` runs it, not started: the data folder and every account's
+    secret exist; the broker's files go to :func:`~onestop.broker.demo_broker_dir` (its
+    ``mosquitto.conf`` names the port of the last start, which ``onestop monitor`` and
+    ``onestop provision site check`` read). ``write_files()`` writes them without starting it."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_credentials(cfg)
+    # Its own session, like the children: Ctrl-C reaches only this process, which stops the
+    # clients first (each says offline) and the broker last.
+    return Broker(
+        cfg, demo_broker_dir(cfg), host=cfg.broker.host, port=port, persistence=True, own_session=True
+    )
 
 
 def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[Child]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from onestop.broker import CLIENTID_BINDING, account_roles
+from onestop.broker import CLIENTID_BINDING, account_roles, conf_listener, demo_broker_dir
 from onestop.config import SiteConfig, is_loopback, split_listen
 from onestop.credentials import secret_path, secrets_dir
 from onestop.protocol import Topics, acl_rules
@@ -213,7 +213,8 @@ def _hub_certificate(cfg: SiteConfig, layout: Layout, out: Checklist, now: datet
         )
 
 
-def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
+def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist, *, demo: bool = False) -> None:
+    redo = "run `onestop up` again" if demo else "run `onestop provision site init` again"
     try:
         conf = layout.broker_conf.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -221,7 +222,17 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
     else:
         listeners = [line.split() for line in conf.splitlines() if line.startswith("listener ")]
         tls_ok = "certfile " in conf and "tls_version tlsv1.2" in conf
-        if "allow_anonymous false" in conf and tls_ok and len(listeners) >= 2:
+        if demo:
+            where = conf_listener(conf)
+            loopback = all(len(w) > 2 and is_loopback(w[2]) for w in listeners)
+            if "allow_anonymous false" in conf.splitlines() and where is not None and loopback:
+                out.add(OK, f"demo broker config: loopback only (port {where[1]}), no anonymous")
+            else:
+                out.add(
+                    FAIL,
+                    f"{layout.broker_conf} listens beyond loopback or allows anonymous clients ({redo})",
+                )
+        elif "allow_anonymous false" in conf and tls_ok and len(listeners) >= 2:
             out.add(
                 OK,
                 f"broker config: TLS on {cfg.broker.tls_port}, loopback on {cfg.broker.port}, no anonymous",
@@ -234,7 +245,7 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
             out.add(
                 FAIL,
                 f"{layout.broker_conf} lacks `{CLIENTID_BINDING}`: any device could take the "
-                "controller's or the hub's client id (run `onestop provision site init` again)",
+                f"controller's or the hub's client id ({redo})",
             )
     topics = Topics(cfg.site.id)
     want = {a: {(r.access, r.topic) for r in acl_rules(topics, a, role)} for a, role in account_roles(cfg)}
@@ -280,11 +291,11 @@ def _broker_files(cfg: SiteConfig, layout: Layout, out: Checklist) -> None:
         elif not password_matches(secret, hashes[account]):
             mismatched.append(account)
     if no_secret:
-        out.add(FAIL, f"no secret file for {', '.join(no_secret)} in {secrets_dir(cfg)}")
+        out.add(FAIL, f"no secret file for {', '.join(no_secret)} in {secrets_dir(cfg)} ({redo})")
     if no_hash:
-        out.add(FAIL, f"password file lacks {', '.join(no_hash)} (run `onestop provision site init`)")
+        out.add(FAIL, f"password file lacks {', '.join(no_hash)} ({redo})")
     if mismatched:
-        out.add(FAIL, f"password file and secret differ for {', '.join(mismatched)}")
+        out.add(FAIL, f"password file and secret differ for {', '.join(mismatched)} ({redo})")
     if not (stale or no_secret or no_hash or mismatched):
         out.add(OK, f"every account has a secret, and the password file matches them ({len(want)})")
 
@@ -314,12 +325,57 @@ def check_site(cfg: SiteConfig, *, now: datetime | None = None) -> Checklist:
     layout = Layout.of(cfg)
     out.add(OK, f"{cfg.source} is valid (site {cfg.site.id}, {plural(len(cfg.devices), 'device')})")
     _displays(cfg, out)
+    demo = demo_layout(cfg)
+    if demo is not None:
+        # `onestop up` (`make up`): a private broker on loopback, its files under [storage] dir.
+        out.add(
+            WARN,
+            f"a demo run by `onestop up` (broker files in {demo.broker}): no site CA and no TLS "
+            "listener, so no device on another machine can join; a real site: `onestop provision site init`",
+        )
+        cfg = _with_demo_twins(cfg, demo, out)
+        _broker_files(cfg, demo, out, demo=True)
+        _modes(cfg, demo, out)
+        _backend(cfg, out, demo=True)
+        return out
     _certificates(layout, out, now)
     _hub_certificate(cfg, layout, out, now)
     _broker_files(cfg, layout, out)
     _modes(cfg, layout, out)
     _backend(cfg, out)
     return out
+
+
+def _with_demo_twins(cfg: SiteConfig, demo: Layout, out: Checklist) -> SiteConfig:
+    """``cfg`` with the traffic simulator's twin accounts when the demo ran with ``--traffic`` (what
+    ``make up`` does): its broker then has an account ``sim-ID`` per simulated device."""
+    from onestop.simulate import TWIN_PREFIX, with_twins
+
+    try:
+        accounts = parse_acl(demo.acl_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return cfg
+    if not any(a.startswith(TWIN_PREFIX) for a in accounts):
+        return cfg
+    twins = with_twins(cfg)
+    n = len(twins.devices) - len(cfg.devices)
+    out.add(
+        OK, f"the demo ran with --traffic: the simulator has {plural(n, 'twin account')} ({TWIN_PREFIX}…)"
+    )
+    return twins
+
+
+def demo_layout(cfg: SiteConfig) -> Layout | None:
+    """The layout of a demo site that ``onestop up`` has run (None for a provisioned site).
+
+    ``up`` writes its broker's ``mosquitto.conf``, ``passwd`` and ``acl`` to ``{[storage] dir}/broker``
+    (:func:`~onestop.broker.demo_broker_dir`), and the secrets next to it, but no certificate: a site
+    folder with neither ``pki/`` nor ``broker/`` and with those files is such a demo."""
+    site = Layout.of(cfg)
+    demo = Layout(demo_broker_dir(cfg).parent)
+    if site.broker_conf.exists() or site.ca_cert.exists() or not demo.broker_conf.exists():
+        return None
+    return demo
 
 
 def _displays(cfg: SiteConfig, out: Checklist) -> None:
@@ -334,9 +390,20 @@ def _displays(cfg: SiteConfig, out: Checklist) -> None:
         out.add(WARN, text)
 
 
-def _backend(cfg: SiteConfig, out: Checklist) -> None:
-    from provisioning.backend import check_backend
+def _backend(cfg: SiteConfig, out: Checklist, *, demo: bool = False) -> None:
+    import os
 
+    from provisioning.backend import check_backend, token_file
+
+    backend = cfg.backend
+    no_token = backend is not None and not os.environ.get(backend.token_env)
+    if demo and backend is not None and no_token and not token_file(Layout.of(cfg)).exists():
+        out.add(
+            WARN,
+            f"back end {backend.url}: `onestop up` gives its reference back end a new token at "
+            f"each start (${backend.token_env}); nothing to check while the demo is stopped",
+        )
+        return
     found = check_backend(cfg)
     if found is not None:
         out.add(OK if found.ok else WARN if found.warn else FAIL, found.line)
