@@ -190,6 +190,22 @@ def conf_listener(conf: str) -> tuple[str, int] | None:
     return None
 
 
+def demo_broker_address(cfg: SiteConfig) -> tuple[str, int, Path] | None:
+    """Where the broker ``onestop up`` started last for this site listens, as (host, port, the conf
+    it was read from); None when ``up`` never ran here, or the site is provisioned (its folder has
+    ``broker/mosquitto.conf``: the system Mosquitto serves it on ``[broker]``)."""
+    if cfg.source == "<memory>":
+        return None
+    if (Path(cfg.source).resolve().parent / "broker" / "mosquitto.conf").exists():
+        return None
+    conf = demo_broker_dir(cfg) / "mosquitto.conf"
+    try:
+        found = conf_listener(conf.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return None if found is None else (*found, conf)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

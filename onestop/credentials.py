@@ -33,6 +33,10 @@ class SecretNotFound(OnestopError, FileNotFoundError):
         self.account = account
         self.filename = str(path)
 
+    def __str__(self) -> str:
+        # OSError would print "[Errno None] None: 'path'" once ``filename`` is set.
+        return str(self.args[0])
+
 
 def generate_secret() -> str:
     """A new random password (32 URL-safe characters, never starting with ``-``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -12,11 +13,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from onestop.broker import demo_broker_address
 from onestop.cli import load_config, wait_for_signal
 from onestop.config import SiteConfig
-from onestop.credentials import read_secret
-from onestop.mqtt import MqttClient, MqttSettings
-from onestop.protocol import MONITOR_ID, Topics
+from onestop.credentials import read_secret, secret_path
+from onestop.errors import OnestopError
+from onestop.mqtt import BrokerUnreachable, MqttClient, MqttSettings
+from onestop.protocol import CONTROLLER_ID, MONITOR_ID, Topics
 
 
 def describe(cfg: SiteConfig, event: dict[str, Any]) -> str | None:
@@ -71,14 +74,24 @@ def describe(cfg: SiteConfig, event: dict[str, Any]) -> str | None:
     return None
 
 
+#: How long the monitor waits, once subscribed, for the retained presence of the site's controller.
+PRESENCE_WAIT_S = 3.0
+
+
 class Monitor:
-    """Subscribes to the event stream and hands each readable line to ``out``."""
+    """Subscribes to the event stream and hands each readable line to ``out``.
+
+    It also reads the retained presence of the site's controller (``dev/controller/status``, kept by
+    the broker since the controller first ran): :attr:`site_seen` is set when it arrives, the proof
+    that the broker is this site's."""
 
     def __init__(self, cfg: SiteConfig, out: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         self.out = out or (lambda line: print(line, flush=True))
         self.topics = Topics(cfg.site.id)
         self.count = 0
+        self.site_seen = threading.Event()
+        self._presence = self.topics.dev_status(CONTROLLER_ID)
         self._lock = threading.Lock()
         self.mqtt = MqttClient(
             MqttSettings(
@@ -88,12 +101,15 @@ class Monitor:
                 # connection as `hub` would take over (and drop) the real hub's.
                 username=MONITOR_ID,
                 password=read_secret(cfg, MONITOR_ID),
-                subscriptions=[(self.topics.events, 1)],
+                subscriptions=[(self.topics.events, 1), (self._presence, 1)],
             ),
             on_message=self._on_message,
         )
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
+        if msg.topic == self._presence:
+            self.site_seen.set()
+            return
         try:
             line = describe(self.cfg, json.loads(msg.payload))
         except (ValueError, KeyError, TypeError):
@@ -112,12 +128,72 @@ class Monitor:
         self.mqtt.stop()
 
 
+def find_site_broker(cfg: SiteConfig) -> tuple[str, int, str]:
+    """Where the site's broker should be, and why there: the broker ``onestop up`` started last for
+    this site (its port is in ``{[storage] dir}/broker/mosquitto.conf``), else ``[broker]``."""
+    found = demo_broker_address(cfg)
+    if found is not None:
+        host, port, conf = found
+        return host, port, f"where `onestop up` last ran its broker, {conf}"
+    return cfg.broker.host, cfg.broker.port, f"[broker] of {cfg.source}"
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def open_monitor(
+    cfg: SiteConfig, *, explicit: bool, out: Callable[[str], None] | None = None, warn: Callable[[str], None]
+) -> Monitor:
+    """A started :class:`Monitor` on the site's broker, or an :class:`OnestopError` that says why not.
+
+    Without ``explicit`` (no ``--broker``) the broker is looked for with :func:`find_site_broker`, and
+    it must prove to be this site's (the retained presence of its controller): a foreign broker that
+    happens to listen there is never watched. With ``explicit`` that proof is only a warning."""
+    if explicit:
+        host, port, why = cfg.broker.host, cfg.broker.port, "--broker"
+    else:
+        host, port, why = find_site_broker(cfg)
+        cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"host": host, "port": port})})
+    site, where = cfg.site.id, f"{host}:{port}"
+    hint = "is `make up` (or the site's Mosquitto) running? give --broker HOST:PORT"
+    if not _listening(host, port):
+        raise OnestopError(f"no broker of site {site} at {where} ({why}); {hint}")
+    mon = Monitor(cfg, out)
+    try:
+        mon.start()
+    except BrokerUnreachable as exc:
+        mon.stop()
+        reason = str(exc).rpartition(": ")[2]
+        if reason in ("Bad user name or password", "Not authorized"):
+            raise OnestopError(
+                f"the broker at {where} ({why}) refuses site {site}'s monitor account ({reason}): it is "
+                f"not this site's broker, or it was started before {secret_path(cfg, MONITOR_ID)} "
+                f"changed; {hint}"
+            ) from None
+        raise OnestopError(f"no broker of site {site} answers at {where} ({why}: {reason}); {hint}") from None
+    if not mon.site_seen.wait(PRESENCE_WAIT_S):
+        text = (
+            f"the broker at {where} ({why}) has no trace of site {site}: no presence of its controller "
+            "(this is not the site's broker, or its controller never ran against it)"
+        )
+        if not explicit:
+            mon.stop()
+            raise OnestopError(f"{text}; {hint}, to watch it anyway")
+        warn(f"warning: {text}")
+    return mon
+
+
 def run_monitor(args: argparse.Namespace) -> int:
-    """``onestop monitor``."""
+    """``onestop monitor``: the events of the site's broker (see :func:`open_monitor`)."""
     cfg = load_config(args)
-    mon = Monitor(cfg)
-    mon.start()
-    print(f"watching {mon.topics.events} (Ctrl-C stops)", file=sys.stderr)
+    mon = open_monitor(cfg, explicit=bool(args.broker), warn=lambda line: print(line, file=sys.stderr))
+    where = f"{mon.mqtt.settings.host}:{mon.mqtt.settings.port}"
+    print(f"watching {mon.topics.events} on {where} (Ctrl-C stops)", file=sys.stderr, flush=True)
     wait_for_signal()
     mon.stop()
     return 0

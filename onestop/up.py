@@ -219,7 +219,7 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
     if cfg.backend is not None and any(c.name == "backend" for c in children):
         base = urlsplit(cfg.backend.url)._replace(path="", query="", fragment="").geturl()
         print(f"  back end    {cfg.backend.url}   (reference: {base}/_stats   {base}/_records)")
-    watch = f"onestop monitor --config {args.config} --broker {host}:{broker.port}"
+    watch = f"onestop monitor --config {args.config}"  # it finds this broker (demo_broker_address)
     if not args.quiet:  # the events print below, through the site's one `monitor` connection
         watch += "   (after `up --quiet`: one monitor at a time)"
     print(f"  watch       {watch}")
