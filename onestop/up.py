@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from onestop.broker import Broker, demo_broker_dir, free_port
 from onestop.cli import load_config
 from onestop.config import SiteConfig
-from onestop.credentials import ensure_credentials
+from onestop.credentials import ensure_credentials, secrets_dir
 from onestop.monitor import Monitor
 from onestop.simulate import TWINS_ENV, is_twin
 from queue_controller.engine import Engine
@@ -88,6 +88,8 @@ def _closed_services(cfg: SiteConfig) -> list[str]:
 def run_up(args: argparse.Namespace) -> int:
     """Run the site until Ctrl-C. Whatever was started is stopped again, even when Ctrl-C comes
     while the site is still starting (the children run in their own sessions and would not see it)."""
+    if args.files_only:
+        return _files_only(args)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -126,6 +128,24 @@ def run_up(args: argparse.Namespace) -> int:
             c.stop()
         broker.stop()
         print("stopped.")
+    return 0
+
+
+def _files_only(args: argparse.Namespace) -> int:
+    """``up --files-only``: the secrets and the broker's files, for a site run process by process."""
+    cfg = load_config(args)
+    if args.traffic:  # the simulator's twin accounts, as `up --traffic` gives the broker
+        from onestop.simulate import with_twins
+
+        cfg = with_twins(cfg)
+    host = cfg.broker.host
+    port = args.port or cfg.broker.port
+    broker = demo_broker(cfg, port)
+    broker.write_files()
+    print(f"wrote the secrets ({secrets_dir(cfg)}) and the broker's files ({broker.directory})")
+    print(f"start the broker: mosquitto -c {broker.conf_path}   (it listens on {host}:{port})")
+    if not _port_free(host, port):
+        print(f"note: {host}:{port} is taken now; give another --port")
     return 0
 
 

@@ -87,3 +87,18 @@ def test_a_site_neither_provisioned_nor_run_fails(
     assert demo_layout(cfg) is None
     code, out = _check(cfg, capsys)
     assert code == 1 and "onestop provision site init" in out
+
+
+def test_up_files_only_writes_what_the_check_and_mosquitto_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ONESTOP_BACKEND_TOKEN", raising=False)
+    shutil.copy(EXAMPLE, tmp_path / "site.toml")
+    site = str(tmp_path / "site.toml")
+    assert main(["up", "--config", site, "--files-only", "--port", "41999"]) in (0, None)
+    printed = capsys.readouterr().out
+    conf = tmp_path / "var" / "broker" / "mosquitto.conf"
+    assert f"mosquitto -c {conf}" in printed
+    assert "listener 41999 127.0.0.1" in conf.read_text(encoding="utf-8").splitlines()
+    code, out = _check(load(site), capsys)
+    assert code == 0, out
