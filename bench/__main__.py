@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--wait-days", type=int, default=10, help="simulated working days")
     g.add_argument("--wait-seed", type=int, default=20261123, help="seed of the simulated days")
     g.add_argument("--wait-load", type=float, default=1.0, help="arrivals times this (1.3: a crowded month)")
+    g = p.add_argument_group("voice_backlog")
+    g.add_argument("--voice-seed", type=int, default=20261204, help="seed of the simulated calls")
+    g.add_argument("--voice-bursts", type=int, default=20, help="opening bursts simulated")
     g = p.add_argument_group("site_memory")
     g.add_argument("--settle", type=float, default=20.0, help="seconds the site runs before it is measured")
     g.add_argument("--no-board", action="store_true", help="site_memory: without the board in Chromium")
@@ -132,6 +135,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import wait_estimate
 
         return wait_estimate.run(args.wait_days, args.wait_seed, args.wait_load)
+    if name == "voice_backlog":
+        from bench import voice_backlog
+
+        return voice_backlog.run(args.voice_seed, args.voice_bursts)
     if name == "site_memory":
         from bench import site_memory
 

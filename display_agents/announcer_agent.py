@@ -2,8 +2,12 @@
 
 On every live ``ticket.called`` event (recalls too) it queues a call: a chime, then "Xin mời công
 dân có số thứ tự … đến quầy số …", said ``[announcer] repeat`` times, never overlapping another.
-Events older than ``max_age_s`` (a backlog delivered after a reconnect) are not announced: a call
-heard minutes late sends a citizen to a counter that has moved on.
+When calls pile up they are joined (``[announcer] join_max``) and said once each, and none is
+dropped unheard unless hundreds wait (docs/voice.md); an announcer with ``counters`` says only the
+calls of its zone. What it did is in its health message (``calls``: announced, joined, replaced,
+dropped), which the dashboard turns into an alert when a call was dropped. Events older than
+``max_age_s`` (a backlog delivered after a reconnect) are not announced: a call heard minutes
+late sends a citizen to a counter that has moved on.
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ from typing import Any
 import paho.mqtt.client as mqttc
 
 from device_drivers.audio import open_audio
-from display_agents.announcer_cli import voice_dirs
+from display_agents.announcer_cli import call_builder
 from display_agents.call_queue import CallQueue, CallRequest, call_from_event
-from display_agents.voice import CallBuilder, ClipLibrary
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient
 from onestop.protocol import iso
@@ -36,14 +39,23 @@ class AnnouncerAgent:
         self.cfg = cfg
         self.device_id = device_id
         self.max_age_s = max_age_s
-        cache, recorded = voice_dirs(cfg)
-        self.builder = CallBuilder(ClipLibrary(cache, recorded))
+        self.builder = call_builder(cfg)
         self.audio = open_audio(dev.audio, data_dir=cfg.data_dir)
         self.labels = {c.id: c.label for c in cfg.counters}
         a = cfg.announcer
+        self.zone = set(dev.counters) if dev.counters is not None else None
         self.queue = CallQueue(
             lambda r: self.builder.build_call(r.number, r.counter, a.mode, a.dialect, a.repeat).wav,
             self.audio,
+            say=lambda rs, chime: (
+                self.builder.build_joined(
+                    [(r.number, r.counter) for r in rs], a.mode, a.dialect, chime=chime
+                ).wav
+            ),
+            join_max=a.join_max,
+            repeat=a.repeat,
+            quiet_s=a.quiet_s,
+            on_drop=lambda _r: self._health("ok"),
         )
         self.client = DeviceClient(
             cfg.site.id,
@@ -62,6 +74,8 @@ class AnnouncerAgent:
     def start(self, connect_timeout: float | None = 10.0) -> None:
         """Prepare the clips (generated once), start the player, connect."""
         self.builder.library.prepare()
+        if self.builder.fast is not None:
+            self.builder.fast.prepare()
         self.queue.start()
         self.client.start(wait=connect_timeout)
         self._health("ok")
@@ -81,6 +95,8 @@ class AnnouncerAgent:
         req: CallRequest | None = call_from_event(event, self.labels)
         if req is None:
             return
+        if self.zone is not None and event["data"]["ticket"]["counter"] not in self.zone:
+            return  # another speaker's zone
         try:
             age = (datetime.now(UTC) - datetime.fromisoformat(event["ts"])).total_seconds()
         except (KeyError, TypeError, ValueError):
@@ -92,5 +108,5 @@ class AnnouncerAgent:
         self.queue.submit(req)
 
     def _health(self, audio: str) -> None:
-        payload = {"audio": audio, "ts": iso(datetime.now(UTC))}
+        payload = {"audio": audio, "ts": iso(datetime.now(UTC)), "calls": self.queue.stats.as_dict()}
         self.client.mqtt.publish(self.client.topics.dev_health(self.device_id), payload, retain=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from device_drivers.audio import SimAudio, open_audio
 from display_agents.vietnamese import call_sentence
-from display_agents.voice import CallBuilder, ClipLibrary
+from display_agents.voice import ESPEAK_RATE, CallBuilder, ClipLibrary
 from onestop.config import CounterConfig, DeviceConfig, SiteConfig
 from onestop.errors import OnestopError
 
@@ -23,6 +23,19 @@ def voice_dirs(cfg: SiteConfig) -> tuple[Path, Path]:
     """The espeak-ng clip cache and the recorded-set folder of a site."""
     base = cfg.data_dir / "voice"
     return base / "espeak-vi", base / "recorded"
+
+
+def call_builder(cfg: SiteConfig) -> CallBuilder:
+    """The site's call builder: its clip library, and the same clips at ``[announcer] busy_rate``
+    for the short form of a run of calls (a cache folder of their own)."""
+    cache, recorded = voice_dirs(cfg)
+    rate = cfg.announcer.busy_rate
+    fast = (
+        None
+        if rate == ESPEAK_RATE
+        else ClipLibrary(cache.with_name(f"{cache.name}-{rate}"), recorded, rate=rate)
+    )
+    return CallBuilder(ClipLibrary(cache, recorded), fast=fast)
 
 
 def _key(text: str) -> str:

@@ -5,8 +5,17 @@ played one after another, never two at once, oldest first.
   redelivery, a replay after a reconnect).
 - A call identical to one still waiting (same number, same counter: a recall pressed before the
   first call was heard) is absorbed by the waiting one.
-- When more than ``max_backlog`` calls wait, the oldest is dropped with a warning: the hall has
-  fallen behind, and the board still shows every call.
+- **Keeping up** (docs/voice.md "When calls pile up"), with a ``say`` renderer: up to ``join_max``
+  waiting calls, oldest first, make one announcement (each sentence once, "Xin mời công dân có số
+  thứ tự" only before the first). The chime comes only when the speaker was quiet: straight after
+  another announcement it would only delay the next number. The announcement is said again
+  (``repeat`` times in all) only while no other call waits: a repeat never holds a new call back
+  by more than the sentence being said. A peak is so read out at a few seconds per citizen instead
+  of fifteen. Without ``say``, each call is played whole by ``render`` (chime, sentence, repeats).
+- **No first call is dropped.** A waiting *recall* is replaced by a newer call of the same counter
+  (the clerk has moved on; logged). Only when more than ``max_backlog`` calls wait is one dropped:
+  the oldest recall if there is one, else the oldest call, with a warning, counted in
+  :class:`QueueStats` (the announcer reports it in its health, and the dashboard shows it).
 - Rendering (building the WAV) happens on the player thread, so whoever submits (the MQTT
   network thread) never waits for espeak-ng or numpy.
 
@@ -17,9 +26,11 @@ backend.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -79,7 +90,13 @@ class QueueStats:
     duplicates: int = 0
     absorbed: int = 0
     dropped: int = 0
+    replaced: int = 0  # waiting recalls replaced by a newer call of the same counter
+    joined: int = 0  # announcements that joined several calls
     failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The figures, for the announcer's health message."""
+        return dict(self.__dict__)
 
 
 class CallQueue:
@@ -88,22 +105,42 @@ class CallQueue:
     def __init__(
         self,
         render: Callable[[CallRequest], bytes],
-        audio: AudioOut,
+        audio: AudioOut | None,
         *,
-        max_backlog: int = 8,
+        say: Callable[[Sequence[CallRequest], bool], bytes] | None = None,
+        join_max: int = 1,
+        repeat: int = 2,
+        quiet_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_backlog: int = 200,
         remember: int = 4096,
         on_error: Callable[[CallRequest, Exception], None] | None = None,
+        on_drop: Callable[[CallRequest], None] | None = None,
     ) -> None:
         if max_backlog < 1:
             raise ValueError("max_backlog must be at least 1")
+        if join_max < 1 or repeat < 1:
+            raise ValueError("join_max and repeat must be at least 1")
         self.render = render
+        #: ``say(calls, chime)``: the announcement of ``calls`` (each sentence once), after a chime
+        #: when ``chime``.
+        self.say = say
+        self.join_max = join_max if say is not None else 1
+        self.repeat = repeat
+        #: The speaker counts as quiet (the next announcement starts with the chime and the whole
+        #: sentence) once it has said nothing for this long.
+        self.quiet_s = quiet_s
+        self.clock = clock
+        self._last_end = -math.inf
         self.audio = audio
         self.max_backlog = max_backlog
         self.on_error = on_error
+        self.on_drop = on_drop
         self.stats = QueueStats()
         self._cond = threading.Condition()
         self._waiting: deque[CallRequest] = deque()
-        self._current: CallRequest | None = None
+        self._current: list[CallRequest] = []
+        self._continuing = False  # the last announcement ended with calls waiting: no chime now
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque(maxlen=remember)
         self._stopping = False
@@ -168,15 +205,27 @@ class CallQueue:
                 self.stats.absorbed += 1
                 log.info("announcer: %s is already waiting to be announced", request.describe())
                 return False
+            # A recall still waiting is moot once its counter calls someone else.
+            for w in [w for w in self._waiting if w.recall and w.counter == request.counter]:
+                self._waiting.remove(w)
+                self.stats.replaced += 1
+                log.info("announcer: %s replaces the waiting %s", request.describe(), w.describe())
+            dropped = None
             if len(self._waiting) >= self.max_backlog:
-                oldest = self._waiting.popleft()
+                recalls = [w for w in self._waiting if w.recall]
+                dropped = recalls[0] if recalls else self._waiting[0]
+                self._waiting.remove(dropped)
                 self.stats.dropped += 1
                 log.warning(
-                    "announcer is %d calls behind: dropped %s", len(self._waiting) + 1, oldest.describe()
+                    "announcer is %d calls behind: dropped %s unheard",
+                    len(self._waiting) + 1,
+                    dropped.describe(),
                 )
             self._waiting.append(request)
             self._cond.notify_all()
-            return True
+        if dropped is not None and self.on_drop is not None:
+            self.on_drop(dropped)
+        return True
 
     # -- observation -------------------------------------------------------------------------
     @property
@@ -186,15 +235,36 @@ class CallQueue:
             return list(self._waiting)
 
     @property
-    def current(self) -> CallRequest | None:
-        """The call being rendered or played, if any."""
+    def current(self) -> list[CallRequest]:
+        """The calls being rendered or played (several when joined), if any."""
         with self._cond:
-            return self._current
+            return list(self._current)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is playing or waiting; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._waiting and self._current is None, timeout)
+            return self._cond.wait_for(lambda: not self._waiting and not self._current, timeout)
+
+    def take(self) -> tuple[list[CallRequest], bool]:
+        """The next announcement: its calls, removed from the waiting line, and whether it starts
+        with the chime. Call it with calls waiting, and :meth:`said` after each announcement or
+        repeat; the player thread does, and so does the voice-backlog bench on its own clock."""
+        with self._cond:
+            return self._take()
+
+    def _take(self) -> tuple[list[CallRequest], bool]:
+        n = min(self.join_max, len(self._waiting))
+        batch = [self._waiting.popleft() for _ in range(n)]
+        recent = self.clock() - self._last_end < self.quiet_s
+        return batch, not (self._continuing or recent)
+
+    def said(self, times: int) -> bool:
+        """An announcement has just been said ``times`` times: whether to say it once more (only
+        with ``say``, fewer than ``repeat`` times, and while no other call waits)."""
+        with self._cond:
+            self._continuing = bool(self._waiting)
+            self._last_end = self.clock()
+            return self.say is not None and times < self.repeat and not self._waiting and not self._stopping
 
     # -- the player thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -203,20 +273,53 @@ class CallQueue:
                 self._cond.wait_for(lambda: self._waiting or self._stopping)
                 if self._stopping:
                     return
-                request = self._current = self._waiting.popleft()
+                batch, chime = self._take()
+                self._current = batch
             try:
-                self.audio.play(self.render(request))
-            except Exception as exc:  # one bad call must not silence the hall
-                with self._cond:
-                    self.stats.failed += 1
-                log.error("announcer could not play %s: %s", request.describe(), exc)
-                if self.on_error is not None:
-                    self.on_error(request, exc)
-            else:
-                with self._cond:
-                    self.stats.announced += 1
-                log.info("announced %s", request.describe())
+                if self.say is None:
+                    self._play(batch, chime=True)
+                    self.said(self.repeat)
+                    continue
+                times = 1
+                self._play(batch, chime=chime)
+                while self.said(times):
+                    self._play(batch, chime=False, again=True)
+                    times += 1
             finally:
                 with self._cond:
-                    self._current = None
+                    self._current = []
                     self._cond.notify_all()
+
+    def _play(self, batch: list[CallRequest], *, chime: bool, again: bool = False) -> None:
+        try:
+            wav = self.render(batch[0]) if self.say is None else self.say(batch, chime)
+        except Exception as exc:
+            if len(batch) > 1:  # one unreadable call must not silence the others joined with it
+                for i, request in enumerate(batch):
+                    self._play([request], chime=chime and i == 0, again=again)
+                return
+            if not again:
+                self._failed(batch[0], exc)
+            return
+        try:
+            assert self.audio is not None, "a queue without audio is driven by take() only"
+            self.audio.play(wav)
+        except Exception as exc:  # one bad call must not silence the hall
+            if not again:
+                for request in batch:
+                    self._failed(request, exc)
+            return
+        if again:
+            return
+        with self._cond:
+            self.stats.announced += len(batch)
+            self.stats.joined += 1 if len(batch) > 1 else 0
+        what = " + ".join(r.describe() for r in batch)
+        log.info("announced %s%s", what, " (joined)" if len(batch) > 1 else "")
+
+    def _failed(self, request: CallRequest, exc: Exception) -> None:
+        with self._cond:
+            self.stats.failed += 1
+        log.error("announcer could not play %s: %s", request.describe(), exc)
+        if self.on_error is not None:
+            self.on_error(request, exc)

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -68,10 +68,17 @@ ESPEAK_AMPLITUDE = 70
 
 CHIME = "chime"
 PAUSE = "pause"  # not a clip: a silence of PAUSE_S in the sequence
+BREAK = "break"  # not a clip: a silence of BREAK_S between the calls of a joined announcement
 XIN_MOI = "phrase:xin_moi"
 DEN_QUAY = "phrase:den_quay"
+SO = "phrase:so"  # "số": a call in a run of calls ("số B004, quầy 5")
+QUAY = "phrase:quay"  # "quầy"
+FAST = "~"  # before a clip key: said at the faster rate of a run of calls (CallBuilder's ``fast``)
+#: espeak-ng's rate for the short form in a run of calls (``[announcer] busy_rate``).
+BUSY_RATE = 165
 
 PAUSE_S = 0.6  # after the chime and between repetitions
+BREAK_S = 0.3  # between two calls joined into one announcement
 PHRASE_GAP_S = 0.15  # around the phrase parts
 WORD_GAP_S = 0.08  # between number words and letters
 LEAD_S = 0.05
@@ -110,6 +117,8 @@ CLIP_FILES: dict[str, str] = {
     CHIME: "chime.wav",
     XIN_MOI: "phrases/xin_moi.wav",
     DEN_QUAY: "phrases/den_quay.wav",
+    SO: "phrases/so.wav",
+    QUAY: "phrases/quay.wav",
     **{f"word:{w}": f"words/{name}.wav" for w, name in WORD_FILES.items()},
     **{f"letter:{ch}": f"letters/{'DD' if ch == 'Đ' else ch}.wav" for ch in LETTER_NAMES},
 }
@@ -118,6 +127,8 @@ CLIP_FILES: dict[str, str] = {
 ESPEAK_TEXT: dict[str, str] = {
     XIN_MOI: INVITE,
     DEN_QUAY: TO_COUNTER,
+    SO: "số",
+    QUAY: "quầy",
     **{f"word:{w}": w for w in WORD_FILES},
     **{f"letter:{ch}": name for ch, name in LETTER_NAMES.items()},
     "letter:J": "di",
@@ -451,10 +462,46 @@ def call_clips(
     return out
 
 
+def joined_clips(
+    calls: Sequence[tuple[str, str]],
+    mode: Mode | str = "digits",
+    dialect: Dialect | str = "north",
+    *,
+    chime: bool = True,
+) -> list[str]:
+    """One announcement of one or more calls ``(number, counter)``, each said once. After the chime
+    (the speaker was quiet) the first call is the whole sentence, "Xin mời công dân có số thứ tự A012
+    đến quầy số 3"; the others, and every call of an announcement that follows another at once
+    (``chime`` false), are the short form "số B004, quầy 5", a short break before each."""
+    if not calls:
+        raise ValueError("joined_clips needs at least one call")
+    out = [CHIME, PAUSE] if chime else []
+    for i, (number, counter) in enumerate(calls):
+        if i == 0 and chime:
+            out += sentence_clips(number, counter, mode, dialect)
+        else:
+            out += [BREAK, *short_clips(number, counter, mode, dialect)]
+    return out
+
+
+def short_clips(
+    number: str, counter: str, mode: Mode | str = "digits", dialect: Dialect | str = "north"
+) -> list[str]:
+    """The short form of a call in a run of calls: "số", the number, "quầy", the counter, each clip
+    marked :data:`FAST` (said at the busy rate when the builder has one)."""
+    whole = sentence_clips(number, counter, mode, dialect)
+    at = whole.index(DEN_QUAY)
+    return [FAST + k for k in (SO, *whole[1:at], QUAY, *whole[at + 1 :])]
+
+
 def gap_between(before: str, after: str) -> float:
-    """Silence in seconds between two clip keys of a call (none next to a pause)."""
-    if PAUSE in (before, after):
+    """Silence in seconds between two clip keys of a call (none next to a pause; a word's between
+    the short words of the short form)."""
+    before, after = before.removeprefix(FAST), after.removeprefix(FAST)
+    if PAUSE in (before, after) or BREAK in (before, after):
         return 0.0
+    if SO in (before, after) or QUAY in (before, after):
+        return WORD_GAP_S
     if before.startswith("phrase:") or after.startswith("phrase:"):
         return PHRASE_GAP_S
     return WORD_GAP_S
@@ -463,11 +510,35 @@ def gap_between(before: str, after: str) -> float:
 class CallBuilder:
     """Builds the WAV of a call from a clip library, keeping the last few calls in memory."""
 
-    def __init__(self, library: ClipLibrary, *, cache_size: int = 32) -> None:
+    def __init__(
+        self, library: ClipLibrary, *, fast: ClipLibrary | None = None, cache_size: int = 32
+    ) -> None:
         self.library = library
+        #: The clips of the short form at the busy rate (the same recorded set, if any, wins).
+        self.fast = fast
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[Any, ...], Call] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _part(self, key: str) -> Audio:
+        if key == PAUSE:
+            return silence(PAUSE_S)
+        if key == BREAK:
+            return silence(BREAK_S)
+        if key.startswith(FAST):
+            return (self.fast or self.library).get(key.removeprefix(FAST))
+        return self.library.get(key)
+
+    def timeline(self, clips: list[str]) -> tuple[list[float], float]:
+        """When each clip starts in the joined WAV (seconds), and the WAV's length: where a call's
+        number is heard in an announcement (the voice-backlog bench measures with it)."""
+        t, starts = LEAD_S, []
+        for i, key in enumerate(clips):
+            if i:
+                t += gap_between(clips[i - 1], key)
+            starts.append(t)
+            t += len(self._part(key)) / SAMPLE_RATE
+        return starts, t + TAIL_S
 
     def join(self, clips: list[str]) -> bytes:
         """Join clip keys (and pauses) into one 16-bit mono WAV file."""
@@ -475,7 +546,7 @@ class CallBuilder:
         for i, key in enumerate(clips):
             if i:
                 parts.append(silence(gap_between(clips[i - 1], key)))
-            parts.append(silence(PAUSE_S) if key == PAUSE else self.library.get(key))
+            parts.append(self._part(key))
         parts.append(silence(TAIL_S))
         x = np.concatenate(parts)
         peak = float(np.max(np.abs(x)))
@@ -523,3 +594,17 @@ class CallBuilder:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return call
+
+    def build_joined(
+        self,
+        calls: Sequence[tuple[str, str]],
+        mode: Mode | str = "digits",
+        dialect: Dialect | str = "north",
+        *,
+        chime: bool = True,
+    ) -> Call:
+        """One or more calls as one announcement (:func:`joined_clips`); not cached (a joined set
+        rarely comes twice)."""
+        text = "; ".join(call_sentence(n, c, mode, dialect) for n, c in calls)
+        clips = joined_clips(calls, mode, dialect, chime=chime)
+        return Call(text, clips, self.join(clips))

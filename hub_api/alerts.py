@@ -10,6 +10,8 @@ Alerts (``critical`` first, then ``warning``):
   database was created.
 - ``printer`` (``paper_low``: warning; ``paper_out``, ``error``, ``offline``: critical): a kiosk's
   printer, from its health message.
+- ``voice_dropped`` (warning): an announcer's health says it dropped calls unheard (hundreds
+  waited: docs/voice.md "When calls pile up") since it started; those citizens heard nothing.
 - ``backend_backlog`` (warning): the forwarder fails to deliver, or records wait longer than
   ``backlog_after_s`` / more than ``backlog_records`` (only when the hub has a forwarder).
 - ``controller_health`` (critical): one per condition of the controller's health
@@ -217,6 +219,19 @@ def compute_alerts(
                     d["id"],
                     f"{vi} — {d['id']}{extra}",
                     f"{en} — {d['id']}",
+                    d["health"].get("ts"),
+                )
+            )
+        calls = d["health"].get("calls") if d["role"] == "announcer" else None
+        dropped = calls.get("dropped") if isinstance(calls, dict) else None
+        if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0:
+            out.append(
+                Alert(
+                    "warning",
+                    "voice_dropped",
+                    d["id"],
+                    f"Loa gọi số đã bỏ qua {dropped} lượt gọi không kịp đọc — {d['id']}",
+                    f"The announcer dropped {dropped} calls unheard — {d['id']}",
                     d["health"].get("ts"),
                 )
             )

@@ -230,6 +230,9 @@ class DeviceConfig(_Section):
     #: A TV board: ``calls`` (the last calls, newest highlighted) or ``grid`` (every counter and the
     #: number it serves now, for large centres); its unit opens ``/board?layout=grid``.
     layout: Literal["calls", "grid"] = "calls"
+    #: An announcer: only the calls of these counters (a zone of the hall with its own speaker, so
+    #: that two zones are read out at once); default every counter.
+    counters: list[str] | None = None
 
 
 #: The ready-made short comments a rating terminal offers when ``[rating] comments`` is not given.
@@ -321,6 +324,16 @@ class AnnouncerSection(_Section):
     mode: Literal["whole", "digits"] = "digits"
     dialect: Literal["north", "south"] = "north"
     repeat: int = Field(default=2, ge=1, le=3)
+    #: When calls wait behind each other, up to this many are joined into one announcement (one
+    #: chime, each said once) so that a peak is read out in seconds per citizen; 1: never joined
+    #: (each waiting call is still said once, not ``repeat`` times). docs/voice.md.
+    join_max: int = Field(default=6, ge=1, le=12)
+    #: espeak-ng's words per minute for the short form ("số B004, quầy 5") said in a run of calls;
+    #: a lone call keeps the slower voice (135). docs/voice.md.
+    busy_rate: int = Field(default=165, ge=80, le=260)
+    #: After this many seconds without a call said, the next one starts with the chime and the whole
+    #: sentence; sooner, it follows at once in the short form.
+    quiet_s: float = Field(default=10.0, ge=0, le=120)
 
 
 class BoardSection(_Section):
@@ -616,6 +629,12 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             for sid in d.services:
                 if sid not in service_ids:
                     problems.append(f'{where}.services: unknown service "{sid}"')
+        if d.counters is not None:
+            if d.role != "announcer":
+                problems.append(f"{where}.counters: only announcers have a zone of counters")
+            for cid in d.counters:
+                if cid not in counter_ids:
+                    problems.append(f'{where}.counters: unknown counter "{cid}"')
     problems += _check_hub(cfg.hub)
     if cfg.broker.tls and not cfg.broker.ca_file:
         problems.append("broker.ca_file: required when broker.tls is true (the site CA certificate)")

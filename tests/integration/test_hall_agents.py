@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,8 +16,11 @@ from device_drivers.display.sim import panel
 from display_agents.announcer_agent import AnnouncerAgent
 from display_agents.board_agent import BoardAgent
 from onestop.config import SiteConfig
+from onestop.protocol import Topics
 from queue_controller.service import Controller
+from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
+from tests.utils.site import SITE
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +41,12 @@ def test_each_call_is_announced_once_as_one_clean_wav(
         counter.request("open")
         counter.request("call_next")
         counter.request("recall")
-        assert agent.audio.wait_played(2, timeout=20)
+        assert agent.audio.wait_played(2, timeout=20) and agent.queue.wait_idle(20)
         played = agent.audio.played
-        assert len(played) == 2 and agent.audio.max_concurrent == 1
+        # the call and the recall, each said (a lone call is also said again while the hall is quiet)
+        assert agent.queue.stats.announced == 2 and agent.audio.max_concurrent == 1
         x, rate = sf.read(io.BytesIO(played[0].wav))
-        assert rate > 8000 and 6 < len(x) / rate < 30  # chime + the sentence twice
+        assert rate > 8000 and 6 < len(x) / rate < 15  # the chime, then the whole sentence once
         assert float(np.max(np.abs(x))) < 10 ** (-1 / 20)  # peak under -1 dBFS: no clipping
         assert played[0].started < played[0].ended <= played[1].started  # never overlapping
     finally:
@@ -66,5 +71,32 @@ def test_the_led_board_shows_the_latest_calls(
         board = panel(name)
         ok = board.wait_for(lambda p: p.text[:2] == ["B001 -> 2", "A001 -> 1"], 10)
         assert ok, board.text
+    finally:
+        agent.stop()
+
+
+def test_an_announcer_of_a_zone_says_its_counters_calls_and_reports_what_it_did(
+    site_cfg: SiteConfig, site_factory: SiteFactory, broker, credentials, controller: Controller,
+    device: DeviceFactory, mqtt: Any,
+) -> None:  # fmt: skip
+    zoned = [{**d, "counters": ["1"]} if d["id"] == "announcer-1" else d for d in SITE["devices"]]
+    cfg = live(site_factory({"devices": zoned}, name="zoned.toml"), broker)
+    hub = mqtt("hub")
+    topics = Topics("t-site")
+    hub.subscribe(topics.dev_health("announcer-1"))
+    agent = AnnouncerAgent(cfg, "announcer-1", credentials["announcer-1"])
+    agent.start()
+    try:
+        kiosk, c1, c3 = device("kiosk-1"), device("counter-1"), device("counter-3")
+        kiosk.request("issue", {"service": "dkkd"})
+        kiosk.request("issue", {"service": "tuphap"})
+        c3.request("open")
+        c1.request("open")
+        c3.request("call_next")  # another zone's speaker says this one
+        c1.request("call_next")
+        assert agent.audio.wait_played(1, timeout=20) and agent.queue.wait_idle(20)
+        assert agent.queue.stats.submitted == 1 and agent.queue.stats.announced == 1
+        health = hub.inbox.wait_for(topics.dev_health("announcer-1"), lambda m: "calls" in m.json()).json()
+        assert health["audio"] == "ok" and health["calls"]["dropped"] == 0
     finally:
         agent.stop()

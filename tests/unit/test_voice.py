@@ -15,6 +15,7 @@ import soundfile as sf
 
 from display_agents.vietnamese import LETTER_NAMES, NUMBER_WORDS, NotReadable
 from display_agents.voice import (
+    BREAK,
     CHIME,
     CHIME_PEAK_DBFS,
     CLIP_FILES,
@@ -34,6 +35,7 @@ from display_agents.voice import (
     call_clips,
     chime,
     fade,
+    joined_clips,
     resample,
     sentence_clips,
     trim,
@@ -252,3 +254,32 @@ def test_calls_are_cached(tones: ClipLibrary) -> None:
     assert builder.build_call("A012", "Quầy 3") is a  # same clips, same call
     builder.build_call("A013", "3")
     assert builder.build_call("A012", "3") is not a  # evicted
+
+
+def test_joined_calls_say_the_invitation_once_and_each_number_once(tones: ClipLibrary) -> None:
+    clips = joined_clips([("A012", "3"), ("B004", "5")], "digits")
+    short = [
+        "~phrase:so",
+        "~letter:B",
+        "~word:không",
+        "~word:không",
+        "~word:bốn",
+        "~phrase:quay",
+        "~word:năm",
+    ]
+    assert clips == [CHIME, PAUSE, *A012_DIGITS, BREAK, *short]  # "…, số B không không bốn, quầy năm"
+    assert clips.count(XIN_MOI) == 1 and clips.count(CHIME) == 1
+    # Straight after another announcement: no chime, every call in the short form.
+    assert joined_clips([("B004", "5")], "digits", chime=False) == [BREAK, *short]
+    builder = CallBuilder(tones)
+    starts, length = builder.timeline(clips)
+    wav = builder.build_joined([("A012", "3"), ("B004", "5")]).wav
+    x, rate, _ = read(wav)
+    assert abs(len(x) / rate - length) < 2 / rate  # the timeline is the WAV's
+    full = builder.build_call("A012", "3", "digits", "north", 2).wav
+    one_each = read(full)[0].size / rate * 2  # two calls played in full, one after the other
+    assert length < 0.6 * one_each
+    # B004's number starts right after the break (where the bench measures its delay from)
+    assert starts[clips.index(BREAK) + 1] > starts[clips.index(BREAK)]
+    with pytest.raises(ValueError):
+        joined_clips([])
