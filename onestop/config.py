@@ -214,6 +214,26 @@ class Hardware(BaseModel):
         return dict(self.model_extra or {})
 
 
+class PanelSize(_Section):
+    """A touch terminal's ``panel``: the physical size of its screen, so that text and buttons are
+    sized in millimetres (docs/kiosk.md "Panels"). Give ``width_mm`` and ``height_mm`` (the visible
+    image), or ``diagonal_in``; without it the display's EDID, or the usual panel of the resolution."""
+
+    width_mm: float | None = Field(default=None, gt=20, le=3000)
+    height_mm: float | None = Field(default=None, gt=20, le=3000)
+    diagonal_in: float | None = Field(default=None, ge=3, le=120)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PanelSize:
+        if (self.width_mm is None) != (self.height_mm is None):
+            raise ValueError("give both width_mm and height_mm")
+        if self.width_mm is None and self.diagonal_in is None:
+            raise ValueError("give width_mm and height_mm, or diagonal_in")
+        if self.width_mm is not None and self.diagonal_in is not None:
+            raise ValueError("give width_mm and height_mm, or diagonal_in, not both")
+        return self
+
+
 class DeviceConfig(_Section):
     """``[[devices]]``: one device identity (its MQTT username) and its role."""
 
@@ -230,6 +250,9 @@ class DeviceConfig(_Section):
     #: A TV board: ``calls`` (the last calls, newest highlighted) or ``grid`` (every counter and the
     #: number it serves now, for large centres); its unit opens ``/board?layout=grid``.
     layout: Literal["calls", "grid"] = "calls"
+    #: A kiosk or rating terminal: the physical size of its screen (else EDID, else the usual
+    #: panel of its resolution).
+    panel: PanelSize | None = None
     #: An announcer: only the calls of these counters (a zone of the hall with its own speaker, so
     #: that two zones are read out at once); default every counter.
     counters: list[str] | None = None
@@ -629,6 +652,8 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             for sid in d.services:
                 if sid not in service_ids:
                     problems.append(f'{where}.services: unknown service "{sid}"')
+        if d.panel is not None and d.role not in ("kiosk", "rating"):
+            problems.append(f"{where}.panel: only kiosks and rating terminals have a touch panel")
         if d.counters is not None:
             if d.role != "announcer":
                 problems.append(f"{where}.counters: only announcers have a zone of counters")
