@@ -363,6 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--traffic", action="store_true", help="simulate arriving citizens and working clerks")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     p.add_argument("--quiet", action="store_true", help="do not print queue events")
+    p.add_argument(
+        "--ignore-hours",
+        action="store_true",
+        help="run the site as if every service were open (to try it by hand outside opening hours)",
+    )
     p.set_defaults(run=_up)
 
     p = sub.add_parser("simulate", help="simulated citizens and clerks using the site's kiosks and counters")

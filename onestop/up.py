@@ -141,7 +141,9 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     py = [sys.executable, "-m", "onestop"]
     logs = cfg.data_dir / "logs"
     ctl_args = [*py, "controller", *site_args]
-    if args.traffic and _closed_services(cfg):
+    # Asked for (`up --ignore-hours`, to try the site by hand after hours), or a simulated day that
+    # would otherwise stand still. The controller's own default stays: a real site keeps its hours.
+    if args.ignore_hours or (args.traffic and _closed_services(cfg)):
         ctl_args.append("--ignore-hours")
     if args.traffic:
         # The simulated day runs `speed` times faster than life: so may its devices.
@@ -224,7 +226,12 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
             print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{{\"score\": 3}}'   (GET {url}/screen)")
     if "--ignore-hours" in children[0].argv:
-        print("  note        some services are closed at this hour; the demo ignores opening hours")
+        print("  note        opening hours are ignored: every service issues tickets at any hour")
+    elif closed := _closed_services(cfg):
+        print(
+            f"  note        closed at this hour: {', '.join(closed)} (the kiosk says so); "
+            "`onestop up --ignore-hours` (`make up UPARGS=--ignore-hours`) runs the site as if open"
+        )
     if args.traffic:
         speed = f"{args.speed:.0f}"
         print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
