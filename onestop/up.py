@@ -145,9 +145,11 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     # would otherwise stand still. The controller's own default stays: a real site keeps its hours.
     if args.ignore_hours or (args.traffic and _closed_services(cfg)):
         ctl_args.append("--ignore-hours")
+    # The simulated day runs `speed` times faster than life: so may its devices, and its waits and
+    # services last `speed` times longer than the clock says, for the estimates and the figures alike.
+    scale = ["--time-scale", str(args.speed)] if args.traffic else []
     if args.traffic:
-        # The simulated day runs `speed` times faster than life: so may its devices.
-        ctl_args += ["--limits-scale", str(max(1.0, args.speed))]
+        ctl_args += ["--limits-scale", str(max(1.0, args.speed)), *scale]
     hub_host, _, hub_port = cfg.hub.listen.rpartition(":")
     hub_host = "127.0.0.1" if hub_host in ("0.0.0.0", "") else hub_host
     if not _port_free(hub_host, int(hub_port)):
@@ -155,7 +157,9 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
         print(f"port {wanted} is taken; this site's hub uses {hub_port} instead")
     children = [
         Child("controller", ctl_args, logs / "controller.log"),
-        Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
+        Child(
+            "hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}", *scale], logs / "hub.log"
+        ),
         Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"),
     ]
     backend = _reference_backend(cfg, py, logs)
@@ -235,6 +239,7 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
     if args.traffic:
         speed = f"{args.speed:.0f}"
         print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
+        print("              waits and service times (board, kiosk, dashboard) are in simulated time")
     print("  Ctrl-C stops everything.\n", flush=True)
 
 
