@@ -148,8 +148,8 @@ def test_a_rating_terminal_tapped_by_a_person_is_left_to_people(
         try:
             terminal.request("rate", {"score": 1, "ticket": ticket.json()["data"]["ticket"]["id"]})
             break
-        except CommandFailed as exc:  # the simulation was quicker this time
-            assert exc.code == "already_rated", exc
+        except CommandFailed as exc:  # the simulation was quicker, or the next visit ended already
+            assert exc.code in ("already_rated", "nothing_to_rate"), exc
     else:
         pytest.fail("a person never managed to rate a visit")
     # The next visits at counter 1 end, and the simulation rates none of them (the first may have
