@@ -45,10 +45,11 @@ class Hub:
     @classmethod
     def open(
         cls, cfg: SiteConfig, password: str, *, db_path: Path | None = None, host: str | None = None,
-        port: int | None = None, client_id: str = "hub",
+        port: int | None = None, client_id: str = "hub", time_scale: float = 1.0,
     ) -> Hub:  # fmt: skip
-        """Open the store and prepare the ingest and the web keypads (not started)."""
-        store = HubStore(db_path or cfg.data_dir / "hub.db")
+        """Open the store and prepare the ingest and the web keypads (not started). ``time_scale``:
+        demo only, see :attr:`hub_api.store.HubStore.time_scale`."""
+        store = HubStore(db_path or cfg.data_dir / "hub.db", time_scale=time_scale)
         live = LiveState()
         ingest = Ingest(cfg, password, store, live, host=host, port=port, client_id=client_id)
         keypads = WebKeypads(cfg, host=host, port=port)

@@ -72,15 +72,18 @@ READERS = 4
 STREAMS = ("queue-records", "ratings")
 
 
-def _seconds(a: str | None, b: str | None) -> float | None:
+def _seconds(a: str | None, b: str | None, scale: float = 1.0) -> float | None:
     if not a or not b:
         return None
-    return round((datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds(), 3)
+    return round((datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() * scale, 3)
 
 
-def queue_record(ticket: dict[str, Any], outcome: str, flags: list[str] | None = None) -> dict[str, Any]:
+def queue_record(
+    ticket: dict[str, Any], outcome: str, flags: list[str] | None = None, time_scale: float = 1.0
+) -> dict[str, Any]:
     """The back end's queue record of a ticket that ended (ARCHITECTURE §4), with the event's
-    ``flags`` (e.g. ``short_service``: the service time is not a real one; docs/backend.md)."""
+    ``flags`` (e.g. ``short_service``: the service time is not a real one; docs/backend.md). Its
+    durations count ``time_scale`` seconds per second (a simulated day; 1 on a real site)."""
     first = ticket.get("first_called_at")
     return {
         "ticket_id": ticket["id"],
@@ -92,8 +95,8 @@ def queue_record(ticket: dict[str, Any], outcome: str, flags: list[str] | None =
         "issued_at": ticket["issued_at"],
         "called_at": first,
         "finished_at": ticket.get("finished_at"),
-        "wait_s": _seconds(ticket["issued_at"], first),
-        "service_s": _seconds(ticket.get("called_at"), ticket.get("finished_at"))
+        "wait_s": _seconds(ticket["issued_at"], first, time_scale),
+        "service_s": _seconds(ticket.get("called_at"), ticket.get("finished_at"), time_scale)
         if outcome == "done"
         else None,
         "outcome": outcome,
@@ -122,8 +125,12 @@ class HubStore:
     """The hub's database. Thread-safe: one writing connection behind a lock (ingest, devices), and a
     small pool of read-only connections for :meth:`query` and :meth:`rows` (the web handlers)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, time_scale: float = 1.0) -> None:
         self.path = Path(path)
+        #: Simulated seconds per real second (``onestop up --traffic``; 1 on a real site): the waits
+        #: and service times it stores, which the reports and the dashboard show, are the simulated
+        #: day's, as the controller's estimates are (queue_controller.engine.Engine.time_scale).
+        self.time_scale = time_scale
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -238,7 +245,10 @@ class HubStore:
                 self.db.execute("INSERT OR IGNORE INTO ticket_links VALUES (?, ?)", (t["token"], t["id"]))
             if kind in ("ticket.done", "ticket.skipped", "ticket.expired"):
                 self._outbox(
-                    "queue-records", queue_record(t, kind.split(".")[1], data.get("flags")), seq, e["ts"]
+                    "queue-records",
+                    queue_record(t, kind.split(".")[1], data.get("flags"), self.time_scale),
+                    seq,
+                    e["ts"],
                 )
         if kind == "rating.recorded":
             r = data["rating"]
@@ -267,7 +277,9 @@ class HubStore:
     def _upsert_ticket(self, seq: int, t: dict[str, Any], data: dict[str, Any]) -> None:
         first, finished = t.get("first_called_at"), t.get("finished_at")
         real = t["status"] == "done" and "short_service" not in (data.get("flags") or ())
-        service_s = _seconds(t.get("called_at"), finished) if real else None  # reports skip a flagged one
+        service_s = (
+            _seconds(t.get("called_at"), finished, self.time_scale) if real else None
+        )  # reports skip a flagged one
         self.db.execute(
             """INSERT INTO tickets (id, day, number, service, origin_service, priority, status, counter,
                    officer, issued_at, first_called_at, called_at, finished_at, wait_s, service_s, ahead,
@@ -293,7 +305,7 @@ class HubStore:
                 first,
                 t.get("called_at"),
                 finished,
-                _seconds(t["issued_at"], first),
+                _seconds(t["issued_at"], first, self.time_scale),
                 service_s,
                 data.get("ahead"),
                 data.get("est_wait_s"),

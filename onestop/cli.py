@@ -86,7 +86,17 @@ def _controller(args: argparse.Namespace) -> int:
     if args.limits_scale != 1.0:
         log.warning("device rate limits are %gx those of site.toml (--limits-scale)", args.limits_scale)
         cfg = cfg.model_copy(update={"limits": cfg.limits.scaled(args.limits_scale)})
-    ctl = Controller(cfg, read_secret(cfg, "controller"), db_path=args.db, accept_rewind=args.accept_rewind)
+    if args.time_scale != 1.0:
+        log.warning(
+            "waits and services count %g s per second (--time-scale): a simulated day", args.time_scale
+        )
+    ctl = Controller(
+        cfg,
+        read_secret(cfg, "controller"),
+        db_path=args.db,
+        accept_rewind=args.accept_rewind,
+        time_scale=args.time_scale,
+    )
     try:
         ctl.start(connect_timeout=10)
     except BrokerUnreachable as exc:
@@ -131,7 +141,11 @@ def _hub(args: argparse.Namespace) -> int:
 
     cfg = load_config(args)
     where = tls.listeners(cfg, args.listen)  # plain listen, then HTTPS on [hub] tls_listen (hub_api/tls.py)
-    hub = Hub.open(cfg, read_secret(cfg, "hub"), db_path=args.db)
+    if args.time_scale != 1.0:
+        log.warning(
+            "waits and services count %g s per second (--time-scale): a simulated day", args.time_scale
+        )
+    hub = Hub.open(cfg, read_secret(cfg, "hub"), db_path=args.db, time_scale=args.time_scale)
     log.info("hub of %s on %s", cfg.site.id, ", ".join(w.url for w in where))
     # Open event streams (TV boards, caller pages) never end by themselves: give them 3 s, then close.
     app = create_app(hub)
@@ -320,6 +334,17 @@ def _fake_backend(args: argparse.Namespace) -> int:
     return run_fake_backend(args)
 
 
+def _time_scale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="N",
+        help="simulated traffic at N x (onestop up): waits and services count N s per second, as the "
+        "simulated day lives them (default 1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
@@ -355,12 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="simulated traffic: allow every device N times the rate of [limits] (default 1)",
     )
+    _time_scale(p)
     p.set_defaults(run=_controller)
 
     p = sub.add_parser("hub", help="run the hub: web pages, REST API, reports, forwarding")
     common(p)
     p.add_argument("--listen", metavar="HOST:PORT", help="override [hub] listen")
     p.add_argument("--db", help="SQLite file (default: [storage] dir/hub.db)")
+    _time_scale(p)
     p.set_defaults(run=_hub)
 
     p = sub.add_parser("up", help="run a whole site on simulated hardware (what `make up` runs)")
@@ -374,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the secrets and the broker's files, print how to start the broker, and exit "
         "(to run each process by hand: docs/operations.md)",
+    )
+    p.add_argument(
+        "--ignore-hours",
+        action="store_true",
+        help="run the site as if every service were open (to try it by hand outside opening hours)",
     )
     p.set_defaults(run=_up)
 

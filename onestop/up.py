@@ -170,11 +170,15 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     py = [sys.executable, "-m", "onestop"]
     logs = cfg.data_dir / "logs"
     ctl_args = [*py, "controller", *site_args]
-    if args.traffic and _closed_services(cfg):
+    # Asked for (`up --ignore-hours`, to try the site by hand after hours), or a simulated day that
+    # would otherwise stand still. The controller's own default stays: a real site keeps its hours.
+    if args.ignore_hours or (args.traffic and _closed_services(cfg)):
         ctl_args.append("--ignore-hours")
+    # The simulated day runs `speed` times faster than life: so may its devices, and its waits and
+    # services last `speed` times longer than the clock says, for the estimates and the figures alike.
+    scale = ["--time-scale", str(args.speed)] if args.traffic else []
     if args.traffic:
-        # The simulated day runs `speed` times faster than life: so may its devices.
-        ctl_args += ["--limits-scale", str(max(1.0, args.speed))]
+        ctl_args += ["--limits-scale", str(max(1.0, args.speed)), *scale]
     hub_host, _, hub_port = cfg.hub.listen.rpartition(":")
     hub_host = "127.0.0.1" if hub_host in ("0.0.0.0", "") else hub_host
     if not _port_free(hub_host, int(hub_port)):
@@ -182,7 +186,9 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
         print(f"port {wanted} is taken; this site's hub uses {hub_port} instead")
     children = [
         Child("controller", ctl_args, logs / "controller.log"),
-        Child("hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}"], logs / "hub.log"),
+        Child(
+            "hub", [*py, "hub", *site_args, "--listen", f"{hub_host}:{hub_port}", *scale], logs / "hub.log"
+        ),
         Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"),
     ]
     backend = _reference_backend(cfg, py, logs)
@@ -253,10 +259,16 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
             print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{{\"score\": 3}}'   (GET {url}/screen)")
     if "--ignore-hours" in children[0].argv:
-        print("  note        some services are closed at this hour; the demo ignores opening hours")
+        print("  note        opening hours are ignored: every service issues tickets at any hour")
+    elif closed := _closed_services(cfg):
+        print(
+            f"  note        closed at this hour: {', '.join(closed)} (the kiosk says so); "
+            "`onestop up --ignore-hours` (`make up UPARGS=--ignore-hours`) runs the site as if open"
+        )
     if args.traffic:
         speed = f"{args.speed:.0f}"
         print(f"  traffic     simulated citizens and clerks at {speed}x (1 s = {speed} simulated s)")
+        print("              waits and service times (board, kiosk, dashboard) are in simulated time")
     print("  Ctrl-C stops everything.\n", flush=True)
 
 

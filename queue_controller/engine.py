@@ -48,9 +48,13 @@ class Engine:
     #: Gives an issued ticket its link token (set by the shell: onestop.ticket_links); None: no token.
     ticket_token: Callable[[str], str] | None = None
 
-    def __init__(self, cfg: SiteConfig, clock: Clock) -> None:
+    def __init__(self, cfg: SiteConfig, clock: Clock, *, time_scale: float = 1.0) -> None:
         self.cfg = cfg
         self.clock = clock
+        #: Simulated seconds per real second (``onestop up --traffic``; 1 on a real site): how long
+        #: waits and services last in the simulated day that the demo plays faster than life. The
+        #: clock itself stays real (deadlines, opening hours, the business day); only durations scale.
+        self.time_scale = time_scale
         self.day: date = business_day(cfg, clock.now())
         self.next_rank = 1
         self.tickets: dict[str, Ticket] = {}
@@ -194,7 +198,7 @@ class Engine:
         if not self.cfg.queue.wait_ranges:  # the estimate as it was before ranges
             return Told(pool_of(opened, ahead), plain, slot)
         now = self.clock.now()
-        pace = drain_pace(self._called[sid], now) if opened else None
+        pace = drain_pace(self._called[sid], now, self.time_scale) if opened else None
         if pace is not None:  # the pace at which this service's line really moved lately
             slot = PACE_WEIGHT * pace + (1 - PACE_WEIGHT) * slot
             plain = max(0, ahead) * slot
@@ -580,6 +584,11 @@ class Engine:
     # ------------------------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------------------------
+    def span_s(self, start: datetime, end: datetime) -> float:
+        """How long a wait or a service from ``start`` to ``end`` lasted, in seconds of the day the
+        site lives (simulated seconds under :attr:`time_scale`)."""
+        return (end - start).total_seconds() * self.time_scale
+
     def _rank(self) -> int:
         r = self.next_rank
         self.next_rank += 1
@@ -619,7 +628,7 @@ class Engine:
         """Feed a real service time into the service's moving average."""
         if t.called_at is None:
             return
-        sample = (now - t.called_at).total_seconds()
+        sample = self.span_s(t.called_at, now)
         if MIN_SAMPLE_S <= sample <= MAX_SAMPLE_S:
             svc = self.services[t.service]
             a = self.cfg.queue.ewma_alpha
@@ -631,7 +640,7 @@ class Engine:
         short = (
             status == "done"
             and t.called_at is not None
-            and (now - t.called_at).total_seconds() < self.cfg.queue.min_service_s
+            and self.span_s(t.called_at, now) < self.cfg.queue.min_service_s
         )
         t.status, t.finished_at = status, now
         d.tickets[t.id] = t
@@ -692,7 +701,7 @@ class Engine:
             self._called[t.service].append(now)
             told = self._told.pop(t.id, None)
             if told is not None:  # learn how the wait told compared with the real one
-                learn(self.services[t.service].calibration, told, (now - t.issued_at).total_seconds())
+                learn(self.services[t.service].calibration, told, self.span_s(t.issued_at, now))
         c.serving = t.id
         d.tickets[t.id] = t
         self._counter_changed(d, cid)

@@ -121,13 +121,14 @@ class Calibration:
         return _quantile(s, Q_LO), _quantile(s, Q_MID), _quantile(s, Q_HI)
 
 
-def drain_pace(calls: Sequence[datetime], now: datetime) -> float | None:
+def drain_pace(calls: Sequence[datetime], now: datetime, time_scale: float = 1.0) -> float | None:
     """Seconds between two calls of a service lately (its latest calls within PACE_WINDOW_S), or
-    None when too few were made to tell (the day just started, or the counters came back from a break)."""
-    recent = [t for t in calls if (now - t).total_seconds() <= PACE_WINDOW_S]
+    None when too few were made to tell (the day just started, or the counters came back from a break).
+    Under a ``time_scale`` (a simulated day), both are in simulated seconds."""
+    recent = [t for t in calls if (now - t).total_seconds() * time_scale <= PACE_WINDOW_S]
     if len(recent) < PACE_MIN_CALLS:
         return None
-    span = max((now - recent[0]).total_seconds(), 1.0)
+    span = max((now - recent[0]).total_seconds() * time_scale, 1.0)
     return span / len(recent)
 
 

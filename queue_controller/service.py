@@ -84,8 +84,11 @@ class Controller:
         fatal: Callable[[str], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         accept_rewind: bool = False,
+        time_scale: float = 1.0,
     ) -> None:
         self.cfg = cfg
+        #: Demo only (``onestop up --traffic``): see :attr:`queue_controller.engine.Engine.time_scale`.
+        self.time_scale = time_scale
         self.clock: Clock = clock or GuardedClock(
             step_s=cfg.queue.clock_step_s, hold_s=cfg.queue.clock_hold_s
         )
@@ -164,7 +167,7 @@ class Controller:
     def _restore(self) -> None:
         """Build the engine from what is on disk."""
         assert self._store is not None
-        self.engine = Engine(self.cfg, self.clock)
+        self.engine = Engine(self.cfg, self.clock, time_scale=self.time_scale)
         self.engine.ticket_token = TicketLinks(self._store.secret("ticket_links", new_key)).token
         loaded = self._store.load(business_day(self.cfg, self.clock.now()))
         self.engine.restore(loaded.meta, loaded.tickets, loaded.counters, loaded.services)

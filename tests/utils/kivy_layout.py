@@ -48,7 +48,7 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 def _visible(w: Any) -> bool:
     node = w
     while node is not None:
-        if getattr(node, "opacity", 1) == 0 or getattr(node, "disabled", False) and node is w:
+        if getattr(node, "opacity", 1) == 0 or (getattr(node, "disabled", False) and node is w):
             return False
         node = node.parent
     return True
@@ -131,4 +131,7 @@ def smallest(root: Any, panel: Panel, targets: dict[str, Any] | None = None) -> 
 
     caps = [panel.cap_mm(min(_sizes(w))) for w in root.walk() if isinstance(w, Label) and _words(w)]
     sides = [panel.to_mm(min(b.size)) for b in (targets or {}).values() if b.parent is not None]
-    return {"text_mm": round(min(caps), 1) if caps else 0.0, "target_mm": round(min(sides), 1) if sides else 0.0}
+    return {
+        "text_mm": round(min(caps), 1) if caps else 0.0,
+        "target_mm": round(min(sides), 1) if sides else 0.0,
+    }
