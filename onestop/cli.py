@@ -140,6 +140,11 @@ def _hub(args: argparse.Namespace) -> int:
     from onestop.credentials import read_secret
 
     cfg = load_config(args)
+    if args.backend_url:
+        if cfg.backend is None:
+            raise OnestopError("--backend-url: the site has no [backend] to forward to")
+        cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": args.backend_url})})
+        log.info("forwarding to %s (--backend-url, instead of [backend] url)", args.backend_url)
     where = tls.listeners(cfg, args.listen)  # plain listen, then HTTPS on [hub] tls_listen (hub_api/tls.py)
     if args.time_scale != 1.0:
         log.warning(
@@ -387,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--listen", metavar="HOST:PORT", help="override [hub] listen")
     p.add_argument("--db", help="SQLite file (default: [storage] dir/hub.db)")
+    p.add_argument(
+        "--backend-url", metavar="URL", help="override [backend] url (onestop up: a moved back end)"
+    )
     _time_scale(p)
     p.set_defaults(run=_hub)
 

@@ -44,6 +44,8 @@ class Child:
     restarts: int = 0
     started: float = 0.0
     out: IO[bytes] | None = field(default=None, repr=False)
+    #: What it serves, when other children are told where it is (the reference back end).
+    url: str = ""
 
     def start(self) -> None:
         """Start (or restart) the process, appending its output to its log file."""
@@ -194,6 +196,8 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     backend = _reference_backend(cfg, py, logs)
     if backend is not None:
         children.insert(1, backend)  # before the hub, which forwards to it
+        if backend.url != cfg.backend.url:  # type: ignore[union-attr]
+            next(c for c in children if c.name == "hub").argv += ["--backend-url", backend.url]
     children += _kiosks(cfg, py, site_args, logs)
     children += _rating_terminals(cfg, py, site_args, logs)
     if args.traffic:
@@ -242,9 +246,10 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
         print(f"  {c.name:<11} pid {c.proc.pid:<7} log {c.log_path}")
     print(f"  data        {cfg.data_dir}   (controller.db, hub.db, secrets/, broker/)")
     print(f"  hub         {hub_url}/healthz   {hub_url}/api/state   {hub_url}/docs")
-    if cfg.backend is not None and any(c.name == "backend" for c in children):
-        base = urlsplit(cfg.backend.url)._replace(path="", query="", fragment="").geturl()
-        print(f"  back end    {cfg.backend.url}   (reference: {base}/_stats   {base}/_records)")
+    for c in children:
+        if c.name == "backend" and c.url:
+            base = urlsplit(c.url)._replace(path="", query="", fragment="").geturl()
+            print(f"  back end    {c.url}   (reference: {base}/_stats   {base}/_records)")
     watch = f"onestop monitor --config {args.config}"  # it finds this broker (demo_broker_address)
     if not args.quiet:  # the events print below, through the site's one `monitor` connection
         watch += "   (after `up --quiet`: one monitor at a time)"
@@ -283,14 +288,17 @@ def _reference_backend(cfg: SiteConfig, py: list[str], logs: Path) -> Child | No
     if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost", "::1"):
         return None
     port = url.port or 80
-    if not _port_free(url.hostname, port):
-        print(f"port {port} is taken: the hub forwards to whatever listens at {cfg.backend.url}")
-        return None
-    os.environ.setdefault(cfg.backend.token_env, secrets.token_urlsafe(24))
     host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    moved = cfg.backend.url
+    if not _port_free(url.hostname, port):
+        # Something else listens there: never forward the demo's records and token to a stranger.
+        wanted, port = port, free_port(url.hostname)
+        moved = url._replace(netloc=f"{host}:{port}").geturl()
+        print(f"port {wanted} is taken; the reference back end uses {port}, and the hub forwards there")
+    os.environ.setdefault(cfg.backend.token_env, secrets.token_urlsafe(24))
     argv = [*py, "fake-backend", f"--listen={host}:{port}", "--token-env", cfg.backend.token_env,
             "--db", str(cfg.data_dir / "fake-backend.db")]  # fmt: skip
-    return Child("backend", argv, logs / "backend.log")
+    return Child("backend", argv, logs / "backend.log", url=moved)
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:
