@@ -220,7 +220,15 @@ def _rating(args: argparse.Namespace) -> int:
 
 
 def _announcer(args: argparse.Namespace) -> int:
+    if args.action == "devices":
+        from display_agents.announcer_cli import devices
+
+        return devices()
     cfg = load_config(args)
+    if args.action == "test":
+        from display_agents.announcer_cli import test_call
+
+        return test_call(cfg, device=args.device)
     if args.action == "say":
         from display_agents.announcer_cli import say
 
@@ -459,9 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="window size (default 1280x800, landscape)")
     p.set_defaults(run=_rating)
 
-    p = sub.add_parser("announcer", help="run the voice announcer, or say one call")
+    p = sub.add_parser(
+        "announcer",
+        help="run the voice announcer, say one call, list the sound outputs (devices), or play a test call",
+    )
     common(p)
-    p.add_argument("action", nargs="?", choices=["run", "say"], default="run")
+    p.add_argument("action", nargs="?", choices=["run", "say", "devices", "test"], default="run")
     p.add_argument("--device", help="the announcer device (say: default the site's first announcer)")
     p.add_argument("--number", help="say: ticket number, e.g. A012")
     p.add_argument("--counter", help="say: counter id or label, e.g. 3 or 'Quầy 3'")
