@@ -70,8 +70,8 @@ def list_outputs(root: Path = PROC_ASOUND) -> list[Output]:
     except OSError:
         return []
     cards: dict[int, tuple[str, str]] = {}
-    for m in re.finditer(r"^\s*(\d+)\s+\[(\S+)\s*\]:\s*(\S+)", cards_text, re.M):
-        cards[int(m.group(1))] = (m.group(2), m.group(3))
+    for c in re.finditer(r"^\s*(\d+)\s+\[(\S+)\s*\]:\s*(\S+)", cards_text, re.M):
+        cards[int(c.group(1))] = (c.group(2), c.group(3))
     out = []
     for line in pcm_text.splitlines():
         m = re.match(r"(\d+)-(\d+):\s*([^:]*?)\s*:\s*([^:]*?)\s*:(.*)", line)
