@@ -12,6 +12,10 @@ alone (ARCHITECTURE §4, STYLE §10).
 The forwarder has its own SQLite connection to the hub's database and its own table
 (``forwarder``); a lock file next to the database makes sure only one forwarder (the hub's, or
 ``onestop forward``) works on it at a time.
+
+Each worker beats a :class:`~onestop.sdnotify.Heartbeat` on every turn, while it waits (idle or
+backing off) and before each request (allowing the back end's ``timeout_s``): the hub pings
+systemd's watchdog only while both workers and its ingest loop make progress.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from hub_api.backends import (
     read_token,
 )
 from hub_api.store import STREAMS
+from onestop import sdnotify
 from onestop.config import BackendSection, SiteConfig
 from onestop.errors import OnestopError
 
@@ -300,8 +305,11 @@ class Forwarder:
         idle_poll_s: float = 1.0,
         clock: Callable[[], datetime] = _now,
         streams: tuple[str, ...] = STREAMS,
+        liveness: sdnotify.Liveness | None = None,
     ) -> None:
         self.site = site
+        self.liveness = liveness or sdnotify.Liveness.from_env()
+        self._heartbeats: list[sdnotify.Heartbeat] = []
         self.backend = backend
         self.db_path = Path(db_path)
         self.factory = factory
@@ -379,7 +387,9 @@ class Forwarder:
         for s in self.streams:
             row = self._cursor.row(s)
             self.status[s].last_success = row["last_success"]
-            t = threading.Thread(target=self._run, args=(s,), name=f"forward-{s}", daemon=True)
+            hb = self.liveness.heartbeat(f"forwarder of {s}")
+            self._heartbeats.append(hb)
+            t = threading.Thread(target=self._run, args=(s, hb), name=f"forward-{s}", daemon=True)
             self._threads.append(t)
         log.info(
             "forwarding %s of %s to %s (batches of %d)",
@@ -403,6 +413,9 @@ class Forwarder:
         if alive:
             log.warning("left %s waiting for the back end; its batch is re-sent at the next start", alive)
         self._threads.clear()
+        for hb in self._heartbeats:
+            hb.close()
+        self._heartbeats.clear()
         if not alive:
             for a in self._adapters.values():
                 with contextlib.suppress(Exception):
@@ -428,7 +441,7 @@ class Forwarder:
             e.set()
 
     # -- the workers -----------------------------------------------------------------------------
-    def _run(self, stream: str) -> None:
+    def _run(self, stream: str, heartbeat: sdnotify.Heartbeat) -> None:
         cursor, adapter = self._cursor, self._adapters[stream]
         assert cursor is not None
         batch: Batch | None = None
@@ -439,15 +452,17 @@ class Forwarder:
         except Exception:
             log.exception("%s: cannot read the in-flight batch", stream)
         while not self._stop.is_set():
+            heartbeat.beat()
             try:
                 if batch is None:
                     batch = cursor.claim(stream, self.batch_size)
                 if batch is None:
                     self._set(stream, state="idle", in_flight_key=None)
-                    self._wake[stream].wait(self.idle_poll_s)
+                    heartbeat.wait(self._wake[stream], self.idle_poll_s)
                     self._wake[stream].clear()
                     continue
                 self._set(stream, state="sending", in_flight_key=batch.key)
+                heartbeat.expect(self.backend.timeout_s)  # the request ends by its deadline
                 try:
                     outcome = adapter.send(stream, self.site, batch.records, batch.key)
                 except Exception as exc:
@@ -471,7 +486,7 @@ class Forwarder:
                     batch = cursor.in_flight(stream)
             delay = self.backoff.delay(self.status[stream].consecutive_failures)
             self._set(stream, state="retrying")
-            self._stop.wait(delay)
+            heartbeat.wait(self._stop, delay)  # a backoff of a minute is not a wedged worker
 
     def _set(self, stream: str, **changes: Any) -> None:
         with self.changed:

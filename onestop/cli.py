@@ -45,15 +45,15 @@ def load_config(args: argparse.Namespace) -> SiteConfig:
     return cfg
 
 
-def wait_for_signal(watchdog: bool = False) -> None:
-    """Block until SIGINT or SIGTERM; with ``watchdog``, send systemd's watchdog pings meanwhile."""
+def wait_for_signal(liveness: sdnotify.Liveness | None = None) -> None:
+    """Block until SIGINT or SIGTERM; with ``liveness``, send systemd's watchdog pings meanwhile,
+    and only while every work loop registered with it makes progress (:class:`sdnotify.Liveness`)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    dog = sdnotify.Watchdog.from_env() if watchdog else None
-    while not stop.wait(dog.interval_s if dog else None):
-        if dog:
-            dog.ping()
+    while not stop.wait(liveness.period_s if liveness else None):
+        if liveness:
+            liveness.ping()
     sdnotify.stopping()
 
 
@@ -170,11 +170,12 @@ def _device_password(cfg: SiteConfig, device: str, role: str) -> str:
     return read_secret(cfg, device)
 
 
-def _run_agent(agent: object, *, own_watchdog: bool = False) -> int:
-    """Run an agent until a signal; under systemd, say ready and (unless its own loop does) ping."""
+def _run_agent(agent: object, liveness: sdnotify.Liveness | None = None) -> int:
+    """Run an agent until a signal; under systemd, say ready, and with ``liveness`` (the agent's: its
+    work loops beat it) ping the watchdog from here too, while those loops make progress."""
     agent.start()  # type: ignore[attr-defined]
     sdnotify.ready()
-    wait_for_signal(watchdog=not own_watchdog)
+    wait_for_signal(liveness)
     agent.stop()  # type: ignore[attr-defined]
     return 0
 
@@ -200,7 +201,7 @@ def _counter(args: argparse.Namespace) -> int:
     from display_agents.counter_agent import CounterAgent
 
     agent = CounterAgent(cfg, args.device, _device_password(cfg, args.device, "counter"))
-    return _run_agent(agent, own_watchdog=True)  # its timer loop pings the watchdog
+    return _run_agent(agent)  # its timer loop pings the watchdog
 
 
 def _kiosk(args: argparse.Namespace) -> int:
@@ -239,14 +240,16 @@ def _announcer(args: argparse.Namespace) -> int:
 
     if not args.device:
         raise OnestopError("give the announcer's --device")
-    return _run_agent(AnnouncerAgent(cfg, args.device, _device_password(cfg, args.device, "announcer")))
+    announcer = AnnouncerAgent(cfg, args.device, _device_password(cfg, args.device, "announcer"))
+    return _run_agent(announcer, announcer.liveness)  # pings while its player thread makes progress
 
 
 def _board(args: argparse.Namespace) -> int:
     from display_agents.board_agent import BoardAgent
 
     cfg = load_config(args)
-    return _run_agent(BoardAgent(cfg, args.device, _device_password(cfg, args.device, "board")))
+    board = BoardAgent(cfg, args.device, _device_password(cfg, args.device, "board"))
+    return _run_agent(board, board.liveness)  # pings while its display loop makes progress
 
 
 def _agents(args: argparse.Namespace) -> int:
