@@ -130,6 +130,12 @@ class Liveness:
         """The longest a loop should wait between two beats (half of :attr:`stale_s`)."""
         return self.watchdog.interval_s / 2 if self.watchdog else None
 
+    @property
+    def loops(self) -> list[str]:
+        """The names of the registered loops, in the order they registered."""
+        with self._lock:
+            return [hb.name for hb in self._beats]
+
     def heartbeat(self, name: str) -> Heartbeat:
         """Register a work loop (``name`` is what the log says when it wedges)."""
         hb = Heartbeat(name, self)
