@@ -168,7 +168,7 @@ class Liveness:
             self._reported = frozenset(wedged)
             if wedged:
                 log.error(
-                    "not vouching to systemd's watchdog: %s made no progress for over %.0f s",
+                    "not vouching to systemd's watchdog: %s made no progress for over %g s",
                     ", ".join(wedged),
                     self.stale_s,
                 )

@@ -555,7 +555,7 @@ def test_a_worker_stuck_in_a_request_stops_the_watchdog_pings(
             with pytest.raises(TimeoutError):  # past the 0.5 s deadline + the interval: silence
                 for _ in range(200):
                     assert sock.recv(64) == b"WATCHDOG=1"
-            assert liveness.wedged() == ["forwarder of queue-records"]
+            assert "forwarder of queue-records" in liveness.wedged()
             adapter.release.set()
             assert sock.recv(64) == b"WATCHDOG=1"  # it made progress: the pings resume
         finally:
