@@ -266,7 +266,9 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             )
         elif "rating" in c.argv and "--listen" in c.argv:
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
-            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{{\"score\": 3}}'   (GET {url}/screen)")
+            # waits up to 30 s for the counter to finish a ticket: there is nothing to rate before
+            body = '{"score": 3, "wait_s": 30}'
+            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{body}'   (GET {url}/screen)")
     if "--ignore-hours" in children[0].argv:
         print("  note        opening hours are ignored: every service issues tickets at any hour")
     elif closed := _closed_services(cfg):
