@@ -8,17 +8,21 @@ are a contract with the operators' dashboards and alerts: docs/operations.md "Me
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hub_api.app import Hub, HubDep
 from hub_api.deps import Viewer, refusals
 from hub_api.routers.devices import alerts_of, devices_of, forwarder_metrics
+from onestop.protocol import CONTROLLER_ID
 
 router = APIRouter(tags=["metrics"])
 
@@ -77,6 +81,22 @@ class HubCollector(Collector):
         for s in hub.cfg.services:
             g.add_metric([s.id], waiting.get(s.id, 0))
         yield g
+        now = datetime.now(UTC)
+        oldest = {
+            r["service"]: r["oldest"]
+            for r in hub.store.query(
+                "SELECT service, MIN(issued_at) AS oldest FROM tickets WHERE status = 'waiting' "
+                "GROUP BY service"
+            )
+        }
+        g = _gauge(
+            "onestop_hub_oldest_waiting_seconds",
+            "Age of the oldest waiting ticket (since it was issued), per service; 0 when none waits.",
+            ("service",),
+        )
+        for s in hub.cfg.services:
+            g.add_metric([s.id], _age_s(oldest.get(s.id), now))
+        yield g
         devs = devices_of(hub)
         g = _gauge(
             "onestop_hub_device_online",
@@ -89,12 +109,22 @@ class HubCollector(Collector):
         g = _gauge("onestop_hub_devices_online", "Devices online.")
         g.add_metric([], sum(1 for d in devs if d["online"]))
         yield g
+        by_role: dict[str, int] = {d.role: 0 for d in hub.cfg.devices}
+        for d in devs:
+            if d["role"]:
+                by_role[d["role"]] = by_role.get(d["role"], 0) + int(bool(d["online"]))
+        g = _gauge("onestop_hub_devices_online_by_role", "Devices online, per role.", ("role",))
+        for role, n in sorted(by_role.items()):
+            g.add_metric([role], n)
+        yield g
         alerts = alerts_of(hub)
         g = _gauge("onestop_hub_alerts", "Current alerts, per severity.", ("severity",))
         for sev in ("critical", "warning"):
             g.add_metric([sev], sum(1 for a in alerts if a.severity == sev))
         yield g
         yield from self._forwarder()
+        ctl_dev = next((d for d in devs if d["id"] == CONTROLLER_ID), None)
+        yield from _controller(ctl_dev["health"] if ctl_dev is not None else {}, now)
 
     def _forwarder(self) -> Iterator[Metric]:
         fwd = forwarder_metrics(self.hub)
@@ -128,6 +158,119 @@ class HubCollector(Collector):
             for s, st in streams.items():
                 fam.add_metric([s], st.get(key) or 0)
             yield fam
+        g = _gauge(
+            "onestop_hub_forwarder_lag_seconds",
+            "Age of the oldest record not yet delivered, per stream; 0 when nothing is owed.",
+            ("stream",),
+        )
+        for s, st in streams.items():
+            lag = st.get("lag_s")
+            if isinstance(lag, (int, float)):
+                g.add_metric([s], lag)
+        yield g
+
+
+def _age_s(ts: str | None, now: datetime) -> float:
+    """Seconds from ``ts`` (ISO 8601) to ``now``; 0 when there is none."""
+    if not ts:
+        return 0.0
+    try:
+        then = datetime.fromisoformat(ts)
+    except ValueError:
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())
+
+
+def _number(x: Any) -> float | None:
+    """A finite number from the network, or None."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+#: The controller's process figures (queue_controller/metrics.py) and the families they become.
+_CONTROLLER_PROCESS = (
+    (
+        "cpu_seconds",
+        "onestop_controller_process_cpu_seconds_total",
+        "CPU seconds of the controller.",
+        _counter,
+    ),
+    (
+        "rss_bytes",
+        "onestop_controller_process_resident_memory_bytes",
+        "Resident memory of the controller.",
+        _gauge,
+    ),
+    ("open_fds", "onestop_controller_process_open_fds", "Open file descriptors of the controller.", _gauge),
+    (
+        "start_time_seconds",
+        "onestop_controller_process_start_time_seconds",
+        "When the controller started (Unix seconds).",
+        _gauge,
+    ),
+)
+
+
+def _controller(health: dict[str, Any], now: datetime) -> Iterator[Metric]:
+    """The figures the controller publishes in its retained health message, as Prometheus families.
+    Nothing when the controller has not published them (never seen, or an older controller)."""
+    figures = health.get("metrics")
+    if not isinstance(figures, dict):
+        return
+    g = _gauge(
+        "onestop_controller_metrics_age_seconds",
+        "Seconds since the controller published the figures below (it does every 30 s).",
+    )
+    ts = health.get("ts")
+    g.add_metric([], _age_s(ts if isinstance(ts, str) else None, now))
+    yield g
+    proc = figures.get("process")
+    proc = proc if isinstance(proc, dict) else {}
+    for key, name, doc, make in _CONTROLLER_PROCESS:
+        v = _number(proc.get(key))
+        if v is not None:
+            fam = make(name, doc)
+            fam.add_metric([], v)
+            yield fam
+    c = _counter(
+        "onestop_controller_commands_total",
+        "Commands the controller answered since it started, per op and result (ok or the error code).",
+        ("op", "result"),
+    )
+    rows = figures.get("commands")
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        op, result, n = row.get("op"), row.get("result"), _number(row.get("count"))
+        if isinstance(op, str) and isinstance(result, str) and n is not None:
+            c.add_metric([op, result], n)
+    yield c
+    lat = figures.get("latency")
+    if isinstance(lat, dict):
+        les, counts, total = lat.get("le"), lat.get("counts"), _number(lat.get("sum"))
+        if (
+            isinstance(les, list)
+            and isinstance(counts, list)
+            and len(les) == len(counts)
+            and total is not None
+        ):
+            buckets = []
+            for le, n in zip(les, counts, strict=True):
+                bound = "+Inf" if le == "+Inf" else _number(le)
+                value = _number(n)
+                if bound is None or value is None:
+                    return
+                buckets.append((bound if isinstance(bound, str) else repr(bound), value))
+            if buckets and buckets[-1][0] == "+Inf":
+                h = HistogramMetricFamily(
+                    "onestop_controller_command_latency_seconds",
+                    "Seconds from taking a command to publishing its reply (decided and committed).",
+                )
+                h.add_metric([], buckets, total)
+                yield h
 
 
 def registry_of(hub: Hub) -> CollectorRegistry:
@@ -135,6 +278,7 @@ def registry_of(hub: Hub) -> CollectorRegistry:
     if hub.metrics is None:
         reg = CollectorRegistry(auto_describe=False)
         reg.register(HubCollector(hub))
+        ProcessCollector(registry=reg)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
         hub.metrics = reg
     return hub.metrics
 
