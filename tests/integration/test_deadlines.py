@@ -17,6 +17,7 @@ from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
 from onestop.protocol import Topics, iso
 from queue_controller.service import Controller
+from tests.conftest import MqttFactory
 from tests.integration.conftest import ControllerProcess, DeviceFactory
 from tests.unit.sites import MONDAY_8AM
 from tests.utils.controller_metrics import published_counts
@@ -107,7 +108,7 @@ def test_a_clock_behind_the_store_is_not_trusted_until_it_catches_up(
     credentials: dict[str, str],
     tmp_path: Path,
     device: DeviceFactory,
-    mqtt,
+    mqtt: MqttFactory,
 ) -> None:
     clock = ManualClock(MONDAY_8AM)
 
@@ -142,7 +143,9 @@ def test_a_clock_behind_the_store_is_not_trusted_until_it_catches_up(
         ctl.stop()
 
 
-def test_a_command_past_its_deadline_is_counted_expired(controller: Controller, mqtt, topics: Topics) -> None:
+def test_a_command_past_its_deadline_is_counted_expired(
+    controller: Controller, mqtt: MqttFactory, topics: Topics
+) -> None:
     raw = mqtt("kiosk-1")
     raw.subscribe(topics.dev_reply("kiosk-1"))
     late = iso(datetime.now(UTC) - timedelta(minutes=5))  # the device gave up five minutes ago
