@@ -23,6 +23,7 @@ from tests.integration.conftest import DeviceFactory
 pytestmark = pytest.mark.integration
 
 TOKEN_ENV = "ONESTOP_TEST_METRICS_BACKEND_TOKEN"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 @pytest.fixture
@@ -190,3 +191,11 @@ def test_an_operator_sees_the_controller_the_queue_and_the_backlog(
     assert value(fams, "onestop_hub_devices_online_by_role", role="kiosk") == 1
     assert value(fams, "onestop_hub_devices_online_by_role", role="counter") == 1
     assert value(fams, "onestop_hub_devices_online_by_role", role="board") == 0
+
+    # Every family served is listed in docs/operations.md "Metrics", with its type.
+    section = OPERATIONS.read_text(encoding="utf-8").split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    for name, (kind, _samples) in fams.items():
+        shown = f"{name}_total" if kind == "counter" else name
+        assert f"`{shown}`" in section, f"{shown} ({kind}) is not in docs/operations.md Metrics"
+        row = next((line for line in section.splitlines() if line.startswith(f"| `{shown}`")), None)
+        assert row is None or f"| {kind} |" in row, row
