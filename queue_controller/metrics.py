@@ -40,11 +40,14 @@ _PROCESS_FIELDS = {
 }
 
 
+_PROCESS = ProcessCollector(registry=None)  # registered nowhere: read by process_figures() only
+
+
 def process_figures() -> dict[str, float]:
     """CPU seconds, resident memory, open files and start time of this process, as
     ``prometheus_client``'s process collector reads them (``/proc``; empty where there is none)."""
     out: dict[str, float] = {}
-    for fam in ProcessCollector(registry=None).collect():
+    for fam in _PROCESS.collect():
         for s in fam.samples:
             key = _PROCESS_FIELDS.get(s.name)
             if key is not None:

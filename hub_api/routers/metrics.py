@@ -95,7 +95,8 @@ class HubCollector(Collector):
             ("service",),
         )
         for s in hub.cfg.services:
-            g.add_metric([s.id], _age_s(oldest.get(s.id), now))
+            # In simulated seconds under `onestop up --traffic`'s time scale, as the reports' waits are.
+            g.add_metric([s.id], _age_s(oldest.get(s.id), now) * hub.store.time_scale)
         yield g
         devs = devices_of(hub)
         g = _gauge(
