@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry
 
 from hub_api.auth import PinGuard, SessionSigner
 from hub_api.caller import WebKeypads
@@ -41,6 +42,8 @@ class Hub:
     #: API tokens with roles, and the dashboard's session cookies (set by :func:`create_app`).
     tokens: TokenStore | None = None
     dashboard_sessions: DashboardSigner | None = None
+    #: The hub's own Prometheus registry (made on the first scrape: hub_api/routers/metrics.py).
+    metrics: CollectorRegistry | None = None
 
     @classmethod
     def open(

@@ -219,6 +219,16 @@ class OutboxCursor:
             )
         return int(cur.rowcount)
 
+    def oldest_pending(self, stream: str) -> str | None:
+        """When the stream's oldest record not yet acknowledged was made (its event's ts), or None."""
+        with self.lock:
+            row = self.db.execute(
+                """SELECT created FROM outbox WHERE stream = ?
+                   AND id > (SELECT delivered FROM forwarder WHERE stream = ?) ORDER BY id LIMIT 1""",
+                (stream, stream),
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def pending(self, stream: str) -> int:
         """Outbox records of the stream not yet acknowledged (the in-flight batch included)."""
         with self.lock:
@@ -556,10 +566,13 @@ class Forwarder:
             st.pop("fail_kind", None)
             st.pop("stream", None)
             pending: int | None = None
+            lag: float | None = None
             if cursor is not None:
                 with contextlib.suppress(sqlite3.Error):
                     pending = cursor.pending(s)
-            streams[s] = {"pending": pending, **st}
+                    oldest = cursor.oldest_pending(s)
+                    lag = 0.0 if oldest is None else _age_s(oldest, self.clock())
+            streams[s] = {"pending": pending, "lag_s": lag, **st}
         return {
             "running": self.running,
             "error": self.error,
@@ -591,3 +604,14 @@ def check_backend(cfg: SiteConfig) -> BackendSection:
     if cfg.backend is None:
         raise BackendConfigError(f"{cfg.source} has no [backend] section: there is nowhere to forward to")
     return cfg.backend
+
+
+def _age_s(ts: str, now: datetime) -> float | None:
+    """Seconds from ``ts`` (ISO 8601) to ``now``; None when ``ts`` cannot be read."""
+    try:
+        then = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())

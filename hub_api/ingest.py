@@ -130,6 +130,12 @@ class Ingest:
         with self.applied:
             return self.applied.wait_for(lambda: self.store.last_seq >= seq, timeout)
 
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate()`` holds, checked after each batch of events and each health
+        message stored (for tests and tools)."""
+        with self.applied:
+            return self.applied.wait_for(predicate, timeout)
+
     def _receive(self, msg: mqttc.MQTTMessage) -> None:
         """paho's callback (network thread). Retained states go straight to the live state (the
         hall's boards never wait for the hub's disk); the rest is queued for the worker, except an
@@ -249,6 +255,8 @@ class Ingest:
                     self.live.set_controller(bool(data.get("online")))
             elif kind == "health":
                 self.store.device_health(device, data, now)
+                with self.applied:
+                    self.applied.notify_all()
 
     def _event(self, ev: dict[str, Any]) -> None:
         seq = ev.get("seq")

@@ -8,6 +8,7 @@ that dies (as systemd does on a real site), prints the queue events, and stops e
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -26,7 +27,7 @@ from onestop.broker import Broker, demo_broker_dir, free_port
 from onestop.cli import load_config
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials, secrets_dir
-from onestop.monitor import Monitor
+from onestop.monitor import Monitor, printing_marker
 from onestop.simulate import TWINS_ENV, is_twin
 from queue_controller.engine import Engine
 
@@ -121,8 +122,11 @@ def run_up(args: argparse.Namespace) -> int:
             cfg_live = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"port": broker.port})})
             monitor = Monitor(cfg_live)
             monitor.start()
+            # `onestop monitor` reads this: a second `monitor` connection would drop this one.
+            printing_marker(cfg).write_text(json.dumps({"pid": os.getpid(), "port": broker.port}))
         _supervise(children, stop)
     finally:
+        printing_marker(cfg).unlink(missing_ok=True)
         print("\nstopping …")
         if monitor is not None:
             monitor.stop()
@@ -262,7 +266,9 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             )
         elif "rating" in c.argv and "--listen" in c.argv:
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
-            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{{\"score\": 3}}'   (GET {url}/screen)")
+            # waits up to 30 s for the counter to finish a ticket: there is nothing to rate before
+            body = '{"score": 3, "wait_s": 30}'
+            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{body}'   (GET {url}/screen)")
     if "--ignore-hours" in children[0].argv:
         print("  note        opening hours are ignored: every service issues tickets at any hour")
     elif closed := _closed_services(cfg):
