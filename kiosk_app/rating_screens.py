@@ -124,6 +124,7 @@ class RatingScreenBuilder:
         #: The widgets that trigger view-model calls, by id (``level:3``, ``reason:0``, ``action:send``).
         self.buttons: dict[str, Widget] = {}
         self._faces: list[Widget] = []  # the level buttons' face holders (one size for all)
+        self._lang_below: BigButton | None = None  # the language button, in the bottom row
 
     def px(self, v: float) -> float:
         """A design size scaled to the window."""
@@ -199,8 +200,9 @@ class RatingScreenBuilder:
         fit()
         return bar
 
-    def language(self, view: RatingView) -> BigButton | None:
-        """The button to the other language, or None (one language)."""
+    def language(self, view: RatingView, below: bool = False) -> BigButton | None:
+        """The button to the other language, or None (one language); ``below``: in the bottom row
+        of buttons (a screen without header), red with white words."""
         if len(view.languages) <= 1:
             return None
         other: Lang = "en" if view.lang == "vi" else "vi"
@@ -209,9 +211,11 @@ class RatingScreenBuilder:
         height = self.target(76)
         width = max(self.px(210), _extent(label, size, bold=True) + height * 0.8)
         btn = BigButton(
-            bg=WHITE, color=HEADER, text=f"[b]{label}[/b]", font_size=size,
-            size_hint=(None, None), size=(width, height), radius=height / 2,
+            bg=HEADER if below else WHITE, color=WHITE if below else HEADER, text=f"[b]{label}[/b]",
+            font_size=size, size_hint=(None, None), size=(width, height), radius=height / 2,
         )  # fmt: skip
+        if below:
+            btn.size_hint_y = 1  # as tall as Send
         btn.bind(on_press=lambda *_: self.vm.set_language(other))
         self.buttons["lang"] = btn
         return btn
@@ -353,8 +357,8 @@ class RatingScreenBuilder:
         """A reason or comment toggle: white with a blue frame and an empty mark, or blue and marked.
 
         Reasons may be picked together and have a square box that is ticked; a citizen picks one
-        ready-made comment at most, so comments have a round radio mark with a dot. Its height
-        follows its words (at least a touch target)."""
+        ready-made comment at most, so comments have a round radio mark with a dot. The caller sizes
+        it to its words with :func:`_same_height` (at least a touch target)."""
         first = f"[b][size={self.font(size)}]{_m(c.text)}[/size][/b]"
         if c.text2:
             first += f"\n[size={self.font2(size * 0.62)}]{_m(c.text2)}[/size]"
@@ -367,7 +371,6 @@ class RatingScreenBuilder:
         btn.mark = "check" if kind == "reason" else "radio"
         box = _checkbox(btn, c.selected, self.font(size) * 0.9, radio=btn.mark == "radio")
         btn.bind(pos=box, size=box)
-        _grow(btn, low, self.px(10))
         call = self.vm.toggle_reason if kind == "reason" else self.vm.toggle_comment
         btn.bind(on_press=lambda *_: call(int(index)))
         self.buttons[key] = btn
@@ -377,7 +380,11 @@ class RatingScreenBuilder:
     def build(self, view: RatingView) -> Widget:
         self.en2 = view.lang == "vi"
         root = BoxLayout(orientation="vertical")
-        root.add_widget(self.header(view, compact=self.tight and view.screen in ("rate", "reasons")))
+        self._lang_below = None
+        if self.tight and not self.portrait and view.screen == "reasons" and view.comments:
+            self._lang_below = self.language(view, below=True)  # no header: every millimetre for the choices
+        else:
+            root.add_widget(self.header(view, compact=self.tight and view.screen in ("rate", "reasons")))
         banner = self.banner(view)
         if banner is not None:
             root.add_widget(banner)
@@ -463,29 +470,33 @@ class RatingScreenBuilder:
     def _reasons(self, view: RatingView, body: BoxLayout) -> None:
         body.padding = (self.px(24), self.px(14))
         body.spacing = self.px(10)
-        side = self.tight and not self.portrait  # reasons and comments side by side
+        #: A 7" landscape panel: reasons beside comments, the language button beside Send.
+        side = self.tight and not self.portrait and bool(view.comments)
+        if side:
+            body.padding = (self.px(20), self.px(10))
+            body.spacing = self.px(8)
         for w in self.titles(view, 40):
             body.add_widget(w)
         for first, _second in view.lines:
             body.add_widget(text(first, self.font(24), color=MUTED))
-        cols = 2 if len(view.reasons) > 2 else 1
-        grid = GridLayout(cols=cols, spacing=self.px(14), size_hint_y=None)
+        cols = 1 if side or len(view.reasons) <= 2 else 2
+        grid = GridLayout(cols=cols, spacing=self.px(10) if side else self.px(14), size_hint_y=None)
         grid.bind(minimum_height=grid.setter("height"))
-        for c in view.reasons:
-            grid.add_widget(self.toggle(c, f"reason:{c.index}", 36, 104))
+        reasons = [self.toggle(c, f"reason:{c.index}", 36, 104) for c in view.reasons]
+        for btn in reasons:
+            grid.add_widget(btn)
+        _same_height(reasons, self.target(104), self.px(8))
         choices: BoxLayout = body
-        if side and view.comments:
-            choices = BoxLayout(orientation="horizontal", spacing=self.px(20), size_hint_y=None)
-            left = BoxLayout(orientation="vertical", size_hint_x=0.58, size_hint_y=None)
+        if side:
+            pair = BoxLayout(orientation="horizontal", spacing=self.px(20), size_hint_y=None)
+            left = BoxLayout(orientation="vertical", size_hint_y=None)
             left.add_widget(grid)
-            left.bind(minimum_height=left.setter("height"))
-            choices.add_widget(left)
-            right = BoxLayout(orientation="vertical", size_hint_x=0.42, size_hint_y=None, spacing=self.px(10))
-            right.bind(minimum_height=right.setter("height"))
-            choices.add_widget(right)
-            left.bind(height=lambda *_: setattr(choices, "height", max(left.height, right.height)))
-            right.bind(height=lambda *_: setattr(choices, "height", max(left.height, right.height)))
-            body.add_widget(choices)
+            right = BoxLayout(orientation="vertical", size_hint_y=None, spacing=self.px(8))
+            for col in (left, right):
+                col.bind(minimum_height=col.setter("height"))
+                col.bind(height=lambda *_: setattr(pair, "height", max(left.height, right.height)))
+                pair.add_widget(col)
+            body.add_widget(pair)
             choices = right
         else:
             body.add_widget(grid)
@@ -498,18 +509,22 @@ class RatingScreenBuilder:
             note.text = label
             choices.add_widget(note)
             across = not side and self.comments_fit(view.comments, self.w - 2 * self.px(24))
-            row = GridLayout(cols=len(view.comments) if across else 1, spacing=self.px(12), size_hint_y=None)
-            row.bind(minimum_height=row.setter("height"))
-            for c in view.comments:
-                row.add_widget(self.toggle(c, f"comment:{c.index}", 26, 84))
-            choices.add_widget(row)
+            line = GridLayout(cols=len(view.comments) if across else 1, spacing=self.px(10), size_hint_y=None)
+            line.bind(minimum_height=line.setter("height"))
+            comments = [self.toggle(c, f"comment:{c.index}", 26, 84) for c in view.comments]
+            for btn in comments:
+                line.add_widget(btn)
+            _same_height(comments, self.target(84), self.px(8))
+            choices.add_widget(line)
         body.add_widget(Widget())
         buttons = BoxLayout(spacing=self.px(20), size_hint_y=None, height=self.target(104, main=True))
-        for a in view.actions:
-            btn = self.action(a, 104, main=True)
+        actions = [self.action(a, 104, main=True) for a in view.actions]
+        for a, btn in zip(view.actions, actions, strict=True):
             btn.size_hint_x = 2 if a.primary else 1
-            btn.bind(height=lambda b, h: setattr(buttons, "height", max(buttons.height, h)))
+            btn.bind(height=lambda *_: setattr(buttons, "height", max(b.height for b in actions)))
             buttons.add_widget(btn)
+        if self._lang_below is not None:
+            buttons.add_widget(self._lang_below)
         body.add_widget(buttons)
 
     def comments_fit(self, comments: tuple[Choice, ...], width: float) -> bool:
@@ -572,6 +587,19 @@ def _extent(words: str, size: float, *, bold: bool = False) -> float:
 def _extent_words(words: str, size: float, *, bold: bool = False) -> float:
     """The width (px) of the longest word of ``words`` at ``size``."""
     return max((_extent(w, size, bold=bold) for w in words.split()), default=0.0)
+
+
+def _same_height(btns: list[BigButton], low: float, pad: float) -> None:
+    """Keep ``btns`` (a grid's toggles) one height: at least ``low``, and the words of the one with
+    the most of them and ``pad`` around them."""
+
+    def fit(*_: Any) -> None:
+        height = max([low] + [b.texture_size[1] + 2 * pad for b in btns])
+        for b in btns:
+            b.height = height
+
+    for b in btns:
+        b.bind(texture_size=fit)
 
 
 def _grow(btn: BigButton, low: float, pad: float) -> None:
