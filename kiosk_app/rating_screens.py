@@ -442,7 +442,10 @@ class RatingScreenBuilder:
             body.spacing = self.px(12)
         top = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=self.px(24))
         side = min(self.px(150), self.w * 0.2)
-        if view.officer is not None:
+        photo = view.officer is not None and not (self.tight and self.portrait)  # 7" portrait: the words
+        if not photo:
+            side = 0
+        if photo and view.officer is not None:
             holder = AnchorLayout(size_hint_x=None, width=side, anchor_y="top")
             holder.add_widget(self.portrait_of(view.officer, side))
             top.add_widget(holder)
@@ -456,16 +459,43 @@ class RatingScreenBuilder:
             words.add_widget(text(first, self.font(28), halign="left"))
         words.bind(minimum_height=words.setter("height"))
         top.add_widget(words)
-        words.bind(height=lambda *_: setattr(top, "height", max(words.height, side if view.officer else 0)))
+        words.bind(height=lambda *_: setattr(top, "height", max(words.height, side)))
         top.height = side
         body.add_widget(top)
         inner = self.w - 2 * body.padding[0]
         cols = self.level_columns(view.levels, inner)
+        if cols == 1:
+            body.add_widget(self.stack([self.level(lv, view.busy, across=True) for lv in view.levels]))
+            return
         rows = -(-len(view.levels) // cols)
-        grid = GridLayout(cols=cols, rows=rows, spacing=self.px(22) if cols > 1 else self.px(16))
+        grid = GridLayout(cols=cols, rows=rows, spacing=self.px(22))
         for lv in view.levels:
-            grid.add_widget(self.level(lv, view.busy, across=cols == 1))
+            grid.add_widget(self.level(lv, view.busy, across=False))
         body.add_widget(grid)
+
+    def stack(self, tiles: list[Tile]) -> Widget:
+        """Stacked level buttons: each as tall as its words need (at least a main button), and the
+        room that is left shared out equally."""
+        box = BoxLayout(orientation="vertical", spacing=self.px(16))
+        low = self.target(0, main=True)
+
+        def need(tile: Tile) -> float:
+            label = tile.children[0]
+            return max(low, label.texture_size[1] + tile.padding[1] + tile.padding[3])
+
+        def fit(*_: Any) -> None:
+            needs = [need(t) for t in tiles]
+            spare = box.height - sum(needs) - box.spacing * (len(tiles) - 1)
+            extra = max(0.0, spare / len(tiles))
+            for tile, n in zip(tiles, needs, strict=True):
+                tile.height = n + extra
+
+        for tile in tiles:
+            tile.size_hint_y = None
+            tile.children[0].bind(texture_size=fit)
+            box.add_widget(tile)
+        box.bind(height=fit)
+        return box
 
     def _reasons(self, view: RatingView, body: BoxLayout) -> None:
         body.padding = (self.px(24), self.px(14))
