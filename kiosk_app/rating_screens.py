@@ -640,10 +640,7 @@ def _grow(btn: BigButton, low: float, pad: float) -> None:
 def _fitting(words: str, size: float, width: float, *, bold: bool = False) -> float:
     """The font size, at most ``size``, at which the longest word of ``words`` fits in ``width``
     (Kivy would break a longer word in the middle); never below 40 % of ``size``."""
-    from kivy.core.text import Label as CoreLabel  # type: ignore[import-untyped]
-
-    core = CoreLabel(font_size=size, bold=bold)
-    widest = max((core.get_extents(w)[0] for w in words.split()), default=0)
+    widest = _extent_words(words, size, bold=bold)
     if widest <= width:
         return size
     return max(size * 0.4, size * width / widest * 0.97)
