@@ -87,4 +87,7 @@ def run_rating_app(
 ) -> None:
     """Configure Kivy and run the rating terminal until its window closes."""
     configure(fullscreen=fullscreen, size=size or RATING_SIZE)
+    from kiosk_app.rating_screens import RatingScreenBuilder
+
+    RatingScreenBuilder.use_edid = True  # on its real display: the panel's size from its EDID
     build_rating_app(vm).run()

@@ -509,7 +509,8 @@ class RatingScreenBuilder:
             body.add_widget(w)
         for first, _second in view.lines:
             body.add_widget(text(first, self.font(24), color=MUTED))
-        cols = 1 if side or len(view.reasons) <= 2 else 2
+        # one column beside the comments, and on a 7" portrait panel (two would break the words)
+        cols = 1 if side or (self.tight and self.portrait) or len(view.reasons) <= 2 else 2
         grid = GridLayout(cols=cols, spacing=self.px(10) if side else self.px(14), size_hint_y=None)
         grid.bind(minimum_height=grid.setter("height"))
         reasons = [self.toggle(c, f"reason:{c.index}", 36, 104) for c in view.reasons]
