@@ -76,7 +76,12 @@ def scenario(name: str, vm: RatingViewModel, backend: DemoBackend) -> None:
 
 
 def render_all(
-    cfg: SiteConfig, device: str, out: Path, size: tuple[int, int], screens: Sequence[str], sized: bool = False
+    cfg: SiteConfig,
+    device: str,
+    out: Path,
+    size: tuple[int, int],
+    screens: Sequence[str],
+    sized: bool = False,
 ) -> list[Path]:
     """Render the screens with Kivy (the display must exist); return the files written."""
     from kiosk_app.app import build_rating_app, configure
