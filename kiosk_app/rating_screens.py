@@ -1,8 +1,10 @@
 """The rating terminal's Kivy screens: thin widgets over :class:`~kiosk_app.rating_viewmodel.RatingView`
 (import via app.py).
 
-Rating terminals are landscape tablets (1280×800 is typical: a 10-inch screen on the counter, facing
-the citizen); sizes are given for an 800-pixel short side and scale with the window. Each change of
+Rating terminals are mostly landscape tablets (1280×800 is typical: a 10-inch screen on the counter,
+facing the citizen), but 7" panels and portrait mounts are common: sizes are given for an 800-pixel
+short side, scale with the window and never fall under the millimetre floors of the panel
+(:mod:`kiosk_app.panel`, docs/rating.md "Panels"); the layout follows the panel. Each change of
 the view-model rebuilds the screen from its view; buttons only call the view-model. The level
 buttons are very large, coloured from green to red, each with a drawn face (smiling to frowning) so
 that a citizen who reads little still understands them.
