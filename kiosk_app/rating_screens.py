@@ -226,8 +226,16 @@ class RatingScreenBuilder:
         if not view.banner:
             return None
         box = Panel(bg=BANNER, orientation="vertical", size_hint_y=None, padding=(self.px(24), self.px(8)))
-        box.add_widget(text(view.banner, self.font(28), bold=True))
-        box.add_widget(self.second(view.banner2, 20))
+        if self.tight or view.screen == "reasons":  # short of height: both languages run on
+            box.padding = (self.px(24), self.px(4))
+            both = text("", self.font(28), bold=True)
+            both.text = f"[b]{_m(view.banner)}[/b]" + (
+                f"  [size={self.font2(20)}]{_m(view.banner2)}[/size]" if view.banner2 else ""
+            )
+            box.add_widget(both)
+        else:
+            box.add_widget(text(view.banner, self.font(28), bold=True))
+            box.add_widget(self.second(view.banner2, 20))
         box.bind(minimum_height=box.setter("height"))
         return box
 
@@ -414,7 +422,8 @@ class RatingScreenBuilder:
             first, second = view.lines[0]
             label = first.replace(view.number, "").strip()
             words.add_widget(text(label, self.font(40), bold=True, halign=halign))
-            words.add_widget(text(view.number, self.px(150), bold=True, color=BLUE, halign=halign))
+            big = self.px(150) * (0.7 if view.banner and self.tight else 1.0)
+            words.add_widget(text(view.number, big, bold=True, color=BLUE, halign=halign))
             if second:
                 words.add_widget(self.second(second, 26, halign=halign))
         else:
@@ -422,7 +431,7 @@ class RatingScreenBuilder:
                 words.add_widget(w)
         words.bind(minimum_height=words.setter("height"))
         if self.portrait:
-            photo = min(self.px(300), self.w * 0.45)
+            photo = min(self.px(300), self.w * 0.45) * (0.7 if view.banner else 1.0)
             body.add_widget(Widget())
             body.add_widget(self.officer_card(view.officer, photo, 42))
             body.add_widget(words)
@@ -430,7 +439,7 @@ class RatingScreenBuilder:
             return
         row = BoxLayout(orientation="horizontal", spacing=self.px(40))
         left = AnchorLayout(size_hint_x=0.42)
-        photo = min(self.px(300), self.w * 0.3, self.h * 0.38)
+        photo = min(self.px(300), self.w * 0.3, self.h * 0.38) * (0.8 if view.banner else 1.0)
         left.add_widget(self.officer_card(view.officer, photo, 42))
         row.add_widget(left)
         right = AnchorLayout(anchor_y="center")
@@ -507,9 +516,16 @@ class RatingScreenBuilder:
         if side:
             body.padding = (self.px(20), self.px(10))
             body.spacing = self.px(8)
-        for w in self.titles(view, 40):
-            body.add_widget(w)
-        for first, _second in view.lines:
+        if side:  # the question and its English on one line
+            both = text("", self.font(40), bold=True)
+            both.text = f"[b]{_m(view.title)}[/b]" + (
+                f"  [size={self.font2(24)}]{_m(view.title2)}[/size]" if view.title2 else ""
+            )
+            body.add_widget(both)
+        else:
+            for w in self.titles(view, 40):
+                body.add_widget(w)
+        for first, _second in () if view.banner else view.lines:  # the hint gives way to the banner
             body.add_widget(text(first, self.font(24), color=MUTED))
         # one column beside the comments, and on a 7" portrait panel (two would break the words)
         cols = 1 if side or (self.tight and self.portrait) or len(view.reasons) <= 2 else 2
@@ -518,7 +534,8 @@ class RatingScreenBuilder:
         reasons = [self.toggle(c, f"reason:{c.index}", 36, 104) for c in view.reasons]
         for btn in reasons:
             grid.add_widget(btn)
-        _same_height(reasons, self.target(104), self.px(8))
+        low = self.target(84 if view.banner else 104)  # a banner takes some of the height
+        _same_height(reasons, low, self.px(3) if self.tight else self.px(8))
         choices: BoxLayout = body
         if side:
             pair = BoxLayout(orientation="horizontal", spacing=self.px(20), size_hint_y=None)
@@ -547,7 +564,7 @@ class RatingScreenBuilder:
             comments = [self.toggle(c, f"comment:{c.index}", 26, 84) for c in view.comments]
             for btn in comments:
                 line.add_widget(btn)
-            _same_height(comments, self.target(84), self.px(8))
+            _same_height(comments, self.target(84), self.px(3) if self.tight else self.px(8))
             choices.add_widget(line)
         body.add_widget(Widget())
         buttons = BoxLayout(spacing=self.px(20), size_hint_y=None, height=self.target(104, main=True))

@@ -17,7 +17,7 @@ import pytest
 from kiosk_app.panel import panel_for
 from kiosk_app.rating_screenshots import SCREENS, DemoBackend, scenario
 from kiosk_app.rating_viewmodel import RatingViewModel
-from onestop.config import SiteConfig, load
+from onestop.config import PanelSize, SiteConfig, load
 from tests.utils.kivy import pump_until
 from tests.utils.kivy_layout import layout_problems
 
@@ -66,15 +66,19 @@ def settled(app: Any) -> None:
     pump_until(same, "a settled layout")
 
 
-def show(app: Any, cfg: SiteConfig, name: str, size: tuple[int, int]) -> list[str]:
-    """Render the screen ``name`` at ``size``; return its layout problems."""
+def show(app: Any, cfg: SiteConfig, name: str, size: tuple[int, int], *, online: bool = True) -> list[str]:
+    """Render the screen ``name`` at ``size`` (``online=False``: with the no-connection banner);
+    return its layout problems."""
     from kivy.core.window import Window  # type: ignore[import-untyped]
 
     if tuple(Window.size) != size:
         Window.size = size
         pump_until(lambda: tuple(Window.size) == size, f"the window at {size}")
     backend = DemoBackend()
-    vm = RatingViewModel(cfg, "rate-1", backend, clock=lambda: 1000.0, runner=lambda job: job(), guard_s=0)
+    vm = RatingViewModel(
+        cfg, "rate-1", backend, clock=lambda: 1000.0, runner=lambda job: job(), guard_s=0,
+        connected=lambda: online,
+    )  # fmt: skip
     app.vm = vm
     scenario(name, vm, backend)
     app.render()
@@ -103,3 +107,26 @@ def test_five_long_levels_fit_every_panel(
     cfg = example.model_copy(update={"rating": rating})
     problems = show(app, cfg, name, size)
     assert not problems, f"{name} (five levels) at {size[0]}×{size[1]}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("name", ["officer", "levels", "reasons"])
+def test_the_offline_banner_fits_every_panel(
+    app: Any, example: SiteConfig, name: str, size: tuple[int, int]
+) -> None:
+    problems = show(app, example, name, size, online=False)
+    assert not problems, f"{name} (offline) at {size[0]}×{size[1]}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", SCREENS)
+def test_the_panel_of_site_toml_sets_the_sizes(app: Any, example: SiteConfig, name: str) -> None:
+    """A 7" panel of 1280×800 pixels (``panel`` in site.toml, not the usual 10.1"): every screen fits
+    it with the floors of its millimetres, not of a 10.1" tablet's."""
+    devices = [
+        d.model_copy(update={"panel": PanelSize(width_mm=154.2, height_mm=85.9)}) if d.id == "rate-1" else d
+        for d in example.devices
+    ]
+    cfg = example.model_copy(update={"devices": devices})
+    assert panel_for(cfg.device("rate-1"), 1280, 800).px_per_mm > 8
+    problems = show(app, cfg, name, (1280, 800))
+    assert not problems, f'{name} on a 7" 1280×800 panel:\n' + "\n".join(problems)
