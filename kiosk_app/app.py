@@ -87,4 +87,9 @@ def run_rating_app(
 ) -> None:
     """Configure Kivy and run the rating terminal until its window closes."""
     configure(fullscreen=fullscreen, size=size or RATING_SIZE)
+    from kiosk_app.rating_screens import RatingScreenBuilder
+
+    # Full screen on its real display: the panel's size from its EDID. A window is not the whole
+    # display: its pixels are not the EDID's millimetres (the usual panel of its size instead).
+    RatingScreenBuilder.use_edid = fullscreen
     build_rating_app(vm).run()
