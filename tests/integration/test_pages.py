@@ -351,8 +351,14 @@ def _engine(controller: Controller) -> Engine:
 
 def _inside(page: Page, inner: str, outer: str) -> None:
     """``inner`` is drawn whole inside ``outer`` (nothing clipped at this viewport)."""
-    a, b = page.locator(inner).bounding_box(), page.locator(outer).bounding_box()
-    assert a is not None and b is not None
+    # Both boxes read in one go: two separate reads can straddle a scroll or a re-render.
+    a, b = page.evaluate(
+        """([inner, outer]) => [inner, outer].map(sel => {
+            const r = document.querySelector(sel).getBoundingClientRect();
+            return {x: r.x, y: r.y, width: r.width, height: r.height};
+        })""",
+        [inner, outer],
+    )
     left, top = a["x"] - b["x"], a["y"] - b["y"]
     right = b["x"] + b["width"] - a["x"] - a["width"]
     bottom = b["y"] + b["height"] - a["y"] - a["height"]
