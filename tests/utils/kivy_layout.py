@@ -50,8 +50,14 @@ def _visible(w: Any) -> bool:
     while node is not None:
         if getattr(node, "opacity", 1) == 0 or (getattr(node, "disabled", False) and node is w):
             return False
-        node = node.parent
+        node = _parent(node)
     return True
+
+
+def _parent(node: Any) -> Any:
+    """The parent of a widget; None above the top (Kivy's window is its own parent: no endless walk)."""
+    parent = getattr(node, "parent", None)
+    return None if parent is node else parent
 
 
 def _words(lbl: Any) -> str:
@@ -121,7 +127,7 @@ def _inside(inner: Any, outer: Any) -> bool:
     while node is not None:
         if node is outer:
             return True
-        node = node.parent
+        node = _parent(node)
     return False
 
 

@@ -1,0 +1,99 @@
+"""Every kiosk screen on every touch panel a centre buys (issue #18): nothing outside the window,
+clipped or overlapping, no text or touch target under the millimetre floors (kiosk_app/panel.py), and
+the ticket number whole and the largest text on the ticket screens.
+
+One Kivy window (one per process) is resized to each panel; each screen is rendered from a fresh
+view-model of examples/site.toml (kiosk-01: all 11 services) by the screenshot tool's scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk_app.panel import panel_for
+from onestop.config import SiteConfig, load
+from tests.utils.kivy_layout import _sizes, layout_problems
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
+#: Raspberry Pi Touch Display, Touch Display 2 (portrait), 7" HDMI, 10.1", 21.5" both ways.
+SIZES = ((800, 480), (720, 1280), (1024, 600), (1280, 800), (1920, 1080), (1080, 1920))
+SCREENS = (
+    "home", "home-en", "home-banner", "priority", "printing", "done", "paper_out", "printer_error",
+    "closed", "limit", "unreachable", "error",
+)  # fmt: skip
+NUMBER_SCREENS = ("done", "paper_out", "printer_error")
+
+
+@pytest.fixture(scope="module")
+def example() -> SiteConfig:
+    return load(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def stage(xdisplay: str, example: SiteConfig) -> Iterator[Any]:
+    from kiosk_app.screenshots import Stage
+
+    st = Stage(example, "kiosk-01", SIZES[0])
+    try:
+        yield st
+    finally:
+        st.stop()
+
+
+def _main(buttons: dict[str, Any]) -> list[str]:
+    """The main buttons: the services and the answers (a primary action)."""
+    return [k for k in buttons if k.startswith("service:") or k in ("action:normal", "action:priority")]
+
+
+def screen_problems(stage: Any, cfg: SiteConfig, name: str, size: tuple[int, int]) -> list[str]:
+    """Render ``name`` at ``size`` and check it."""
+    from kivy.core.window import Window  # type: ignore[import-untyped]
+    from kivy.uix.label import Label  # type: ignore[import-untyped]
+
+    vm = stage.show(name, size)
+    assert tuple(Window.size) == size, f"the window is {tuple(Window.size)}, not {size}"
+    view = vm.view()
+    panel = panel_for(cfg.device(stage.device), *size)
+    buttons = stage.app.screen.buttons
+    problems = layout_problems(stage.app.root, size, panel, targets=buttons, main=_main(buttons))
+    if name in NUMBER_SCREENS:
+        number = [w for w in stage.app.root.walk() if isinstance(w, Label) and view.number in w.text]
+        if not number:
+            problems.append(f"the number {view.number} is not on screen")
+        else:
+            lbl = number[0]
+            x0, y0 = lbl.to_window(lbl.x, lbl.y)
+            if x0 < 0 or y0 < 0 or x0 + lbl.width > size[0] or y0 + lbl.height > size[1]:
+                problems.append(f"the number {view.number} is not whole on screen")
+            labels = [w for w in stage.app.root.walk() if isinstance(w, Label) and w.text]
+            biggest = max(max(_sizes(w)) for w in labels)
+            if max(_sizes(lbl)) < biggest:
+                problems.append(f"the number {view.number} is not the largest text")
+    return [f"{name} {size[0]}x{size[1]}: {p}" for p in problems]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_every_kiosk_screen_fits_the_panel(stage: Any, example: SiteConfig, size: tuple[int, int]) -> None:
+    problems: list[str] = []
+    for name in SCREENS:
+        problems += screen_problems(stage, example, name, size)
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def test_the_example_home_screen_shows_every_service_somewhere(stage: Any) -> None:
+    """Paging never loses a service: every one of the 11 is on some page at 800×480."""
+    stage.show("home", (800, 480))
+    vm = stage.vm
+    seen: set[str] = set()
+    for _ in range(len(vm.services)):
+        seen |= {k.split(":", 1)[1] for k in stage.app.screen.buttons if k.startswith("service:")}
+        if not vm.next_page():
+            break
+        stage.app.render()
+    assert seen == {s.id for s in vm.services}
