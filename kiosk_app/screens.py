@@ -8,14 +8,18 @@ letter; the first language is large and bold, the second smaller underneath.
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
+from kivy.core.text.markup import MarkupLabel  # type: ignore[import-untyped]
 from kivy.uix.anchorlayout import AnchorLayout  # type: ignore[import-untyped]
 from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
 from kivy.uix.gridlayout import GridLayout  # type: ignore[import-untyped]
 from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
+from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, panel_for
 from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View
 from kiosk_app.widgets import (
     ALERT,
@@ -38,113 +42,258 @@ from kiosk_app.widgets import esc as _m
 from onestop.config import KIOSK_ICONS as ICONS
 
 
-class ScreenBuilder:
-    """Builds the widget tree of one :class:`View` at a scale ``s`` (1.0 for a 1080-pixel short side)."""
+#: A bold font with the arrows (◀ ▶) and every Vietnamese letter, for the page arrows.
+ARROW_FONT = str(Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Bold.ttf")
+#: A panel lower than this (mm) shows one header line (the site's name) instead of two.
+COMPACT_HEIGHT_MM = 120.0
+#: A column of services is at least this wide (mm): narrower panels get fewer columns.
+MIN_COLUMN_MM = 60.0
 
-    def __init__(self, vm: KioskViewModel, width: float, height: float) -> None:
+
+class ScreenBuilder:
+    """Builds the widget tree of one :class:`View` for the panel it is drawn on.
+
+    Sizes are designed for a 1080-pixel short side (``px``, scale ``s``) and never drawn under the
+    millimetre floors of :mod:`kiosk_app.panel` (``font``, ``target``): large screens keep the design,
+    7" panels get text and buttons as large as the floors ask. Heights are measured from the text,
+    so every screen is laid out to fit; services that do not fit are paged (``Trang 1/2``)."""
+
+    def __init__(
+        self, vm: KioskViewModel, width: float, height: float, *, edid: tuple[float, float, str] | None = None
+    ) -> None:
         self.vm = vm
         self.w, self.h = width, height
         self.s = min(width, height) / 1080.0
         self.portrait = height >= width
+        device = vm.cfg.device(vm.device_id) if hasattr(vm, "device_id") else None
+        #: The physical panel: text and targets in millimetres (site.toml ``panel``, EDID, usual panels).
+        self.panel = panel_for(device, width, height, edid=edid)
+        #: A small panel (7" either way): the header shows the site's name only.
+        self.compact = min(self.panel.height_mm, self.panel.width_mm) < COMPACT_HEIGHT_MM
+        self.pad = self.px(36)
+        self.sp = self.px(22)
         #: The widgets that trigger view-model calls, by id (``service:tuphap``, ``action:ok``, ``lang``).
         self.buttons: dict[str, BigButton] = {}
 
+    # -- sizes -------------------------------------------------------------------------------
     def px(self, v: float) -> float:
         """A design size scaled to the window."""
         return v * self.s
 
+    def font(self, v: float, en: bool = False) -> int:
+        """A design font size, never under the cap-height floor (Vietnamese, or ``en`` the second
+        language's smaller line)."""
+        floor = self.panel.font_for_cap(CAP_EN_MM if en else CAP_VI_MM)
+        return math.ceil(max(v * self.s, floor))
+
+    def second(self, first_px: float, ratio: float) -> int:
+        """The size of a second (smaller) line under text of ``first_px``."""
+        return math.ceil(max(first_px * ratio, self.panel.font_for_cap(CAP_EN_MM)))
+
+    def target(self, v: float, main: bool = False) -> float:
+        """A design button size, never under the touch-target floor (``main``: a main button's)."""
+        return max(self.px(v), self.panel.mm(MAIN_TARGET_MM if main else TARGET_MM))
+
+    @staticmethod
+    def measure(
+        markup: str, font_size: float, width: float | None, font_name: str | None = None
+    ) -> tuple[float, float]:
+        """The size of ``markup`` rendered at ``font_size`` wrapped to ``width`` (None: one line)."""
+        kw: dict[str, Any] = {"font_name": font_name} if font_name else {}
+        lbl = MarkupLabel(text=markup, font_size=font_size, text_size=(max(1.0, width or 0) if width else None, None),
+                          halign="center", **kw)  # fmt: skip
+        lbl.refresh()
+        tw, th = lbl.texture.size if lbl.texture is not None else (0, 0)
+        return float(tw), float(th)
+
+    def pair(self, first: str, second: str, size: float, ratio: float = 0.55, bold: bool = True) -> str:
+        """Markup of a text and its smaller second-language line."""
+        big = self.font(size)
+        out = f"[b]{_m(first)}[/b]" if bold else _m(first)
+        if second:
+            out += f"\n[size={self.second(big, ratio)}]{_m(second)}[/size]"
+        return out
+
+    def label(self, first: str, second: str, size: float, *, ratio: float = 0.55, color: Any = INK,
+              bold: bool = True, halign: str = "center") -> Widget:  # fmt: skip
+        """A wrapping label of a text and its second-language line (one label: they never overlap)."""
+        return text(self.pair(first, second, size, ratio, bold), self.font(size), color=color, halign=halign,
+                    raw=True)  # fmt: skip
+
+    def label_h(self, first: str, second: str, size: float, width: float, *, ratio: float = 0.55,
+                bold: bool = True) -> float:  # fmt: skip
+        """The height :meth:`label` takes at ``width``."""
+        return self.measure(self.pair(first, second, size, ratio, bold), self.font(size), width)[
+            1
+        ] + 0.2 * self.font(size)
+
+    def button_h(self, markup: str, width: float, least: float, font_name: str | None = None) -> float:
+        """The height a :class:`BigButton` of ``width`` needs for ``markup`` (BigButton pads its text
+        by 8 % and shrinks text over 94 % of its height), at least ``least``."""
+        return max(least, self.measure(markup, 15, width * 0.84, font_name)[1] / 0.9 + 2)
+
     # -- parts -------------------------------------------------------------------------------
     def header(self, view: View) -> Widget:
         site = self.vm.cfg.site
-        bar = Panel(bg=HEADER, orientation="horizontal", size_hint_y=None, height=self.px(150))
-        bar.padding = (self.px(36), self.px(16))
-        names = BoxLayout(orientation="vertical")
-        names.add_widget(text(site.agency, self.px(28), color=WHITE, halign="left"))
-        names.add_widget(text(site.name, self.px(36), bold=True, color=WHITE, halign="left"))
-        bar.add_widget(names)
+        pad_x, pad_y = self.px(36), max(self.px(16), self.panel.mm(1.5))
+        right: list[BigButton] = []
         if self.vm.speak is not None:  # read aloud (docs/kiosk.md): a speaker and "Nghe"
+            markup = f"[b]{_m('Nghe đọc')}[/b]\n[size={self.second(self.font(34), 0.7)}]Listen[/size]"
+            bh = self.target(110)
+            icon = min(bh * 0.7, self.px(80) if self.px(80) > bh * 0.5 else bh * 0.7)
+            tw = self.measure(markup, self.font(34), None)[0]
             btn = BigButton(
-                bg=BANNER, color=INK, text=f"[b]{_m('Nghe đọc')}[/b]\n[size={int(self.px(24))}]Listen[/size]",
-                font_size=self.px(34), size_hint=(None, None), size=(self.px(300), self.px(110)),
-                radius=self.px(55), pos_hint={"center_y": 0.5}, padding=(self.px(110), 0, self.px(10), 0),
+                bg=BANNER, color=INK, text=markup, font_size=self.font(34), size_hint=(None, None),
+                size=(max(self.target(300), icon + tw / 0.84 + self.px(40)), bh), radius=bh / 2,
+                pos_hint={"center_y": 0.5}, padding=(icon + self.px(34), 0, self.px(10), 0),
             )  # fmt: skip
-            btn.add_widget(Image(source=str(ICONS / "speaker_dark.png"), fit_mode="contain",
-                                 size_hint=(None, None), size=(self.px(80), self.px(80))))  # fmt: skip
+            pic = Image(source=str(ICONS / "speaker_dark.png"), fit_mode="contain", size_hint=(None, None),
+                        size=(icon, icon))  # fmt: skip
+            btn.add_widget(pic)
             btn.bind(
-                pos=lambda b, *_: setattr(b.children[0], "pos", (b.x + self.px(24), b.center_y - self.px(40)))
+                pos=lambda b, *_: setattr(b.children[0], "pos", (b.x + self.px(24), b.center_y - icon / 2))
             )
             btn.bind(on_press=lambda *_: self.vm.read_aloud())
             self.buttons["read_aloud"] = btn
-            bar.add_widget(btn)
+            right.append(btn)
         if len(view.languages) > 1:
             other: Lang = "en" if view.lang == "vi" else "vi"
             label = {"en": "English", "vi": "Tiếng Việt"}[other]
+            size = self.font(36)
+            tw = self.measure(f"[b]{label}[/b]", size, None)[0]
+            bh = self.target(100)
             btn = BigButton(
-                bg=WHITE, color=HEADER, text=f"[b]{label}[/b]", font_size=self.px(36),
-                size_hint=(None, None), size=(self.px(250), self.px(100)), radius=self.px(50),
+                bg=WHITE, color=HEADER, text=f"[b]{label}[/b]", font_size=size, size_hint=(None, None),
+                size=(max(self.target(250), tw / 0.8 + self.px(20)), bh), radius=bh / 2,
                 pos_hint={"center_y": 0.5},
             )  # fmt: skip
             btn.bind(on_press=lambda *_: self.vm.set_language(other))
             self.buttons["lang"] = btn
-            bar.add_widget(btn)
+            right.append(btn)
+        gap = self.px(20)
+        names_w = self.w - 2 * pad_x - sum(b.width + gap for b in right)
+        parts = [(site.name, 36, True)] if self.compact or not site.agency else [
+            (site.agency, 28, False), (site.name, 36, True)]  # fmt: skip
+        names = BoxLayout(
+            orientation="vertical", size_hint=(None, None), width=names_w, pos_hint={"center_y": 0.5}
+        )
+        names_h = 0.0
+        for value, size, bold in parts:
+            lbl = text(value, self.font(size), bold=bold, color=WHITE, halign="left")
+            names.add_widget(lbl)
+            markup = f"[b]{_m(value)}[/b]" if bold else _m(value)
+            names_h += self.measure(markup, self.font(size), names_w)[1] + 0.2 * self.font(size)
+        names.height = names_h
+        tallest = max([names_h] + [b.height for b in right])
+        bar = Panel(bg=HEADER, orientation="horizontal", size_hint_y=None, spacing=gap,
+                    height=max(self.px(150), tallest + 2 * pad_y))  # fmt: skip
+        bar.padding = (pad_x, pad_y)
+        bar.add_widget(names)
+        for b in right:
+            bar.add_widget(b)
         return bar
 
     def banner(self, view: View) -> Widget | None:
         if not view.banner:
             return None
-        box = Panel(bg=BANNER, orientation="vertical", size_hint_y=None, padding=(self.px(30), self.px(14)))
-        box.add_widget(text(view.banner, self.px(36), bold=True))
-        box.add_widget(text(view.banner2, self.px(26), color=MUTED))
-        box.bind(minimum_height=box.setter("height"))
+        pad = (self.px(30), self.px(14))
+        box = Panel(bg=BANNER, orientation="vertical", size_hint_y=None, padding=pad)
+        box.add_widget(self.label(view.banner, view.banner2, 36, ratio=0.72))
+        box.height = self.label_h(view.banner, view.banner2, 36, self.w - 2 * pad[0], ratio=0.72) + 2 * pad[1]
         return box
 
     def titles(self, view: View, size: float = 62, color: Any = INK) -> list[Widget]:
-        out: list[Widget] = [text(view.title, self.px(size), bold=True, color=color)]
-        if view.title2:
-            out.append(text(view.title2, self.px(size * 0.55), color=MUTED))
-        return out
+        return [self.label(view.title, view.title2, size, color=color)]
+
+    def titles_h(self, view: View, size: float, width: float) -> float:
+        return self.label_h(view.title, view.title2, size, width)
 
     def lines(self, view: View, size: float = 40) -> list[Widget]:
-        out: list[Widget] = []
-        for first, second in view.lines:
-            out.append(text(first, self.px(size), bold=True))
-            if second:
-                out.append(text(second, self.px(size * 0.65), color=MUTED))
-        return out
+        return [self.label(first, second, size, ratio=0.65) for first, second in view.lines]
 
-    def action(self, a: Action, height: float = 170) -> BigButton:
-        color = (GREEN if a.id == "priority" else BLUE) if a.primary else GREY
-        label = f"[b][size={int(self.px(50))}]{_m(a.text)}[/size][/b]"
+    def lines_h(self, view: View, size: float, width: float) -> float:
+        return sum(self.label_h(a, b, size, width, ratio=0.65) for a, b in view.lines) + self.sp * max(
+            0, len(view.lines) - 1
+        )
+
+    def action_markup(self, a: Action, size: float = 50) -> str:
+        big = self.font(size)
+        label = f"[b][size={big}]{_m(a.text)}[/size][/b]"
         if a.text2:
-            label += f"\n[size={int(self.px(32))}]{_m(a.text2)}[/size]"
-        btn = BigButton(bg=color, color=WHITE, text=label, size_hint_y=None, height=self.px(height),
-                        radius=self.px(24))  # fmt: skip
+            label += f"\n[size={self.second(big, 0.64)}]{_m(a.text2)}[/size]"
+        return label
+
+    def action(self, a: Action, height: float = 170, width: float | None = None) -> BigButton:
+        color = (GREEN if a.id == "priority" else BLUE) if a.primary else GREY
+        label = self.action_markup(a)
+        least = self.target(height, main=a.primary)
+        h = self.button_h(label, width or (self.w - 2 * self.pad), least)
+        btn = BigButton(bg=color, color=WHITE, text=label, size_hint_y=None, height=h, radius=self.px(24))
         btn.bind(on_press=lambda *_: self.vm.press(a.id))
         self.buttons[f"action:{a.id}"] = btn
         return btn
 
+    def actions(self, view: View, body: BoxLayout, heights: tuple[float, float] = (170, 170)) -> None:
+        """The actions: stacked in portrait, side by side (main ones wider) in landscape."""
+        acts = [a for a in view.actions]
+        if not acts:
+            return
+        inner = self.w - 2 * self.pad
+        if self.portrait or len(acts) == 1:
+            for a in acts:
+                body.add_widget(self.action(a, heights[0] if a.primary else heights[1], inner))
+            return
+        weights = [1.0 if a.primary else 0.7 for a in acts]
+        unit = (inner - self.sp * (len(acts) - 1)) / sum(weights)
+        made = [
+            self.action(a, heights[0] if a.primary else heights[1], unit * k) for a, k in zip(acts, weights)
+        ]
+        row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None,
+                        height=max(b.height for b in made))  # fmt: skip
+        for b, k in zip(made, weights):
+            b.size_hint = (k, 1)
+            row.add_widget(b)
+        body.add_widget(row)
+
+    def actions_h(
+        self, view: View, heights: tuple[float, float] = (170, 170), width: float | None = None
+    ) -> float:
+        acts = list(view.actions)
+        if not acts:
+            return 0.0
+        inner = width or (self.w - 2 * self.pad)
+
+        def one(a: Action, w: float) -> float:
+            return self.button_h(self.action_markup(a), w, self.target(heights[0] if a.primary else heights[1],
+                                                                       main=a.primary))  # fmt: skip
+
+        if self.portrait or len(acts) == 1:
+            return sum(one(a, inner) for a in acts) + self.sp * (len(acts) - 1)
+        weights = [1.0 if a.primary else 0.7 for a in acts]
+        unit = (inner - self.sp * (len(acts) - 1)) / sum(weights)
+        return max(one(a, unit * k) for a, k in zip(acts, weights))
+
+    def service_markup(self, b: ServiceButton, font: float, k: float = 1.0) -> str:
+        big = max(self.font(font) * k, self.panel.font_for_cap(CAP_VI_MM))
+        big = math.ceil(big)
+        out = f"[b][size={big}]{_m(b.name)}[/size][/b]"
+        if b.name2:
+            out += f"\n[size={self.second(big, 0.58)}]{_m(b.name2)}[/size]"
+        hl = BLUE_TEXT_2 if b.enabled else "#2B3640"
+        if b.status:
+            out += f"\n[size={self.second(big, 0.78)}][color={hl}][b]{_m(b.status)}[/b][/color][/size]"
+        if b.detail:
+            out += f"\n[size={self.second(big, 0.66)}][color={hl}]{_m(b.detail)}[/color][/size]"
+        return out
+
     def service(self, b: ServiceButton, font: float) -> BigButton:
-        px = self.px
-
-        def markup(k: float) -> str:
-            size = lambda f: int(px(f * k))  # noqa: E731
-            out = f"[b][size={size(font)}]{_m(b.name)}[/size][/b]"
-            if b.name2:
-                out += f"\n[size={size(font * 0.58)}]{_m(b.name2)}[/size]"
-            hl = BLUE_TEXT_2 if b.enabled else "#2B3640"
-            if b.status:
-                out += f"\n[size={size(font * 0.78)}][color={hl}][b]{_m(b.status)}[/b][/color][/size]"
-            if b.detail:
-                out += f"\n[size={size(font * 0.66)}][color={hl}]{_m(b.detail)}[/color][/size]"
-            return out
-
         btn = BigButton(
             bg=BLUE if b.enabled else DISABLED,
             color=WHITE if b.enabled else INK,
-            text=markup(1.0),
+            text=self.service_markup(b, font),
             radius=self.px(24),
         )
-        btn.markup_at = markup
+        btn.markup_at = lambda k: self.service_markup(b, font, k)  # never under the floors
         if b.icon:  # the service's picture (``icon`` in site.toml), left of the text
             pic = Image(source=str(ICONS / f"{b.icon}.png"), fit_mode="contain", size_hint=(None, None))
             btn.add_widget(pic)
@@ -160,16 +309,28 @@ class ScreenBuilder:
         self.buttons[f"service:{b.id}"] = btn
         return btn
 
-    def number(self, view: View, size: float = 300, color: Any = INK) -> list[Widget]:
-        out: list[Widget] = [text(view.number, self.px(size), bold=True, color=color)]
+    def number_font(self, view: View, size: float, width: float, height: float) -> int:
+        """The number's font: the design size, smaller only to fit ``width`` × ``height``."""
+        w100, h100 = self.measure(f"[b]{_m(view.number)}[/b]", 100, None)
+        fit_w = 100 * width * 0.95 / max(1.0, w100)
+        fit_h = 100 * height / max(1.0, h100 + 20)
+        return int(min(self.px(size), fit_w, fit_h))
+
+    def badge_h(self, view: View) -> float:
+        return self.target(100) if view.priority else 0.0
+
+    def number(self, view: View, font: float, color: Any = INK) -> list[Widget]:
+        out: list[Widget] = [text(view.number, font, bold=True, color=color)]
         if view.priority:
-            badge = AnchorLayout(size_hint_y=None, height=self.px(100))
-            mark = Panel(
-                bg=ALERT, size_hint=(None, None), size=(self.px(520), self.px(90)), radius=self.px(16)
-            )
+            bh = self.badge_h(view)
+            badge = AnchorLayout(size_hint_y=None, height=bh)
             en = "PRIORITY" if view.lang == "vi" else "ƯU TIÊN"
             first = "ƯU TIÊN" if view.lang == "vi" else "PRIORITY"
-            label = text(f"{first} · {en}", self.px(46), bold=True, color=WHITE)
+            size = self.font(46)
+            tw = self.measure(f"[b]{first} · {en}[/b]", size, None)[0]
+            mark = Panel(bg=ALERT, size_hint=(None, None), size=(max(self.px(520), tw + self.px(40)), bh * 0.9),
+                         radius=self.px(16))  # fmt: skip
+            label = text(f"{first} · {en}", size, bold=True, color=WHITE)
             label.size_hint_y = 1
             mark.add_widget(label)
             badge.add_widget(mark)
@@ -179,87 +340,183 @@ class ScreenBuilder:
     # -- screens -----------------------------------------------------------------------------
     def build(self, view: View) -> Widget:
         root = BoxLayout(orientation="vertical")
-        root.add_widget(self.header(view))
-        banner = self.banner(view)
+        header = self.header(view)
+        root.add_widget(header)
+        # the ticket screens of a printer fault say it in their title: no banner to push the number off
+        banner = self.banner(view) if view.screen not in ("paper_out", "printer_error") else None
         if banner is not None:
             root.add_widget(banner)
-        body = BoxLayout(orientation="vertical", padding=self.px(36), spacing=self.px(22))
+        body = BoxLayout(orientation="vertical", padding=self.pad, spacing=self.sp)
+        #: The body's inner height: what the screen's content may take.
+        self.inner_h = self.h - header.height - (banner.height if banner is not None else 0) - 2 * self.pad
+        self.inner_w = self.w - 2 * self.pad
         getattr(self, f"_{view.screen}", self._message)(view, body)
         root.add_widget(body)
         return root
 
     def _home(self, view: View, body: BoxLayout) -> None:
-        for w in self.titles(view, 64):
-            body.add_widget(w)
         n = len(view.services)
         if self.portrait:
-            cols = 1 if n <= 5 else 2 if n <= 12 else 3
+            design = 1 if n <= 5 else 2 if n <= 12 else 3
         else:
-            cols = 2 if n <= 6 else 3 if n <= 12 else 4
-        rows = -(-n // cols)
-        font = 56 if cols == 1 else 46 if cols == 2 else 38
-        grid = GridLayout(cols=cols, spacing=self.px(22), rows=rows)
-        for b in view.services:
+            design = 2 if n <= 6 else 3 if n <= 12 else 4
+        cols = max(1, min(design, int(self.panel.width_mm // MIN_COLUMN_MM)))
+        font = 56 if design == 1 else 46 if design == 2 else 38
+        col_w = (self.inner_w - self.sp * (cols - 1)) / cols
+        need = max([self.button_h(self.service_markup(b, font), col_w, self.target(120, main=True))
+                    for b in view.services] or [0.0])  # fmt: skip
+        title_h = self.titles_h(view, 64, self.inner_w)
+        avail = self.inner_h - title_h - self.sp
+        rows = max(1, int((avail + self.sp) // (need + self.sp)))
+        pager_h = 0.0
+        if rows * cols >= n:
+            pages, rows = 1, max(1, -(-n // cols))
+        else:
+            pager = (
+                Action("prev_page", "◀ Trang trước", "◀ Previous"),
+                Action("next_page", "Trang sau ▶", "Next ▶"),
+            )
+            pager_h = max(self.button_h(self.pager_markup(a), self.inner_w / 3.5, self.target(110), ARROW_FONT)
+                          for a in pager)  # fmt: skip
+            if self.portrait:  # the arrows in a row under the services
+                rows = max(1, int((avail - pager_h) // (need + self.sp)))
+            else:  # the arrows either side of the title (landscape panels are short)
+                top = max(
+                    pager_h, self.titles_h(view, 64, self.inner_w / 2.3) + self.label_h("T", "P", 40, 200)
+                )
+                rows = max(1, int((self.inner_h - top) // (need + self.sp)))
+            pages = -(-n // (rows * cols))
+        self.vm.set_pages(pages)
+        if view.pages != pages or view.page >= pages:
+            view = self.vm.view()
+        if pages > 1 and not self.portrait:
+            body.add_widget(self.pager(view, top, title=True))
+        else:
+            for w in self.titles(view, 64):
+                body.add_widget(w)
+        per_page = rows * cols
+        shown = view.services[view.page * per_page : (view.page + 1) * per_page]
+        grid = GridLayout(cols=cols, spacing=self.sp, rows=rows)
+        for b in shown:
             grid.add_widget(self.service(b, font))
-        for _ in range(rows * cols - n):
+        for _ in range(rows * cols - len(shown)):
             grid.add_widget(Widget())
         body.add_widget(grid)
+        if pages > 1 and self.portrait:
+            body.add_widget(self.pager(view, pager_h))
+
+    def pager_markup(self, a: Action) -> str:
+        big = self.font(44)
+        return f"[size={big}]{_m(a.text)}[/size]\n[size={self.second(big, 0.64)}]{_m(a.text2)}[/size]"
+
+    def pager(self, view: View, height: float, title: bool = False) -> Widget:
+        """The arrows between pages of services, and "Trang 1/2" between them (under the screen's
+        title when ``title``)."""
+        row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None, height=height)
+        for a in view.actions:
+            if a.id == "page":
+                mid = BoxLayout(orientation="vertical", size_hint_x=1.3 if title else 1)
+                mid.add_widget(Widget())
+                if title:
+                    mid.add_widget(self.label(view.title, view.title2, 64))
+                mid.add_widget(self.label(a.text, a.text2, 40, ratio=0.7, color=BLUE))
+                mid.add_widget(Widget())
+                row.add_widget(mid)
+                continue
+            btn = BigButton(bg=BLUE if a.primary else DISABLED, color=WHITE if a.primary else MUTED,
+                            text=self.pager_markup(a), font_name=ARROW_FONT, radius=self.px(24))  # fmt: skip
+            if a.primary:
+                btn.bind(on_press=lambda _b, key=a.id: self.vm.press(key))
+                self.buttons[f"action:{a.id}"] = btn
+            else:
+                btn.disabled = True  # the first or last page: no further that way
+            row.add_widget(btn)
+        return row
 
     def _priority(self, view: View, body: BoxLayout) -> None:
-        for w in self.titles(view, 60):
-            body.add_widget(w)
+        w = self.inner_w
+        for t in self.titles(view, 60):
+            body.add_widget(t)
         if view.lines:
             first, second = view.lines[0]
-            body.add_widget(text(first, self.px(50), bold=True, color=BLUE))
-            if second:
-                body.add_widget(text(second, self.px(32), color=MUTED))
-        who = Panel(
-            bg=WHITE, orientation="vertical", size_hint_y=None, padding=self.px(24), radius=self.px(16)
-        )
+            body.add_widget(self.label(first, second, 50, ratio=0.64, color=BLUE))
+        pad = self.px(24)
+        who = Panel(bg=WHITE, orientation="vertical", size_hint_y=None, padding=pad, radius=self.px(16))
+        who_h = 2 * pad
         for first, second in view.lines[1:]:
-            who.add_widget(text(first, self.px(40), bold=True))
-            who.add_widget(text(second, self.px(28), color=MUTED))
-        who.bind(minimum_height=who.setter("height"))
+            who.add_widget(self.label(first, second, 40, ratio=0.7))
+            who_h += self.label_h(first, second, 40, w - 2 * pad, ratio=0.7)
+        who.height = who_h
         body.add_widget(who)
         body.add_widget(Widget())
-        for a in view.actions:
-            body.add_widget(self.action(a, 230 if a.primary else 150))
+        self.actions(view, body, (230, 150))
 
     def _printing(self, view: View, body: BoxLayout) -> None:
         body.add_widget(Widget())
         for w in self.titles(view, 64):
             body.add_widget(w)
         if view.number:
-            for w in self.number(view):
+            left = self.inner_h - self.titles_h(view, 64, self.inner_w) - self.badge_h(view) - 3 * self.sp
+            for w in self.number(view, self.number_font(view, 300, self.inner_w, left)):
                 body.add_widget(w)
         body.add_widget(Widget())
 
-    def _done(self, view: View, body: BoxLayout) -> None:
-        for w in self.titles(view, 64):
-            body.add_widget(w)
-        for w in self.number(view, 330):
-            body.add_widget(w)
-        for w in self.lines(view, 44):
-            body.add_widget(w)
-        body.add_widget(Widget())
+    def _columns(self, body: BoxLayout) -> tuple[BoxLayout, BoxLayout, float, float]:
+        """Landscape: two columns (the number left, the rest right); their widths."""
+        row = BoxLayout(orientation="horizontal", spacing=self.pad)
+        left_w = (self.inner_w - self.pad) * 0.44
+        right_w = (self.inner_w - self.pad) * 0.56
+        left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.44)
+        right = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.56)
+        row.add_widget(left)
+        row.add_widget(right)
+        body.add_widget(row)
+        return left, right, left_w, right_w
+
+    def _ticket_screen(self, view: View, body: BoxLayout, *, title: float, color: Any, boxed: bool,
+                       line_size: float) -> None:  # fmt: skip
+        action_left = False
+        if self.portrait:
+            left = right = body
+            col_w = right_w = self.inner_w
+            rest = self.lines_h(view, line_size, col_w) + self.actions_h(view) + 3 * self.sp
+        else:
+            left, right, col_w, right_w = self._columns(body)
+            acts = self.actions_h(view, width=right_w)
+            # the lines and the button do not fit right: the button goes under the number
+            action_left = self.lines_h(view, line_size, right_w) + acts + self.sp > self.inner_h
+            rest = acts + self.sp if action_left else 0.0
+        left.add_widget(self.label(view.title, view.title2, title, color=color))
+        box_pad = self.px(10) if boxed else 0.0
+        room = self.inner_h - rest - self.titles_h(view, title, col_w) - self.badge_h(view) - 2 * self.sp
+        font = self.number_font(view, 340 if boxed else 330, col_w - 2 * box_pad, room - 2 * box_pad)
+        parts = self.number(view, font)
+        if boxed:
+            box = Panel(
+                bg=BANNER, orientation="vertical", size_hint_y=None, radius=self.px(24), padding=box_pad
+            )
+            for w in parts:
+                box.add_widget(w)
+            box.bind(minimum_height=box.setter("height"))
+            left.add_widget(box)
+        else:
+            for w in parts:
+                left.add_widget(w)
+        if left is not right:
+            left.add_widget(Widget())
+        for w in self.lines(view, line_size):
+            right.add_widget(w)
+        right.add_widget(Widget())
         for a in view.actions:
-            body.add_widget(self.action(a))
+            (left if action_left else right).add_widget(
+                self.action(a, 170, col_w if action_left else right_w)
+            )
+
+    def _done(self, view: View, body: BoxLayout) -> None:
+        self._ticket_screen(view, body, title=64, color=INK, boxed=False, line_size=44)
 
     def _paper_out(self, view: View, body: BoxLayout) -> None:
-        for w in self.titles(view, 58, color=ALERT):
-            body.add_widget(w)
-        box = Panel(
-            bg=BANNER, orientation="vertical", size_hint_y=None, radius=self.px(24), padding=self.px(10)
-        )
-        for w in self.number(view, 340):
-            box.add_widget(w)
-        box.bind(minimum_height=box.setter("height"))
-        body.add_widget(box)
-        for w in self.lines(view, 40):
-            body.add_widget(w)
-        body.add_widget(Widget())
-        for a in view.actions:
-            body.add_widget(self.action(a))
+        self._ticket_screen(view, body, title=58, color=ALERT, boxed=True, line_size=40)
 
     _printer_error = _paper_out
 
@@ -272,8 +529,7 @@ class ScreenBuilder:
         for w in self.lines(view, 42):
             body.add_widget(w)
         body.add_widget(Widget())
-        for a in view.actions:
-            body.add_widget(self.action(a))
+        self.actions(view, body)
 
 
 class KioskApp(ViewApp):
