@@ -20,7 +20,7 @@ from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
 from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, panel_for
-from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View
+from kiosk_app.viewmodel import Words, Action, KioskViewModel, Lang, ServiceButton, View
 from kiosk_app.widgets import (
     ALERT,
     BANNER,
@@ -48,6 +48,8 @@ ARROW_FONT = str(Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Bold.tt
 COMPACT_HEIGHT_MM = 120.0
 #: A column of services is at least this wide (mm): narrower panels get fewer columns.
 MIN_COLUMN_MM = 60.0
+#: The home screen's title between the page arrows (landscape): a little smaller than alone.
+PAGED_TITLE = 52
 
 
 class ScreenBuilder:
@@ -286,6 +288,11 @@ class ScreenBuilder:
             out += f"\n[size={self.second(big, 0.66)}][color={hl}]{_m(b.detail)}[/color][/size]"
         return out
 
+    def service_h(self, b: ServiceButton, font: float, width: float) -> float:
+        """The height a service's button of ``width`` needs (its picture takes some of the width)."""
+        text_w = width - (self.px(160) / 0.84 if b.icon else 0)
+        return self.button_h(self.service_markup(b, font), text_w, self.target(120, main=True))
+
     def service(self, b: ServiceButton, font: float) -> BigButton:
         btn = BigButton(
             bg=BLUE if b.enabled else DISABLED,
@@ -361,13 +368,19 @@ class ScreenBuilder:
         else:
             design = 2 if n <= 6 else 3 if n <= 12 else 4
         cols = max(1, min(design, int(self.panel.width_mm // MIN_COLUMN_MM)))
-        font = 56 if design == 1 else 46 if design == 2 else 38
         col_w = (self.inner_w - self.sp * (cols - 1)) / cols
-        need = max([self.button_h(self.service_markup(b, font), col_w, self.target(120, main=True))
-                    for b in view.services] or [0.0])  # fmt: skip
         title_h = self.titles_h(view, 64, self.inner_w)
         avail = self.inner_h - title_h - self.sp
-        rows = max(1, int((avail + self.sp) // (need + self.sp)))
+        # The design's size, else smaller down to the floor if that shows every service; else the
+        # floor's size, paged.
+        font = 56.0 if design == 1 else 46.0 if design == 2 else 38.0
+        while True:
+            need = max([self.service_h(b, font, col_w) for b in view.services] or [0.0])
+            rows = max(1, int((avail + self.sp) // (need + self.sp)))
+            smaller = font * 0.9
+            if rows * cols >= n or self.font(smaller) == self.font(font):
+                break
+            font = smaller
         pager_h = 0.0
         if rows * cols >= n:
             pages, rows = 1, max(1, -(-n // cols))
@@ -376,13 +389,18 @@ class ScreenBuilder:
                 Action("prev_page", "◀ Trang trước", "◀ Previous"),
                 Action("next_page", "Trang sau ▶", "Next ▶"),
             )
-            pager_h = max(self.button_h(self.pager_markup(a), self.inner_w / 3.5, self.target(110), ARROW_FONT)
+            pager_h = max(self.button_h(self.pager_markup(a), self.inner_w / 3.7, self.target(110), ARROW_FONT)
                           for a in pager)  # fmt: skip
             if self.portrait:  # the arrows in a row under the services
                 rows = max(1, int((avail - pager_h) // (need + self.sp)))
             else:  # the arrows either side of the title (landscape panels are short)
+                mid_w = (self.inner_w - 2 * self.sp) * 1.6 / 3.6
+                page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
                 top = max(
-                    pager_h, self.titles_h(view, 64, self.inner_w / 2.3) + self.label_h("T", "P", 40, 200)
+                    pager_h,
+                    self.titles_h(view, PAGED_TITLE, mid_w)
+                    + self.label_h(*page, 40, mid_w, ratio=0.7)
+                    + self.sp,
                 )
                 rows = max(1, int((self.inner_h - top) // (need + self.sp)))
             pages = -(-n // (rows * cols))
@@ -415,10 +433,10 @@ class ScreenBuilder:
         row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None, height=height)
         for a in view.actions:
             if a.id == "page":
-                mid = BoxLayout(orientation="vertical", size_hint_x=1.3 if title else 1)
+                mid = BoxLayout(orientation="vertical", size_hint_x=1.6 if title else 1)
                 mid.add_widget(Widget())
                 if title:
-                    mid.add_widget(self.label(view.title, view.title2, 64))
+                    mid.add_widget(self.label(view.title, view.title2, PAGED_TITLE))
                 mid.add_widget(self.label(a.text, a.text2, 40, ratio=0.7, color=BLUE))
                 mid.add_widget(Widget())
                 row.add_widget(mid)
@@ -434,20 +452,51 @@ class ScreenBuilder:
         return row
 
     def _priority(self, view: View, body: BoxLayout) -> None:
-        w = self.inner_w
-        for t in self.titles(view, 60):
-            body.add_widget(t)
-        if view.lines:
-            first, second = view.lines[0]
-            body.add_widget(self.label(first, second, 50, ratio=0.64, color=BLUE))
         pad = self.px(24)
-        who = Panel(bg=WHITE, orientation="vertical", size_hint_y=None, padding=pad, radius=self.px(16))
-        who_h = 2 * pad
-        for first, second in view.lines[1:]:
-            who.add_widget(self.label(first, second, 40, ratio=0.7))
-            who_h += self.label_h(first, second, 40, w - 2 * pad, ratio=0.7)
-        who.height = who_h
-        body.add_widget(who)
+
+        def who_box(width: float) -> tuple[Widget, float]:
+            who = Panel(bg=WHITE, orientation="vertical", size_hint_y=None, padding=pad, radius=self.px(16))
+            who_h = 2 * pad
+            for first, second in view.lines[1:]:
+                who.add_widget(self.label(first, second, 40, ratio=0.7))
+                who_h += self.label_h(first, second, 40, width - 2 * pad, ratio=0.7)
+            who.height = who_h
+            return who, who_h
+
+        def heading(width: float) -> tuple[list[Widget], float]:
+            out = self.titles(view, 60)
+            h = self.titles_h(view, 60, width)
+            if view.lines:
+                first, second = view.lines[0]
+                out.append(self.label(first, second, 50, ratio=0.64, color=BLUE))
+                h += self.sp + self.label_h(first, second, 50, width, ratio=0.64)
+            return out, h
+
+        acts = self.actions_h(view, (230, 150))
+        parts, head_h = heading(self.inner_w)
+        who, who_h = who_box(self.inner_w)
+        if self.portrait or head_h + who_h + acts + 3 * self.sp <= self.inner_h:
+            for p in parts:
+                body.add_widget(p)
+            body.add_widget(who)
+        else:  # a short landscape panel: the question left, who has priority right, the answers under
+            left_w = (self.inner_w - self.pad) * 0.45
+            right_w = self.inner_w - self.pad - left_w
+            parts, head_h = heading(left_w)
+            who, who_h = who_box(right_w)
+            row = BoxLayout(
+                orientation="horizontal", spacing=self.pad, size_hint_y=None, height=max(head_h, who_h)
+            )
+            left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.45)
+            for p in parts:
+                left.add_widget(p)
+            left.add_widget(Widget())
+            right = BoxLayout(orientation="vertical", size_hint_x=0.55)
+            right.add_widget(who)
+            right.add_widget(Widget())
+            row.add_widget(left)
+            row.add_widget(right)
+            body.add_widget(row)
         body.add_widget(Widget())
         self.actions(view, body, (230, 150))
 
