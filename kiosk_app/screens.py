@@ -20,7 +20,7 @@ from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
 from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, panel_for
-from kiosk_app.viewmodel import Words, Action, KioskViewModel, Lang, ServiceButton, View
+from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View, Words
 from kiosk_app.widgets import (
     ALERT,
     BANNER,
@@ -40,7 +40,6 @@ from kiosk_app.widgets import (
 )
 from kiosk_app.widgets import esc as _m
 from onestop.config import KIOSK_ICONS as ICONS
-
 
 #: A bold font with the arrows (◀ ▶) and every Vietnamese letter, for the page arrows.
 ARROW_FONT = str(Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Bold.ttf")
@@ -102,8 +101,8 @@ class ScreenBuilder:
     ) -> tuple[float, float]:
         """The size of ``markup`` rendered at ``font_size`` wrapped to ``width`` (None: one line)."""
         kw: dict[str, Any] = {"font_name": font_name} if font_name else {}
-        lbl = MarkupLabel(text=markup, font_size=font_size, text_size=(max(1.0, width or 0) if width else None, None),
-                          halign="center", **kw)  # fmt: skip
+        wrap = (max(1.0, width), None) if width else (None, None)
+        lbl = MarkupLabel(text=markup, font_size=font_size, text_size=wrap, halign="center", **kw)
         lbl.refresh()
         tw, th = lbl.texture.size if lbl.texture is not None else (0, 0)
         return float(tw), float(th)
@@ -248,11 +247,12 @@ class ScreenBuilder:
         weights = [1.0 if a.primary else 0.7 for a in acts]
         unit = (inner - self.sp * (len(acts) - 1)) / sum(weights)
         made = [
-            self.action(a, heights[0] if a.primary else heights[1], unit * k) for a, k in zip(acts, weights)
+            self.action(a, heights[0] if a.primary else heights[1], unit * k)
+            for a, k in zip(acts, weights, strict=True)
         ]
         row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None,
                         height=max(b.height for b in made))  # fmt: skip
-        for b, k in zip(made, weights):
+        for b, k in zip(made, weights, strict=True):
             b.size_hint = (k, 1)
             row.add_widget(b)
         body.add_widget(row)
@@ -266,14 +266,14 @@ class ScreenBuilder:
         inner = width or (self.w - 2 * self.pad)
 
         def one(a: Action, w: float) -> float:
-            return self.button_h(self.action_markup(a), w, self.target(heights[0] if a.primary else heights[1],
-                                                                       main=a.primary))  # fmt: skip
+            least = self.target(heights[0] if a.primary else heights[1], main=a.primary)
+            return self.button_h(self.action_markup(a), w, least)
 
         if self.portrait or len(acts) == 1:
             return sum(one(a, inner) for a in acts) + self.sp * (len(acts) - 1)
         weights = [1.0 if a.primary else 0.7 for a in acts]
         unit = (inner - self.sp * (len(acts) - 1)) / sum(weights)
-        return max(one(a, unit * k) for a, k in zip(acts, weights))
+        return max(one(a, unit * k) for a, k in zip(acts, weights, strict=True))
 
     def service_markup(self, b: ServiceButton, font: float, k: float = 1.0) -> str:
         big = max(self.font(font) * k, self.panel.font_for_cap(CAP_VI_MM))
@@ -335,8 +335,8 @@ class ScreenBuilder:
             first = "ƯU TIÊN" if view.lang == "vi" else "PRIORITY"
             size = self.font(46)
             tw = self.measure(f"[b]{first} · {en}[/b]", size, None)[0]
-            mark = Panel(bg=ALERT, size_hint=(None, None), size=(max(self.px(520), tw + self.px(40)), bh * 0.9),
-                         radius=self.px(16))  # fmt: skip
+            side = (max(self.px(520), tw + self.px(40)), bh * 0.9)
+            mark = Panel(bg=ALERT, size_hint=(None, None), size=side, radius=self.px(16))
             label = text(f"{first} · {en}", size, bold=True, color=WHITE)
             label.size_hint_y = 1
             mark.add_widget(label)
@@ -389,8 +389,10 @@ class ScreenBuilder:
                 Action("prev_page", "◀ Trang trước", "◀ Previous"),
                 Action("next_page", "Trang sau ▶", "Next ▶"),
             )
-            pager_h = max(self.button_h(self.pager_markup(a), self.inner_w / 3.7, self.target(110), ARROW_FONT)
-                          for a in pager)  # fmt: skip
+            arrow_w = self.inner_w / 3.7
+            pager_h = max(
+                self.button_h(self.pager_markup(a), arrow_w, self.target(110), ARROW_FONT) for a in pager
+            )
             if self.portrait:  # the arrows in a row under the services
                 rows = max(1, int((avail - pager_h) // (need + self.sp)))
             else:  # the arrows either side of the title (landscape panels are short)

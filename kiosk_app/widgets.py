@@ -108,7 +108,13 @@ class BigButton(ButtonBehavior, Label):
 
 
 def text(
-    value: str, size: float, *, bold: bool = False, color: Any = INK, halign: str = "center", raw: bool = False
+    value: str,
+    size: float,
+    *,
+    bold: bool = False,
+    color: Any = INK,
+    halign: str = "center",
+    raw: bool = False,
 ) -> Label:
     """A wrapping label whose height follows its text (``raw``: ``value`` is markup already)."""
     body = value if raw else esc(value)
