@@ -9,13 +9,13 @@ letter; the first language is large and bold, the second smaller underneath.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from kivy.core.text.markup import MarkupLabel  # type: ignore[import-untyped]
 from kivy.uix.anchorlayout import AnchorLayout  # type: ignore[import-untyped]
 from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
-from kivy.uix.gridlayout import GridLayout  # type: ignore[import-untyped]
 from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
@@ -46,7 +46,7 @@ ARROW_FONT = str(Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Bold.tt
 #: A panel lower than this (mm) shows one header line (the site's name) instead of two.
 COMPACT_HEIGHT_MM = 120.0
 #: A column of services is at least this wide (mm): narrower panels get fewer columns.
-MIN_COLUMN_MM = 60.0
+MIN_COLUMN_MM = 38.0
 #: The home screen's title between the page arrows (landscape): a little smaller than alone.
 PAGED_TITLE = 52
 
@@ -288,9 +288,13 @@ class ScreenBuilder:
             out += f"\n[size={self.second(big, 0.66)}][color={hl}]{_m(b.detail)}[/color][/size]"
         return out
 
+    def icon_side(self, width: float) -> float:
+        """A service picture's side on a button of ``width``: smaller on narrow buttons."""
+        return min(self.px(120), width * 0.14)
+
     def service_h(self, b: ServiceButton, font: float, width: float) -> float:
         """The height a service's button of ``width`` needs (its picture takes some of the width)."""
-        text_w = width - (self.px(160) / 0.84 if b.icon else 0)
+        text_w = width - ((self.icon_side(width) + self.px(40)) / 0.84 if b.icon else 0)
         return self.button_h(self.service_markup(b, font), text_w, self.target(120, main=True))
 
     def service(self, b: ServiceButton, font: float) -> BigButton:
@@ -306,7 +310,7 @@ class ScreenBuilder:
             btn.add_widget(pic)
 
             def place(w: Any, *_: Any) -> None:
-                side = min(w.height * 0.6, self.px(120))
+                side = min(w.height * 0.6, self.icon_side(w.width))
                 pic.size = (side, side)
                 pic.pos = (w.x + self.px(20), w.center_y - side / 2)
                 w.padding = (side + self.px(30), 0, self.px(10), 0)
@@ -367,7 +371,45 @@ class ScreenBuilder:
             design = 1 if n <= 5 else 2 if n <= 12 else 3
         else:
             design = 2 if n <= 6 else 3 if n <= 12 else 4
-        cols = max(1, min(design, int(self.panel.width_mm // MIN_COLUMN_MM)))
+        # The design's columns, or fewer when that needs fewer pages (a narrow panel: wider buttons
+        # wrap less); never columns narrower than MIN_COLUMN_MM.
+        best: tuple[int, float, list[Any], float, float] | None = None
+        for cols in range(design, 0, -1):
+            if cols > 1 and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM:
+                continue
+            font, pages, pager_h, top = self.service_pages(view, design, cols)
+            if best is None or len(pages) < len(best[2]):
+                best = (cols, font, pages, pager_h, top)
+        assert best is not None
+        cols, font, pages, pager_h, top = best
+        self.vm.set_pages(len(pages))
+        if view.pages != len(pages) or view.page >= len(pages):
+            view = self.vm.view()
+        if len(pages) > 1 and not self.portrait:
+            body.add_widget(self.pager(view, top, title=True))
+        else:
+            for w in self.titles(view, 64):
+                body.add_widget(w)
+            if len(pages) > 1:
+                page = view.actions[1]
+                body.add_widget(
+                    text(self.page_markup(page.text, page.text2), self.font(40), color=BLUE, raw=True)
+                )
+        grid = BoxLayout(orientation="vertical", spacing=self.sp)
+        for need, row in pages[min(view.page, len(pages) - 1)]:
+            line = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=need)
+            for b in row:
+                line.add_widget(self.service(b, font))
+            for _ in range(cols - len(row)):
+                line.add_widget(Widget())
+            grid.add_widget(line)
+        body.add_widget(grid)
+        if len(pages) > 1 and self.portrait:
+            body.add_widget(self.pager(view, pager_h))
+
+    def service_pages(self, view: View, design: int, cols: int) -> tuple[float, list[Any], float, float]:
+        """The services in ``cols`` columns: their font, pages of rows, the pager's height and (in
+        landscape) the title row's height."""
         col_w = (self.inner_w - self.sp * (cols - 1)) / cols
         title_h = self.titles_h(view, 64, self.inner_w)
         avail = self.inner_h - title_h - self.sp
@@ -375,76 +417,87 @@ class ScreenBuilder:
         # floor's size, paged.
         font = 56.0 if design == 1 else 46.0 if design == 2 else 38.0
         while True:
-            need = max([self.service_h(b, font, col_w) for b in view.services] or [0.0])
-            rows = max(1, int((avail + self.sp) // (need + self.sp)))
+            rows = self.service_rows(view.services, cols, font, col_w)
             smaller = font * 0.9
-            if rows * cols >= n or self.font(smaller) == self.font(font):
+            if self.stack_h(rows) <= avail or self.font(smaller) == self.font(font):
                 break
             font = smaller
-        pager_h = 0.0
-        if rows * cols >= n:
-            pages, rows = 1, max(1, -(-n // cols))
-        else:
+        pages = [rows] if self.stack_h(rows) <= avail else []
+        pager_h = top = 0.0
+        if not pages:
             pager = (
                 Action("prev_page", "◀ Trang trước", "◀ Previous"),
                 Action("next_page", "Trang sau ▶", "Next ▶"),
             )
-            arrow_w = self.inner_w / 3.7
-            pager_h = max(
-                self.button_h(self.pager_markup(a), arrow_w, self.target(110), ARROW_FONT) for a in pager
-            )
-            if self.portrait:  # the arrows in a row under the services
-                rows = max(1, int((avail - pager_h) // (need + self.sp)))
+            arrow_w = (self.inner_w - self.sp) / 2 if self.portrait else self.inner_w / 3.7
+            pager_h = max(self.button_h(self.pager_markup(a), arrow_w, self.target(110)) for a in pager)
+            if self.portrait:  # "Trang 1/2" under the title, the arrows in a row under the services
+                page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
+                room = avail - self.page_h(*page, self.inner_w) - pager_h - 2 * self.sp
             else:  # the arrows either side of the title (landscape panels are short)
                 mid_w = (self.inner_w - 2 * self.sp) * 1.6 / 3.6
                 page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
-                top = max(
-                    pager_h,
-                    self.titles_h(view, PAGED_TITLE, mid_w)
-                    + self.label_h(*page, 40, mid_w, ratio=0.7)
-                    + self.sp,
-                )
-                rows = max(1, int((self.inner_h - top) // (need + self.sp)))
-            pages = -(-n // (rows * cols))
-        self.vm.set_pages(pages)
-        if view.pages != pages or view.page >= pages:
-            view = self.vm.view()
-        if pages > 1 and not self.portrait:
-            body.add_widget(self.pager(view, top, title=True))
-        else:
-            for w in self.titles(view, 64):
-                body.add_widget(w)
-        per_page = rows * cols
-        shown = view.services[view.page * per_page : (view.page + 1) * per_page]
-        grid = GridLayout(cols=cols, spacing=self.sp, rows=rows)
-        for b in shown:
-            grid.add_widget(self.service(b, font))
-        for _ in range(rows * cols - len(shown)):
-            grid.add_widget(Widget())
-        body.add_widget(grid)
-        if pages > 1 and self.portrait:
-            body.add_widget(self.pager(view, pager_h))
+                top = max(pager_h, self.titles_h(view, PAGED_TITLE, mid_w) + self.page_h(*page, mid_w))
+                room = self.inner_h - top - self.sp
+            for row in rows:  # whole rows, as many as fit, page after page
+                if pages and self.stack_h([*pages[-1], row]) <= room:
+                    pages[-1].append(row)
+                else:
+                    pages.append([row])
+        return font, pages, pager_h, top
+
+    def service_rows(
+        self, services: Sequence[ServiceButton], cols: int, font: float, col_w: float
+    ) -> list[tuple[float, list[ServiceButton]]]:
+        """The services in rows of ``cols``, with the height each row needs."""
+        rows = []
+        for i in range(0, len(services), cols):
+            row = list(services[i : i + cols])
+            rows.append((max(self.service_h(b, font, col_w) for b in row), row))
+        return rows
+
+    def stack_h(self, rows: Sequence[tuple[float, Any]]) -> float:
+        """The height of rows one under the other."""
+        return sum(h for h, _ in rows) + self.sp * max(0, len(rows) - 1)
+
+    def page_markup(self, first: str, second: str) -> str:
+        """ "Trang 1/2" and "Page 1 of 2" on one line."""
+        return f"[b]{_m(first)}[/b]   [size={self.second(self.font(40), 0.7)}]{_m(second)}[/size]"
+
+    def page_h(self, first: str, second: str, width: float) -> float:
+        return self.measure(self.page_markup(first, second), self.font(40), width)[1] + 0.2 * self.font(40)
 
     def pager_markup(self, a: Action) -> str:
+        """An arrow button's text: the arrows (◀ ▶) from a font that has them, the words in Roboto."""
+
+        def arrows(value: str) -> str:
+            out = _m(value)
+            for glyph in ("◀", "▶"):
+                out = out.replace(glyph, f"[font={ARROW_FONT}]{glyph}[/font]")
+            return out
+
         big = self.font(44)
-        return f"[size={big}]{_m(a.text)}[/size]\n[size={self.second(big, 0.64)}]{_m(a.text2)}[/size]"
+        second = f"[size={self.second(big, 0.64)}]{arrows(a.text2)}[/size]"
+        return f"[b][size={big}]{arrows(a.text)}[/size][/b]\n{second}"
 
     def pager(self, view: View, height: float, title: bool = False) -> Widget:
         """The arrows between pages of services, and "Trang 1/2" between them (under the screen's
         title when ``title``)."""
         row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None, height=height)
         for a in view.actions:
+            if a.id == "page" and not title:
+                continue  # under the title
             if a.id == "page":
                 mid = BoxLayout(orientation="vertical", size_hint_x=1.6 if title else 1)
                 mid.add_widget(Widget())
                 if title:
                     mid.add_widget(self.label(view.title, view.title2, PAGED_TITLE))
-                mid.add_widget(self.label(a.text, a.text2, 40, ratio=0.7, color=BLUE))
+                mid.add_widget(text(self.page_markup(a.text, a.text2), self.font(40), color=BLUE, raw=True))
                 mid.add_widget(Widget())
                 row.add_widget(mid)
                 continue
             btn = BigButton(bg=BLUE if a.primary else DISABLED, color=WHITE if a.primary else MUTED,
-                            text=self.pager_markup(a), font_name=ARROW_FONT, radius=self.px(24))  # fmt: skip
+                            text=self.pager_markup(a), radius=self.px(24))  # fmt: skip
             if a.primary:
                 btn.bind(on_press=lambda _b, key=a.id: self.vm.press(key))
                 self.buttons[f"action:{a.id}"] = btn
