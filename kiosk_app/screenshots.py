@@ -3,7 +3,9 @@
 ``python -m kiosk_app.screenshots --config examples/site.toml --out /tmp/kiosk [--size 1080x1920]``
 writes ``kiosk-{screen}.png`` for every screen (and ``kiosk-home-en.png``, ``kiosk-ticket.png``).
 ``--screens home,done,paper_out`` limits the set (that is how docs/img/ is made). Kiosks are portrait
-(1080×1920) by default; ``--size 1920x1080`` shows the landscape layout.
+(1080×1920) by default; ``--size 1920x1080`` shows the landscape layout. ``--sizes 800x480,720x1280``
+renders every screen at every size as ``kiosk-{screen}-{W}x{H}.png`` (docs/img/panels, with
+``--colors 64`` for small files).
 """
 
 from __future__ import annotations
@@ -158,12 +160,18 @@ class Stage:
             EventLoop.idle()
         return vm
 
-    def screenshot(self, path: Path) -> Path:
-        """The window as a PNG at ``path``."""
+    def screenshot(self, path: Path, colors: int = 0) -> Path:
+        """The window as a PNG at ``path`` (``colors``: a palette PNG of that many colours, smaller)."""
         from kivy.core.window import Window
 
         tmp = Path(Window.screenshot(str(path.parent / "shot.png")))
         shutil.move(tmp, path)
+        if colors:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                small = img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+            small.save(path, optimize=True)
         return path
 
     def stop(self) -> None:
@@ -179,6 +187,7 @@ def render_all(
     screens: Sequence[str],
     *,
     sizes: Sequence[tuple[int, int]] = (),
+    colors: int = 0,
 ) -> list[Path]:
     """Render the screens with Kivy (the display must exist); return the files written. With ``sizes``,
     every screen at every size, named ``kiosk-{screen}-{W}x{H}.png``."""
@@ -203,7 +212,7 @@ def render_all(
         for each in sizes or (None,):
             stage.show(name, each)
             suffix = f"-{each[0]}x{each[1]}" if each else ""
-            written.append(stage.screenshot(out / f"kiosk-{name.replace('_', '-')}{suffix}.png"))
+            written.append(stage.screenshot(out / f"kiosk-{name.replace('_', '-')}{suffix}.png", colors))
     stage.stop()
     return written
 
@@ -221,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated WxH: every screen at every size, as kiosk-{screen}-{W}x{H}.png "
         "(e.g. 800x480,720x1280,1024x600,1280x800,1920x1080,1080x1920)",
     )
+    p.add_argument("--colors", type=int, default=0, help="palette PNGs of this many colours (smaller)")
     p.add_argument("--screens", default=",".join(SCREENS), help="comma-separated: " + ", ".join(SCREENS))
     args = p.parse_args(argv)
     cfg = load(args.config)
@@ -243,7 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     side = max([int(w), int(h)] + [max(x) for x in sizes])
     with kivy_display(side, side):
-        for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens, sizes=sizes):
+        for path in render_all(
+            cfg, device, Path(args.out), (int(w), int(h)), screens, sizes=sizes, colors=args.colors
+        ):
             print(path)
     return 0
 
