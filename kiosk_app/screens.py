@@ -140,12 +140,12 @@ class ScreenBuilder:
         right: list[BigButton] = []
         if self.vm.speak is not None:  # read aloud (docs/kiosk.md): a speaker and "Nghe"
             markup = f"[b]{_m('Nghe đọc')}[/b]\n[size={self.second(self.font(34), 0.7)}]Listen[/size]"
-            bh = self.target(110)
-            icon = min(bh * 0.7, self.px(80) if self.px(80) > bh * 0.5 else bh * 0.7)
-            tw = self.measure(markup, self.font(34), None)[0]
+            tw, th = self.measure(markup, self.font(34), None)
+            bh = max(self.target(110), th / 0.88 + 4)
+            icon = min(bh * 0.7, max(self.px(80), self.panel.mm(6)))
             btn = BigButton(
                 bg=BANNER, color=INK, text=markup, font_size=self.font(34), size_hint=(None, None),
-                size=(max(self.target(300), icon + tw / 0.84 + self.px(40)), bh), radius=bh / 2,
+                size=(max(self.target(300), icon + self.px(44) + tw + 0.16 * bh + 8), bh), radius=bh / 2,
                 pos_hint={"center_y": 0.5}, padding=(icon + self.px(34), 0, self.px(10), 0),
             )  # fmt: skip
             pic = Image(source=str(ICONS / "speaker_dark.png"), fit_mode="contain", size_hint=(None, None),
@@ -172,7 +172,12 @@ class ScreenBuilder:
             self.buttons["lang"] = btn
             right.append(btn)
         gap = self.px(20)
-        names_w = self.w - 2 * pad_x - sum(b.width + gap for b in right)
+        full_w = self.w - 2 * pad_x
+        names_w = full_w - sum(b.width + gap for b in right)
+        # a narrow panel with two buttons: the names over the whole width, the buttons under them
+        stacked = len(right) > 1 and names_w < full_w * 0.5
+        if stacked:
+            names_w = full_w
         parts = [(site.name, 36, True)] if self.compact or not site.agency else [
             (site.agency, 28, False), (site.name, 36, True)]  # fmt: skip
         names = BoxLayout(
@@ -185,13 +190,25 @@ class ScreenBuilder:
             markup = f"[b]{_m(value)}[/b]" if bold else _m(value)
             names_h += self.measure(markup, self.font(size), names_w)[1] + 0.2 * self.font(size)
         names.height = names_h
-        tallest = max([names_h] + [b.height for b in right])
+        buttons_h = max([b.height for b in right] or [0.0])
+        if stacked:
+            bar = Panel(bg=HEADER, orientation="vertical", size_hint_y=None, spacing=gap,
+                        height=names_h + gap + buttons_h + 2 * pad_y)  # fmt: skip
+            row = BoxLayout(orientation="horizontal", spacing=gap, size_hint_y=None, height=buttons_h)
+            row.add_widget(Widget())
+            for btn in right:
+                row.add_widget(btn)
+            bar.padding = (pad_x, pad_y)
+            bar.add_widget(names)
+            bar.add_widget(row)
+            return bar
+        tallest = max(names_h, buttons_h)
         bar = Panel(bg=HEADER, orientation="horizontal", size_hint_y=None, spacing=gap,
                     height=max(self.px(150), tallest + 2 * pad_y))  # fmt: skip
         bar.padding = (pad_x, pad_y)
         bar.add_widget(names)
-        for b in right:
-            bar.add_widget(b)
+        for btn in right:
+            bar.add_widget(btn)
         return bar
 
     def banner(self, view: View) -> Widget | None:
@@ -209,13 +226,41 @@ class ScreenBuilder:
     def titles_h(self, view: View, size: float, width: float) -> float:
         return self.label_h(view.title, view.title2, size, width)
 
-    def lines(self, view: View, size: float = 40) -> list[Widget]:
-        return [self.label(first, second, size, ratio=0.65) for first, second in view.lines]
+    @staticmethod
+    def line_groups(view: View, paired: bool) -> list[list[tuple[str, str]]]:
+        """The lines one per row, or (``paired``: short of height) short lines two to a row."""
+        if not paired:
+            return [[line] for line in view.lines]
+        groups: list[list[tuple[str, str]]] = []
+        for line in view.lines:
+            if len(line[0]) <= 40 and groups and len(groups[-1]) == 1 and len(groups[-1][0][0]) <= 40:
+                groups[-1].append(line)
+            else:
+                groups.append([line])
+        return groups
 
-    def lines_h(self, view: View, size: float, width: float) -> float:
-        return sum(self.label_h(a, b, size, width, ratio=0.65) for a, b in view.lines) + self.sp * max(
-            0, len(view.lines) - 1
-        )
+    def lines(self, view: View, size: float = 40, paired: bool = False, width: float = 0) -> list[Widget]:
+        out: list[Widget] = []
+        for group in self.line_groups(view, paired):
+            if len(group) == 1:
+                out.append(self.label(*group[0], size, ratio=0.65))
+                continue
+            half = (width - self.sp) / 2
+            tallest = max(self.label_h(*line, size, half, ratio=0.65) for line in group)
+            row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None, height=tallest)
+            for line in group:
+                row.add_widget(self.label(*line, size, ratio=0.65))
+            out.append(row)
+        return out
+
+    def lines_h(self, view: View, size: float, width: float, paired: bool = False) -> float:
+        groups = self.line_groups(view, paired)
+        half = (width - self.sp) / 2
+        total = 0.0
+        for group in groups:
+            w = width if len(group) == 1 else half
+            total += max(self.label_h(*line, size, w, ratio=0.65) for line in group)
+        return total + self.sp * max(0, len(groups) - 1)
 
     def action_markup(self, a: Action, size: float = 50) -> str:
         big = self.font(size)
@@ -565,13 +610,13 @@ class ScreenBuilder:
                 body.add_widget(w)
         body.add_widget(Widget())
 
-    def _columns(self, body: BoxLayout) -> tuple[BoxLayout, BoxLayout, float, float]:
+    def _columns(self, body: BoxLayout, split: float) -> tuple[BoxLayout, BoxLayout, float, float]:
         """Landscape: two columns (the number left, the rest right); their widths."""
         row = BoxLayout(orientation="horizontal", spacing=self.pad)
-        left_w = (self.inner_w - self.pad) * 0.44
-        right_w = (self.inner_w - self.pad) * 0.56
-        left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.44)
-        right = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.56)
+        left_w = (self.inner_w - self.pad) * split
+        right_w = (self.inner_w - self.pad) * (1 - split)
+        left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=split)
+        right = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=1 - split)
         row.add_widget(left)
         row.add_widget(right)
         body.add_widget(row)
@@ -579,21 +624,40 @@ class ScreenBuilder:
 
     def _ticket_screen(self, view: View, body: BoxLayout, *, title: float, color: Any, boxed: bool,
                        line_size: float) -> None:  # fmt: skip
-        action_left = False
+        action_left = paired = False
+        box_pad = self.px(10) if boxed else 0.0
+        #: The number is at least this large (twice the lines), else the lines make room.
+        least = 2 * self.font(line_size)
+
+        def number_at(col_w: float, rest: float) -> int:
+            room = self.inner_h - rest - self.titles_h(view, title, col_w) - self.badge_h(view) - 2 * self.sp
+            return self.number_font(view, 340 if boxed else 330, col_w - 2 * box_pad, room - 2 * box_pad)
+
         if self.portrait:
             left = right = body
             col_w = right_w = self.inner_w
-            rest = self.lines_h(view, line_size, col_w) + self.actions_h(view) + 3 * self.sp
+            for paired in (False, True):
+                rest = self.lines_h(view, line_size, col_w, paired) + self.actions_h(view) + 3 * self.sp
+                font = number_at(col_w, rest)
+                if font >= least:
+                    break
         else:
-            left, right, col_w, right_w = self._columns(body)
-            acts = self.actions_h(view, width=right_w)
-            # the lines and the button do not fit right: the button goes under the number
-            action_left = self.lines_h(view, line_size, right_w) + acts + self.sp > self.inner_h
-            rest = acts + self.sp if action_left else 0.0
+            # the number left, the lines and the button right; short of height, a wider right
+            # column, then the button under the number, then short lines two to a row
+            tries = [(k, left_act, pair) for pair in (False, True) for left_act in (False, True)
+                     for k in (0.44, 0.38, 0.32)]  # fmt: skip
+            for split, action_left, paired in tries:
+                col_w = (self.inner_w - self.pad) * split
+                right_w = self.inner_w - self.pad - col_w
+                acts = self.actions_h(view, width=col_w if action_left else right_w)
+                right_h = self.lines_h(view, line_size, right_w, paired) + (
+                    0 if action_left else acts + self.sp
+                )
+                font = number_at(col_w, acts + self.sp if action_left else 0.0)
+                if right_h <= self.inner_h and font >= least:
+                    break
+            left, right, col_w, right_w = self._columns(body, split)
         left.add_widget(self.label(view.title, view.title2, title, color=color))
-        box_pad = self.px(10) if boxed else 0.0
-        room = self.inner_h - rest - self.titles_h(view, title, col_w) - self.badge_h(view) - 2 * self.sp
-        font = self.number_font(view, 340 if boxed else 330, col_w - 2 * box_pad, room - 2 * box_pad)
         parts = self.number(view, font)
         if boxed:
             box = Panel(
@@ -608,7 +672,7 @@ class ScreenBuilder:
                 left.add_widget(w)
         if left is not right:
             left.add_widget(Widget())
-        for w in self.lines(view, line_size):
+        for w in self.lines(view, line_size, paired, right_w):
             right.add_widget(w)
         right.add_widget(Widget())
         for a in view.actions:
