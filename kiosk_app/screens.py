@@ -139,7 +139,9 @@ class ScreenBuilder:
         pad_x, pad_y = self.px(36), max(self.px(16), self.panel.mm(1.5))
         right: list[BigButton] = []
         if self.vm.speak is not None:  # read aloud (docs/kiosk.md): a speaker and "Nghe"
-            markup = f"[b]{_m('Nghe đọc')}[/b]\n[size={self.second(self.font(34), 0.7)}]Listen[/size]"
+            # on a narrow panel the buttons go under the names: one line there, to save height
+            sep = "  " if self.portrait and self.compact else "\n"
+            markup = f"[b]{_m('Nghe đọc')}[/b]{sep}[size={self.second(self.font(34), 0.7)}]Listen[/size]"
             tw, th = self.measure(markup, self.font(34), None)
             bh = max(self.target(110), th / 0.88 + 4)
             icon = min(bh * 0.7, max(self.px(80), self.panel.mm(6)))
@@ -269,9 +271,11 @@ class ScreenBuilder:
             label += f"\n[size={self.second(big, 0.64)}]{_m(a.text2)}[/size]"
         return label
 
-    def action(self, a: Action, height: float = 170, width: float | None = None) -> BigButton:
+    def action(
+        self, a: Action, height: float = 170, width: float | None = None, size: float = 50
+    ) -> BigButton:
         color = (GREEN if a.id == "priority" else BLUE) if a.primary else GREY
-        label = self.action_markup(a)
+        label = self.action_markup(a, size)
         least = self.target(height, main=a.primary)
         h = self.button_h(label, width or (self.w - 2 * self.pad), least)
         btn = BigButton(bg=color, color=WHITE, text=label, size_hint_y=None, height=h, radius=self.px(24))
@@ -303,7 +307,11 @@ class ScreenBuilder:
         body.add_widget(row)
 
     def actions_h(
-        self, view: View, heights: tuple[float, float] = (170, 170), width: float | None = None
+        self,
+        view: View,
+        heights: tuple[float, float] = (170, 170),
+        width: float | None = None,
+        size: float = 50,
     ) -> float:
         acts = list(view.actions)
         if not acts:
@@ -312,7 +320,7 @@ class ScreenBuilder:
 
         def one(a: Action, w: float) -> float:
             least = self.target(heights[0] if a.primary else heights[1], main=a.primary)
-            return self.button_h(self.action_markup(a), w, least)
+            return self.button_h(self.action_markup(a, size), w, least)
 
         if self.portrait or len(acts) == 1:
             return sum(one(a, inner) for a in acts) + self.sp * (len(acts) - 1)
@@ -626,7 +634,7 @@ class ScreenBuilder:
                        line_size: float) -> None:  # fmt: skip
         action_left = paired = False
         box_pad = self.px(10) if boxed else 0.0
-        #: The number is at least this large (twice the lines), else the lines make room.
+        #: The number is at least this large (twice the lines and the button), else the lines make room.
         least = 2 * self.font(line_size)
 
         def number_at(col_w: float, rest: float) -> int:
@@ -637,7 +645,8 @@ class ScreenBuilder:
             left = right = body
             col_w = right_w = self.inner_w
             for paired in (False, True):
-                rest = self.lines_h(view, line_size, col_w, paired) + self.actions_h(view) + 3 * self.sp
+                acts = self.actions_h(view, size=line_size)
+                rest = self.lines_h(view, line_size, col_w, paired) + acts + 3 * self.sp
                 font = number_at(col_w, rest)
                 if font >= least:
                     break
@@ -649,7 +658,7 @@ class ScreenBuilder:
             for split, action_left, paired in tries:
                 col_w = (self.inner_w - self.pad) * split
                 right_w = self.inner_w - self.pad - col_w
-                acts = self.actions_h(view, width=col_w if action_left else right_w)
+                acts = self.actions_h(view, width=col_w if action_left else right_w, size=line_size)
                 right_h = self.lines_h(view, line_size, right_w, paired) + (
                     0 if action_left else acts + self.sp
                 )
@@ -677,7 +686,7 @@ class ScreenBuilder:
         right.add_widget(Widget())
         for a in view.actions:
             (left if action_left else right).add_widget(
-                self.action(a, 170, col_w if action_left else right_w)
+                self.action(a, 170, col_w if action_left else right_w, line_size)
             )
 
     def _done(self, view: View, body: BoxLayout) -> None:
