@@ -10,6 +10,7 @@ kiosk-02 four, with the read-aloud button in the header.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,30 @@ def test_every_kiosk_screen_fits_the_panel(kiosk: Any, example: SiteConfig, size
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
 
-def test_the_example_home_screen_shows_every_service_somewhere(stage: Any) -> None:
-    """Paging never loses a service: every one of the 11 is on some page at 800×480."""
-    stage.show("home", (800, 480))
-    vm = stage.vm
-    seen: set[str] = set()
-    for _ in range(len(vm.services)):
-        seen |= {k.split(":", 1)[1] for k in stage.app.screen.buttons if k.startswith("service:")}
-        if not vm.next_page():
-            break
-        stage.app.render()
-    assert seen == {s.id for s in vm.services}
+@pytest.mark.parametrize("size", [(800, 480), (720, 1280)], ids=["800x480", "720x1280"])
+def test_touching_the_arrows_pages_through_every_service(stage: Any, size: tuple[int, int]) -> None:
+    """Paging never loses a service: touching "Trang sau ▶" shows every one of the 11, page by page,
+    each once; "◀ Trang trước" goes back."""
+    from tests.utils.kivy import pump_until, touch
+
+    vm = stage.show("home", size)
+    assert vm.pages > 1, "the 11 services fit one page of a 7-inch panel?"
+    assert "action:prev_page" not in stage.app.screen.buttons  # the first page: no way back
+    seen: list[str] = []
+
+    def drawn_since(renders: int) -> bool:
+        return bool(stage.app.renders > renders)
+
+    for page in range(vm.pages):
+        assert vm.view().page == page
+        seen += [k.split(":", 1)[1] for k in stage.app.screen.buttons if k.startswith("service:")]
+        if page < vm.pages - 1:
+            before = stage.app.renders
+            touch(stage.app, "action:next_page")
+            pump_until(partial(drawn_since, before), "the next page drawn")
+    assert "action:next_page" not in stage.app.screen.buttons  # the last page: no further
+    assert sorted(seen) == sorted(s.id for s in vm.services) and len(seen) == len(set(seen))
+    before = stage.app.renders
+    touch(stage.app, "action:prev_page")
+    pump_until(partial(drawn_since, before), "the page before drawn")
+    assert vm.view().page == vm.pages - 2
