@@ -435,7 +435,7 @@ class ScreenBuilder:
                 best = (cols, font, pages, pager_h, top)
         assert best is not None
         cols, font, pages, pager_h, top = best
-        self.vm.set_pages(len(pages))
+        self.vm.set_pages(len(pages), [[b.id for _, row in page for b in row] for page in pages])
         if view.pages != len(pages) or view.page >= len(pages):
             view = self.vm.view()
         if len(pages) > 1 and not self.portrait:

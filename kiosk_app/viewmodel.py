@@ -201,6 +201,8 @@ class View:
     #: small for every service at the legible sizes pages them (``Trang 1/2``) instead of shrinking.
     page: int = 0
     pages: int = 1
+    #: The services on this page (ids; empty: every service is on the screen).
+    shown: tuple[str, ...] = ()
 
 
 @dataclass
@@ -277,6 +279,7 @@ class KioskViewModel(Observable, PressGuard):
         #: The home screen's page of services, and the page count the screen last laid out.
         self.page = 0
         self.pages = 1
+        self._page_ids: list[tuple[str, ...]] = []
         #: Every accepted issue, in order (for tests and the operator log): (service, priority).
         self.requests: list[tuple[str, bool]] = []
         #: Reads a screen aloud (kiosk_app.read_aloud.ReadAloud.read) when the kiosk's ``read_aloud``
@@ -375,12 +378,14 @@ class KioskViewModel(Observable, PressGuard):
         self._changed()
         return True
 
-    def set_pages(self, pages: int) -> None:
-        """How many pages of services the screen needs (it knows the panel; the view-model does not).
-        Keeps the page in range; no change is announced (the screen is being drawn)."""
+    def set_pages(self, pages: int, ids: Sequence[Sequence[str]] = ()) -> None:
+        """How many pages of services the screen needs (it knows the panel; the view-model does not),
+        and which services each shows (``ids``, for reading the page aloud). Keeps the page in range;
+        no change is announced (the screen is being drawn)."""
         with self._cond:
             self.pages = max(1, int(pages))
             self.page = min(self.page, self.pages - 1)
+            self._page_ids = [tuple(p) for p in ids] if len(ids) == self.pages else []
 
     def next_page(self) -> bool:
         """The "Trang sau ▶" arrow: the next page of services; return whether there was one."""
@@ -614,7 +619,8 @@ class KioskViewModel(Observable, PressGuard):
                     Action("page", *self._w("page", n=self.page + 1, of=self.pages)),
                     Action("next_page", *self._w("page_next"), primary=self.page < self.pages - 1),
                 )
-            return View(**base, title=title, title2=title2, services=buttons, actions=pager)
+            shown = self._page_ids[self.page] if self.pages > 1 and self._page_ids else ()
+            return View(**base, title=title, title2=title2, services=buttons, actions=pager, shown=shown)
         if s == "priority":
             title, title2 = self._w("prio_title")
             actions = (

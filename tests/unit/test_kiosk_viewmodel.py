@@ -475,3 +475,20 @@ def test_pages_of_services_turn_and_reset_on_idle(make: Make) -> None:
     clock.advance(1)
     assert vm.press("back")
     assert vm.view().screen == "home" and vm.view().page == 0
+
+
+def test_a_page_of_services_is_read_aloud_as_shown(make: Make) -> None:
+    from kiosk_app.read_aloud import screen_speech
+
+    vm, _backend, _runner, _clock = make()
+    ids = [s.id for s in vm.services]
+    vm.set_pages(2, [ids[:1], ids[1:]])
+    view = vm.view()
+    assert view.shown == (ids[0],)
+    said = screen_speech(view)
+    assert said[0] == "Xin mời chọn lĩnh vực" and said[1].startswith(vm.view().services[0].name)
+    assert not any(s.startswith(view.services[1].name) for s in said)  # on the next page
+    assert said[-2:] == ["Trang 1 trên 2", "Nút Trang sau"]  # no "◀ Trang trước" on the first page
+    vm.next_page()
+    assert vm.view().shown == tuple(ids[1:])
+    assert screen_speech(vm.view())[-2:] == ["Nút Trang trước", "Trang 2 trên 2"]  # the last page
