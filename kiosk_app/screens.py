@@ -176,8 +176,8 @@ class ScreenBuilder:
         gap = self.px(20)
         full_w = self.w - 2 * pad_x
         names_w = full_w - sum(b.width + gap for b in right)
-        # a narrow panel with two buttons: the names over the whole width, the buttons under them
-        stacked = len(right) > 1 and names_w < full_w * 0.5
+        # a small narrow panel with two buttons: the names over the whole width, the buttons under them
+        stacked = self.compact and len(right) > 1 and names_w < full_w * 0.5
         if stacked:
             names_w = full_w
         parts = [(site.name, 36, True)] if self.compact or not site.agency else [
