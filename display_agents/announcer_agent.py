@@ -8,6 +8,10 @@ calls of its zone. What it did is in its health message (``calls``: announced, j
 dropped), which the dashboard turns into an alert when a call was dropped. Events older than
 ``max_age_s`` (a backlog delivered after a reconnect) are not announced: a call heard minutes
 late sends a citizen to a counter that has moved on.
+
+Under systemd the watchdog pings vouch for the player thread (:attr:`AnnouncerAgent.liveness`): a
+call stuck in the audio output longer than its length plus the watchdog interval stops them, and
+systemd restarts the announcer.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import paho.mqtt.client as mqttc
 from device_drivers.audio import open_audio
 from display_agents.announcer_cli import call_builder
 from display_agents.call_queue import CallQueue, CallRequest, call_from_event
+from onestop import sdnotify
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient
 from onestop.protocol import iso
@@ -32,7 +37,10 @@ log = logging.getLogger("onestop.announcer")
 class AnnouncerAgent:
     """``start()``, then ``stop()``."""
 
-    def __init__(self, cfg: SiteConfig, device_id: str, password: str, *, max_age_s: float = 60.0) -> None:
+    def __init__(
+        self, cfg: SiteConfig, device_id: str, password: str, *, max_age_s: float = 60.0,
+        liveness: sdnotify.Liveness | None = None,
+    ) -> None:  # fmt: skip
         dev = cfg.device(device_id)
         if dev.role != "announcer":
             raise ValueError(f"{device_id} is a {dev.role} device, not an announcer")
@@ -70,12 +78,16 @@ class AnnouncerAgent:
         self.client_topics_events = self.client.topics.events
         self.client.mqtt.settings.subscriptions.append((self.client_topics_events, 1))
         self.skipped_old = 0
+        #: The process's watchdog pings: sent only while the player thread makes progress.
+        self.liveness = liveness or sdnotify.Liveness.from_env()
 
     def start(self, connect_timeout: float | None = 10.0) -> None:
         """Prepare the clips (generated once), start the player, connect."""
         self.builder.library.prepare()
         if self.builder.fast is not None:
             self.builder.fast.prepare()
+        if self.queue.heartbeat is None:
+            self.queue.heartbeat = self.liveness.heartbeat(f"{self.device_id} player")
         self.queue.start()
         self.client.start(wait=connect_timeout)
         self._health("ok")
@@ -84,6 +96,9 @@ class AnnouncerAgent:
         """Disconnect and let the call being played finish."""
         self.client.stop()
         self.queue.stop()
+        if self.queue.heartbeat is not None:
+            self.queue.heartbeat.close()
+            self.queue.heartbeat = None
 
     def _on_message(self, msg: mqttc.MQTTMessage) -> None:
         if msg.topic != self.client_topics_events:

@@ -124,3 +124,47 @@ def say(
         print(f"{PROG}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
     return 0
+
+
+def devices(root: Path | None = None) -> int:
+    """``onestop announcer devices``: the sound outputs of this machine and how to choose one."""
+    from device_drivers.audio.alsa import PROC_ASOUND, list_outputs
+
+    outputs = list_outputs(root or PROC_ASOUND)
+    if not outputs:
+        print(
+            f"{PROG}: no sound output found (ALSA lists no playback device in {root or PROC_ASOUND}); "
+            "plug in the HDMI screen or the USB sound card, or check `aplay -l`",
+            file=sys.stderr,
+        )
+        return 1
+    kinds: dict[str, int] = {}
+    print("sound outputs (an announcer's audio table in site.toml chooses one):")
+    for o in outputs:
+        n = kinds.get(o.kind, 0)
+        kinds[o.kind] = n + 1
+        alias = {"hdmi": "hdmi" if n == 0 else "hdmi1" if n == 1 else None, "usb": "usb" if n == 0 else None,
+                 "jack": "jack" if n == 0 else None}.get(o.kind)  # fmt: skip
+        choose = alias or o.pcm
+        print(f"  {o.pcm:<32} {o.kind:<6} {o.name} ({o.card_id})")
+        print(f'      audio = {{ backend = "alsa", device = "{choose}" }}')
+    return 0
+
+
+def test_call(cfg: SiteConfig, *, device: str | None = None) -> int:
+    """``onestop announcer test``: play a call of the site's first service at its first counter on
+    the announcer's output (the technician hears whether the speaker works)."""
+    if not cfg.services or not cfg.counters:
+        print(f"{PROG}: the site has no service or no counter to call", file=sys.stderr)
+        return 2
+    number = f"{cfg.services[0].prefix}{1:0{cfg.services[0].digits}d}"
+    try:
+        dev = announcer_device(cfg, device)
+    except OnestopError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    where = dev.audio.backend if dev is not None and dev.audio is not None else "sim"
+    params = dev.audio.params if dev is not None and dev.audio is not None else {}
+    out = f" {params['device']!r}" if "device" in params else ""
+    print(f"test call on {dev.id if dev else 'this site'}: audio {where}{out}", flush=True)
+    return say(cfg, number, cfg.counters[0].id, device=dev.id if dev else None)

@@ -19,6 +19,10 @@ played one after another, never two at once, oldest first.
 - Rendering (building the WAV) happens on the player thread, so whoever submits (the MQTT
   network thread) never waits for espeak-ng or numpy.
 
+- **Liveness.** With a :attr:`CallQueue.heartbeat`, the player thread beats it on every turn and
+  while idle, and announces each clip's length before playing it: a call stuck in the output for
+  longer than its length plus the watchdog interval stops the process's watchdog pings.
+
 No MQTT here: the agent feeds :meth:`CallQueue.submit`; tests do the same with the ``sim`` audio
 backend.
 """
@@ -35,7 +39,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from device_drivers.audio import AudioOut
+from device_drivers.audio import AudioOut, wav_duration
+from onestop.sdnotify import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +150,8 @@ class CallQueue:
         self._seen_order: deque[int] = deque(maxlen=remember)
         self._stopping = False
         self._thread: threading.Thread | None = None
+        #: Beaten by the player thread (set it before :meth:`start`); None: nobody watches.
+        self.heartbeat: Heartbeat | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -268,9 +275,14 @@ class CallQueue:
 
     # -- the player thread -------------------------------------------------------------------
     def _run(self) -> None:
+        hb = self.heartbeat
         while True:
+            if hb is not None:
+                hb.beat()  # a turn, or an idle wait that timed out: the player is not stuck
             with self._cond:
-                self._cond.wait_for(lambda: self._waiting or self._stopping)
+                idle_s = hb.timeout(None) if hb is not None else None
+                if not self._cond.wait_for(lambda: self._waiting or self._stopping, idle_s):
+                    continue
                 if self._stopping:
                     return
                 batch, chime = self._take()
@@ -303,6 +315,8 @@ class CallQueue:
             return
         try:
             assert self.audio is not None, "a queue without audio is driven by take() only"
+            if self.heartbeat is not None:
+                self.heartbeat.expect(_length_s(wav))  # playing takes the clip's length, no more
             self.audio.play(wav)
         except Exception as exc:  # one bad call must not silence the hall
             if not again:
@@ -323,3 +337,11 @@ class CallQueue:
         log.error("announcer could not play %s: %s", request.describe(), exc)
         if self.on_error is not None:
             self.on_error(request, exc)
+
+
+def _length_s(wav: bytes) -> float:
+    """The clip's length in seconds (0 for what is not a WAV: the output refuses it at once)."""
+    try:
+        return wav_duration(wav)
+    except Exception:
+        return 0.0

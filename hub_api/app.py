@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry
 
 from hub_api.auth import PinGuard, SessionSigner
 from hub_api.caller import WebKeypads
@@ -41,6 +42,8 @@ class Hub:
     #: API tokens with roles, and the dashboard's session cookies (set by :func:`create_app`).
     tokens: TokenStore | None = None
     dashboard_sessions: DashboardSigner | None = None
+    #: The hub's own Prometheus registry (made on the first scrape: hub_api/routers/metrics.py).
+    metrics: CollectorRegistry | None = None
 
     @classmethod
     def open(
@@ -51,9 +54,12 @@ class Hub:
         demo only, see :attr:`hub_api.store.HubStore.time_scale`."""
         store = HubStore(db_path or cfg.data_dir / "hub.db", time_scale=time_scale)
         live = LiveState()
-        ingest = Ingest(cfg, password, store, live, host=host, port=port, client_id=client_id)
+        liveness = sdnotify.Liveness.from_env()  # the ingest loop pings while it and the forwarder work
+        ingest = Ingest(
+            cfg, password, store, live, host=host, port=port, client_id=client_id, liveness=liveness
+        )
         keypads = WebKeypads(cfg, host=host, port=port)
-        forwarder = Forwarder.for_site(cfg, store.path)
+        forwarder = Forwarder.for_site(cfg, store.path, liveness=liveness)
         if forwarder is not None:
             ingest.on_outbox.append(forwarder.wake)  # records go out at once, not at the next poll
         return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder)
@@ -116,7 +122,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage:
             hub.start()
-            sdnotify.ready(f"hub of {hub.cfg.site.id}")  # the ingest loop sends the watchdog pings
+            sdnotify.ready(f"hub of {hub.cfg.site.id}")  # the ingest loop pings (forwarder alive too)
         try:
             yield
         finally:

@@ -12,6 +12,10 @@ alone (ARCHITECTURE §4, STYLE §10).
 The forwarder has its own SQLite connection to the hub's database and its own table
 (``forwarder``); a lock file next to the database makes sure only one forwarder (the hub's, or
 ``onestop forward``) works on it at a time.
+
+Each worker beats a :class:`~onestop.sdnotify.Heartbeat` on every turn, while it waits (idle or
+backing off) and before each request (allowing the back end's ``timeout_s``): the hub pings
+systemd's watchdog only while both workers and its ingest loop make progress.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from hub_api.backends import (
     read_token,
 )
 from hub_api.store import STREAMS
+from onestop import sdnotify
 from onestop.config import BackendSection, SiteConfig
 from onestop.errors import OnestopError
 
@@ -214,6 +219,16 @@ class OutboxCursor:
             )
         return int(cur.rowcount)
 
+    def oldest_pending(self, stream: str) -> str | None:
+        """When the stream's oldest record not yet acknowledged was made (its event's ts), or None."""
+        with self.lock:
+            row = self.db.execute(
+                """SELECT created FROM outbox WHERE stream = ?
+                   AND id > (SELECT delivered FROM forwarder WHERE stream = ?) ORDER BY id LIMIT 1""",
+                (stream, stream),
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def pending(self, stream: str) -> int:
         """Outbox records of the stream not yet acknowledged (the in-flight batch included)."""
         with self.lock:
@@ -300,8 +315,11 @@ class Forwarder:
         idle_poll_s: float = 1.0,
         clock: Callable[[], datetime] = _now,
         streams: tuple[str, ...] = STREAMS,
+        liveness: sdnotify.Liveness | None = None,
     ) -> None:
         self.site = site
+        self.liveness = liveness or sdnotify.Liveness.from_env()
+        self._heartbeats: list[sdnotify.Heartbeat] = []
         self.backend = backend
         self.db_path = Path(db_path)
         self.factory = factory
@@ -379,7 +397,9 @@ class Forwarder:
         for s in self.streams:
             row = self._cursor.row(s)
             self.status[s].last_success = row["last_success"]
-            t = threading.Thread(target=self._run, args=(s,), name=f"forward-{s}", daemon=True)
+            hb = self.liveness.heartbeat(f"forwarder of {s}")
+            self._heartbeats.append(hb)
+            t = threading.Thread(target=self._run, args=(s, hb), name=f"forward-{s}", daemon=True)
             self._threads.append(t)
         log.info(
             "forwarding %s of %s to %s (batches of %d)",
@@ -403,6 +423,9 @@ class Forwarder:
         if alive:
             log.warning("left %s waiting for the back end; its batch is re-sent at the next start", alive)
         self._threads.clear()
+        for hb in self._heartbeats:
+            hb.close()
+        self._heartbeats.clear()
         if not alive:
             for a in self._adapters.values():
                 with contextlib.suppress(Exception):
@@ -428,7 +451,7 @@ class Forwarder:
             e.set()
 
     # -- the workers -----------------------------------------------------------------------------
-    def _run(self, stream: str) -> None:
+    def _run(self, stream: str, heartbeat: sdnotify.Heartbeat) -> None:
         cursor, adapter = self._cursor, self._adapters[stream]
         assert cursor is not None
         batch: Batch | None = None
@@ -439,15 +462,17 @@ class Forwarder:
         except Exception:
             log.exception("%s: cannot read the in-flight batch", stream)
         while not self._stop.is_set():
+            heartbeat.beat()
             try:
                 if batch is None:
                     batch = cursor.claim(stream, self.batch_size)
                 if batch is None:
                     self._set(stream, state="idle", in_flight_key=None)
-                    self._wake[stream].wait(self.idle_poll_s)
+                    heartbeat.wait(self._wake[stream], self.idle_poll_s)
                     self._wake[stream].clear()
                     continue
                 self._set(stream, state="sending", in_flight_key=batch.key)
+                heartbeat.expect(self.backend.timeout_s)  # the request ends by its deadline
                 try:
                     outcome = adapter.send(stream, self.site, batch.records, batch.key)
                 except Exception as exc:
@@ -471,7 +496,7 @@ class Forwarder:
                     batch = cursor.in_flight(stream)
             delay = self.backoff.delay(self.status[stream].consecutive_failures)
             self._set(stream, state="retrying")
-            self._stop.wait(delay)
+            heartbeat.wait(self._stop, delay)  # a backoff of a minute is not a wedged worker
 
     def _set(self, stream: str, **changes: Any) -> None:
         with self.changed:
@@ -541,10 +566,13 @@ class Forwarder:
             st.pop("fail_kind", None)
             st.pop("stream", None)
             pending: int | None = None
+            lag: float | None = None
             if cursor is not None:
                 with contextlib.suppress(sqlite3.Error):
                     pending = cursor.pending(s)
-            streams[s] = {"pending": pending, **st}
+                    oldest = cursor.oldest_pending(s)
+                    lag = 0.0 if oldest is None else _age_s(oldest, self.clock())
+            streams[s] = {"pending": pending, "lag_s": lag, **st}
         return {
             "running": self.running,
             "error": self.error,
@@ -576,3 +604,14 @@ def check_backend(cfg: SiteConfig) -> BackendSection:
     if cfg.backend is None:
         raise BackendConfigError(f"{cfg.source} has no [backend] section: there is nowhere to forward to")
     return cfg.backend
+
+
+def _age_s(ts: str, now: datetime) -> float | None:
+    """Seconds from ``ts`` (ISO 8601) to ``now``; None when ``ts`` cannot be read."""
+    try:
+        then = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())

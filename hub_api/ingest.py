@@ -59,8 +59,12 @@ class Ingest:
         host: str | None = None,
         port: int | None = None,
         client_id: str = HUB_ID,
+        liveness: sdnotify.Liveness | None = None,
     ) -> None:
         self.cfg = cfg
+        #: The hub's watchdog pings, sent from this loop while it (and the forwarder) make progress.
+        self.liveness = liveness or sdnotify.Liveness.from_env()
+        self._heartbeat: sdnotify.Heartbeat | None = None
         self.store = store
         self.live = live
         self.topics = t = Topics(cfg.site.id)
@@ -102,7 +106,10 @@ class Ingest:
 
     def start(self, connect_timeout: float | None = 10.0) -> None:
         """Start consuming (catch-up first)."""
-        self._worker = threading.Thread(target=self._run, name="hub-ingest", daemon=True)
+        self._heartbeat = self.liveness.heartbeat("hub ingest loop")
+        self._worker = threading.Thread(
+            target=self._run, args=(self._heartbeat,), name="hub-ingest", daemon=True
+        )
         self._worker.start()
         self.mqtt.on_connect_hooks.append(lambda _s: self._q.put("catch-up"))
         self.mqtt.start(wait=connect_timeout)
@@ -113,12 +120,21 @@ class Ingest:
             self._q.put(None)
             self._worker.join(10)
             self._worker = None
+        if self._heartbeat is not None:
+            self._heartbeat.close()
+            self._heartbeat = None
         self.mqtt.stop()
 
     def wait_for_seq(self, seq: int, timeout: float) -> bool:
         """Block until events up to ``seq`` are stored (for tests and tools)."""
         with self.applied:
             return self.applied.wait_for(lambda: self.store.last_seq >= seq, timeout)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate()`` holds, checked after each batch of events and each health
+        message stored (for tests and tools)."""
+        with self.applied:
+            return self.applied.wait_for(predicate, timeout)
 
     def _receive(self, msg: mqttc.MQTTMessage) -> None:
         """paho's callback (network thread). Retained states go straight to the live state (the
@@ -176,13 +192,11 @@ class Ingest:
             )
 
     # -- worker ----------------------------------------------------------------------------
-    def _run(self) -> None:
-        watchdog = sdnotify.Watchdog.from_env()  # None unless systemd asked for pings
+    def _run(self, heartbeat: sdnotify.Heartbeat) -> None:
         while True:
-            if watchdog:
-                watchdog.ping()
+            heartbeat.beat()  # pings systemd's watchdog while every loop of the hub makes progress
             try:
-                first = self._q.get(timeout=1.0)
+                first = self._q.get(timeout=heartbeat.timeout(1.0))
             except queue.Empty:
                 first = ""
             # Take everything waiting: its events are stored in one transaction (one fsync), so the
@@ -241,6 +255,8 @@ class Ingest:
                     self.live.set_controller(bool(data.get("online")))
             elif kind == "health":
                 self.store.device_health(device, data, now)
+                with self.applied:
+                    self.applied.notify_all()
 
     def _event(self, ev: dict[str, Any]) -> None:
         seq = ev.get("seq")

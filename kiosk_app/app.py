@@ -72,14 +72,16 @@ def build_app(vm: KioskViewModel) -> Any:
 def run_app(vm: KioskViewModel, *, fullscreen: bool = True, size: tuple[int, int] | None = None) -> None:
     """Configure Kivy and run the kiosk until its window closes. The screens are sized for the
     panel's physical size: the device's ``panel`` in site.toml, else the display's EDID (read once
-    here), else the usual panel of the resolution (kiosk_app/panel.py)."""
+    here, full screen only), else the usual panel of the resolution (kiosk_app/panel.py)."""
     import functools
 
     from kiosk_app.panel import read_edid
 
     configure(fullscreen=fullscreen, size=size)
     app = build_app(vm)
-    edid = read_edid()
+    # Full screen on its real display: the panel's size from its EDID. A window is not the whole
+    # display: its pixels are not the EDID's millimetres (the usual panel of its size instead).
+    edid = read_edid() if fullscreen else None
     if edid is not None:
         logging.getLogger("onestop.kiosk").info("panel size from %s: %.0f×%.0f mm", edid[2], edid[0], edid[1])
         app.builder = functools.partial(type(app).builder, edid=edid)
@@ -98,4 +100,9 @@ def run_rating_app(
 ) -> None:
     """Configure Kivy and run the rating terminal until its window closes."""
     configure(fullscreen=fullscreen, size=size or RATING_SIZE)
+    from kiosk_app.rating_screens import RatingScreenBuilder
+
+    # Full screen on its real display: the panel's size from its EDID. A window is not the whole
+    # display: its pixels are not the EDID's millimetres (the usual panel of its size instead).
+    RatingScreenBuilder.use_edid = fullscreen
     build_rating_app(vm).run()

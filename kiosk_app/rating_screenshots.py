@@ -3,6 +3,10 @@
 ``python -m kiosk_app.rating_screenshots --config examples/site.toml --out /tmp/rating [--size 1280x800]``
 writes ``rating-{screen}.png`` for every screen; ``--screens officer,levels,reasons`` limits the set
 (that is how docs/img/ is made). Rating terminals are landscape tablets (1280×800) by default.
+``--sized`` names the files ``rating-{screen}-{W}x{H}.png`` (docs/img/panels/, one run per size:
+``for s in 800x480 720x1280 1024x600 1280x800 1920x1080 1080x1920; do python -m
+kiosk_app.rating_screenshots --out docs/img/panels --sized --size $s; done``). The panel's physical
+size is the device's ``panel`` in site.toml, else the usual panel of that resolution (never EDID).
 """
 
 from __future__ import annotations
@@ -72,7 +76,12 @@ def scenario(name: str, vm: RatingViewModel, backend: DemoBackend) -> None:
 
 
 def render_all(
-    cfg: SiteConfig, device: str, out: Path, size: tuple[int, int], screens: Sequence[str]
+    cfg: SiteConfig,
+    device: str,
+    out: Path,
+    size: tuple[int, int],
+    screens: Sequence[str],
+    sized: bool = False,
 ) -> list[Path]:
     """Render the screens with Kivy (the display must exist); return the files written."""
     from kiosk_app.app import build_rating_app, configure
@@ -106,7 +115,7 @@ def render_all(
         for _ in range(4):
             EventLoop.idle()
         tmp = Path(Window.screenshot(str(out / "shot.png")))
-        path = out / f"rating-{name}.png"
+        path = out / (f"rating-{name}-{size[0]}x{size[1]}.png" if sized else f"rating-{name}.png")
         shutil.move(tmp, path)
         written.append(path)
     app.stop()
@@ -120,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", help="the rating device (default: the site's first)")
     p.add_argument("--out", default="docs/img")
     p.add_argument("--size", default="1280x800", help="window size WxH (default landscape 1280x800)")
+    p.add_argument("--sized", action="store_true", help="name the files rating-{screen}-{W}x{H}.png")
     p.add_argument("--screens", default=",".join(SCREENS), help="comma-separated: " + ", ".join(SCREENS))
     args = p.parse_args(argv)
     cfg = load(args.config)
@@ -137,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kiosk_app.xvfb import kivy_display
 
     with kivy_display(int(w), int(h)):
-        for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens):
+        for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens, args.sized):
             print(path)
     return 0
 

@@ -45,15 +45,15 @@ def load_config(args: argparse.Namespace) -> SiteConfig:
     return cfg
 
 
-def wait_for_signal(watchdog: bool = False) -> None:
-    """Block until SIGINT or SIGTERM; with ``watchdog``, send systemd's watchdog pings meanwhile."""
+def wait_for_signal(liveness: sdnotify.Liveness | None = None) -> None:
+    """Block until SIGINT or SIGTERM; with ``liveness``, send systemd's watchdog pings meanwhile,
+    and only while every work loop registered with it makes progress (:class:`sdnotify.Liveness`)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    dog = sdnotify.Watchdog.from_env() if watchdog else None
-    while not stop.wait(dog.interval_s if dog else None):
-        if dog:
-            dog.ping()
+    while not stop.wait(liveness.period_s if liveness else None):
+        if liveness:
+            liveness.ping()
     sdnotify.stopping()
 
 
@@ -140,6 +140,11 @@ def _hub(args: argparse.Namespace) -> int:
     from onestop.credentials import read_secret
 
     cfg = load_config(args)
+    if args.backend_url:
+        if cfg.backend is None:
+            raise OnestopError("--backend-url: the site has no [backend] to forward to")
+        cfg = cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"url": args.backend_url})})
+        log.info("forwarding to %s (--backend-url, instead of [backend] url)", args.backend_url)
     where = tls.listeners(cfg, args.listen)  # plain listen, then HTTPS on [hub] tls_listen (hub_api/tls.py)
     if args.time_scale != 1.0:
         log.warning(
@@ -165,11 +170,12 @@ def _device_password(cfg: SiteConfig, device: str, role: str) -> str:
     return read_secret(cfg, device)
 
 
-def _run_agent(agent: object, *, own_watchdog: bool = False) -> int:
-    """Run an agent until a signal; under systemd, say ready and (unless its own loop does) ping."""
+def _run_agent(agent: object, liveness: sdnotify.Liveness | None = None) -> int:
+    """Run an agent until a signal; under systemd, say ready, and with ``liveness`` (the agent's: its
+    work loops beat it) ping the watchdog from here too, while those loops make progress."""
     agent.start()  # type: ignore[attr-defined]
     sdnotify.ready()
-    wait_for_signal(watchdog=not own_watchdog)
+    wait_for_signal(liveness)
     agent.stop()  # type: ignore[attr-defined]
     return 0
 
@@ -195,7 +201,7 @@ def _counter(args: argparse.Namespace) -> int:
     from display_agents.counter_agent import CounterAgent
 
     agent = CounterAgent(cfg, args.device, _device_password(cfg, args.device, "counter"))
-    return _run_agent(agent, own_watchdog=True)  # its timer loop pings the watchdog
+    return _run_agent(agent)  # its timer loop pings the watchdog
 
 
 def _kiosk(args: argparse.Namespace) -> int:
@@ -215,7 +221,15 @@ def _rating(args: argparse.Namespace) -> int:
 
 
 def _announcer(args: argparse.Namespace) -> int:
+    if args.action == "devices":
+        from display_agents.announcer_cli import devices
+
+        return devices()
     cfg = load_config(args)
+    if args.action == "test":
+        from display_agents.announcer_cli import test_call
+
+        return test_call(cfg, device=args.device)
     if args.action == "say":
         from display_agents.announcer_cli import say
 
@@ -226,14 +240,16 @@ def _announcer(args: argparse.Namespace) -> int:
 
     if not args.device:
         raise OnestopError("give the announcer's --device")
-    return _run_agent(AnnouncerAgent(cfg, args.device, _device_password(cfg, args.device, "announcer")))
+    announcer = AnnouncerAgent(cfg, args.device, _device_password(cfg, args.device, "announcer"))
+    return _run_agent(announcer, announcer.liveness)  # pings while its player thread makes progress
 
 
 def _board(args: argparse.Namespace) -> int:
     from display_agents.board_agent import BoardAgent
 
     cfg = load_config(args)
-    return _run_agent(BoardAgent(cfg, args.device, _device_password(cfg, args.device, "board")))
+    board = BoardAgent(cfg, args.device, _device_password(cfg, args.device, "board"))
+    return _run_agent(board, board.liveness)  # pings while its display loop makes progress
 
 
 def _agents(args: argparse.Namespace) -> int:
@@ -387,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--listen", metavar="HOST:PORT", help="override [hub] listen")
     p.add_argument("--db", help="SQLite file (default: [storage] dir/hub.db)")
+    p.add_argument(
+        "--backend-url", metavar="URL", help="override [backend] url (onestop up: a moved back end)"
+    )
     _time_scale(p)
     p.set_defaults(run=_hub)
 
@@ -451,9 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="window size (default 1280x800, landscape)")
     p.set_defaults(run=_rating)
 
-    p = sub.add_parser("announcer", help="run the voice announcer, or say one call")
+    p = sub.add_parser(
+        "announcer",
+        help="run the voice announcer, say one call, list the sound outputs (devices), or play a test call",
+    )
     common(p)
-    p.add_argument("action", nargs="?", choices=["run", "say"], default="run")
+    p.add_argument("action", nargs="?", choices=["run", "say", "devices", "test"], default="run")
     p.add_argument("--device", help="the announcer device (say: default the site's first announcer)")
     p.add_argument("--number", help="say: ticket number, e.g. A012")
     p.add_argument("--counter", help="say: counter id or label, e.g. 3 or 'Quầy 3'")

@@ -646,20 +646,12 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
                 problems.append(f'{where}.counter: unknown counter "{d.counter}"')
         elif d.counter is not None and d.role != "board":
             problems.append(f"{where}.counter: only counter, rating and board devices have a counter")
-        if d.services is not None:
-            if d.role != "kiosk":
-                problems.append(f"{where}.services: only kiosks offer services")
-            for sid in d.services:
-                if sid not in service_ids:
-                    problems.append(f'{where}.services: unknown service "{sid}"')
+        problems += _listed(f"{where}.services", d.services, d.role == "kiosk", "only kiosks offer services",
+                            service_ids, "service")  # fmt: skip
         if d.panel is not None and d.role not in ("kiosk", "rating"):
             problems.append(f"{where}.panel: only kiosks and rating terminals have a touch panel")
-        if d.counters is not None:
-            if d.role != "announcer":
-                problems.append(f"{where}.counters: only announcers have a zone of counters")
-            for cid in d.counters:
-                if cid not in counter_ids:
-                    problems.append(f'{where}.counters: unknown counter "{cid}"')
+        problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
+                            "only announcers have a zone of counters", counter_ids, "counter")  # fmt: skip
     problems += _check_hub(cfg.hub)
     if cfg.broker.tls and not cfg.broker.ca_file:
         problems.append("broker.ca_file: required when broker.tls is true (the site CA certificate)")
@@ -675,6 +667,17 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
     problems += _check_rating_texts(cfg.rating)
     assert set(ROLES) >= {d.role for d in cfg.devices}
     return problems
+
+
+def _listed(
+    where: str, values: list[str] | None, role_ok: bool, wrong_role: str, known: set[str], kind: str
+) -> list[str]:
+    """A device's list of ids (its ``services``, an announcer's ``counters``): allowed for its role,
+    and every id known."""
+    if values is None:
+        return []
+    problems = [] if role_ok else [f"{where}: {wrong_role}"]
+    return problems + [f'{where}: unknown {kind} "{v}"' for v in values if v not in known]
 
 
 def split_listen(value: str) -> tuple[str, int] | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -146,6 +148,21 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
+def printing_marker(cfg: SiteConfig) -> Path:
+    """The file that says an ``onestop up`` of this site prints its events (as the `monitor`)."""
+    return cfg.data_dir / "up-prints-events.json"
+
+
+def _up_printing(cfg: SiteConfig) -> int | None:
+    """The pid of a running ``onestop up`` of this site that prints its events, if any."""
+    try:
+        pid = int(json.loads(printing_marker(cfg).read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no marker, a broken one, or a stale one (that up was killed)
+    return pid
+
+
 def open_monitor(
     cfg: SiteConfig, *, explicit: bool, out: Callable[[str], None] | None = None, warn: Callable[[str], None]
 ) -> Monitor:
@@ -160,6 +177,14 @@ def open_monitor(
         host, port, why = find_site_broker(cfg)
         cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"host": host, "port": port})})
     site, where = cfg.site.id, f"{host}:{port}"
+    pid = _up_printing(cfg)
+    if pid is not None:
+        raise OnestopError(
+            f"`onestop up` (pid {pid}) already prints site {site}'s events in its terminal, as the site's "
+            "one `monitor` connection (the broker lets one connection per account: a second would drop "
+            'it); read them there, or restart it with --quiet (make up UPARGS="--traffic --quiet") '
+            "and watch here"
+        )
     hint = "is `make up` (or the site's Mosquitto) running? give --broker HOST:PORT"
     if not _listening(host, port):
         raise OnestopError(f"no broker of site {site} at {where} ({why}); {hint}")

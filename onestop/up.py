@@ -8,6 +8,7 @@ that dies (as systemd does on a real site), prints the queue events, and stops e
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -26,7 +27,7 @@ from onestop.broker import Broker, demo_broker_dir, free_port
 from onestop.cli import load_config
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials, secrets_dir
-from onestop.monitor import Monitor
+from onestop.monitor import Monitor, printing_marker
 from onestop.simulate import TWINS_ENV, is_twin
 from queue_controller.engine import Engine
 
@@ -44,6 +45,8 @@ class Child:
     restarts: int = 0
     started: float = 0.0
     out: IO[bytes] | None = field(default=None, repr=False)
+    #: What it serves, when other children are told where it is (the reference back end).
+    url: str = ""
 
     def start(self) -> None:
         """Start (or restart) the process, appending its output to its log file."""
@@ -119,8 +122,11 @@ def run_up(args: argparse.Namespace) -> int:
             cfg_live = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"port": broker.port})})
             monitor = Monitor(cfg_live)
             monitor.start()
+            # `onestop monitor` reads this: a second `monitor` connection would drop this one.
+            printing_marker(cfg).write_text(json.dumps({"pid": os.getpid(), "port": broker.port}))
         _supervise(children, stop)
     finally:
+        printing_marker(cfg).unlink(missing_ok=True)
         print("\nstopping …")
         if monitor is not None:
             monitor.stop()
@@ -194,6 +200,8 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
     backend = _reference_backend(cfg, py, logs)
     if backend is not None:
         children.insert(1, backend)  # before the hub, which forwards to it
+        if backend.url != cfg.backend.url:  # type: ignore[union-attr]
+            next(c for c in children if c.name == "hub").argv += ["--backend-url", backend.url]
     children += _kiosks(cfg, py, site_args, logs)
     children += _rating_terminals(cfg, py, site_args, logs)
     if args.traffic:
@@ -242,9 +250,10 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
         print(f"  {c.name:<11} pid {c.proc.pid:<7} log {c.log_path}")
     print(f"  data        {cfg.data_dir}   (controller.db, hub.db, secrets/, broker/)")
     print(f"  hub         {hub_url}/healthz   {hub_url}/api/state   {hub_url}/docs")
-    if cfg.backend is not None and any(c.name == "backend" for c in children):
-        base = urlsplit(cfg.backend.url)._replace(path="", query="", fragment="").geturl()
-        print(f"  back end    {cfg.backend.url}   (reference: {base}/_stats   {base}/_records)")
+    for c in children:
+        if c.name == "backend" and c.url:
+            base = urlsplit(c.url)._replace(path="", query="", fragment="").geturl()
+            print(f"  back end    {c.url}   (reference: {base}/_stats   {base}/_records)")
     watch = f"onestop monitor --config {args.config}"  # it finds this broker (demo_broker_address)
     if not args.quiet:  # the events print below, through the site's one `monitor` connection
         watch += "   (after `up --quiet`: one monitor at a time)"
@@ -257,7 +266,9 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             )
         elif "rating" in c.argv and "--listen" in c.argv:
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
-            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{{\"score\": 3}}'   (GET {url}/screen)")
+            # waits up to 30 s for the counter to finish a ticket: there is nothing to rate before
+            body = '{"score": 3, "wait_s": 30}'
+            print(f"  {c.name:<11} curl -s -X POST {url}/rate -d '{body}'   (GET {url}/screen)")
     if "--ignore-hours" in children[0].argv:
         print("  note        opening hours are ignored: every service issues tickets at any hour")
     elif closed := _closed_services(cfg):
@@ -283,14 +294,17 @@ def _reference_backend(cfg: SiteConfig, py: list[str], logs: Path) -> Child | No
     if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost", "::1"):
         return None
     port = url.port or 80
-    if not _port_free(url.hostname, port):
-        print(f"port {port} is taken: the hub forwards to whatever listens at {cfg.backend.url}")
-        return None
-    os.environ.setdefault(cfg.backend.token_env, secrets.token_urlsafe(24))
     host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    moved = cfg.backend.url
+    if not _port_free(url.hostname, port):
+        # Something else listens there: never forward the demo's records and token to a stranger.
+        wanted, port = port, free_port(url.hostname)
+        moved = url._replace(netloc=f"{host}:{port}").geturl()
+        print(f"port {wanted} is taken; the reference back end uses {port}, and the hub forwards there")
+    os.environ.setdefault(cfg.backend.token_env, secrets.token_urlsafe(24))
     argv = [*py, "fake-backend", f"--listen={host}:{port}", "--token-env", cfg.backend.token_env,
             "--db", str(cfg.data_dir / "fake-backend.db")]  # fmt: skip
-    return Child("backend", argv, logs / "backend.log")
+    return Child("backend", argv, logs / "backend.log", url=moved)
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:

@@ -1,8 +1,9 @@
 """systemd units, udev rules and desktop autostart entries for the hub machine and each device.
 
 Headless processes (controller, hub, counter agent, LED board agent, announcer) are system services:
-``Type=notify`` with a watchdog (the processes send ``READY=1`` and ``WATCHDOG=1`` through
-:mod:`onestop.sdnotify`), restarted when they stop, logging to the journal, running as the unprivileged
+``Type=notify`` with a watchdog (the processes send ``READY=1``, and ``WATCHDOG=1`` through
+:mod:`onestop.sdnotify` only while their work loops make progress: docs/operations.md, "What the
+watchdog vouches for"), restarted when they stop, logging to the journal, running as the unprivileged
 ``onestop`` user with a read-only system. Screens (kiosk, rating terminal, TV board) belong to the
 desktop session of the ``onestop`` user, so they are *user* units started by an XDG autostart entry.
 """

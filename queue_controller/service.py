@@ -44,6 +44,7 @@ from onestop.ticket_links import TicketLinks, new_key
 from queue_controller.engine import Engine, business_day
 from queue_controller.health import Health
 from queue_controller.limits import DeviceWatch, FairInbox, RateLimiter
+from queue_controller.metrics import INVALID_OP, METRICS_INTERVAL_S, CommandMetrics, result_of
 from queue_controller.model import Decision
 from queue_controller.rewind import SiteCheck, compare
 from queue_controller.store import Pending, Store
@@ -85,6 +86,7 @@ class Controller:
         monotonic: Callable[[], float] = time.monotonic,
         accept_rewind: bool = False,
         time_scale: float = 1.0,
+        metrics_s: float = METRICS_INTERVAL_S,
     ) -> None:
         self.cfg = cfg
         #: Demo only (``onestop up --traffic``): see :attr:`queue_controller.engine.Engine.time_scale`.
@@ -139,6 +141,14 @@ class Controller:
         }
         #: The controller's own conditions (clock, store, devices), retained on dev/controller/health.
         self.health = Health()
+        #: Commands answered and their latency, published in the health message (queue_controller/metrics.py)
+        #: at least every ``metrics_s`` seconds.
+        self.metrics = CommandMetrics()
+        self.metrics_s = metrics_s
+        self._health_next = 0.0  # time.monotonic() when the health is published again at the latest
+        #: The commands answered in the batch at hand (op, reply), and when the batch was taken.
+        self._handled: list[tuple[str, dict[str, Any]]] = []
+        self._batch_t0 = 0.0
         #: Set while the controller does not serve yet: reading what the site saw, or rewound.
         self._check: SiteCheck | None = None
         self._accept_rewind = accept_rewind
@@ -195,6 +205,31 @@ class Controller:
     def _republish_soon(self) -> None:
         self._inbox.put("", _Republish())  # key "": no device publishes under an empty id
 
+    def publish_health_soon(self) -> None:
+        """Publish every retained state, and the health with the figures so far, at the next batch
+        (thread-safe; for tools and tests, which need not wait for the periodic publication)."""
+        self._republish_soon()
+
+    def _health_due(self, republish: bool) -> bool:
+        """Whether the health message goes out in this batch: it changed, everything is republished,
+        or the figures (queue_controller/metrics.py) are due."""
+        return self.health.changed or republish or time.monotonic() >= self._health_next
+
+    def _publish_health(self, now: datetime) -> None:
+        self.health.changed = False
+        self._health_next = time.monotonic() + self.metrics_s
+        payload = self.health.payload(now)
+        payload["metrics"] = self.metrics.payload()
+        self._send(self.topics.dev_health(CONTROLLER_ID), payload, True)
+
+    def _count_handled(self) -> None:
+        """After a batch's replies are handed to the broker: count its commands and their latency."""
+        if self._handled:
+            elapsed = time.monotonic() - self._batch_t0
+            for op, reply in self._handled:
+                self.metrics.handled(op, result_of(reply), elapsed)
+            self._handled.clear()
+
     # -- input -----------------------------------------------------------------------------
     def _enqueue(self, msg: paho.MQTTMessage) -> None:
         # called by paho inside poll(), in the worker thread; {root}/dev/{device}/{kind}: keyed by device
@@ -232,6 +267,8 @@ class Controller:
     # -- one batch -------------------------------------------------------------------------
     def _process(self, batch: list[Received | _Republish]) -> None:
         assert self.engine is not None and self._store is not None
+        self._batch_t0 = time.monotonic()
+        self._handled.clear()
         if self._check is not None:  # not serving yet: the site check, or a rewound store
             self._unchecked(batch)
             return
@@ -291,6 +328,7 @@ class Controller:
             counters, services, board = set(), set(), False
         for cid, op, args in hub_queries:
             replies.append((HUB_ID, self._hub_command(cid, op, args)))
+            self._handled.append((op, replies[-1][1]))
         # What the hall sees first (the board, the counters), then the events, then the replies: the
         # contract orders nothing across topics, and a citizen watches the board, not the clerk.
         if republish:
@@ -298,13 +336,13 @@ class Controller:
             services = {s.id for s in self.cfg.services}
             board = True
         self._publish_states(counters, services, board)
-        if self.health.changed or republish:
-            self.health.changed = False
-            self._send(self.topics.dev_health(CONTROLLER_ID), self.health.payload(now), True)
+        if self._health_due(republish):
+            self._publish_health(now)
         for ev in events:
             self._send(self.topics.events, ev)
         for device, reply in replies:
             self._send(self.topics.dev_reply(device), reply)
+        self._count_handled()
         # Last: a command is acknowledged to the broker only once it is stored and answered. Dying
         # before this line means the broker redelivers it, and the store answers it again, identically.
         for mid, qos in acks:
@@ -346,6 +384,8 @@ class Controller:
             # Not stored (UNSTORED_ERRORS): the same bytes are refused again, identically.
             prior = answered.get((device, cid)) or self._store.find_reply(device, cid)
             reply = prior or self._stamped(error_reply(cid, "bad_request", str(exc)))
+            if prior is None:
+                self._handled.append((INVALID_OP, reply))
             answered[(device, cid)] = reply
             replies.append((device, reply))
             return
@@ -370,10 +410,12 @@ class Controller:
             log.info("%s %s from %s expired at %s: not done", cmd.op, cmd.id, device, iso(cmd.deadline))
             reply = error_reply(cmd.id, "expired", "the device gave up on this command")
             replies.append((device, self._stamped(reply)))
+            self._handled.append((cmd.op, reply))
             return
         if not trusted:
             reply = error_reply(cmd.id, "unavailable", self.health.detail_of("clock"))
             replies.append((device, self._refusal(device, cmd.id, cmd.deadline, self._stamped(reply))))
+            self._handled.append((cmd.op, reply))
             return
         if not self.limiter.allow(device):
             # Nothing done, nothing stored: the device may send the same id again later.
@@ -384,6 +426,7 @@ class Controller:
             self._refusal(device, cmd.id, cmd.deadline, reply)
             answered[key] = reply
             replies.append((device, reply))
+            self._handled.append((cmd.op, reply))
             return
         self.stats["commands"] += 1
         try:
@@ -393,6 +436,7 @@ class Controller:
             log.exception("engine failed on %s %s from %s", cmd.op, cmd.id, device)
             reply = error_reply(cmd.id, "bad_request", "internal error; see the controller log")
             replies.append((device, reply))
+            self._handled.append((cmd.op, reply))
             self._reload_after_batch = True
             return
         by = {"device": device, "id": cmd.id}
@@ -410,6 +454,7 @@ class Controller:
                     pending.append(Pending(decision))
                 answered[key] = reply
                 replies.append((device, reply))
+                self._handled.append((cmd.op, reply))
                 return
         else:
             reply = ok_reply(cmd.id, decision.result or {})
@@ -417,6 +462,7 @@ class Controller:
         pending.append(Pending(decision, device, cmd.id, reply))
         answered[key] = reply
         replies.append((device, reply))
+        self._handled.append((cmd.op, reply))
 
     def _refusal(
         self, device: str, command_id: str, deadline: datetime | None, reply: dict[str, Any]
@@ -604,17 +650,19 @@ class Controller:
             except ProtocolError as exc:
                 if exc.command_id is not None:
                     replies.append((device, error_reply(exc.command_id, "unavailable", REWOUND_MESSAGE)))
+                    self._handled.append((INVALID_OP, replies[-1][1]))
                 continue
             if device == HUB_ID:  # a replay reads the store: the hub sees how far it is behind
                 replies.append((device, self._hub_command(cmd.id, cmd.op, cmd.args)))
             else:
                 reply = error_reply(cmd.id, "unavailable", REWOUND_MESSAGE)
                 replies.append((device, self._refusal(device, cmd.id, cmd.deadline, reply)))
-        if self.health.changed or republish:
-            self.health.changed = False
-            self._send(self.topics.dev_health(CONTROLLER_ID), self.health.payload(now), True)
+            self._handled.append((cmd.op, replies[-1][1]))
+        if self._health_due(republish):
+            self._publish_health(now)
         for device, reply in replies:
             self._send(self.topics.dev_reply(device), reply)
+        self._count_handled()
 
     def _serve(self, held: list[Received | _Republish]) -> None:
         """Start serving: what arrived during the check is processed first, in order."""

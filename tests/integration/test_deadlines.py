@@ -6,7 +6,7 @@ give up and say so; once it runs again none of those commands may take effect.""
 from __future__ import annotations
 
 import signal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,12 @@ from onestop.broker import Broker
 from onestop.clock import ManualClock
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
-from onestop.protocol import Topics
+from onestop.protocol import Topics, iso
 from queue_controller.service import Controller
+from tests.conftest import MqttFactory
 from tests.integration.conftest import ControllerProcess, DeviceFactory
 from tests.unit.sites import MONDAY_8AM
+from tests.utils.controller_metrics import published_counts
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +103,12 @@ def test_a_device_learns_the_controller_clock_from_its_replies(
 
 
 def test_a_clock_behind_the_store_is_not_trusted_until_it_catches_up(
-    site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], tmp_path: Path, device: DeviceFactory
+    site_cfg: SiteConfig,
+    broker: Broker,
+    credentials: dict[str, str],
+    tmp_path: Path,
+    device: DeviceFactory,
+    mqtt: MqttFactory,
 ) -> None:
     clock = ManualClock(MONDAY_8AM)
 
@@ -130,5 +137,23 @@ def test_a_clock_behind_the_store_is_not_trusted_until_it_catches_up(
         kiosk._offset = timedelta(0)  # the kiosk's estimate was made on the clock that was 30 days behind
         assert kiosk.request("issue", {"service": "tuphap"})["ticket"]["number"] == "A002"
         assert ctl.health.state("clock") == "ok"
+        counts = published_counts(mqtt, Topics(site_cfg.site.id), ctl, lambda c: ("issue", "ok") in c)
+        assert (counts[("issue", "unavailable")], counts[("issue", "ok")]) == (1, 1)
     finally:
         ctl.stop()
+
+
+def test_a_command_past_its_deadline_is_counted_expired(
+    controller: Controller, mqtt: MqttFactory, topics: Topics
+) -> None:
+    raw = mqtt("kiosk-1")
+    raw.subscribe(topics.dev_reply("kiosk-1"))
+    late = iso(datetime.now(UTC) - timedelta(minutes=5))  # the device gave up five minutes ago
+    raw.publish(
+        topics.dev_cmd("kiosk-1"),
+        {"id": "late-1", "op": "issue", "args": {"service": "tuphap"}, "deadline": late},
+    )
+    reply = raw.inbox.wait_for(topics.dev_reply("kiosk-1"), lambda m: m.json()["id"] == "late-1").json()
+    assert reply["error"]["code"] == "expired"
+    counts = published_counts(mqtt, topics, controller, lambda c: ("issue", "expired") in c)
+    assert counts == {("issue", "expired"): 1}

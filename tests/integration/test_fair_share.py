@@ -24,6 +24,7 @@ from onestop.protocol import Topics, iso
 from queue_controller.service import BATCH_MAX, Controller
 from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
+from tests.utils.controller_metrics import published_counts
 from tests.utils.mqtt import TestClient
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,9 @@ def test_a_flooding_kiosk_is_rate_limited_after_its_burst(ctl: Controller, mqtt,
     assert {r["error"]["code"] for r in limited} == {"rate_limited"}
     assert "try again in" in limited[0]["error"]["message"]
     assert ctl.stats["rate_limited"] == 1090
+    # ... and counted for the operator's metrics, by op and code.
+    counts = published_counts(mqtt, topics, ctl, lambda c: ("issue", "rate_limited") in c)
+    assert (counts[("issue", "rate_limited")], counts[("issue", "ok")]) == (1090, 10)
 
 
 def test_a_rate_limited_command_is_decided_again_with_the_same_id(

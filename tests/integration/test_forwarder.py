@@ -10,8 +10,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hub_api.backends import BackendConfigError
+from hub_api.backends import BackendConfigError, Outcome
 from hub_api.forwarder import Backoff, Forwarder, ForwarderBusy
 from hub_api.store import STREAMS, HubStore
+from onestop import sdnotify
 from onestop.broker import free_port
 from onestop.config import BackendSection, SiteConfig
 from onestop.fake_backend import BackendServer, FakeBackend
@@ -510,3 +513,51 @@ def test_a_too_slow_answer_is_a_failed_delivery_retried_with_the_same_key(
         ], said
     finally:
         srv.close()
+
+
+class HangingAdapter:
+    """Sends ``ratings`` at once; a ``queue-records`` batch hangs (past any deadline) until released."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def send(self, stream: str, site: str, records: Any, key: str) -> Outcome:
+        if stream == "queue-records":
+            self.entered.set()
+            self.release.wait(60)
+        return Outcome.ok()
+
+    def close(self) -> None:
+        self.release.set()
+
+
+def test_a_worker_stuck_in_a_request_stops_the_watchdog_pings(
+    hub_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = HangingAdapter()
+    backend = BackendSection(url="http://127.0.0.1:9", token_env=TOKEN_ENV, timeout_s=0.5)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify"))
+        sock.settimeout(2.0)  # twenty ping intervals: silence this long means the pings stopped
+        monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+        liveness = sdnotify.Liveness(sdnotify.Watchdog(0.1))
+        fwd = Forwarder(
+            SITE, backend, hub_db, factory=lambda _b, _t: adapter, environ={TOKEN_ENV: TOKEN},
+            idle_poll_s=30.0, liveness=liveness,
+        )  # fmt: skip
+        fwd.start()
+        try:
+            for _ in range(3):  # idle for a 30 s poll, yet beating (and so pinging) every 50 ms
+                assert sock.recv(64) == b"WATCHDOG=1"
+            fill_outbox(hub_db, queue=1)
+            fwd.wake()
+            assert adapter.entered.wait(WAIT_S)
+            with pytest.raises(TimeoutError):  # past the 0.5 s deadline + the interval: silence
+                for _ in range(200):
+                    assert sock.recv(64) == b"WATCHDOG=1"
+            assert "forwarder of queue-records" in liveness.wedged()
+            adapter.release.set()
+            assert sock.recv(64) == b"WATCHDOG=1"  # it made progress: the pings resume
+        finally:
+            adapter.release.set()
+            fwd.stop()

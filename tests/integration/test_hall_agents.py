@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import socket
+import threading
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,9 +16,11 @@ import soundfile as sf
 
 from device_drivers.audio.sim import SimAudio
 from device_drivers.display import make_display
-from device_drivers.display.sim import panel
+from device_drivers.display.sim import SimDisplay, panel
 from display_agents.announcer_agent import AnnouncerAgent
 from display_agents.board_agent import BoardAgent
+from onestop import sdnotify
+from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.protocol import Topics
 from queue_controller.service import Controller
@@ -100,3 +106,55 @@ def test_an_announcer_of_a_zone_says_its_counters_calls_and_reports_what_it_did(
         assert health["audio"] == "ok" and health["calls"]["dropped"] == 0
     finally:
         agent.stop()
+
+
+class StuckDisplay(SimDisplay):
+    """A simulated board whose ``show``, once ``stuck`` is set, hangs (a serial link that never
+    answers) until released."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.stuck, self.entered, self.release = threading.Event(), threading.Event(), threading.Event()
+
+    def show(self, lines: Sequence[str], *, blink: bool = False) -> None:
+        if self.stuck.is_set():
+            self.entered.set()
+            self.release.wait(60)
+        super().show(lines, blink=blink)
+
+
+def test_a_hung_board_display_stops_the_watchdog_pings_and_mqtt_goes_on(
+    site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], controller: Controller,
+    device: DeviceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify"))
+        sock.settimeout(2.0)  # twenty ping intervals: silence this long means the pings stopped
+        monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+        liveness = sdnotify.Liveness(sdnotify.Watchdog(0.1))
+        led = StuckDisplay({"name": f"board-{uuid.uuid4().hex[:6]}", "rows": 4, "cols": 16})
+        agent = BoardAgent(
+            live(site_cfg, broker), "board-1", credentials["board-1"], display=led, liveness=liveness
+        )
+        agent.start()
+        try:
+            for _ in range(3):  # idle (the board only waits for states), yet pinging
+                assert sock.recv(64) == b"WATCHDOG=1"
+                liveness.ping()  # the main thread's check, as onestop.cli.wait_for_signal does
+            led.stuck.set()
+            kiosk, c1 = device("kiosk-1"), device("counter-1")
+            kiosk.request("issue", {"service": "tuphap"})
+            c1.request("open")
+            c1.request("call_next")
+            assert led.entered.wait(20)
+            with pytest.raises(TimeoutError):
+                for _ in range(200):
+                    assert sock.recv(64) == b"WATCHDOG=1"
+                    liveness.ping()
+            assert liveness.wedged() == ["board-1 display loop"]
+            assert agent.client.mqtt.connected.is_set()  # the display hangs, not the broker connection
+            led.release.set()
+            assert sock.recv(64) == b"WATCHDOG=1"  # it made progress: the pings resume
+        finally:
+            led.release.set()
+            agent.stop()

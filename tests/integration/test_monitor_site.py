@@ -23,7 +23,7 @@ from onestop.cli import main
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
 from onestop.errors import OnestopError
-from onestop.monitor import open_monitor
+from onestop.monitor import open_monitor, printing_marker
 from onestop.mqtt import status_payload
 from onestop.protocol import Topics, iso
 from onestop.up import demo_broker
@@ -184,3 +184,21 @@ def test_a_missing_site_broker_is_an_error_not_a_hang(site_cfg: SiteConfig) -> N
             update={"broker": site_cfg.broker.model_copy(update={"port": free_port()})}
         )
         open_monitor(live, explicit=False, warn=pytest.fail)
+
+
+def test_a_monitor_never_drops_the_one_that_onestop_up_prints_with(
+    site_cfg: SiteConfig, up_broker: Broker
+) -> None:
+    """`make up` prints the events through the site's one `monitor` connection: a second monitor
+    would take the connection over and the two would drop each other every second. It says so."""
+    _controller_was_here(site_cfg, up_broker)
+    marker = printing_marker(site_cfg)
+    marker.write_text(json.dumps({"pid": os.getpid(), "port": up_broker.port}))  # a live `up`
+    with pytest.raises(OnestopError, match=r"already prints site t-site's events.*--quiet"):
+        open_monitor(site_cfg, explicit=False, warn=pytest.fail)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    marker.write_text(json.dumps({"pid": int(dead.stdout), "port": up_broker.port}))  # an `up` killed
+    mon = open_monitor(site_cfg, explicit=False, warn=pytest.fail)
+    mon.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import queue
 import re
@@ -18,6 +19,7 @@ import pytest
 
 from onestop.broker import free_port
 from onestop.config import SiteConfig
+from tests.conftest import SiteFactory
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +180,43 @@ def test_ctrl_c_while_starting_leaves_nothing_running(site_cfg: SiteConfig, when
     proc.send_signal(signal.SIGINT)
     proc.wait(30)
     assert _processes_mentioning(str(Path(site_cfg.source).parent)) == []
+
+
+def test_up_never_forwards_to_a_stranger_on_the_back_ends_port(site_factory: SiteFactory) -> None:
+    """[backend] url's port is taken by something else: `up` starts the reference back end on a free
+    port and the hub forwards there; the stranger receives nothing (no records, no token)."""
+    seen: list[str] = []
+
+    class Stranger(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(f"{self.path} {self.headers.get('Authorization')}")
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    stranger = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stranger)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    taken = stranger.server_address[1]
+    cfg = site_factory({"backend": {"url": f"http://127.0.0.1:{taken}/onestop", "batch_size": 5}})
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onestop", "up", "--config", cfg.source, "--port", str(free_port()),
+         "--traffic", "--speed", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    out = Lines(proc)
+    try:
+        moved = out.wait_for(rf"port {taken} is taken; the reference back end uses (\d+)")
+        port = int(re.search(r"uses (\d+)", moved).group(1))  # type: ignore[union-attr]
+        assert port != taken
+        out.wait_for(rf"back end\s+http://127\.0\.0\.1:{port}/onestop")
+        stats = wait_http_json(f"http://127.0.0.1:{port}/_stats", lambda s: s["records"] > 0, timeout=90)
+        assert stats["by_status"].get("401", 0) == 0  # the hub has the token the back end was given
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(30)
+        stranger.shutdown()
+    assert seen == [], f"the stranger on {taken} received {seen[:3]}"

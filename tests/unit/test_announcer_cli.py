@@ -174,3 +174,79 @@ def test_say_a_counter_without_a_number_fails_with_one_line(
     assert say(cfg, "A012", "Quầy Tư pháp", None, None, tmp_path / "x.wav") == 2
     err = capsys.readouterr().err
     assert "no number to read out" in err and err.count("\n") == 1
+
+
+#: What the kernel lists on a Raspberry Pi 5 with a USB sound card (no 3.5 mm jack), and on a Pi 4.
+PI5_CARDS = """ 0 [vc4hdmi0       ]: vc4-hdmi - vc4-hdmi-0
+                      vc4-hdmi-0
+ 1 [vc4hdmi1       ]: vc4-hdmi - vc4-hdmi-1
+                      vc4-hdmi-1
+ 2 [Device         ]: USB-Audio - USB Audio Device
+                      GeneralPlus USB Audio Device at usb-xhci-hcd.0-1, full speed
+"""
+PI5_PCM = """00-00: MAI PCM i2s-hifi-0 : MAI PCM i2s-hifi-0 : playback 1
+01-00: MAI PCM i2s-hifi-0 : MAI PCM i2s-hifi-0 : playback 1
+02-00: USB Audio : USB Audio : playback 1 : capture 1
+"""
+PI4_CARDS = """ 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones
+                      bcm2835 Headphones
+"""
+PI4_PCM = "00-00: bcm2835 Headphones : bcm2835 Headphones : playback 8\n"
+
+
+def _asound(root: Path, cards: str, pcm: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "cards").write_text(cards)
+    (root / "pcm").write_text(pcm)
+    return root
+
+
+def test_hdmi_usb_and_jack_outputs_are_found_and_named(tmp_path: Path) -> None:
+    from device_drivers.audio.alsa import list_outputs, resolve
+    from device_drivers.audio.base import AudioNotFound
+
+    pi5 = _asound(tmp_path / "pi5", PI5_CARDS, PI5_PCM)
+    assert [(o.pcm, o.kind) for o in list_outputs(pi5)] == [
+        ("plughw:CARD=vc4hdmi0,DEV=0", "hdmi"),
+        ("plughw:CARD=vc4hdmi1,DEV=0", "hdmi"),
+        ("plughw:CARD=Device,DEV=0", "usb"),
+    ]
+    assert resolve("hdmi", pi5) == "plughw:CARD=vc4hdmi0,DEV=0"
+    assert resolve("hdmi1", pi5) == "plughw:CARD=vc4hdmi1,DEV=0"
+    assert resolve("usb", pi5) == "plughw:CARD=Device,DEV=0"
+    assert resolve("plughw:2,0", pi5) == "plughw:2,0"  # an ALSA name is used as it is
+    with pytest.raises(AudioNotFound, match="'jack': no such output here"):
+        resolve("jack", pi5)  # a Pi 5 has no 3.5 mm jack
+    pi4 = _asound(tmp_path / "pi4", PI4_CARDS, PI4_PCM)
+    assert resolve("jack", pi4) == "plughw:CARD=Headphones,DEV=0"
+    assert list_outputs(tmp_path / "none") == []
+
+
+def test_announcer_devices_lists_the_outputs_with_their_site_toml_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from display_agents.announcer_cli import devices
+
+    assert devices(_asound(tmp_path / "pi5", PI5_CARDS, PI5_PCM)) == 0
+    out = capsys.readouterr().out
+    assert 'audio = { backend = "alsa", device = "hdmi" }' in out
+    assert 'audio = { backend = "alsa", device = "hdmi1" }' in out
+    assert 'audio = { backend = "alsa", device = "usb" }' in out
+    assert devices(tmp_path / "nothing") == 1
+    assert "no sound output found" in capsys.readouterr().err
+
+
+def test_announcer_test_plays_a_call_on_the_announcers_output(
+    site_factory: SiteFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from display_agents.announcer_cli import test_call
+
+    devices = [{"id": "announcer-1", "role": "announcer", "audio": {"backend": "file", "dir": "hall"}}]
+    cfg = site_factory({"devices": devices})
+    write_tone_set(voice_dirs(cfg)[1])
+    assert test_call(cfg) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("test call on announcer-1: audio file")
+    assert "Xin mời công dân có số thứ tự A không không một đến quầy số một" in out
+    assert [p.name for p in (cfg.data_dir / "hall").iterdir()] == ["clip-000001.wav"]
+    assert test_call(cfg, device="kiosk-1") == 2

@@ -114,6 +114,18 @@ def test_system_units_are_hardened_with_a_watchdog(site_with_every_role: SiteCon
     assert names["onestop-board-1"].user_unit  # no LED display table: a TV showing /board
 
 
+def test_the_units_whose_work_loops_ping_have_a_watchdog(
+    site_with_every_role: SiteConfig, tmp_path: Path
+) -> None:
+    """The LED board, the announcer and the hub ping from their work loops (docs/operations.md,
+    "What the watchdog vouches for"): their units ask for the pings, from the main process."""
+    names = {s.name: render_unit(s) for s in _specs(site_with_every_role, tmp_path)}
+    for unit in ("onestop-led-1", "onestop-announcer-1", "onestop-hub", "onestop-controller"):
+        text = names[unit]
+        for line in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=always"):
+            assert line in text.splitlines(), (unit, line)
+
+
 #: The most exposure ``systemd-analyze security`` may rate a generated system unit: "OK" is below 3.0.
 MAX_EXPOSURE = 3.0
 

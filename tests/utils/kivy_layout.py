@@ -5,7 +5,9 @@ wrong, as a list of problems (empty when the screen is right).
 - **clipped**: a text whose rendered texture is larger than its widget (cut, or spilling over);
 - **overlap**: two texts drawn over each other;
 - **small text**: a text whose largest size has a cap height under 3.5 mm (Vietnamese, the main
-  line) or whose smallest size is under 2.0 mm (the English line), on the panel it is drawn on;
+  line) or whose smallest size is under 2.0 mm (the English line), on the panel it is drawn on; a
+  label that is only a second-language line under its first-language one (the builder sets
+  ``second_line = True`` on it) has the second line's floor, 2.0 mm, as it would inside one label;
 - **small target**: a touch target under 9 mm either way, or a main one (``main`` ids) under 15 mm
   tall.
 
@@ -46,19 +48,20 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return w * h if w > SLACK_PX and h > SLACK_PX else 0.0
 
 
-def _visible(w: Any) -> bool:
+def _ancestors(w: Any) -> Any:
+    """``w`` and its parents up to the window (Kivy's window is its own parent: stop there)."""
     node = w
     while node is not None:
+        yield node
+        parent = node.parent
+        node = None if parent is node else parent
+
+
+def _visible(w: Any) -> bool:
+    for node in _ancestors(w):
         if getattr(node, "opacity", 1) == 0 or (getattr(node, "disabled", False) and node is w):
             return False
-        node = _parent(node)
     return True
-
-
-def _parent(node: Any) -> Any:
-    """The parent of a widget; None above the top (Kivy's window is its own parent: no endless walk)."""
-    parent = getattr(node, "parent", None)
-    return None if parent is node else parent
 
 
 def _words(lbl: Any) -> str:
@@ -103,8 +106,9 @@ def layout_problems(
             )
         sizes = _sizes(lbl)
         big, small = max(sizes), min(sizes)
-        if panel.cap_mm(big) < CAP_VI_MM - 0.05:
-            problems.append(f"small text: {name!r} {panel.cap_mm(big):.1f} mm < {CAP_VI_MM} mm")
+        floor = CAP_EN_MM if getattr(lbl, "second_line", False) else CAP_VI_MM
+        if panel.cap_mm(big) < floor - 0.05:
+            problems.append(f"small text: {name!r} {panel.cap_mm(big):.1f} mm < {floor} mm")
         if panel.cap_mm(small) < CAP_EN_MM - 0.05:
             problems.append(f"small text: {name!r} second line {panel.cap_mm(small):.1f} mm < {CAP_EN_MM} mm")
     drawn = [(lbl, _drawn(lbl)) for lbl in labels]
@@ -125,12 +129,7 @@ def layout_problems(
 
 def _inside(inner: Any, outer: Any) -> bool:
     """``inner`` is ``outer`` or one of its descendants (a button's own label)."""
-    node = inner
-    while node is not None:
-        if node is outer:
-            return True
-        node = _parent(node)
-    return False
+    return any(node is outer for node in _ancestors(inner))
 
 
 def smallest(root: Any, panel: Panel, targets: dict[str, Any] | None = None) -> dict[str, float]:
