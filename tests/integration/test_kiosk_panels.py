@@ -9,6 +9,7 @@ kiosk-02 four, with the read-aloud button in the header.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -128,3 +129,37 @@ def test_touching_the_arrows_pages_through_every_service(stage: Any, size: tuple
     touch(stage.app, "action:prev_page")
     pump_until(partial(drawn_since, before), "the page before drawn")
     assert vm.view().page == vm.pages - 2
+
+
+def test_sizes_keep_the_design_on_a_big_screen_and_the_floors_on_a_small_one(
+    xdisplay: str, example: SiteConfig
+) -> None:
+    """font() and target(): the design at 21.5", the millimetre floors on a 7" panel, and the size
+    set in site.toml (``panel``) wins over the usual panel of the resolution."""
+    from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, Panel
+    from kiosk_app.screens import ScreenBuilder
+    from kiosk_app.screenshots import DemoBackend
+    from kiosk_app.viewmodel import KioskViewModel
+    from onestop.config import PanelSize
+
+    def builder(cfg: SiteConfig, w: int, h: int) -> ScreenBuilder:
+        return ScreenBuilder(KioskViewModel(cfg, "kiosk-01", DemoBackend()), w, h)
+
+    def floors(p: Panel) -> tuple[float, float, float, float]:
+        return p.font_for_cap(CAP_VI_MM), p.font_for_cap(CAP_EN_MM), p.mm(TARGET_MM), p.mm(MAIN_TARGET_MM)
+
+    big = builder(example, 1080, 1920)
+    assert (big.font(64), big.font(28, en=True)) == (64, 28)
+    assert (big.target(170), big.target(230, main=True)) == (170, 230)
+    small = builder(example, 800, 480)
+    vi, en, target, main = floors(small.panel)
+    assert small.panel.source.startswith("the usual Raspberry Pi Touch Display")
+    assert small.font(40) == math.ceil(vi) and small.font(28, en=True) == math.ceil(en)
+    assert small.target(100) == target and small.target(170, main=True) == main
+    assert small.font(200) == math.ceil(200 * 480 / 1080)  # above the floor: the design, scaled
+    # a 15.6" 1080p screen set in site.toml: larger than the 21.5" design's text at that size
+    devices = [d.model_copy(update={"panel": PanelSize(diagonal_in=15.6)}) if d.id == "kiosk-01" else d
+               for d in example.devices]  # fmt: skip
+    set_ = builder(example.model_copy(update={"devices": devices}), 1920, 1080)
+    assert set_.panel.source.startswith("site.toml")
+    assert set_.font(64) == 64 and set_.font(20) == math.ceil(floors(set_.panel)[0]) > 20
