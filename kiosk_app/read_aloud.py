@@ -38,6 +38,7 @@ def _vi(view: View, first: str, second: str) -> str:
 
 def _speakable(text: str) -> str:
     """Text as it is said: no-break spaces as spaces, "10–20 phút" as "10 đến 20 phút"."""
+    text = text.replace("◀", " ").replace("▶", " ")  # the page arrows' glyphs
     return " ".join(text.replace("\u00a0", " ").replace("–", " đến ").replace("·", ",").split())
 
 
@@ -62,9 +63,17 @@ def screen_speech(view: View) -> list[str]:
         out.append(title)
     out += [s for s in (_vi(view, a, b) for a, b in view.lines) if s]
     for b in view.services:
+        if view.shown and b.id not in view.shown:
+            continue  # on another page of services
         parts = [_vi(view, b.name, b.name2), _vi(view, b.status, b.status2), _vi(view, b.detail, b.detail2)]
         out.append(". ".join(p for p in parts if p))
-    out += [f"Nút {_vi(view, a.text, a.text2)}" for a in view.actions]
+    for a in view.actions:
+        if a.id == "page":  # "Trang 1/2" is not a button
+            out.append(f"Trang {view.page + 1} trên {view.pages}")
+        elif a.id in ("prev_page", "next_page") and not a.primary:
+            continue  # the first or last page: that arrow does nothing
+        else:
+            out.append(f"Nút {_vi(view, a.text, a.text2)}")
     return out
 
 

@@ -3,7 +3,9 @@
 ``python -m kiosk_app.screenshots --config examples/site.toml --out /tmp/kiosk [--size 1080x1920]``
 writes ``kiosk-{screen}.png`` for every screen (and ``kiosk-home-en.png``, ``kiosk-ticket.png``).
 ``--screens home,done,paper_out`` limits the set (that is how docs/img/ is made). Kiosks are portrait
-(1080×1920) by default; ``--size 1920x1080`` shows the landscape layout.
+(1080×1920) by default; ``--size 1920x1080`` shows the landscape layout. ``--sizes 800x480,720x1280``
+renders every screen at every size as ``kiosk-{screen}-{W}x{H}.png`` (docs/img/panels, with
+``--colors 64`` for small files).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from onestop.config import Hardware, SiteConfig, load
 from onestop.device import CommandFailed, NoReply
 
 SCREENS = (
-    "home", "home-en", "priority", "printing", "done", "paper_out", "printer_error",
+    "home", "home-en", "home-banner", "priority", "printing", "done", "paper_out", "printer_error",
     "closed", "limit", "unreachable", "error", "ticket",
 )  # fmt: skip
 
@@ -77,6 +79,9 @@ def scenario(name: str, vm: KioskViewModel, backend: DemoBackend, advance: Calla
         return
     if name == "home":
         return
+    if name == "home-banner":  # the printer's paper ran out: a banner above the services
+        vm.set_printer_state("paper_out")
+        return
     if name == "closed":
         vm.tap_service(vm.services[-1].id)
         return
@@ -101,42 +106,102 @@ def scenario(name: str, vm: KioskViewModel, backend: DemoBackend, advance: Calla
         vm.set_printer_state("paper_out")
 
 
-def render_all(
-    cfg: SiteConfig, device: str, out: Path, size: tuple[int, int], screens: Sequence[str]
-) -> list[Path]:
-    """Render the screens with Kivy (the display must exist); return the files written."""
-    from kiosk_app.app import build_app, configure
+class Stage:
+    """One Kivy kiosk app whose window shows any screen at any size (Kivy has one window per process):
+    :meth:`show` drives a fresh view-model to a screen and renders it. The display must exist."""
 
-    configure(fullscreen=False, size=size)
-    from kivy.base import EventLoop  # type: ignore[import-untyped]
-    from kivy.core.window import Window  # type: ignore[import-untyped]
+    def __init__(self, cfg: SiteConfig, device: str, size: tuple[int, int]) -> None:
+        from kiosk_app.app import build_app, configure
 
-    written: list[Path] = []
-    out.mkdir(parents=True, exist_ok=True)
-    t = [0.0]
-    backend = DemoBackend()
-    backend.cfg = cfg
+        configure(fullscreen=False, size=size)
+        self.cfg, self.device = cfg, device
+        self.t = [0.0]
+        self.backend = DemoBackend()
+        self.backend.cfg = cfg
+        self.vm = self.fresh()
+        self.app = build_app(self.vm)
+        self.app._run_prepare()
+        self.resize(size)
 
-    def fresh() -> KioskViewModel:
-        vm = KioskViewModel(cfg, device, backend, clock=lambda: t[0], runner=lambda job: job(), guard_s=0)
-        if cfg.device(device).read_aloud:  # the speaker button shows; screenshots stay silent
+    def fresh(self) -> KioskViewModel:
+        """A view-model with plausible queue states."""
+        vm = KioskViewModel(
+            self.cfg, self.device, self.backend, clock=lambda: self.t[0], runner=lambda job: job(), guard_s=0
+        )
+        if self.cfg.device(self.device).read_aloud:  # the speaker button shows; screenshots stay silent
             vm.speak = lambda view: None
         demo_states(vm)
         return vm
 
-    vm = fresh()
-    app = build_app(vm)
-    app._run_prepare()
-    Window.size = size
-    for _ in range(3):
-        EventLoop.idle()
+    def resize(self, size: tuple[int, int]) -> None:
+        """Make the window ``size`` (W, H)."""
+        from kivy.base import EventLoop  # type: ignore[import-untyped]
+        from kivy.core.window import Window  # type: ignore[import-untyped]
+
+        if tuple(Window.size) != tuple(size):
+            Window.size = size
+        for _ in range(3):
+            EventLoop.idle()
+
+    def show(self, name: str, size: tuple[int, int] | None = None) -> KioskViewModel:
+        """Render the screen ``name`` (one of :data:`SCREENS` but ``ticket``), at ``size`` if given."""
+        from kivy.base import EventLoop
+
+        if size is not None:
+            self.resize(size)
+        self.t[0] += 100
+        self.backend.issue_error = self.backend.print_error = None
+        vm = self.fresh()
+        self.vm = self.app.vm = vm
+        vm.subscribe(self.app._changed)
+        scenario(name, vm, self.backend, lambda: None)
+        self.app.render()
+        for _ in range(4):
+            EventLoop.idle()
+        return vm
+
+    def screenshot(self, path: Path, colors: int = 0) -> Path:
+        """The window as a PNG at ``path`` (``colors``: a palette PNG of that many colours, smaller)."""
+        from kivy.core.window import Window
+
+        tmp = Path(Window.screenshot(str(path.parent / "shot.png")))
+        shutil.move(tmp, path)
+        if colors:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                small = img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+            small.save(path, optimize=True)
+        return path
+
+    def stop(self) -> None:
+        """Close the app."""
+        self.app.stop()
+
+
+def render_all(
+    cfg: SiteConfig,
+    device: str,
+    out: Path,
+    size: tuple[int, int],
+    screens: Sequence[str],
+    *,
+    sizes: Sequence[tuple[int, int]] = (),
+    colors: int = 0,
+) -> list[Path]:
+    """Render the screens with Kivy (the display must exist); return the files written. With ``sizes``,
+    every screen at every size, named ``kiosk-{screen}-{W}x{H}.png``."""
+    written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Stage(cfg, device, size)
     for name in screens:
         if name == "ticket":
             dev = cfg.device(device)
             printer = make_printer(dev.printer or Hardware())
-            ticket = _ticket(cfg, vm.services[0].id, False)
+            first = stage.vm.services[0]
+            ticket = _ticket(cfg, first.id, False)
             img = render_ticket(
-                ticket, site=cfg, service_name=vm.services[0].name, service_name_en=vm.services[0].name_en,
+                ticket, site=cfg, service_name=first.name, service_name_en=first.name_en,
                 ahead=4, est_wait_s=900, layout=cfg.ticket, width_dots=printer.profile.width_dots,
                 status_url=ticket_status_url(cfg, SAMPLE_TOKEN), now=SAMPLE_TIME,
             )  # fmt: skip
@@ -144,20 +209,11 @@ def render_all(
             img.save(path)
             written.append(path)
             continue
-        t[0] += 100
-        backend.issue_error = backend.print_error = None
-        vm = fresh()
-        app.vm = vm
-        vm.subscribe(app._changed)
-        scenario(name, vm, backend, lambda: None)
-        app.render()
-        for _ in range(4):
-            EventLoop.idle()
-        tmp = Path(Window.screenshot(str(out / "shot.png")))
-        path = out / f"kiosk-{name.replace('_', '-')}.png"
-        shutil.move(tmp, path)
-        written.append(path)
-    app.stop()
+        for each in sizes or (None,):
+            stage.show(name, each)
+            suffix = f"-{each[0]}x{each[1]}" if each else ""
+            written.append(stage.screenshot(out / f"kiosk-{name.replace('_', '-')}{suffix}.png", colors))
+    stage.stop()
     return written
 
 
@@ -168,6 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", help="the kiosk (default: the site's first kiosk)")
     p.add_argument("--out", default="docs/img")
     p.add_argument("--size", default="1080x1920", help="window size WxH (default portrait 1080x1920)")
+    p.add_argument(
+        "--sizes",
+        default="",
+        help="comma-separated WxH: every screen at every size, as kiosk-{screen}-{W}x{H}.png "
+        "(e.g. 800x480,720x1280,1024x600,1280x800,1920x1080,1080x1920)",
+    )
+    p.add_argument("--colors", type=int, default=0, help="palette PNGs of this many colours (smaller)")
     p.add_argument("--screens", default=",".join(SCREENS), help="comma-separated: " + ", ".join(SCREENS))
     args = p.parse_args(argv)
     cfg = load(args.config)
@@ -177,16 +240,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("screenshots: the site has no kiosk", file=sys.stderr)
         return 2
     w, _, h = args.size.partition("x")
-    screens = [s.strip().replace("-", "_") if s.strip() not in ("home-en",) else "home-en"
+    screens = [s.strip().replace("-", "_") if s.strip() not in ("home-en", "home-banner") else s.strip()
                for s in args.screens.split(",") if s.strip()]  # fmt: skip
     unknown = [s for s in screens if s not in SCREENS and s.replace("_", "-") not in SCREENS]
     if unknown:
         print(f"screenshots: unknown screen(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
+    sizes = [
+        (int(a), int(b)) for a, _, b in (x.strip().partition("x") for x in args.sizes.split(",") if x.strip())
+    ]
     from kiosk_app.xvfb import kivy_display
 
-    with kivy_display(int(w), int(h)):
-        for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens):
+    side = max([int(w), int(h)] + [max(x) for x in sizes])
+    with kivy_display(side, side):
+        for path in render_all(
+            cfg, device, Path(args.out), (int(w), int(h)), screens, sizes=sizes, colors=args.colors
+        ):
             print(path)
     return 0
 

@@ -87,6 +87,9 @@ T = {
     "wait_hours": Words("khoảng {h} giờ {m} phút", "about {h} h {m} min"),
     "svc_closed": Words("Ngoài giờ làm việc", "Closed now"),
     "svc_hours": Words("Giờ làm việc: {hours}", "Opening hours: {hours}"),
+    "page": Words("Trang {n}/{of}", "Page {n} of {of}"),
+    "page_prev": Words("◀ Trang trước", "◀ Previous"),
+    "page_next": Words("Trang sau ▶", "Next ▶"),
     "svc_full": Words("Đã hết số hôm nay", "No more numbers today"),
     "prio_title": Words("Bạn có thuộc diện ưu tiên không?", "Do you have priority?"),
     "prio_who": Words(
@@ -194,6 +197,12 @@ class View:
     banner2: str = ""
     busy: bool = False
     languages: tuple[Lang, ...] = ("vi", "en")
+    #: The page of services shown (0-based) and how many pages there are (home screen): a panel too
+    #: small for every service at the legible sizes pages them (``Trang 1/2``) instead of shrinking.
+    page: int = 0
+    pages: int = 1
+    #: The services on this page (ids; empty: every service is on the screen).
+    shown: tuple[str, ...] = ()
 
 
 @dataclass
@@ -267,6 +276,10 @@ class KioskViewModel(Observable, PressGuard):
         self._activity = clock()
         self._guard_until = float("-inf")
         self._was_connected = True
+        #: The home screen's page of services, and the page count the screen last laid out.
+        self.page = 0
+        self.pages = 1
+        self._page_ids: list[tuple[str, ...]] = []
         #: Every accepted issue, in order (for tests and the operator log): (service, priority).
         self.requests: list[tuple[str, bool]] = []
         #: Reads a screen aloud (kiosk_app.read_aloud.ReadAloud.read) when the kiosk's ``read_aloud``
@@ -342,6 +355,8 @@ class KioskViewModel(Observable, PressGuard):
         """A button under a message (``back``, ``ok``, ``retry``, ``normal``, ``priority``)."""
         if action in ("normal", "priority"):
             return self.choose_priority(action == "priority")
+        if action in ("next_page", "prev_page"):
+            return self._turn(1 if action == "next_page" else -1)
         with self._cond:
             if self.screen == "home" or not self._accept_press("double tap"):
                 return False
@@ -360,6 +375,33 @@ class KioskViewModel(Observable, PressGuard):
             if lang not in self.languages or lang == self.lang:
                 return False
             self.lang = lang
+        self._changed()
+        return True
+
+    def set_pages(self, pages: int, ids: Sequence[Sequence[str]] = ()) -> None:
+        """How many pages of services the screen needs (it knows the panel; the view-model does not),
+        and which services each shows (``ids``, for reading the page aloud). Keeps the page in range;
+        no change is announced (the screen is being drawn)."""
+        with self._cond:
+            self.pages = max(1, int(pages))
+            self.page = min(self.page, self.pages - 1)
+            self._page_ids = [tuple(p) for p in ids] if len(ids) == self.pages else []
+
+    def next_page(self) -> bool:
+        """The "Trang sau ▶" arrow: the next page of services; return whether there was one."""
+        return self._turn(+1)
+
+    def prev_page(self) -> bool:
+        """The "◀ Trang trước" arrow: the previous page of services; return whether there was one."""
+        return self._turn(-1)
+
+    def _turn(self, step: int) -> bool:
+        with self._cond:
+            self._activity = self.clock()
+            page = self.page + step
+            if self.screen != "home" or not 0 <= page < self.pages:
+                return False
+            self.page = page
         self._changed()
         return True
 
@@ -392,7 +434,7 @@ class KioskViewModel(Observable, PressGuard):
             limit = self.idle_s * (2 if self.screen in ("paper_out", "printer_error") else 1)
             if idle < limit:
                 return
-            if self.screen == "home" and self.lang == self.languages[0]:
+            if self.screen == "home" and self.lang == self.languages[0] and self.page == 0:
                 return
             self._home()
             self.lang = self.languages[0]
@@ -406,6 +448,7 @@ class KioskViewModel(Observable, PressGuard):
         self.screen = "home"
         self._service = None
         self._result = None
+        self.page = 0
 
     def _start(self, req: _Request) -> None:
         if not self.connected():
@@ -559,6 +602,7 @@ class KioskViewModel(Observable, PressGuard):
 
     def _view(self) -> View:
         base: dict[str, Any] = {"screen": self.screen, "lang": self.lang, "languages": self.languages}
+        base.update(page=self.page, pages=self.pages)
         banner, banner2 = self._banner()
         base.update(banner=banner, banner2=banner2, busy=self.busy)
         s = self.screen
@@ -568,7 +612,15 @@ class KioskViewModel(Observable, PressGuard):
         if s == "home":
             title, title2 = self._w("home_title")
             buttons = tuple(self._button(conf) for conf in self.services)
-            return View(**base, title=title, title2=title2, services=buttons)
+            pager: tuple[Action, ...] = ()
+            if self.pages > 1:  # the arrows; "page" is the "Trang 1/2" between them
+                pager = (
+                    Action("prev_page", *self._w("page_prev"), primary=self.page > 0),
+                    Action("page", *self._w("page", n=self.page + 1, of=self.pages)),
+                    Action("next_page", *self._w("page_next"), primary=self.page < self.pages - 1),
+                )
+            shown = self._page_ids[self.page] if self.pages > 1 and self._page_ids else ()
+            return View(**base, title=title, title2=title2, services=buttons, actions=pager, shown=shown)
         if s == "priority":
             title, title2 = self._w("prio_title")
             actions = (

@@ -107,10 +107,19 @@ class BigButton(ButtonBehavior, Label):
         self._color.rgba = (r * k, g * k, b * k, a)
 
 
-def text(value: str, size: float, *, bold: bool = False, color: Any = INK, halign: str = "center") -> Label:
-    """A wrapping label whose height follows its text."""
+def text(
+    value: str,
+    size: float,
+    *,
+    bold: bool = False,
+    color: Any = INK,
+    halign: str = "center",
+    raw: bool = False,
+) -> Label:
+    """A wrapping label whose height follows its text (``raw``: ``value`` is markup already)."""
+    body = value if raw else esc(value)
     lbl = Label(
-        text=f"[b]{esc(value)}[/b]" if bold else esc(value),
+        text=f"[b]{body}[/b]" if bold else body,
         markup=True,
         font_size=size,
         color=color,

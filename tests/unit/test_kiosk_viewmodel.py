@@ -442,3 +442,53 @@ def test_listeners_hear_every_change_and_wait_for_works(make: Make) -> None:
 def test_a_kiosk_only_for_kiosks(site_factory: SiteFactory) -> None:
     with pytest.raises(ValueError, match="not a kiosk"):
         KioskViewModel(site_factory(), "counter-1", Backend())
+
+
+def test_pages_of_services_turn_and_reset_on_idle(make: Make) -> None:
+    vm, _backend, _runner, clock = make()
+    assert vm.view().pages == 1 and vm.view().actions == ()  # everything fits: no arrows
+    assert not vm.next_page()
+    vm.set_pages(3)  # the screen found the services need three pages on its panel
+    view = vm.view()
+    assert (view.page, view.pages) == (0, 3)
+    assert [(a.id, a.text, a.text2, a.primary) for a in view.actions] == [
+        ("prev_page", "◀ Trang trước", "◀ Previous", False),
+        ("page", "Trang 1/3", "Page 1 of 3", False),
+        ("next_page", "Trang sau ▶", "Next ▶", True),
+    ]
+    assert not vm.prev_page()
+    assert vm.press("next_page") and vm.next_page() and not vm.next_page()
+    assert vm.view().page == 2 and vm.view().actions[1].text == "Trang 3/3"
+    assert not vm.view().actions[2].primary  # the last page: no further
+    vm.set_language("en")
+    assert vm.view().actions[1].text == "Page 3 of 3" and vm.view().actions[1].text2 == "Trang 3/3"
+    vm.set_pages(2)  # a smaller layout (the window turned): the page stays in range
+    assert vm.view().page == 1
+    clock.advance(29)
+    vm.tick()
+    assert vm.view().page == 1  # turning a page is a touch: not idle yet
+    clock.advance(31)
+    vm.tick()
+    assert vm.view().page == 0 and vm.view().lang == "vi"  # idle: back to the first page
+    vm.next_page()
+    assert vm.view().page == 1 and vm.tap_service("tuphap")
+    clock.advance(1)
+    assert vm.press("back")
+    assert vm.view().screen == "home" and vm.view().page == 0
+
+
+def test_a_page_of_services_is_read_aloud_as_shown(make: Make) -> None:
+    from kiosk_app.read_aloud import screen_speech
+
+    vm, _backend, _runner, _clock = make()
+    ids = [s.id for s in vm.services]
+    vm.set_pages(2, [ids[:1], ids[1:]])
+    view = vm.view()
+    assert view.shown == (ids[0],)
+    said = screen_speech(view)
+    assert said[0] == "Xin mời chọn lĩnh vực" and said[1].startswith(vm.view().services[0].name)
+    assert not any(s.startswith(view.services[1].name) for s in said)  # on the next page
+    assert said[-2:] == ["Trang 1 trên 2", "Nút Trang sau"]  # no "◀ Trang trước" on the first page
+    vm.next_page()
+    assert vm.view().shown == tuple(ids[1:])
+    assert screen_speech(vm.view())[-2:] == ["Nút Trang trước", "Trang 2 trên 2"]  # the last page

@@ -25,6 +25,7 @@ from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, Pan
 
 SLACK_PX = 1.5
 _SIZE = re.compile(r"\[size=(\d+(?:\.\d+)?)\]")
+_SPAN = re.compile(r"\[size=[^\]]*\].*?\[/size\]", re.DOTALL)
 _MARKUP = re.compile(r"\[/?[a-z]+(?:=[^\]]*)?\]")
 
 
@@ -70,7 +71,8 @@ def _words(lbl: Any) -> str:
 def _sizes(lbl: Any) -> list[float]:
     """Every font size a label uses: its own and its markup's (only those around some text)."""
     sizes = [float(m.group(1)) for m in _SIZE.finditer(lbl.text)]
-    bare = _SIZE.sub("", re.sub(r"\[size=[^\]]*\][^\[]*\[/size\]", "", lbl.text))
+    # a span's text may hold other tags ([color], [b]): its text is drawn at the span's size
+    bare = _SIZE.sub("", _SPAN.sub("", lbl.text))
     if _MARKUP.sub("", bare).strip() or not sizes:
         sizes.append(float(lbl.font_size))
     return sizes
