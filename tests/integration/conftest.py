@@ -150,3 +150,17 @@ def browser() -> Iterator[Browser]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def hub(site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], tmp_path: Path) -> Iterator[Any]:
+    """A started hub on the test broker (its ingest connected as ``hub``), stopped after the test."""
+    from hub_api.app import Hub
+
+    db = tmp_path / "hub.db"
+    h = Hub.open(site_cfg, credentials["hub"], db_path=db, host=broker.host, port=broker.port)
+    h.start()
+    assert h.ingest is not None
+    h.ingest.mqtt.wait_connected(10)
+    yield h
+    h.stop()

@@ -8,9 +8,6 @@ command, the hub and the device stay connected, and nobody's Last Will ("offline
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from hub_api.app import Hub
@@ -33,18 +30,6 @@ ROUNDS = 10
 def site_cfg(site_factory: SiteFactory) -> SiteConfig:
     """The test site with a second kiosk, whose password plays the attacker."""
     return site_factory({"devices": [*SITE["devices"], {"id": ATTACKER, "role": "kiosk"}]})
-
-
-@pytest.fixture
-def hub(site_cfg: SiteConfig, broker, credentials: dict[str, str], tmp_path: Path) -> Iterator[Hub]:
-    """A started hub (ingest connected as ``hub``)."""
-    db = tmp_path / "hub.db"
-    h = Hub.open(site_cfg, credentials["hub"], db_path=db, host=broker.host, port=broker.port)
-    h.start()
-    assert h.ingest is not None
-    h.ingest.mqtt.wait_connected(10)
-    yield h
-    h.stop()
 
 
 def _still_connected(client: TestClient, topic: str) -> bool:

@@ -7,8 +7,6 @@ import io
 import logging
 import stat
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,19 +19,6 @@ from queue_controller.service import Controller
 from tests.integration.conftest import DeviceFactory
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hub(site_cfg: SiteConfig, broker: Any, credentials: dict[str, str], tmp_path: Path) -> Iterator[Hub]:
-    """A started hub on the test broker."""
-    h = Hub.open(
-        site_cfg, credentials["hub"], db_path=tmp_path / "hub.db", host=broker.host, port=broker.port
-    )
-    h.start()
-    assert h.ingest is not None
-    h.ingest.mqtt.wait_connected(10)
-    yield h
-    h.stop()
 
 
 @pytest.fixture

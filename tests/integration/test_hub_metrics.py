@@ -35,19 +35,6 @@ def site_cfg(site_factory: Callable[..., SiteConfig], monkeypatch: pytest.Monkey
 
 
 @pytest.fixture
-def hub(site_cfg: SiteConfig, broker: Any, credentials: dict[str, str], tmp_path: Path) -> Iterator[Hub]:
-    """A started hub on the test broker."""
-    h = Hub.open(
-        site_cfg, credentials["hub"], db_path=tmp_path / "hub.db", host=broker.host, port=broker.port
-    )
-    h.start()
-    assert h.ingest is not None
-    h.ingest.mqtt.wait_connected(10)
-    yield h
-    h.stop()
-
-
-@pytest.fixture
 def api(hub: Hub) -> Iterator[TestClient]:
     """The hub's app with a viewer token in its headers."""
     with TestClient(create_app(hub, manage=False)) as client:
