@@ -484,6 +484,15 @@ def joined_clips(
     return out
 
 
+def short_sentence(
+    number: str, counter: str, mode: Mode | str = "digits", dialect: Dialect | str = "north"
+) -> str:
+    """The short form as text: "số B không không bốn, quầy năm" (what :func:`short_clips` says)."""
+    whole = call_sentence(number, counter, mode, dialect)
+    head, _, tail = whole.removeprefix(INVITE).partition(TO_COUNTER)
+    return f"số {head.strip()}, quầy {tail.strip()}"
+
+
 def short_clips(
     number: str, counter: str, mode: Mode | str = "digits", dialect: Dialect | str = "north"
 ) -> list[str]:
@@ -605,6 +614,10 @@ class CallBuilder:
     ) -> Call:
         """One or more calls as one announcement (:func:`joined_clips`); not cached (a joined set
         rarely comes twice)."""
-        text = "; ".join(call_sentence(n, c, mode, dialect) for n, c in calls)
+        said = [
+            call_sentence(n, c, mode, dialect) if i == 0 and chime else short_sentence(n, c, mode, dialect)
+            for i, (n, c) in enumerate(calls)
+        ]
+        text = "; ".join(said)
         clips = joined_clips(calls, mode, dialect, chime=chime)
         return Call(text, clips, self.join(clips))

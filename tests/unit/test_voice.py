@@ -283,3 +283,7 @@ def test_joined_calls_say_the_invitation_once_and_each_number_once(tones: ClipLi
     assert starts[clips.index(BREAK) + 1] > starts[clips.index(BREAK)]
     with pytest.raises(ValueError):
         joined_clips([])
+    text = builder.build_joined([("A012", "3"), ("B004", "5")]).text
+    assert (
+        text == "Xin mời công dân có số thứ tự A không một hai đến quầy số ba; số B không không bốn, quầy năm"
+    )
