@@ -163,3 +163,25 @@ def panel_for(
         return Panel(width, height, known[0], known[1], f"the usual {known[2]}")
     w_mm, h_mm = _from_diagonal(width, height, DEFAULT_DIAGONAL_IN)
     return Panel(width, height, w_mm, h_mm, f'a {DEFAULT_DIAGONAL_IN}" screen (no size known)')
+
+
+class PanelSizing:
+    """Design sizes on a panel, for the screen builders: ``s`` scales a design size to the window,
+    and text and touch targets never go under the millimetre floors of ``panel``."""
+
+    s: float
+    panel: Panel
+
+    def px(self, v: float) -> float:
+        """A design size scaled to the window."""
+        return v * self.s
+
+    def font(self, v: float, en: bool = False) -> int:
+        """A design font size scaled, never under the cap-height floor: 3.5 mm, or 2.0 mm for the
+        second language's smaller line (``en``)."""
+        floor = self.panel.font_for_cap(CAP_EN_MM if en else CAP_VI_MM)
+        return math.ceil(max(self.px(v), floor))
+
+    def target(self, v: float, main: bool = False) -> float:
+        """A touch target's side scaled, never under 9 mm (15 mm for a main button, ``main``)."""
+        return max(self.px(v), self.panel.mm(MAIN_TARGET_MM if main else TARGET_MM))

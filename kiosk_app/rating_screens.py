@@ -26,7 +26,7 @@ from kivy.uix.label import Label  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 from kivy.utils import get_color_from_hex  # type: ignore[import-untyped]
 
-from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, panel_for, read_edid
+from kiosk_app.panel import PanelSizing, panel_for, read_edid
 from kiosk_app.rating_viewmodel import Choice, Level, Officer, RatingView, RatingViewModel
 from kiosk_app.viewmodel import Action, Lang
 from kiosk_app.widgets import (
@@ -99,7 +99,7 @@ class Tile(ButtonBehavior, Panel):
         self.bg = [r * k, g * k, b * k, a]
 
 
-class RatingScreenBuilder:
+class RatingScreenBuilder(PanelSizing):
     """Builds the widget tree of one :class:`RatingView` for the window's panel.
 
     Design sizes are pixels of a 1280×800 10" tablet (``px()`` scales them with the window's short
@@ -128,23 +128,9 @@ class RatingScreenBuilder:
         self._faces: list[Widget] = []  # the level buttons' face holders (one size for all)
         self._lang_below: BigButton | None = None  # the language button, in the bottom row
 
-    def px(self, v: float) -> float:
-        """A design size scaled to the window."""
-        return v * self.s
-
-    def font(self, v: float, en: bool = False) -> int:
-        """A font size: the design size ``v`` scaled, at least the cap height floor of the panel
-        (3.5 mm; 2.0 mm for an English second line, ``en``)."""
-        floor = self.panel.font_for_cap(CAP_EN_MM if en else CAP_VI_MM)
-        return math.ceil(max(self.px(v), floor))
-
     def font2(self, v: float) -> int:
         """A second line's font size (English under Vietnamese, or Vietnamese under English)."""
         return self.font(v, en=self.en2)
-
-    def target(self, v: float, main: bool = False) -> float:
-        """A touch target's side: the design size scaled, at least 9 mm (15 mm for a main button)."""
-        return max(self.px(v), self.panel.mm(MAIN_TARGET_MM if main else TARGET_MM))
 
     def second(self, value: str, v: float, halign: str = "center", color: Any = MUTED) -> Label:
         """A label that is a second line on its own (the checker gives English its 2.0 mm floor)."""

@@ -19,7 +19,7 @@ from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
 from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
-from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, panel_for
+from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, PanelSizing, panel_for
 from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View, Words
 from kiosk_app.widgets import (
     ALERT,
@@ -51,7 +51,7 @@ MIN_COLUMN_MM = 38.0
 PAGED_TITLE = 52
 
 
-class ScreenBuilder:
+class ScreenBuilder(PanelSizing):
     """Builds the widget tree of one :class:`View` for the panel it is drawn on.
 
     Sizes are designed for a 1080-pixel short side (``px``, scale ``s``) and never drawn under the
@@ -77,23 +77,9 @@ class ScreenBuilder:
         self.buttons: dict[str, BigButton] = {}
 
     # -- sizes -------------------------------------------------------------------------------
-    def px(self, v: float) -> float:
-        """A design size scaled to the window."""
-        return v * self.s
-
-    def font(self, v: float, en: bool = False) -> int:
-        """A design font size, never under the cap-height floor (Vietnamese, or ``en`` the second
-        language's smaller line)."""
-        floor = self.panel.font_for_cap(CAP_EN_MM if en else CAP_VI_MM)
-        return math.ceil(max(v * self.s, floor))
-
     def second(self, first_px: float, ratio: float) -> int:
         """The size of a second (smaller) line under text of ``first_px``."""
         return math.ceil(max(first_px * ratio, self.panel.font_for_cap(CAP_EN_MM)))
-
-    def target(self, v: float, main: bool = False) -> float:
-        """A design button size, never under the touch-target floor (``main``: a main button's)."""
-        return max(self.px(v), self.panel.mm(MAIN_TARGET_MM if main else TARGET_MM))
 
     @staticmethod
     def measure(
