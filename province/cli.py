@@ -32,11 +32,15 @@ def register(sub: Any) -> None:
     q.add_argument("--migrate", action="store_true", help="apply missing schema migrations first")
     q.add_argument("--onward-url", default=None, help="forward every record onward to this §4 back end")
     q.add_argument("--onward-token-env", default="ONESTOP_ONWARD_TOKEN", help="its token's variable")
-    q.add_argument("--onward-adapter", default="default", help="'default' (§4 over HTTP) or package.module:factory")
+    q.add_argument(
+        "--onward-adapter", default="default", help="'default' (§4 over HTTP) or package.module:factory"
+    )
     q.add_argument("--onward-batch", type=int, default=200, help="records per onward batch")
     q.set_defaults(run=_serve)
 
-    q = psub.add_parser("migrate", help="apply missing schema migrations (safe to run from many nodes at once)")
+    q = psub.add_parser(
+        "migrate", help="apply missing schema migrations (safe to run from many nodes at once)"
+    )
     dsn_arg(q)
     q.set_defaults(run=_migrate)
 

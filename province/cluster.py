@@ -115,7 +115,8 @@ class PrivateCluster:
                 account = pwd.getpwnam(SERVER_ACCOUNT)
             except KeyError as exc:
                 raise ClusterError(
-                    f"running as root needs the {SERVER_ACCOUNT!r} account (Debian's postgresql package creates it)"
+                    f"running as root needs the {SERVER_ACCOUNT!r} account"
+                    " (Debian's postgresql package creates it)"
                 ) from exc
             for p in (self.directory, self.socket_dir):
                 os.chown(p, account.pw_uid, account.pw_gid)

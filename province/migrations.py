@@ -90,8 +90,10 @@ def migrate(dsn: str) -> list[int]:
             if mig.version in have:
                 continue
             log.info("applying migration %04d_%s", mig.version, mig.name)
-            conn.execute(mig.sql)  # type: ignore[arg-type]  # trusted file shipped with the code
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (mig.version, mig.name))
+            conn.execute(mig.sql)  # trusted file shipped with the code
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (mig.version, mig.name)
+            )
             done.append(mig.version)
         conn.commit()
     return done

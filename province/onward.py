@@ -141,7 +141,9 @@ class OnwardForwarder:
                     sent_any = True
                 else:
                     failures[stream] += 1
-                    log.warning("onward %s batch %s not delivered (%s), will retry", stream, key, outcome.reason)
+                    log.warning(
+                        "onward %s batch %s not delivered (%s), will retry", stream, key, outcome.reason
+                    )
                     with conn.transaction():
                         conn.execute(
                             """UPDATE onward_state SET failures = failures + 1, last_error = %s,

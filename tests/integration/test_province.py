@@ -97,7 +97,9 @@ def test_a_node_refuses_a_database_newer_than_its_code(pg_dsn: str, tmp_path: Pa
     assert "upgrade this node" in (tmp_path / "node.log").read_text()
 
 
-def test_a_site_hub_forwards_to_the_province_with_no_change(province: tuple[str, str], tmp_path: Path) -> None:
+def test_a_site_hub_forwards_to_the_province_with_no_change(
+    province: tuple[str, str], tmp_path: Path
+) -> None:
     dsn, token = province
     hub_db = tmp_path / "hub.db"
     HubStore(hub_db).close()
@@ -136,7 +138,12 @@ def test_two_nodes_receiving_the_same_batch_at_once_store_it_once(province: tupl
             batch = [_record(round_ * 1000 + i) for i in range(1, 201)] if round_ else records
             barrier = threading.Barrier(8)
 
-            def send(i: int, batch: list[dict[str, Any]] = batch, key: str = key) -> int:
+            def send(
+                i: int,
+                batch: list[dict[str, Any]] = batch,
+                key: str = key,
+                barrier: threading.Barrier = barrier,
+            ) -> int:
                 barrier.wait()
                 return _post((n1, n2)[i % 2].url, token, batch, key).status_code
 
@@ -155,7 +162,12 @@ def test_records_resent_under_new_keys_are_kept_once(province: tuple[str, str]) 
     """A site restored from a backup resends what it sent before, with other keys: nothing doubles."""
     dsn, token = province
     with ProvinceNode(dsn, "n1") as node:
-        assert _post(node.url, token, [_record(i) for i in range(1, 11)], f"{SITE}:queue-records:1-10").status_code == 200
+        assert (
+            _post(
+                node.url, token, [_record(i) for i in range(1, 11)], f"{SITE}:queue-records:1-10"
+            ).status_code
+            == 200
+        )
         again = _post(node.url, token, [_record(i) for i in range(5, 16)], f"{SITE}:queue-records:5-15")
         assert again.status_code == 200
         assert again.json()["stored"] == 5
@@ -187,7 +199,8 @@ def test_refusals_are_clear_and_store_nothing(province: tuple[str, str]) -> None
         assert missing.status_code == 400 and "ticket_id" in missing.json()["error"]
         huge = httpx.post(
             f"{node.url}/api/v1/ratings", content=b"[" + b" " * (9 * 1024 * 1024) + b"]",
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"{SITE}:ratings:1-1"}, timeout=30,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"{SITE}:ratings:1-1"},
+            timeout=30,
         )  # fmt: skip
         assert huge.status_code == 413
         # The refused key was not used up: the good batch is stored under it.
@@ -241,7 +254,12 @@ def test_onward_forwarding_survives_a_down_system_and_a_killed_leader(
             for b in range(8):
                 first, last = b * 50 + 1, b * 50 + 50
                 batch = [_record(i) for i in range(first, last + 1)]
-                assert _post((n1, n2)[b % 2].url, token, batch, f"{SITE}:queue-records:{first}-{last}").status_code == 200
+                assert (
+                    _post(
+                        (n1, n2)[b % 2].url, token, batch, f"{SITE}:queue-records:{first}-{last}"
+                    ).status_code
+                    == 200
+                )
             assert fake.backend.wait_for(lambda: fake.backend.by_status[503] >= 2, WAIT_S)
             # Back up, but slow: batches are in flight when the leader dies.
             fake.backend.control({"mode": "up"})
@@ -250,14 +268,20 @@ def test_onward_forwarding_survives_a_down_system_and_a_killed_leader(
             leader = n1 if "forwards onward now" in (tmp_path / "n1.log").read_text() else n2
             leader.kill()
             fake.backend.control({"mode": "up"})
-            assert fake.backend.wait_for(lambda: len(fake.backend.records()) >= 400, 60), len(fake.backend.records())
+            assert fake.backend.wait_for(lambda: len(fake.backend.records()) >= 400, 60), len(
+                fake.backend.records()
+            )
         finally:
             n1.stop()
             n2.stop()
         got = [r["record"]["ticket_id"] for r in fake.backend.records()]
-        assert sorted(got) == sorted(f"20261204-A{i:04d}" for i in range(1, 401)), "each record once, none lost"
+        assert sorted(got) == sorted(f"20261204-A{i:04d}" for i in range(1, 401)), (
+            "each record once, none lost"
+        )
         assert fake.backend.conflicts == 0, "a resent batch carried exactly the same records"
         with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT count(*) FROM onward_outbox WHERE delivered_at IS NULL").fetchone() == (0,)
+            assert conn.execute(
+                "SELECT count(*) FROM onward_outbox WHERE delivered_at IS NULL"
+            ).fetchone() == (0,)
     finally:
         fake.stop()

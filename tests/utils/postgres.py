@@ -1,4 +1,4 @@
-"""A private PostgreSQL cluster for tests (``initdb``/``pg_ctl`` on a free port), and fresh databases in it."""
+"""A private PostgreSQL cluster for tests (``initdb``/``pg_ctl`` on a free port), and databases in it."""
 
 from __future__ import annotations
 
