@@ -10,7 +10,9 @@ that breaks the contract, 401/403 for tokens, 413 too large, 503 while the datab
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -20,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from onestop.fake_backend import STREAMS, BadRequest, check_batch
+from province import lookups
 from province.store import Store
 
 log = logging.getLogger("onestop.province.app")
@@ -51,7 +54,8 @@ def create_app(store: Store) -> FastAPI:
     app = FastAPI(title="onestop province", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
 
-    async def receive(stream: str, request: Request) -> JSONResponse:
+    async def authenticate(request: Request) -> str | JSONResponse:
+        """The site of the request's bearer token, or the answer that refuses it."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "bad or missing bearer token", **{"WWW-Authenticate": "Bearer"})
@@ -62,6 +66,12 @@ def create_app(store: Store) -> FastAPI:
             return _error(503, "database unreachable, retry later", **{"Retry-After": "5"})
         if site is None:
             return _error(401, "bad or missing bearer token", **{"WWW-Authenticate": "Bearer"})
+        return site
+
+    async def receive(stream: str, request: Request) -> JSONResponse:
+        site = await authenticate(request)
+        if isinstance(site, JSONResponse):
+            return site
         body = await _read_capped(request, MAX_BODY_BYTES)
         if body is None:
             return _error(413, f"batch larger than {MAX_BODY_BYTES} bytes")
@@ -85,6 +95,48 @@ def create_app(store: Store) -> FastAPI:
             return await receive(_stream, request)
 
         app.add_api_route(f"{PREFIX}/{stream}", endpoint, methods=["POST"], name=f"receive {stream}")
+
+    async def lookup(request: Request, find: Callable[[psycopg.Connection, str], Any]) -> JSONResponse:
+        site = await authenticate(request)
+        if isinstance(site, JSONResponse):
+            return site
+
+        def run() -> Any:
+            with store.pool.connection() as conn:
+                return find(conn, site)
+
+        try:
+            found = await run_in_threadpool(run)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            log.warning("database unreachable: %s", exc)
+            return _error(503, "database unreachable, retry later", **{"Retry-After": "5"})
+        if found is None:
+            return _error(404, "not found")
+        return JSONResponse(found)
+
+    # Lookups (docs/backend.md). Paths carry codes and, for citizen_*, an id number: this service
+    # writes no access log, and its own log lines never name them.
+    @app.get(f"{PREFIX}/bookings/{{code}}")
+    async def get_booking(code: str, request: Request) -> JSONResponse:
+        return await lookup(request, lambda conn, _site: lookups.booking(conn, code))
+
+    @app.get(f"{PREFIX}/dossiers/{{code}}")
+    async def get_dossier(code: str, request: Request) -> JSONResponse:
+        return await lookup(request, lambda conn, _site: lookups.dossier(conn, code))
+
+    @app.get(f"{PREFIX}/citizens/{{number}}/bookings")
+    async def get_citizen_bookings(number: str, request: Request, date: str | None = None) -> JSONResponse:
+        try:
+            day = dt.date.fromisoformat(date) if date else dt.datetime.now(lookups.VN).date()
+        except ValueError:
+            return _error(400, "date: expected YYYY-MM-DD")
+        return await lookup(request, lambda conn, site: lookups.citizen_bookings(conn, site, number, day))
+
+    @app.get(f"{PREFIX}/citizens/{{number}}/dossiers")
+    async def get_citizen_dossiers(number: str, request: Request) -> JSONResponse:
+        return await lookup(request, lambda conn, site: lookups.citizen_dossiers(conn, site, number))
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -24,6 +24,7 @@ def register(sub: Any) -> None:
 
     def dsn_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument("--dsn", default=None, help=f"PostgreSQL connection string (default: ${DSN_ENV})")
+        q.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     q = psub.add_parser("serve", help="run a province node (any number may serve one database)")
     dsn_arg(q)
@@ -43,6 +44,12 @@ def register(sub: Any) -> None:
     )
     dsn_arg(q)
     q.set_defaults(run=_migrate)
+
+    q = psub.add_parser("import", help="import bookings or dossiers' status (JSON lists; upserts)")
+    dsn_arg(q)
+    q.add_argument("--bookings", default=None, help="a JSON file: [{code, site, service, slot_start, ...}]")
+    q.add_argument("--dossiers", default=None, help="a JSON file: [{code, site, title, status, ...}]")
+    q.set_defaults(run=_import)
 
     q = psub.add_parser("site", help="register a site, or give it a new token (printed once)")
     dsn_arg(q)
@@ -64,6 +71,42 @@ def _migrate(args: argparse.Namespace) -> int:
 
     done = migrations.migrate(_dsn(args))
     print(f"applied {len(done)} migration(s): {done}" if done else "schema up to date")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    import json
+
+    import psycopg
+
+    from onestop.fake_backend import BadRequest
+    from province import lookups
+
+    if not args.bookings and not args.dossiers:
+        raise SystemExit("onestop province import: give --bookings FILE and/or --dossiers FILE")
+    with psycopg.connect(_dsn(args)) as conn:
+        for path, load in (
+            (args.bookings, lookups.import_bookings),
+            (args.dossiers, lookups.import_dossiers),
+        ):
+            if not path:
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    items = json.load(f)
+                if not isinstance(items, list):
+                    raise BadRequest("expected a JSON list")
+                n = load(conn, items)
+            except (
+                OSError,
+                ValueError,
+                BadRequest,
+                psycopg.errors.DataError,
+                psycopg.errors.IntegrityError,
+            ) as exc:
+                print(f"onestop province import: {path}: {exc}", file=sys.stderr)
+                return 2
+            print(f"{path}: {n} written")
     return 0
 
 

@@ -5,6 +5,7 @@ Nodes are real ``onestop province serve`` processes; sites forward with the hub'
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from hub_api.forwarder import Backoff, Forwarder
 from hub_api.store import HubStore
 from onestop.config import BackendSection
 from onestop.fake_backend import BackendServer, FakeBackend
-from province import migrations
+from province import lookups, migrations
 from province.cluster import PrivateCluster
 from province.migrations import SchemaTooNew
 from province.store import Store
@@ -285,3 +286,65 @@ def test_onward_forwarding_survives_a_down_system_and_a_killed_leader(
             ).fetchone() == (0,)
     finally:
         fake.stop()
+
+
+CITIZEN = "001190012345"
+
+
+def test_kiosk_lookups_of_bookings_and_dossiers(
+    province: tuple[str, str],
+    pg_cluster: PrivateCluster,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    dsn, token = province
+    with psycopg.connect(dsn) as conn:
+        day = "2026-12-04T"
+        lookups.import_bookings(conn, [
+            {"code": "DL24120400017", "site": SITE, "service": "tuphap", "slot_start": f"{day}09:00:00+07:00",
+             "slot_end": f"{day}09:15:00+07:00", "initials": "N.V.A", "citizen_id": CITIZEN},
+            {"code": "DL24120400018", "site": SITE, "service": "datdai", "slot_start": f"{day}10:00:00+07:00",
+             "slot_end": f"{day}10:15:00+07:00", "initials": "T.T.B", "status": "cancelled"},
+        ])  # fmt: skip
+        lookups.import_dossiers(conn, [
+            {"code": "000.00.12.H23-241204-0003", "site": SITE, "title": "Cấp bản sao trích lục hộ tịch",
+             "status": "ready", "promised_date": "2026-12-04", "service": "traketqua", "citizen_id": CITIZEN},
+            {"code": "000.00.12.H23-241204-0004", "site": SITE, "title": "Đăng ký đất đai",
+             "status": "processing", "promised_date": "2026-12-10"},
+        ])  # fmt: skip
+    auth = {"Authorization": f"Bearer {token}"}
+    with ProvinceNode(dsn, "n1", log_path=tmp_path / "n1.log", extra=["--log-level", "DEBUG"]) as node:
+        api = f"{node.url}/api/v1"
+        b = httpx.get(f"{api}/bookings/dl-2412-0400-017", headers=auth, timeout=10)
+        assert b.status_code == 200, b.text
+        assert b.json() == {"code": "DL24120400017", "site": SITE, "service": "tuphap",
+                            "slot_start": "2026-12-04T09:00:00+07:00",
+                            "slot_end": "2026-12-04T09:15:00+07:00",
+                            "initials": "N.V.A", "status": "booked"}  # fmt: skip
+        assert httpx.get(f"{api}/bookings/DL24120400018", headers=auth).json()["status"] == "cancelled"
+        assert httpx.get(f"{api}/bookings/DL99999999", headers=auth).status_code == 404
+        assert httpx.get(f"{api}/bookings/x", headers=auth).status_code == 400
+        assert httpx.get(f"{api}/bookings/DL24120400017").status_code == 401
+        d = httpx.get(f"{api}/dossiers/000.00.12.H23-241204-0003", headers=auth).json()
+        assert d["ready"] is True and d["service"] == "traketqua" and d["promised_date"] == "2026-12-04"
+        d = httpx.get(f"{api}/dossiers/000.00.12.h23-241204-0004", headers=auth).json()
+        assert d["ready"] is False and d["status"] == "processing" and d["promised_date"] == "2026-12-10"
+        mine = httpx.get(
+            f"{api}/citizens/{CITIZEN}/bookings", params={"date": "2026-12-04"}, headers=auth
+        ).json()
+        assert [x["code"] for x in mine] == ["DL24120400017"]
+        assert (
+            httpx.get(
+                f"{api}/citizens/{CITIZEN}/bookings", params={"date": "2026-12-05"}, headers=auth
+            ).json()
+            == []
+        )
+        assert [x["code"] for x in httpx.get(f"{api}/citizens/{CITIZEN}/dossiers", headers=auth).json()] == [
+            "000.00.12.H23-241204-0003"
+        ]
+        assert httpx.get(f"{api}/citizens/12345/dossiers", headers=auth).status_code == 400
+    # The id number is kept nowhere: not in any table, not in the node's log.
+    dump = subprocess.run(
+        [str(pg_cluster.bindir / "pg_dump"), "--data-only", dsn], capture_output=True, text=True, check=True
+    ).stdout
+    assert "N.V.A" in dump and CITIZEN not in dump
+    assert CITIZEN not in (tmp_path / "n1.log").read_text()
