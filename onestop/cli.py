@@ -518,6 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=_fake_backend)
 
+    from province.cli import register as register_province
+
+    register_province(sub)
+
     from provisioning.cli import configure as configure_provision
 
     p = sub.add_parser(
