@@ -17,13 +17,9 @@ W = {
         "Quét mã trên giấy hẹn hoặc mã đặt lịch", "Scan the code on your receipt or booking"
     ),
     "forget_card": Words("Không dùng thẻ nữa", "Stop using my card"),
-    "card_banner": Words(
-        "Thẻ căn cước {who}: xin mời chọn lĩnh vực", "ID card {who}: please choose a service"
-    ),
-    "card_banner_prio": Words(
-        "Thẻ căn cước {who}: số ưu tiên (từ {age} tuổi) — xin mời chọn lĩnh vực",
-        "ID card {who}: priority number (aged {age} or more) — please choose a service",
-    ),
+    "card_banner": Words("Thẻ căn cước {who}", "ID card {who}"),
+    "card_banner_prio": Words("Thẻ căn cước {who}: số ưu tiên (từ {age} tuổi)", "ID card {who}: priority (aged {age}+)"),
+    "typed_bad": Words("Mã chưa đúng dạng, xin kiểm tra lại", "This is not a valid code, please check it"),
     # lookup-only kiosk
     "lookup_title": Words("Tra cứu kết quả hồ sơ", "Check a dossier's result"),
     "lookup_hint": Words(
@@ -42,7 +38,7 @@ W = {
     ),
     "pad_letters": Words("ABC", "Letters"),
     "pad_digits": Words("123", "Digits"),
-    "erase": Words("⌫ Xóa", "⌫ Delete"),
+    "erase": Words("Xóa", "Delete"),
     "find": Words("Tra cứu", "Look up"),
     # looking up
     "looking": Words("Đang tra cứu, xin chờ một chút…", "Looking it up, please wait…"),
@@ -154,7 +150,7 @@ W = {
     "use_find_dossiers": Words("tìm hồ sơ của bạn", "find your dossiers"),
     "and": Words(" và ", " and "),
     "agree": Words("Đồng ý", "I agree"),
-    "decline": Words("Không, cảm ơn", "No, thank you"),
+    "decline": Words("Không, lấy số thường", "No, a normal ticket"),
     # the done screen of a result pickup
     "pickup_line": Words("Nhận kết quả hồ sơ {code}", "Result pickup, dossier {code}"),
 }

@@ -260,11 +260,10 @@ class CodeFlows:
         except Exception:
             log.exception("%s: reading a typed code failed", self.device_id)
             read = BadRead("error", W["scan_bad_title"].vi, W["scan_bad_title"].en)
-        if isinstance(read, BadRead) or isinstance(read, CardRead):
-            msg = (
-                (read.vi, read.en) if isinstance(read, BadRead) else (W["check_code"].vi, W["check_code"].en)
-            )
-            f.typed_error = msg
+        if isinstance(read, (BadRead, CardRead)):
+            if isinstance(read, BadRead):
+                log.info("%s: typed code refused (%s)", self.device_id, read.reason)
+            f.typed_error = (W["typed_bad"].vi, W["typed_bad"].en)
             self._go("keypad")
             return
         self._route(read)
@@ -519,6 +518,7 @@ class CodeFlows:
         f, s = self.flow, self.screen
         back = Action("back", *self._fw_main("back"))
         out: dict[str, Any] = {}
+        lines: list[tuple[str, str]]
         if s == "lookup_home":
             title = self._fw("lookup_title")
             out.update(
@@ -612,7 +612,7 @@ class CodeFlows:
                        actions=(Action("type_again", *self._fw("type_again"), primary=True), back))  # fmt: skip
         elif s == "lookup_down":
             title = self._fw("down_title")
-            lines: list[tuple[str, str]] = []
+            lines = []
             if f.fallback and not self.features.lookup_only:
                 name = self.cfg.service(f.fallback)
                 lines.append(self._pick((name.name, name.name_en or name.name)))
@@ -628,7 +628,7 @@ class CodeFlows:
             out.update(lines=(), actions=(Action("back", *self._fw_main("ok"), primary=True),))
         elif s == "consent":
             title = self._fw("consent_title")
-            out.update(lines=(self._consent_body(), self._fw("consent_skip")),
+            out.update(lines=(self._consent_body(),),
                        actions=(Action("agree", *self._fw("agree"), primary=True),
                                 Action("decline", *self._fw("decline"))))  # fmt: skip
         else:  # a screen whose data is gone (cannot happen): go home
