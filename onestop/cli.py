@@ -199,6 +199,10 @@ def _kiosk(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     if args.action == "print-test":
         return kiosk_cli.print_test(cfg, args.device, args.out)
+    if args.action == "scan":
+        if not args.text:
+            raise OnestopError("kiosk scan: --text CODE is required")
+        return kiosk_cli.scan(cfg, args.device, args.text)
     return kiosk_cli.run(cfg, args.device, _device_password(cfg, args.device, "kiosk"), args)
 
 
@@ -436,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kiosk", help="run a ticket kiosk (touch screen and printer), or print a sample ticket"
     )
     common(p)
-    p.add_argument("action", nargs="?", choices=["run", "print-test"], default="run")
+    p.add_argument("action", nargs="?", choices=["run", "print-test", "scan"], default="run")
     p.add_argument("--device", required=True, help="the kiosk device id, e.g. kiosk-01")
     p.add_argument(
         "--headless", action="store_true", help="run without a screen, driven over HTTP (--listen)"
@@ -445,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
     p.add_argument("--size", metavar="WxH", help="window size with --windowed, e.g. 540x960")
     p.add_argument("--out", metavar="FILE", help="print-test: write the sample ticket to this PNG instead")
+    p.add_argument("--text", metavar="CODE", help="scan: the text a running kiosk's simulated scanner reads")
+    p.add_argument(
+        "--sim-scanner", action="store_true",
+        help="run: a simulated scanner fed by `onestop kiosk scan` (when the device has no scanner table)",
+    )  # fmt: skip
     p.set_defaults(run=_kiosk)
 
     p = sub.add_parser("rating", help="run a rating terminal at a counter (citizens rate the officer)")

@@ -76,6 +76,9 @@ class ScreenBuilder(PanelSizing):
         self.sp = self.px(22)
         #: The widgets that trigger view-model calls, by id (``service:tuphap``, ``action:ok``, ``lang``).
         self.buttons: dict[str, BigButton] = {}
+        #: The home screen's code entries are between the page arrows (a short landscape panel).
+        self.entries_top = False
+        self.page_room = 0.0
 
     # -- sizes -------------------------------------------------------------------------------
     def second(self, first_px: float, ratio: float) -> int:
@@ -437,19 +440,29 @@ class ScreenBuilder(PanelSizing):
             design = 1 if n <= 5 else 2 if n <= 12 else 3
         else:
             design = 2 if n <= 6 else 3 if n <= 12 else 4
-        # The design's columns, or fewer when that needs fewer pages (a narrow panel: wider buttons
-        # wrap less); never columns narrower than MIN_COLUMN_MM.
-        best: tuple[int, float, list[Any], float, float] | None = None
-        best_key: tuple[bool, int] | None = None
-        for cols in range(design, 0, -1):
-            if cols > 1 and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM:
-                continue
-            font, pages, pager_h, top = self.service_pages(view, design, cols)
-            # fewest pages whose rows all fit (a row too tall for a page is cut: more columns wrap more)
-            key = (self.page_room > 0 and any(self.stack_h(p) > self.page_room for p in pages), len(pages))
-            if best_key is None or key < best_key:
-                best, best_key = (cols, font, pages, pager_h, top), key
-        assert best is not None
+
+        def choose() -> tuple[tuple[int, float, list[Any], float, float], bool]:
+            """The design's columns, or fewer when that needs fewer pages (a narrow panel: wider buttons
+            wrap less); never columns narrower than MIN_COLUMN_MM. Also whether a row is cut."""
+            best: tuple[int, float, list[Any], float, float] | None = None
+            best_key: tuple[bool, int] | None = None
+            for cols in range(design, 0, -1):
+                if cols > 1 and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM:
+                    continue
+                font, pages, pager_h, top = self.service_pages(view, design, cols)
+                # fewest pages whose rows all fit (a row too tall for a page is cut: more columns wrap more)
+                cut = self.page_room > 0 and any(self.stack_h(p) > self.page_room for p in pages)
+                if best_key is None or (cut, len(pages)) < best_key:
+                    best, best_key = (cols, font, pages, pager_h, top), (cut, len(pages))
+            assert best is not None and best_key is not None
+            return best, best_key[0]
+
+        best, cut = choose()
+        if cut and entries_h and not self.portrait:
+            # a short landscape panel: the entries go up between the page arrows, instead of the title
+            self.inner_h += entries_h + self.sp
+            entries_h, self.entries_top = 0.0, True
+            best, cut = choose()
         cols, font, pages, pager_h, top = best
         self.vm.set_pages(len(pages), [[b.id for _, row in page for b in row] for page in pages])
         if view.pages != len(pages) or view.page >= len(pages):
@@ -484,13 +497,29 @@ class ScreenBuilder(PanelSizing):
         """The entries in the row under the services ("forget my card" is in the card's banner)."""
         return [a for a in view.entries if a.id != "forget"]
 
-    def entries_row_h(self, view: View) -> float:
-        """The height of the row of code entries ("Tôi có lịch hẹn", "Nhận kết quả")."""
+    def entries_row_h(self, view: View, width: float | None = None) -> float:
+        """The height of the row of code entries ("Tôi có lịch hẹn", "Nhận kết quả") ``width`` wide."""
         acts = self.entry_actions(view)
         if not acts:
             return 0.0
-        w = (self.inner_w - self.sp * (len(acts) - 1)) / len(acts)
+        w = ((width or self.inner_w) - self.sp * (len(acts) - 1)) / len(acts)
         return max(self.button_h(self.action_markup(a, 44), w, self.target(110)) for a in acts)
+
+    def entries_mid_w(self) -> float:
+        """The width of the entries between the page arrows (``entries_top``)."""
+        return (self.inner_w - 2 * self.sp) * 2.0 / 4.0
+
+    def entries_row(self, view: View, width: float | None = None) -> BoxLayout:
+        """The code entries side by side."""
+        row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None,
+                        height=self.entries_row_h(view, width))  # fmt: skip
+        for a in self.entry_actions(view):
+            btn = BigButton(bg=GREEN if a.primary else GREY, color=WHITE, text=self.action_markup(a, 44),
+                            radius=self.px(24))  # fmt: skip
+            btn.bind(on_press=lambda _b, key=a.id: self.vm.press(key))
+            self.buttons[f"action:{a.id}"] = btn
+            row.add_widget(btn)
+        return row
 
     def show_hint(self, view: View) -> bool:
         """The scan hint is shown, but on a small landscape panel (the services need the height)."""
@@ -507,17 +536,8 @@ class ScreenBuilder(PanelSizing):
         """The scan hint, then the code entries side by side."""
         if self.show_hint(view):
             body.add_widget(self.label(*view.hint, 34, ratio=0.75, bold=False, color=BLUE))
-        if not self.entry_actions(view):
-            return
-        row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None,
-                        height=self.entries_row_h(view))  # fmt: skip
-        for a in self.entry_actions(view):
-            btn = BigButton(bg=GREEN if a.primary else GREY, color=WHITE, text=self.action_markup(a, 44),
-                            radius=self.px(24))  # fmt: skip
-            btn.bind(on_press=lambda _b, key=a.id: self.vm.press(key))
-            self.buttons[f"action:{a.id}"] = btn
-            row.add_widget(btn)
-        body.add_widget(row)
+        if self.entry_actions(view):
+            body.add_widget(self.entries_row(view))
 
     def _flow_parts_h(self, view: View, width: float, title: float, line: float) -> float:
         h = self.titles_h(view, title, width)
@@ -694,7 +714,7 @@ class ScreenBuilder(PanelSizing):
                 Action("prev_page", "◀ Trang trước", "◀ Previous"),
                 Action("next_page", "Trang sau ▶", "Next ▶"),
             )
-            arrow_w = (self.inner_w - self.sp) / 2 if self.portrait else self.inner_w / 3.7
+            arrow_w = (self.inner_w - self.sp) / 2 if self.portrait else self.inner_w / (3.7 + 0.4 * self.entries_top)
             pager_h = max(self.button_h(self.pager_markup(a), arrow_w, self.target(110)) for a in pager)
             if self.portrait:  # "Trang 1/2" under the title, the arrows in a row under the services
                 page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
@@ -703,6 +723,8 @@ class ScreenBuilder(PanelSizing):
                 mid_w = (self.inner_w - 2 * self.sp) * 1.6 / 3.6
                 page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
                 top = max(pager_h, self.titles_h(view, PAGED_TITLE, mid_w) + self.page_h(*page, mid_w))
+                if self.entries_top:  # the entries alone between the arrows (they say the page)
+                    top = max(pager_h, self.entries_row_h(view, self.entries_mid_w()))
                 room = self.inner_h - top - self.sp
             self.page_room = room
             for row in rows:  # whole rows, as many as fit, page after page
@@ -754,6 +776,13 @@ class ScreenBuilder(PanelSizing):
             if a.id == "page" and not title:
                 continue  # under the title
             if a.id == "page":
+                if title and self.entries_top:
+                    mid = BoxLayout(orientation="vertical", size_hint_x=2.0)
+                    mid.add_widget(Widget())
+                    mid.add_widget(self.entries_row(view, self.entries_mid_w()))
+                    mid.add_widget(Widget())
+                    row.add_widget(mid)
+                    continue
                 mid = BoxLayout(orientation="vertical", size_hint_x=1.6 if title else 1)
                 mid.add_widget(Widget())
                 if title:

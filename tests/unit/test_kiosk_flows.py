@@ -218,7 +218,7 @@ def test_a_typed_code_that_is_no_code_stays_on_the_keypad_with_the_reason(make: 
     clock.advance(1)
     assert vm.press("find")
     v = vm.view()
-    assert v.screen == "keypad" and v.error and v.lines[0][0] == "Không nhận ra mã này."
+    assert v.screen == "keypad" and v.error and v.lines[0][0] == "Mã chưa đúng dạng, xin kiểm tra lại"
     assert v.entry == "DL1" and backend.asked == []
 
 
@@ -502,7 +502,7 @@ def test_a_card_asks_for_consent_first_and_shows_only_initials(make: Make) -> No
     assert vm.press("agree")
     v = vm.view()
     assert v.screen == "home"
-    assert v.banner == "Thẻ căn cước N.V.T.A.: số ưu tiên (từ 75 tuổi) — xin mời chọn lĩnh vực"
+    assert v.banner == "Thẻ căn cước N.V.T.A.: số ưu tiên (từ 75 tuổi)"
     assert [a.id for a in v.entries] == ["forget"]
     clock.advance(1)
     assert vm.tap_service("datdai")  # priority known: no question
@@ -523,7 +523,7 @@ def test_a_younger_card_holder_is_asked_the_priority_question(make: Make) -> Non
     vm.on_scan(Scan("YOUNG"))
     clock.advance(1)
     vm.press("agree")
-    assert vm.view().banner == "Thẻ căn cước L.T.B.: xin mời chọn lĩnh vực"
+    assert vm.view().banner == "Thẻ căn cước L.T.B."
     clock.advance(1)
     vm.tap_service("tuphap")
     assert vm.view().screen == "priority"
@@ -647,3 +647,38 @@ def test_every_flow_text_is_nfc_and_has_both_languages() -> None:
     for key, words in W.items():
         assert words.vi and words.en, key
         assert unicodedata.normalize("NFC", words.vi) == words.vi, key
+
+
+def test_read_aloud_reads_the_entries_and_the_flow_screens(make: Make) -> None:
+    from kiosk_app.ticket_kiosk.read_aloud import screen_speech
+
+    vm, *_ = make()
+    said = screen_speech(vm.view())
+    assert "Quét mã trên giấy hẹn hoặc thẻ căn cước" in said
+    assert "Nút Tôi có lịch hẹn" in said and "Nút Nhận kết quả" in said
+    vm.on_scan(Scan(ID_NUMBER))
+    said = screen_speech(vm.view())
+    assert said[0] == "Dùng thẻ căn cước của bạn?" and "Nút Đồng ý" in said
+    assert not any(NAME in s for s in said)
+
+
+def test_the_lookup_mode_and_deadline_in_site_toml(site_factory: SiteFactory) -> None:
+    from onestop.errors import ConfigError
+    from tests.utils.site import SITE
+
+    devices = [dict(d) for d in SITE["devices"]]
+    devices[0]["mode"] = "lookup"
+    backend = {"url": "http://127.0.0.1:9/onestop", "token_env": "T"}
+    cfg = site_factory({"devices": devices, "backend": backend, "kiosk": {"lookup_s": 4}})
+    assert Features.of(cfg, "kiosk-1").lookup_only and cfg.kiosk.lookup_s == 4
+    vm = KioskViewModel(cfg, "kiosk-1", Backend())
+    assert vm.view().screen == "lookup_home" and vm.lookup_s == 4
+    with pytest.raises(ConfigError, match=r"mode: a \"lookup\" kiosk .* needs \[backend\]"):
+        site_factory({"devices": devices}, name="nobackend.toml")
+    devices[0]["mode"] = "tickets"
+    devices[1]["mode"] = "lookup"
+    with pytest.raises(ConfigError, match="only kiosks have a mode"):
+        site_factory({"devices": devices, "backend": backend}, name="counter.toml")
+    devices[1]["mode"] = "sometimes"
+    with pytest.raises(ConfigError, match="mode"):
+        site_factory({"devices": devices}, name="bad.toml")
