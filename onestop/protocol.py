@@ -131,6 +131,10 @@ class Topics:
         """The controller's replies to one device."""
         return f"{self.root}/dev/{device}/reply"
 
+    def dev_citizen(self, device: str) -> str:
+        """A kiosk's citizen note ``{"ticket_id", "name"}`` for the hub (docs/privacy.md); not retained."""
+        return f"{self.root}/dev/{device}/citizen"
+
     def dev_prefix(self, device: str) -> str:
         """Everything a device may publish under (for the ACL)."""
         return f"{self.root}/dev/{device}/#"
@@ -174,6 +178,11 @@ class Topics:
     def all_health(self) -> str:
         """Every device's health topic."""
         return f"{self.root}/dev/+/health"
+
+    @property
+    def all_citizen(self) -> str:
+        """Every kiosk's citizen notes (the hub subscribes when ``[citizen_id] prefill_name`` is on)."""
+        return f"{self.root}/dev/+/citizen"
 
     @property
     def everything(self) -> str:
