@@ -239,6 +239,8 @@ class Ingest:
             where = self.topics.parse_dev(topic)
             if where is not None and where[1] == "citizen":
                 self.on_citizen(where[0], bytes(payload))  # checked there; the payload is never logged
+                with self.applied:
+                    self.applied.notify_all()
                 return
         try:
             data = json.loads(payload) if payload else {}
