@@ -199,7 +199,9 @@ class CitizenNotes:
         """The name noted for ``ticket`` (decrypted), or None. Only the soft caller's API of the
         counter serving that ticket calls this."""
         with self._lock:
-            row = self.db.execute("SELECT day, nonce, sealed FROM notes WHERE ticket = ?", (ticket,)).fetchone()
+            row = self.db.execute(
+                "SELECT day, nonce, sealed FROM notes WHERE ticket = ?", (ticket,)
+            ).fetchone()
             if row is None:
                 return None
             day, nonce, sealed = row

@@ -754,7 +754,8 @@ def _check_citizen_id(cfg: SiteConfig) -> list[str]:
     problems: list[str] = []
     if 0 < cid.priority_age < 18:
         problems.append(
-            f"citizen_id.priority_age: expected 0 (off) or an age of 18 or more such as 75, got {cid.priority_age}"
+            "citizen_id.priority_age: expected 0 (off) or an age of 18 or more such as 75, "
+            f"got {cid.priority_age}"
         )
     if not cid.enabled:
         for key in ("priority_age", "prefill_name", "find_bookings", "find_dossiers", "forward"):

@@ -28,7 +28,10 @@ AN = (
     "Số 12 ngõ 34 phố Hàng Bạc, Phường Hàng Bạc, Quận Hoàn Kiếm, Hà Nội|10052021"
 )
 #: A woman born 2005 in Hồ Chí Minh City (079), 4th digit 3 (2000s, female), no old CMND.
-NGOC = "079305001234||Trần Thị Bích Ngọc|22082005|Nữ|123 Lê Lợi, Phường Bến Thành, Quận 1, TP. Hồ Chí Minh|01072021"
+NGOC = (
+    "079305001234||Trần Thị Bích Ngọc|22082005|Nữ|"
+    "123 Lê Lợi, Phường Bến Thành, Quận 1, TP. Hồ Chí Minh|01072021"
+)
 
 
 def test_cccd_2021_layout() -> None:

@@ -18,7 +18,9 @@ NAME = "Nguyễn Văn An"
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> config.SiteConfig:
-    data = site_data({"citizen_id": {"enabled": True, "prefill_name": True}, "storage": {"dir": str(tmp_path)}})
+    data = site_data(
+        {"citizen_id": {"enabled": True, "prefill_name": True}, "storage": {"dir": str(tmp_path)}}
+    )
     return config.parse(data)
 
 
@@ -62,7 +64,9 @@ def test_only_kiosks_and_well_formed(
         assert not n.receive("counter-1", note())
         assert not n.receive("nobody", note())
         assert not n.receive("kiosk-1", b"not json " + NAME.encode())
-        assert not n.receive("kiosk-1", json.dumps({"ticket_id": "T1", "name": NAME, "id": "001052012345"}).encode())
+        assert not n.receive(
+            "kiosk-1", json.dumps({"ticket_id": "T1", "name": NAME, "id": "001052012345"}).encode()
+        )
         assert not n.receive("kiosk-1", b"x" * (MAX_PAYLOAD + 1))
     assert n.count() == 0 and n.stats["dropped"] == 5
     assert "counter-1" in caplog.text and "Nguyễn" not in caplog.text and "001052012345" not in caplog.text

@@ -31,8 +31,16 @@ def test_defaults_are_all_off() -> None:
 
 def test_a_valid_setting() -> None:
     cid = config.parse(
-        site({"enabled": True, "priority_age": 75, "prefill_name": True, "find_dossiers": True,
-              "forward": True}, backend=True)  # fmt: skip
+        site(
+            {
+                "enabled": True,
+                "priority_age": 75,
+                "prefill_name": True,
+                "find_dossiers": True,
+                "forward": True,
+            },
+            backend=True,
+        )
     ).citizen_id
     assert cid.uses == ["priority_age", "prefill_name", "find_dossiers"]
 
@@ -40,12 +48,28 @@ def test_a_valid_setting() -> None:
 @pytest.mark.parametrize(
     ("section", "backend", "expected"),
     [
-        ({"prefill_name": True}, False, "citizen_id.prefill_name: has no effect unless citizen_id.enabled = true"),
+        (
+            {"prefill_name": True},
+            False,
+            "citizen_id.prefill_name: has no effect unless citizen_id.enabled = true",
+        ),
         ({"priority_age": 75}, False, "citizen_id.priority_age: has no effect unless"),
-        ({"enabled": True, "priority_age": 7}, False, "citizen_id.priority_age: expected 0 (off) or an age of 18"),
+        (
+            {"enabled": True, "priority_age": 7},
+            False,
+            "citizen_id.priority_age: expected 0 (off) or an age of 18",
+        ),
         ({"enabled": True, "priority_age": 121}, False, "citizen_id.priority_age:"),
-        ({"enabled": True, "find_bookings": True}, False, "citizen_id.find_bookings: needs citizen_id.forward"),
-        ({"enabled": True, "find_dossiers": True, "forward": True}, False, "citizen_id.forward: needs a [backend]"),
+        (
+            {"enabled": True, "find_bookings": True},
+            False,
+            "citizen_id.find_bookings: needs citizen_id.forward",
+        ),
+        (
+            {"enabled": True, "find_dossiers": True, "forward": True},
+            False,
+            "citizen_id.forward: needs a [backend]",
+        ),
         ({"enabled": True, "forward": True}, True, "citizen_id.forward: sends nothing unless"),
         ({"enabled": "maybe"}, False, "citizen_id.enabled:"),
         ({"enabled": True, "name": True}, False, "citizen_id.name: unknown key"),
