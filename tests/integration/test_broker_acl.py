@@ -291,5 +291,5 @@ def test_citizen_notes_reach_the_hub_alone(site_cfg: SiteConfig, mqtt: MqttFacto
     assert not kiosk.publish_acked(t.dev_citizen("kiosk-1"), note).is_failure
     for w in watchers.values():
         _sentinel(kiosk, t.dev_health("kiosk-1"), w)
-    got = {name: [m.payload.decode() for m in w.inbox.messages(t.all_citizen)] for name, w in watchers.items()}
+    got = {n: [m.payload.decode() for m in w.inbox.messages(t.all_citizen)] for n, w in watchers.items()}
     assert got == {"hub": [note], "monitor": [], "controller": []}
