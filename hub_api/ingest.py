@@ -88,7 +88,9 @@ class Ingest:
                     (t.all_status, 1),
                     (t.all_health, 1),
                     (t.state_all, 1),
-                    *([(t.all_citizen, 1)] if on_citizen is not None else []),
+                    # QoS 0: a note is never queued for the hub's session while it is offline, so
+                    # the broker never writes a name into its persistence file (docs/privacy.md).
+                    *([(t.all_citizen, 0)] if on_citizen is not None else []),
                 ],
             ),
             on_message=self._receive,

@@ -226,3 +226,46 @@ def test_the_name_reaches_only_the_serving_clerk_and_is_gone_after_day_close(
             scanned += 1
     assert scanned >= 4 and (tmp_path / "hub.db").exists() and (tmp_path / "citizen-notes.db").exists()
     assert_absent("the log", caplog.text.encode())
+
+
+def test_a_note_sent_while_the_hub_is_offline_is_not_queued_for_it(
+    controller: Controller, device: DeviceFactory, site_cfg: SiteConfig, broker: Broker,
+    credentials: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The hub takes notes at QoS 0: the broker keeps none for its persistent session while it is
+    down (so none can land in the broker's persistence file). Events sent after the note are queued
+    for the hub in the same session; once they are stored, a queued note would have come first."""
+    from hub_api.app import Hub
+
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+
+    def open_hub() -> Hub:
+        h = Hub.open(
+            site_cfg, credentials["hub"], db_path=tmp_path / "hub.db", host=broker.host, port=broker.port
+        )
+        h.start()
+        assert h.ingest is not None and h.notes is not None
+        return h
+
+    topics = Topics(site_cfg.site.id)
+    kiosk = device("kiosk-1")
+    hub = open_hub()
+    try:
+        assert hub.ingest is not None and hub.notes is not None
+        hub.ingest.mqtt.wait_connected(10)
+        first = kiosk.request("issue", {"service": "tuphap"})["ticket"]
+        kiosk.mqtt.publish(topics.dev_citizen("kiosk-1"), {"ticket_id": first["id"], "name": NAME})
+        assert hub.ingest.wait_for(lambda: hub.notes is not None and hub.notes.stats["stored"] == 1, 15)
+    finally:
+        hub.stop()
+    kiosk.mqtt.publish(topics.dev_citizen("kiosk-1"), {"ticket_id": "offline-1", "name": NAME}, qos=1)
+    kiosk.request("issue", {"service": "tuphap"})  # its event is queued for the hub's session
+    last = controller._store.last_seq
+    again = open_hub()
+    try:
+        assert again.ingest is not None and again.notes is not None
+        assert again.ingest.wait_for_seq(last, 15)
+        assert again.notes.stats["stored"] == 0 and again.notes.name_for("offline-1") is None
+        assert again.notes.name_for(first["id"]) == NAME  # the note taken before is still there
+    finally:
+        again.stop()
