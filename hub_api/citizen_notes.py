@@ -160,7 +160,11 @@ class CitizenNotes:
         except BadNote as exc:
             self._drop(device, str(exc))
             return False
-        return self.put(ticket, name, device=device)
+        try:
+            return self.put(ticket, name, device=device)
+        except (sqlite3.Error, OSError) as exc:  # a full or failing disk: the note is lost, nothing else
+            self._drop(device, f"cannot store it ({type(exc).__name__}: {exc})")
+            return False
 
     def put(self, ticket: str, name: str, *, device: str = "?") -> bool:
         """Store ``name`` for ``ticket`` (replacing an earlier note of that ticket), encrypted."""
@@ -198,14 +202,18 @@ class CitizenNotes:
     def name_for(self, ticket: str) -> str | None:
         """The name noted for ``ticket`` (decrypted), or None. Only the soft caller's API of the
         counter serving that ticket calls this."""
-        with self._lock:
-            row = self.db.execute(
-                "SELECT day, nonce, sealed FROM notes WHERE ticket = ?", (ticket,)
-            ).fetchone()
-            if row is None:
-                return None
-            day, nonce, sealed = row
-            aead = self._key(day, create=False)
+        try:
+            with self._lock:
+                row = self.db.execute(
+                    "SELECT day, nonce, sealed FROM notes WHERE ticket = ?", (ticket,)
+                ).fetchone()
+                if row is None:
+                    return None
+                day, nonce, sealed = row
+                aead = self._key(day, create=False)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("citizen notes cannot be read: %s", exc)
+            return None
         if aead is None:
             return None
         try:

@@ -127,3 +127,11 @@ def test_turned_off_forgets_everything(cfg: config.SiteConfig, tmp_path: Path) -
     forget_all_notes(cfg, tmp_path / "citizen-notes.db")
     assert not (tmp_path / "citizen-notes.db").exists()
     assert not list((tmp_path / "secrets" / "citizen").iterdir())
+
+
+def test_a_failing_disk_loses_the_note_only(cfg: config.SiteConfig, tmp_path: Path) -> None:
+    n = notes_at(cfg, tmp_path, [datetime(2026, 12, 4, 3, 0, tzinfo=UTC)])
+    n.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a read-only or full disk
+    assert not n.receive("kiosk-1", note()) and n.stats["dropped"] == 1
+    assert n.name_for("20261204-A001") is None
+    n.close()
