@@ -135,3 +135,25 @@ def test_a_failing_disk_loses_the_note_only(cfg: config.SiteConfig, tmp_path: Pa
     assert not n.receive("kiosk-1", note()) and n.stats["dropped"] == 1
     assert n.name_for("20261204-A001") is None
     n.close()
+
+
+def test_the_hub_takes_notes_only_when_the_site_prefills_names(tmp_path: Path) -> None:
+    from hub_api.app import Hub
+
+    def opened(citizen_id: dict[str, object]) -> Hub:
+        data = site_data({"citizen_id": citizen_id, "storage": {"dir": str(tmp_path)}})
+        return Hub.open(config.parse(data), "pw", db_path=tmp_path / "hub.db")
+
+    on = opened({"enabled": True, "prefill_name": True})
+    assert on.notes is not None and on.ingest is not None
+    assert ("onestop/v1/t-site/dev/+/citizen", 0) in on.ingest.mqtt.settings.subscriptions
+    on.notes.put("T1", NAME)
+    on.stop()
+    assert (tmp_path / "citizen-notes.db").exists()
+    off = opened({"enabled": True, "priority_age": 75})
+    assert off.notes is None and off.ingest is not None
+    assert not any("citizen" in topic for topic, _qos in off.ingest.mqtt.settings.subscriptions)
+    off.stop()
+    # Turned off: what an earlier run kept is deleted at the next start.
+    assert not (tmp_path / "citizen-notes.db").exists()
+    assert not list((tmp_path / "secrets" / "citizen").iterdir())
