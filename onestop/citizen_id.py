@@ -204,7 +204,7 @@ def _sex(value: str) -> Sex:
     v = value.strip().casefold()
     if v == "nam":
         return "Nam"
-    if v == "nữ":
+    if v in ("nữ", "nu"):  # a keyboard-wedge scanner may lose the diacritics
         return "Nữ"
     raise _invalid("bad_sex", "Giới tính trên thẻ không đọc được.", "The sex on the card cannot be read.")
 

@@ -182,3 +182,9 @@ def test_age_and_priority() -> None:
     leap = CitizenCard("001052012345", None, "A", date(1952, 2, 29), "Nam", "", date(2021, 1, 1))
     assert age_on(leap, date(2027, 2, 28)) == 74 and age_on(leap, date(2027, 3, 1)) == 75
     assert age_on(leap, date(1950, 1, 1)) == 0
+
+
+def test_a_wedge_scanner_without_diacritics() -> None:
+    # A HID keyboard-wedge scanner that cannot type Vietnamese sends the letters without their marks.
+    card = parse_card("079305001234||Tran Thi Bich Ngoc|22082005|Nu|123 Le Loi, Quan 1|01072021", today=TODAY)
+    assert card.sex == "Nữ" and card.name == "Tran Thi Bich Ngoc"
