@@ -95,6 +95,9 @@ def test_repr_masks_personal_data() -> None:
         ("a|b|c", "not_a_card"),
         ("x" * (MAX_TEXT + 1), "too_long"),
         ("011234567|x|Nguyễn Văn An|15031952|Nam|Hà Nội|10052021", "old_cmnd"),
+        ("https://dichvucong.hagiang.gov.vn/tra-cuu?maHoSo=000.00.12.H23-241204-0003", "not_a_card"),
+        ("000.00.12.H23-241204-0003", "not_a_card"),
+        ("DL24120400017", "not_a_card"),
     ],
 )
 def test_unknown_formats(text: str, code: str) -> None:
