@@ -51,6 +51,23 @@ def register(sub: Any) -> None:
     q.add_argument("--dossiers", default=None, help="a JSON file: [{code, site, title, status, ...}]")
     q.set_defaults(run=_import)
 
+    q = psub.add_parser("bridge", help="the province broker's files, and each site's bridge to it")
+    q.add_argument("action", choices=["init", "add", "remove", "list"])
+    q.add_argument(
+        "--dir", required=True, help="the province broker's directory (e.g. /etc/onestop-province/broker)"
+    )
+    q.add_argument("--province", default="province", help="init: the province's id, in the CA's name")
+    q.add_argument(
+        "--host", action="append", default=[],
+        help="init: a name or address sites reach the broker at (repeat); add: the one this site uses",
+    )  # fmt: skip
+    q.add_argument("--port", type=int, default=8883, help="add: the broker's TLS port (default 8883)")
+    q.add_argument("--site", default=None, help="add/remove: the site id")
+    q.add_argument(
+        "--out", default=None, help="add: where to write the site's bundle (default ./bridge-SITE)"
+    )
+    q.set_defaults(run=_bridge)
+
     q = psub.add_parser("site", help="register a site, or give it a new token (printed once)")
     dsn_arg(q)
     q.add_argument("action", choices=["add", "list"])
@@ -107,6 +124,46 @@ def _import(args: argparse.Namespace) -> int:
                 print(f"onestop province import: {path}: {exc}", file=sys.stderr)
                 return 2
             print(f"{path}: {n} written")
+    return 0
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from province import bridge
+
+    d = bridge.ProvinceBrokerDir(Path(args.dir))
+    if args.action == "init":
+        if not args.host:
+            raise SystemExit(
+                "onestop province bridge init: give --host (the name sites connect to), once or more"
+            )
+        bridge.init_broker_dir(d.path, args.province, args.host)
+        print(f"{d.path}: CA, broker certificate for {', '.join(args.host)}, accounts and ACL written")
+        print(f"# the province service's broker password is in {d.service_password}", file=sys.stderr)
+        return 0
+    if args.action == "list":
+        for site in d.sites():
+            print(site)
+        return 0
+    if not args.site:
+        raise SystemExit(f"onestop province bridge {args.action}: --site is required")
+    if args.action == "remove":
+        if not bridge.remove_site(d, args.site):
+            print(f"onestop province bridge remove: no account for site {args.site!r}", file=sys.stderr)
+            return 2
+        print(f"site {args.site} removed: reload the province broker (systemctl reload mosquitto)")
+        return 0
+    if len(args.host) != 1:
+        raise SystemExit("onestop province bridge add: give exactly one --host (what the site connects to)")
+    out = Path(args.out or f"bridge-{args.site}")
+    files = bridge.add_site(d, args.site, args.host[0], args.port).write(out)
+    print("\n".join(str(f) for f in files))
+    print(
+        "# copy both files to the site's hub: /etc/mosquitto/conf.d/ and /etc/onestop/; then reload the "
+        "province broker (it has a new account) and restart the site's mosquitto",
+        file=sys.stderr,
+    )
     return 0
 
 
