@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
         "--onward-adapter", default="default", help="'default' (§4 over HTTP) or package.module:factory"
     )
     q.add_argument("--onward-batch", type=int, default=200, help="records per onward batch")
+    q.add_argument("--live-broker", default=None, metavar="HOST:PORT", help="the province broker (live view)")
+    q.add_argument("--live-password-file", default=None, help="the province account's password file")
     q.set_defaults(run=_serve)
 
     q = psub.add_parser(
@@ -67,6 +69,13 @@ def register(sub: Any) -> None:
         "--out", default=None, help="add: where to write the site's bundle (default ./bridge-SITE)"
     )
     q.set_defaults(run=_bridge)
+
+    q = psub.add_parser("token", help="a token for a person: viewer, manager, admin, or centre (one site)")
+    dsn_arg(q)
+    q.add_argument("--name", required=True)
+    q.add_argument("--role", required=True, choices=["viewer", "manager", "admin", "centre"])
+    q.add_argument("--site", default=None, help="for --role centre: the centre's site id")
+    q.set_defaults(run=_token)
 
     q = psub.add_parser("site", help="register a site, or give it a new token (printed once)")
     dsn_arg(q)
@@ -167,6 +176,20 @@ def _bridge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from province.store import Store
+
+    if (args.role == "centre") != bool(args.site):
+        raise SystemExit("onestop province token: --site goes with --role centre, and only with it")
+    store = Store(_dsn(args), node="cli", max_size=1)
+    store.open()
+    try:
+        print(store.add_token(args.name, args.role, args.site))
+    finally:
+        store.close()
+    return 0
+
+
 def _site(args: argparse.Namespace) -> int:
     from province.store import Store
 
@@ -217,11 +240,27 @@ def _serve(args: argparse.Namespace) -> int:
             batch_size=args.onward_batch,
         )  # fmt: skip
         onward = OnwardForwarder(store.dsn, backend).start()
+    live = None
+    if args.live_broker:
+        from onestop.mqtt import MqttSettings
+        from province.bridge import SERVICE_ACCOUNT
+        from province.live import LiveView
+
+        if not args.live_password_file:
+            raise SystemExit("onestop province serve: --live-broker needs --live-password-file")
+        with open(args.live_password_file, encoding="utf-8") as f:
+            password = f.read().strip()
+        b_host, b_port = parse_listen(args.live_broker)
+        settings = MqttSettings(b_host, b_port, SERVICE_ACCOUNT, password, client_id=SERVICE_ACCOUNT,
+                                session_expiry_s=0)  # fmt: skip
+        live = LiveView(store.dsn, settings).start()
     log.info("province node %s on %s:%d, schema version %d", node, host, port, version)
     try:
         uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
     finally:
         if onward is not None:
             onward.stop()
+        if live is not None:
+            live.stop()
         store.close()
     return 0

@@ -144,6 +144,7 @@ class Store:
             kwargs={"connect_timeout": 5},
         )
         self._tokens: dict[str, tuple[str | None, float]] = {}
+        self._people: dict[str, tuple[tuple[str, str, str | None] | None, float]] = {}
         self._lock = threading.Lock()
 
     def open(self, *, migrate: bool = False, wait_s: float = 30.0) -> int:
@@ -173,6 +174,53 @@ class Store:
         with self._lock:
             self._tokens.clear()
         return token
+
+    def add_token(self, name: str, role: str, site: str | None = None, token: str | None = None) -> str:
+        """A person's token (viewer, manager, admin; ``centre`` with a site): returned once, kept hashed."""
+        token = token or secrets.token_urlsafe(32)
+        with self.pool.connection() as conn:
+            conn.execute(
+                """INSERT INTO province_tokens (name, role, site, token_sha256) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (name) DO UPDATE
+                   SET role = EXCLUDED.role, site = EXCLUDED.site, token_sha256 = EXCLUDED.token_sha256""",
+                (name, role, site, token_hash(token)),
+            )
+        with self._lock:
+            self._tokens.clear()
+        return token
+
+    def person(self, token: str) -> tuple[str, str, str | None] | None:
+        """(name, role, site) of a person's token, or None."""
+        digest = "p:" + token_hash(token)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._people.get(digest)
+            if hit is not None and now - hit[1] < TOKEN_CACHE_S:
+                return hit[0]
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT name, role, site FROM province_tokens WHERE token_sha256 = %s", (digest[2:],)
+            ).fetchone()
+        who = (row[0], row[1], row[2]) if row else None
+        with self._lock:
+            if len(self._people) > 10_000:
+                self._people.clear()
+            self._people[digest] = (who, now)
+        return who
+
+    def live(self, site: str | None = None) -> list[dict[str, Any]]:
+        """Every registered centre's live summary (or one centre's), by site id."""
+        from province.live import summary
+
+        sql = """SELECT s.id, s.name, l.state, l.link, l.link_since, l.last_seen
+                 FROM sites s LEFT JOIN site_live l ON l.site = s.id"""
+        params: tuple[Any, ...] = ()
+        if site is not None:
+            sql += " WHERE s.id = %s"
+            params = (site,)
+        with self.pool.connection() as conn:
+            rows = conn.execute(sql + " ORDER BY s.id", params).fetchall()
+        return [summary(r[0], r[1], r[2:] if r[3] is not None else None) for r in rows]
 
     def sites(self) -> list[dict[str, Any]]:
         with self.pool.connection() as conn:

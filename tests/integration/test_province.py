@@ -266,7 +266,7 @@ def test_onward_forwarding_survives_a_down_system_and_a_killed_leader(
             fake.backend.control({"mode": "up"})
             fake.backend.control({"mode": "slow", "ms": 200})
             assert fake.backend.wait_for(lambda: len(fake.backend.records()) >= 50, WAIT_S)
-            leader = n1 if "forwards onward now" in (tmp_path / "n1.log").read_text() else n2
+            leader = n1 if "leads onward forwarding now" in (tmp_path / "n1.log").read_text() else n2
             leader.kill()
             fake.backend.control({"mode": "up"})
             assert fake.backend.wait_for(lambda: len(fake.backend.records()) >= 400, 60), len(

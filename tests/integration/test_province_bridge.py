@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from onestop.broker import Broker, free_port
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
-from province import bridge
+from province import bridge, migrations
 from province.bridge import ProvinceBroker, ProvinceBrokerDir
+from province.store import Store
 from tests.utils.mqtt import ConnectRefused, TestClient, connect
+from tests.utils.postgres import pg_cluster, pg_dsn  # noqa: F401  # fixtures
+from tests.utils.province import ProvinceNode
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +160,71 @@ def test_events_queue_while_the_link_is_down_and_arrive_after(
     finally:
         site.stop()
         watch.close()
+
+
+def test_the_province_sees_each_centre_live_and_when_its_link_drops(
+    site_cfg: SiteConfig,
+    province_dir: ProvinceBrokerDir,
+    province_broker: ProvinceBroker,
+    pg_dsn: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    site_id = site_cfg.site.id
+    migrations.migrate(pg_dsn)
+    store = Store(pg_dsn, max_size=1)
+    store.open()
+    store.add_site(site_id, "Trung tâm thử")
+    store.add_site("other-site", "Trung tâm khác")
+    viewer = store.add_token("lan", "viewer")
+    centre = store.add_token("other-manager", "centre", "other-site")
+    store.close()
+    site = _site_broker(site_cfg, province_dir, province_broker, tmp_path)
+    site.start()
+    live = ["--live-broker", f"127.0.0.1:{province_broker.port}",
+            "--live-password-file", str(province_dir.service_password)]  # fmt: skip
+    root = bridge.site_prefix(site_id)
+
+    def centres(token: str) -> dict[str, dict[str, Any]]:
+        r = httpx.get(f"{node.url}/api/v1/live", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        return {c["site"]: c for c in r.json()["centres"]}
+
+    def until(check: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + WAIT_S
+        pause = threading.Event()
+        while time.monotonic() < deadline:
+            if check():
+                return True
+            pause.wait(0.1)
+        return False
+
+    with ProvinceNode(pg_dsn, "n1", extra=live, log_path=tmp_path / "node.log") as node:
+        try:
+            ctl = connect(site.host, site.port, "controller", ensure_credentials(site_cfg)["controller"])
+            ctl.publish_acked(
+                f"{root}/state/counter/1", {"counter": "1", "status": "open", "seq": 1}, retain=True
+            )
+            ctl.publish_acked(
+                f"{root}/state/counter/2", {"counter": "2", "status": "closed", "seq": 1}, retain=True
+            )
+            ctl.publish_acked(f"{root}/state/service/tuphap", {"service": "tuphap", "waiting": 7, "seq": 1},
+                              retain=True)  # fmt: skip
+            ctl.publish_acked(f"{root}/state/service/datdai", {"service": "datdai", "waiting": 5, "seq": 1},
+                              retain=True)  # fmt: skip
+            ctl.publish_acked(f"{root}/dev/kiosk-01/status", {"online": False, "role": "kiosk"}, retain=True)
+            ctl.publish_acked(f"{root}/state/board", b"not json")  # a broken site: dropped, nothing stops
+            ctl.close()
+            assert until(lambda: centres(viewer)[site_id]["waiting"] == 12), centres(viewer)
+            now = centres(viewer)
+            mine = now[site_id]
+            assert (mine["link"], mine["counters_open"], mine["counters"]) == ("up", 1, 2)
+            assert mine["device_alerts"] == [{"device": "kiosk-01", "alert": "offline"}]
+            assert now["other-site"]["link"] == "unknown" and now["other-site"]["last_seen"] is None
+            assert list(centres(centre)) == ["other-site"], "a centre manager sees only their centre"
+            seen = mine["last_seen"]
+        finally:
+            site.stop()  # the site's hub goes dark: its bridge's Last Will says so
+        assert until(lambda: centres(viewer)[site_id]["link"] == "down"), centres(viewer)
+        gone = centres(viewer)[site_id]
+        assert gone["last_seen"] >= seen and gone["waiting"] == 12, "the last known state stays, marked"
+        assert httpx.get(f"{node.url}/api/v1/live", timeout=10).status_code == 401
