@@ -127,6 +127,8 @@ class HidScanner(Scanner):
         self.decoder = KeyDecoder(
             self.source, params.suffix, params.timeout_s, params.alt_codes, params.max_length
         )
+        #: Called with every event read, before decoding (``scan-test --record``); never in production.
+        self.tap: Callable[[InputEventLike], None] | None = None
         self._device: InputDeviceLike | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -182,7 +184,7 @@ class HidScanner(Scanner):
             assert device is not None
             try:
                 pending = lambda: self.decoder.pending  # noqa: E731
-                events = device_events(device, self.params.timeout_s, self._wake_r, pending)
+                events = self._tapped(device_events(device, self.params.timeout_s, self._wake_r, pending))
                 decode_events(events, self.decoder, self._emit)
             except OSError as exc:
                 gone = exc.errno in (errno.ENODEV, errno.EIO, errno.EBADF, errno.ENOENT)
@@ -201,6 +203,13 @@ class HidScanner(Scanner):
                 self._release()
                 self._set_health("error", f"reading failed: {exc}")
                 self._stopping.wait(self.params.poll_s)
+
+    def _tapped(self, events: Iterator[InputEventLike | None]) -> Iterator[InputEventLike | None]:
+        for event in events:
+            tap = self.tap
+            if tap is not None and event is not None:
+                tap(event)
+            yield event
 
     # -- the device ----------------------------------------------------------------------------
     def _connect(self) -> bool:

@@ -28,6 +28,16 @@ from device_drivers.scanner.errors import ScannerConfigError
 
 BACKEND_NAMES = ("hid", "serial", "sim")
 
+_FRIENDLY = {
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a text in quotes",
+}
+
 
 def _usb_id(value: Any) -> Any:
     """USB ids as numbers or strings like ``"0x0c2e"`` / ``"0c2e"`` (as ``lsusb`` shows them)."""
@@ -129,7 +139,7 @@ def parse_params(table: dict[str, Any]) -> Params:
         problems = []
         for e in exc.errors():
             key = ".".join(str(p) for p in e["loc"])
-            msg = str(e["msg"]).removeprefix("Value error, ")
+            msg = _FRIENDLY.get(e["type"]) or str(e["msg"]).removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 allowed = ", ".join(sorted(model.model_fields))
                 msg = f"unknown parameter for the {backend} backend (allowed: {allowed})"

@@ -102,7 +102,7 @@ class SimScanner(Scanner):
         now = time.monotonic()
         scans = self.framer.feed(data, now)
         if idle:
-            tail = self.framer.idle(now + self.framer.timeout_s)
+            tail = self.framer.idle(float("inf"))
             scans += [tail] if tail is not None else []
         for scan in scans:
             self._deliver(scan)
