@@ -33,6 +33,11 @@ from device_drivers.scanner.params import HidParams
 
 log = logging.getLogger(__name__)
 
+NO_EVDEV = (
+    "the hid scanner backend needs python-evdev (Linux only): `apt install python3-evdev` on Raspberry "
+    "Pi OS/Debian (a kiosk's install.sh does it), or `pip install 'onestop-queue[hid]'`"
+)
+
 
 class InputDeviceLike(Protocol):
     """What the backend uses of ``evdev.InputDevice`` (a fake in tests has the same)."""
@@ -91,9 +96,7 @@ def _evdev_opener(path: str) -> InputDeviceLike:
     try:
         import evdev
     except ImportError:
-        raise ScannerUnavailable(
-            "the hid scanner backend needs python-evdev (Linux; `pip install evdev`)"
-        ) from None
+        raise ScannerUnavailable(NO_EVDEV) from None
     device: Any = evdev.InputDevice(path)
     return device
 
@@ -152,9 +155,7 @@ class HidScanner(Scanner):
             try:
                 import evdev  # noqa: F401
             except ImportError:
-                raise ScannerUnavailable(
-                    "the hid scanner backend needs python-evdev (Linux; `pip install evdev`)"
-                ) from None
+                raise ScannerUnavailable(NO_EVDEV) from None
         self._stopping.clear()
         self._wake_r, self._wake_w = os.pipe()
         self._connect()  # the first attempt here, so that health() is true when start() returns

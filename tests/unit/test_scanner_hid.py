@@ -280,3 +280,30 @@ def test_a_listener_that_raises_does_not_stop_the_reader() -> None:
 def test_make_scanner_builds_the_hid_backend_without_touching_the_device() -> None:
     scanner = make_scanner({"backend": "hid", "path": "/dev/input/by-id/usb-x-event-kbd"})
     assert isinstance(scanner, HidScanner) and scanner.health() == "offline"
+
+
+def test_without_python_evdev_the_hid_backend_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from device_drivers.scanner import ScannerUnavailable
+
+    monkeypatch.setitem(sys.modules, "evdev", None)  # import evdev raises ImportError
+    scanner = make_scanner({"backend": "hid", "path": "/dev/input/event0"})
+    with pytest.raises(ScannerUnavailable, match="apt install python3-evdev"):
+        scanner.start(lambda s: None)
+
+
+def test_the_real_evdev_opener_on_a_node_that_is_no_input_device_is_offline(tmp_path: Path) -> None:
+    pytest.importorskip("evdev")
+    scanner = make_scanner({"backend": "hid", "path": "/dev/null", "poll_s": 0.05})
+    scanner.start(lambda s: None)
+    try:
+        assert scanner.health() == "offline" and scanner.detail.startswith("cannot open /dev/null")
+    finally:
+        scanner.stop()
+    missing = make_scanner({"backend": "hid", "name": "Xenon", "by_id_dir": str(tmp_path), "poll_s": 0.05})
+    missing.start(lambda s: None)
+    try:
+        assert missing.health() == "offline" and "no input device matches Xenon" in missing.detail
+    finally:
+        missing.stop()
