@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from device_drivers.scanner import keymap
 from device_drivers.scanner.base import Scan, Scanner
 from device_drivers.scanner.errors import ScannerNotFound, ScannerUnavailable
 from device_drivers.scanner.keys import InputEventLike, KeyDecoder
@@ -270,9 +271,24 @@ class HidScanner(Scanner):
 
     def _matches(self, device: InputDeviceLike) -> bool:
         p = self.params
+        if not _types_text(device):
+            return False  # the same scanner's other interfaces (consumer control, a mouse)
         if p.name is not None and p.name.casefold() not in (device.name or "").casefold():
             return False
         info = getattr(device, "info", None)
         if p.vendor_id is not None and getattr(info, "vendor", None) != p.vendor_id:
             return False
         return not (p.product_id is not None and getattr(info, "product", None) != p.product_id)
+
+
+def _types_text(device: InputDeviceLike) -> bool:
+    """True when the device has the keys of a keyboard (A and Enter); a device that cannot tell
+    (a fake without ``capabilities``) counts as one."""
+    capabilities = getattr(device, "capabilities", None)
+    if capabilities is None:
+        return True
+    try:
+        keys = set(capabilities().get(keymap.EV_KEY, []))
+    except OSError:
+        return False
+    return {keymap.KEY_ENTER, keymap.KEY_NAMES["KEY_A"]} <= keys

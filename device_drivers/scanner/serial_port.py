@@ -62,7 +62,8 @@ class SerialScanner(Scanner):
         # the read timeout bounds how late a partial code and stop() are noticed
         poll = min(max(self.params.timeout_s / 4, 0.01), 0.1)
         try:
-            self._serial = serial.Serial(self.params.port, self.params.baudrate, timeout=poll)
+            # exclusive: a second reader (scan-test beside the kiosk) is refused, not given half the codes
+            self._serial = serial.Serial(self.params.port, self.params.baudrate, timeout=poll, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
             self._serial = None
             self._set_health("offline", f"cannot open {self.params.port}: {_reason(exc)}")

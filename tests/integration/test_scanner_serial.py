@@ -190,3 +190,16 @@ def test_scan_test_command_prints_each_scan_from_a_serial_scanner(pty_pair: PtyP
     r = subprocess.run([*argv[:6], str(other), *argv[7:]], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith(f"onestop kiosk: {kiosk['id']}: scanner offline: cannot open")
+
+
+def test_a_second_reader_of_the_same_port_is_refused(pty_pair: PtyPair) -> None:
+    first, got = start(pty_pair.path)
+    second, _ = start(pty_pair.path, poll_s=5)
+    try:
+        assert first.health() == "ok"
+        assert second.health() == "offline" and "exclusively lock" in second.detail, second.detail
+        os.write(pty_pair.master, b"DL24120400017\r")
+        assert texts(got.wait(1)) == [("DL24120400017", True, None)]
+    finally:
+        second.stop()
+        first.stop()

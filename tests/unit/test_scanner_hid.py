@@ -307,3 +307,25 @@ def test_the_real_evdev_opener_on_a_node_that_is_no_input_device_is_offline(tmp_
         assert missing.health() == "offline" and "no input device matches Xenon" in missing.detail
     finally:
         missing.stop()
+
+
+def test_by_name_the_keyboard_interface_is_chosen_not_the_consumer_control() -> None:
+    class WithCaps(FakeInputDevice):
+        def __init__(self, path: str, name: str, keys: list[int]) -> None:
+            super().__init__(path, name)
+            self.keys = keys
+
+        def capabilities(self) -> dict[int, list[int]]:
+            return {keymap.EV_KEY: self.keys}
+
+    control = WithCaps("/dev/input/event5", "Honeywell Xenon Consumer Control", [113, 114, 115])
+    keyboard = WithCaps("/dev/input/event6", "Honeywell Xenon", [keymap.KEY_ENTER, 30, 42])
+    devices = {d.path: d for d in (control, keyboard)}
+    scanner = HidScanner(HidParams(backend="hid", name="xenon"), opener=devices.__getitem__,
+                         lister=lambda: sorted(devices))  # fmt: skip
+    scanner.start(lambda s: None)
+    try:
+        assert scanner.health() == "ok" and scanner.detail.startswith("/dev/input/event6")
+        assert control.calls == ["close"] and keyboard.calls == ["grab"]
+    finally:
+        scanner.stop()
