@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import select
 import stat
 import threading
 import time
@@ -58,7 +59,7 @@ class SimScanner(Scanner):
         self._plugged = True
         self._lock = threading.RLock()
         self._fifo_thread: threading.Thread | None = None
-        self._fifo_stop = threading.Event()
+        self._fifo_wake = (-1, -1)
 
     @property
     def source(self) -> str:
@@ -69,22 +70,23 @@ class SimScanner(Scanner):
         with self._lock:
             self.running = True
             self._set_health("ok" if self._plugged else "offline", "simulated")
-        if self.params.fifo and self._fifo_thread is None:
-            self._fifo_stop.clear()
-            self._fifo_thread = threading.Thread(target=self._read_fifo, name="scanner-sim-fifo", daemon=True)
+        fd = self._open_fifo(self.params.fifo) if self.params.fifo and self._fifo_thread is None else None
+        if fd is not None:
+            self._fifo_wake = os.pipe()
+            self._fifo_thread = threading.Thread(
+                target=self._read_fifo, args=(fd,), name="scanner-sim-fifo", daemon=True
+            )
             self._fifo_thread.start()
 
     def _stop(self) -> None:
         with self._lock:
             self.running = False
         if self._fifo_thread is not None:
-            self._fifo_stop.set()
-            fifo = self.params.fifo
-            if fifo:  # wake the reader blocked in open()/read() by opening the writing end
-                with contextlib.suppress(OSError):
-                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            os.write(self._fifo_wake[1], b"x")
             self._fifo_thread.join(2)
             self._fifo_thread = None
+            for fd in self._fifo_wake:
+                os.close(fd)
         self._set_health("offline", "stopped")
 
     # -- test face -----------------------------------------------------------------------------
@@ -156,32 +158,39 @@ class SimScanner(Scanner):
         return scan
 
     # -- the named pipe ------------------------------------------------------------------------
-    def _read_fifo(self) -> None:
-        path = self.params.fifo
-        assert path is not None
+    def _open_fifo(self, path: str) -> int | None:
+        """The named pipe, made when missing, open for reading; None (health ``error``) if it cannot be."""
         try:
             if not os.path.exists(path):
                 os.mkfifo(path, 0o600)
             elif not stat.S_ISFIFO(os.stat(path).st_mode):
                 self._set_health("error", f"{path} exists and is not a named pipe")
-                return
+                return None
+            # read-write: this process is a writer too, so the pipe never reads end-of-file when
+            # a writer (echo) closes, and select() waits instead of spinning
+            return os.open(path, os.O_RDWR | os.O_NONBLOCK)
         except OSError as exc:
-            self._set_health("error", f"cannot make the named pipe {path}: {exc.strerror}")
-            return
+            self._set_health("error", f"cannot use the named pipe {path}: {exc.strerror}")
+            return None
+
+    def _read_fifo(self, fd: int) -> None:
         framer = ByteFramer(self.source, self.params.suffix, self.params.timeout_s, self.params.max_length)
-        while not self._fifo_stop.is_set():
-            try:
-                with open(path, "rb", buffering=0) as pipe:  # blocks until a writer opens it
-                    while not self._fifo_stop.is_set() and (data := pipe.read(4096)):
-                        for scan in framer.feed(data, time.monotonic()):
+        try:
+            while True:
+                wait = self.params.timeout_s if framer.pending else None
+                ready, _, _ = select.select([fd, self._fifo_wake[0]], [], [], wait)
+                if self._fifo_wake[0] in ready:
+                    return
+                if fd in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        for scan in framer.feed(os.read(fd, 4096), time.monotonic()):
                             self._deliver(scan)
-            except OSError as exc:
-                self._set_health("error", f"reading {path}: {exc.strerror}")
-                self._fifo_stop.wait(1.0)
-                continue
-            tail = framer.idle(float("inf"))  # the writer closed: what it wrote without a newline
-            if tail is not None and not self._fifo_stop.is_set():
-                self._deliver(Scan(tail.text, True, tail.source, tail.error))
+                    continue
+                tail = framer.idle(time.monotonic())  # written without a newline (printf): whole
+                if tail is not None:
+                    self._deliver(Scan(tail.text, True, tail.source, tail.error))
+        finally:
+            os.close(fd)
 
 
 _named: dict[str, SimScanner] = {}

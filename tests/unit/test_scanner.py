@@ -143,8 +143,7 @@ def test_sim_reads_lines_from_a_named_pipe(tmp_path: Path) -> None:
 
     sim.start(on_scan)
     try:
-        with cond:  # the reader makes the pipe; wait for it by opening it for writing (blocks until then)
-            assert cond.wait_for(lambda: fifo.exists(), 2)
+        assert sim.health() == "ok"
         with open(fifo, "wb") as w:
             w.write("DL24120400017\nNguyễn".encode())
         with cond:
@@ -152,6 +151,11 @@ def test_sim_reads_lines_from_a_named_pipe(tmp_path: Path) -> None:
         assert [(s.text, s.complete) for s in got] == [("DL24120400017", True), ("Nguyễn", True)]
     finally:
         sim.stop()
+    (tmp_path / "plain").write_text("")
+    bad = make_scanner({"backend": "sim", "fifo": str(tmp_path / "plain")})
+    bad.start(on_scan)
+    assert bad.health() == "error" and "not a named pipe" in bad.detail
+    bad.stop()
 
 
 # -- parameters and the site file -------------------------------------------------------------------
