@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from device_drivers.scanner.base import HEALTH_STATES, Scan, ScanError, ScanListener, Scanner
 from device_drivers.scanner.errors import (
+    ScannerAccessDenied,
     ScannerConfigError,
     ScannerError,
     ScannerNotFound,
@@ -30,6 +31,7 @@ __all__ = [
     "ScanError",
     "ScanListener",
     "Scanner",
+    "ScannerAccessDenied",
     "ScannerConfigError",
     "ScannerError",
     "ScannerNotFound",

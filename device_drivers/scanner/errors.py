@@ -24,3 +24,7 @@ class ScannerUnavailable(ScannerError, ImportError):
 
 class ScannerNotFound(ScannerError, OSError):
     """The scanner's device node or serial port cannot be found or opened."""
+
+
+class ScannerAccessDenied(ScannerError, PermissionError):
+    """The scanner is there but this user may not read it (not in the ``input`` or ``dialout`` group)."""

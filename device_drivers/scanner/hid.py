@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from device_drivers.scanner import keymap
 from device_drivers.scanner.base import Scan, Scanner
-from device_drivers.scanner.errors import ScannerNotFound, ScannerUnavailable
+from device_drivers.scanner.errors import ScannerAccessDenied, ScannerNotFound, ScannerUnavailable
 from device_drivers.scanner.keys import InputEventLike, KeyDecoder
 from device_drivers.scanner.params import HidParams
 
@@ -221,7 +221,7 @@ class HidScanner(Scanner):
         except ScannerNotFound as exc:
             self._set_health("offline", str(exc))
             return False
-        except ScannerUnavailable as exc:
+        except (ScannerUnavailable, ScannerAccessDenied) as exc:
             self._set_health("error", str(exc))
             return False
         if self.params.grab:
@@ -254,6 +254,10 @@ class HidScanner(Scanner):
         if p.path is not None:
             try:
                 return self._opener(p.path)
+            except PermissionError:
+                raise ScannerAccessDenied(
+                    f"may not read {p.path}: add the user to the 'input' group (the kiosk's install.sh does)"
+                ) from None
             except OSError as exc:
                 raise ScannerNotFound(f"cannot open {p.path}: {exc.strerror or exc}") from None
         candidates = self._lister()

@@ -8,6 +8,7 @@ a read error) or cannot be opened, health says ``offline`` and the port is opene
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -66,7 +67,11 @@ class SerialScanner(Scanner):
             self._serial = serial.Serial(self.params.port, self.params.baudrate, timeout=poll, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
             self._serial = None
-            self._set_health("offline", f"cannot open {self.params.port}: {_reason(exc)}")
+            if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM):
+                hint = "add the user to the 'dialout' group (the kiosk's install.sh does)"
+                self._set_health("error", f"may not open {self.params.port}: {hint}")
+            else:
+                self._set_health("offline", f"cannot open {self.params.port}: {_reason(exc)}")
             return False
         self.framer.reset()
         self._set_health("ok", f"{self.params.port} open at {self.params.baudrate} baud")

@@ -238,3 +238,25 @@ def test_scan_test_refuses_a_kiosk_without_a_scanner_or_with_an_absent_one(tmp_p
         scan_test(cfg, "kiosk-1", count=1)
     with pytest.raises(OnestopError, match="--record: only hid scanners"):
         scan_test(cfg, "kiosk-1", count=1, record=str(tmp_path / "rec.json"))
+
+
+def test_a_port_the_user_may_not_open_is_an_error_with_the_group_to_join(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    import serial  # type: ignore[import-untyped]
+
+    def denied(port: str, *args: Any, **kwargs: Any) -> None:
+        # what pyserial raises for EACCES (as root here, a real port cannot be made unreadable)
+        raise serial.SerialException(
+            errno.EACCES, f"could not open port {port}: [Errno 13] Permission denied"
+        )
+
+    monkeypatch.setattr(serial, "Serial", denied)
+    scanner = make_scanner({"backend": "serial", "port": "/dev/ttyACM0", "poll_s": 5})
+    scanner.start(lambda s: None)
+    try:
+        assert scanner.health() == "error" and "'dialout' group" in scanner.detail, scanner.detail
+    finally:
+        scanner.stop()

@@ -329,3 +329,15 @@ def test_by_name_the_keyboard_interface_is_chosen_not_the_consumer_control() -> 
         assert control.calls == ["close"] and keyboard.calls == ["grab"]
     finally:
         scanner.stop()
+
+
+def test_a_device_the_user_may_not_read_is_an_error_with_the_group_to_join() -> None:
+    def denied(path: str) -> FakeInputDevice:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    scanner = HidScanner(HidParams(backend="hid", path="/dev/input/event2", poll_s=5), opener=denied)
+    scanner.start(lambda s: None)
+    try:
+        assert scanner.health() == "error" and "'input' group" in scanner.detail
+    finally:
+        scanner.stop()
