@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device_drivers.scanner import Scan, ScannerConfigError, keymap, make_scanner
 from device_drivers.scanner.hid import HidScanner, decode_events
@@ -341,3 +343,33 @@ def test_a_device_the_user_may_not_read_is_an_error_with_the_group_to_join() -> 
         assert scanner.health() == "error" and "'input' group" in scanner.detail
     finally:
         scanner.stop()
+
+
+# -- properties ------------------------------------------------------------------------------------
+PRINTABLE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=80)
+
+
+@given(st.lists(PRINTABLE, min_size=1, max_size=5), st.sampled_from(["windows", "unicode", "utf8"]))
+def test_typed_ascii_codes_decode_back_exactly(codes: list[str], alt_codes: str) -> None:
+    t = Typist()
+    for code in codes:
+        t.text(code).enter()
+    scans = decode(t.events, alt_codes=alt_codes)
+    assert [(s.text, s.ok) for s in scans] == [(c, True) for c in codes]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.tuples(st.integers(0, 5), st.integers(0, 300), st.integers(-1, 3), st.integers(0, 50_000)),
+        ),
+        max_size=200,
+    )
+)
+@settings(max_examples=200)
+def test_any_event_stream_decodes_without_raising(raw: list[tuple[int, int, int, int] | None]) -> None:
+    events = [None if r is None else RecordedEvent(1_764_835_200, r[3], r[0], r[1], r[2]) for r in raw]
+    for scan in decode(events, max_length=64, alt_codes="utf8") + decode(events, max_length=64):
+        assert scan.text or scan.error == "too_long"
+        assert scan.error in (None, "undecodable", "too_long")
