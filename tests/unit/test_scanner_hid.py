@@ -373,3 +373,18 @@ def test_any_event_stream_decodes_without_raising(raw: list[tuple[int, int, int,
     for scan in decode(events, max_length=64, alt_codes="utf8") + decode(events, max_length=64):
         assert scan.text or scan.error == "too_long"
         assert scan.error in (None, "undecodable", "too_long")
+
+
+def test_decoded_fixture_codes_classify_as_what_they_are() -> None:
+    """The scanner's text is what onestop.scan_codes expects (the interface between the parts)."""
+    from onestop.scan_codes import BookingCode, CitizenCard, DossierCode, classify
+
+    def text(name: str) -> str:
+        rec = RECORDINGS[name]
+        (scan,) = decode(rec.events, **rec.settings)
+        assert scan.ok
+        return scan.text
+
+    assert classify(text("booking-code")) == BookingCode("DL24120400017")
+    assert isinstance(classify(text("receipt-url-mixed-case")), DossierCode)
+    assert isinstance(classify(text("cccd-qr-alt-unicode")), CitizenCard)

@@ -92,7 +92,7 @@ SYNTHETIC = "synthesised in hid-input's report shape (tests/utils/scanner_events
 
 #: A fictitious citizen's căn cước QR, laid out as on the chip-based card:
 #: id | old id | name | birth | sex | address | issued.
-CCCD_QR = "001099012345|012345678|Nguyễn Văn An|01011990|Nam|Số 1, phố Hàng Bạc, Hoàn Kiếm, Hà Nội|15082021"
+CCCD_QR = "001090012345|012345678|Nguyễn Văn An|01011990|Nam|Số 1, phố Hàng Bạc, Hoàn Kiếm, Hà Nội|15082021"
 
 
 def _typed_unicode(t: Typist, text: str) -> Typist:
