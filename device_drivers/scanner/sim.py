@@ -23,6 +23,7 @@ import select
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from device_drivers.scanner.base import Scan, Scanner
 from device_drivers.scanner.framing import ByteFramer
 from device_drivers.scanner.keys import InputEventLike, KeyDecoder
 from device_drivers.scanner.params import SimParams
+
+HISTORY = 100
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class SimScanner(Scanner):
         self.decoder = KeyDecoder(
             self.source, timeout_s=self.params.timeout_s, max_length=self.params.max_length
         )
-        self.history: list[Fed] = []
+        #: The last scans delivered (bounded: a demo running all day keeps no more than this).
+        self.history: deque[Fed] = deque(maxlen=HISTORY)
         self.running = False
         self._plugged = True
         self._lock = threading.RLock()

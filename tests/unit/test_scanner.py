@@ -118,8 +118,13 @@ def test_sim_delivers_only_while_running_and_plugged() -> None:
         ("A1", True, None),
     ]
     assert [f.scan for f in sim.history] == got
+    sim.start(lambda s: None)
+    for i in range(150):
+        sim.feed(f"DL{i:011d}")
+    sim.stop()
+    assert len(sim.history) == 100 and sim.history[-1].scan.text == "DL00000000149"
     sim.reset()
-    assert sim.history == []
+    assert list(sim.history) == []
 
 
 def test_named_sims_are_one_scanner() -> None:
