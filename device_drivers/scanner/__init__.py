@@ -3,7 +3,19 @@
 ``make_scanner(device.scanner)`` returns a scanner for a device's ``scanner`` table in site.toml
 (``backend = "hid" | "serial" | "sim"``); ``scanner.start(on_scan)`` then calls ``on_scan`` with one
 :class:`Scan` per code read. Importing this package needs neither python-evdev nor pyserial nor a
-scanner. Parameters: :mod:`device_drivers.scanner.params`; docs/hardware.md "Scanners".
+scanner. Parameters: :mod:`device_drivers.scanner.params`; docs/hardware.md "Barcode and QR scanners".
+
+How a kiosk uses it::
+
+    scanner = make_scanner(cfg.device(device_id).scanner)  # the table was checked by config.load()
+    scanner.start(on_scan, on_health)  # both called on the scanner's thread: hand over to the UI's
+    ...                                 # own thread (Kivy: Clock.schedule_once) before touching it
+    scanner.stop()
+
+``on_scan`` gets a :class:`Scan`: classify ``scan.text`` (``onestop.scan_codes``) only when
+``scan.ok``; ``not scan.complete`` means "scan again" (quét lại), ``scan.error`` means the code
+could not be read. ``scanner.health()`` (``ok`` / ``offline`` / ``error``) and ``scanner.detail``
+belong in the kiosk's health message.
 """
 
 from __future__ import annotations

@@ -388,3 +388,19 @@ def test_decoded_fixture_codes_classify_as_what_they_are() -> None:
     assert classify(text("booking-code")) == BookingCode("DL24120400017")
     assert isinstance(classify(text("receipt-url-mixed-case")), DossierCode)
     assert isinstance(classify(text("cccd-qr-alt-unicode")), CitizenCard)
+
+
+def test_candidates_are_the_by_id_keyboards_first_each_device_once(tmp_path: Path) -> None:
+    from device_drivers.scanner.hid import _list_candidates
+
+    nodes = tmp_path / "nodes"
+    nodes.mkdir()
+    (nodes / "event3").touch()
+    (nodes / "event4").touch()
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "usb-Honeywell_Xenon-event-kbd").symlink_to(nodes / "event4")
+    (by_id / "usb-Honeywell_Xenon-if01-event-kbd").symlink_to(nodes / "event4")  # the same device
+    (by_id / "usb-Honeywell_Xenon-if01-event-mouse").symlink_to(nodes / "event3")
+    assert _list_candidates(str(by_id))[:1] == [str(by_id / "usb-Honeywell_Xenon-event-kbd")]
+    assert str(by_id / "usb-Honeywell_Xenon-if01-event-kbd") not in _list_candidates(str(by_id))
