@@ -201,8 +201,9 @@ class OfficerConfig(_Section):
 
 
 class Hardware(BaseModel):
-    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``): a backend name and its
-    parameters. Each driver validates its own parameters when it opens."""
+    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``, ``scanner``): a backend
+    name and its parameters. Each driver validates its own parameters when it opens; the ``scanner``
+    table is also checked when the site file is loaded."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -245,6 +246,8 @@ class DeviceConfig(_Section):
     keys: Hardware | None = None
     display: Hardware | None = None
     audio: Hardware | None = None
+    #: A kiosk: its barcode/QR scanner (device_drivers/scanner, docs/hardware.md "Scanners").
+    scanner: Hardware | None = None
     #: A kiosk: a speaker button that reads the screen aloud to its ``audio`` output (docs/kiosk.md).
     read_aloud: bool = False
     #: A TV board: ``calls`` (the last calls, newest highlighted) or ``grid`` (every counter and the
@@ -674,6 +677,7 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             problems.append(f"{where}.counter: only counter, rating and board devices have a counter")
         problems += _listed(f"{where}.services", d.services, d.role == "kiosk", "only kiosks offer services",
                             service_ids, "service")  # fmt: skip
+        problems += _check_scanner(where, d)
         if d.panel is not None and d.role not in ("kiosk", "rating"):
             problems.append(f"{where}.panel: only kiosks and rating terminals have a touch panel")
         problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
@@ -694,6 +698,22 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
     problems += _check_citizen_id(cfg)
     assert set(ROLES) >= {d.role for d in cfg.devices}
     return problems
+
+
+def _check_scanner(where: str, device: DeviceConfig) -> list[str]:
+    """A device's ``scanner`` table: only on a kiosk, and parameters its backend accepts."""
+    if device.scanner is None:
+        return []
+    if device.role != "kiosk":
+        return [f"{where}.scanner: only kiosks have a scanner"]
+    from device_drivers.scanner.errors import ScannerConfigError
+    from device_drivers.scanner.params import parse_params
+
+    try:
+        parse_params({"backend": device.scanner.backend, **device.scanner.params})
+    except ScannerConfigError as exc:
+        return [f"{where}.scanner{'.' + key if key else ''}: {msg}" for key, msg in exc.problems]
+    return []
 
 
 def _listed(
