@@ -199,6 +199,10 @@ def _kiosk(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     if args.action == "print-test":
         return kiosk_cli.print_test(cfg, args.device, args.out)
+    if args.action == "scan-test":
+        from device_drivers.scanner.scan_test import scan_test
+
+        return scan_test(cfg, args.device, args.count, args.record, args.wait)
     if args.action == "scan":
         if not args.text:
             raise OnestopError("kiosk scan: --text CODE is required")
@@ -437,10 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_counter)
 
     p = sub.add_parser(
-        "kiosk", help="run a ticket kiosk (touch screen and printer), or print a sample ticket"
+        "kiosk", help="run a ticket kiosk (touch screen and printer), print a sample ticket, test its scanner"
     )
     common(p)
-    p.add_argument("action", nargs="?", choices=["run", "print-test", "scan"], default="run")
+    p.add_argument("action", nargs="?", choices=["run", "print-test", "scan-test", "scan"], default="run")
     p.add_argument("--device", required=True, help="the kiosk device id, e.g. kiosk-01")
     p.add_argument(
         "--headless", action="store_true", help="run without a screen, driven over HTTP (--listen)"
@@ -449,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
     p.add_argument("--size", metavar="WxH", help="window size with --windowed, e.g. 540x960")
     p.add_argument("--out", metavar="FILE", help="print-test: write the sample ticket to this PNG instead")
+    p.add_argument("--count", type=int, metavar="N", help="scan-test: stop after N scans (default: Ctrl-C)")
+    p.add_argument("--record", metavar="FILE", help="scan-test: keep each scan's key events (hid) in FILE")
+    p.add_argument("--wait", action="store_true", help="scan-test: wait for a scanner that is not there yet")
     p.add_argument("--text", metavar="CODE", help="scan: the text a running kiosk's simulated scanner reads")
     p.add_argument(
         "--sim-scanner", action="store_true",

@@ -138,6 +138,33 @@ def create_app(store: Store) -> FastAPI:
     async def get_citizen_dossiers(number: str, request: Request) -> JSONResponse:
         return await lookup(request, lambda conn, site: lookups.citizen_dossiers(conn, site, number))
 
+    async def person(request: Request) -> tuple[str, str, str | None] | JSONResponse:
+        """(name, role, site) of a person's bearer token, or the answer that refuses it."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(401, "bad or missing bearer token", **{"WWW-Authenticate": "Bearer"})
+        try:
+            who = await run_in_threadpool(store.person, token.strip())
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+            return _error(503, "database unreachable, retry later", **{"Retry-After": "5"})
+        if who is None:
+            return _error(401, "bad or missing bearer token", **{"WWW-Authenticate": "Bearer"})
+        return who
+
+    @app.get(f"{PREFIX}/live")
+    async def live(request: Request) -> JSONResponse:
+        """Every centre now: waiting, counters open, device alerts, the link and when last seen.
+        A centre manager sees only their centre."""
+        who = await person(request)
+        if isinstance(who, JSONResponse):
+            return who
+        _name, role, site = who
+        try:
+            centres = await run_in_threadpool(store.live, site if role == "centre" else None)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+            return _error(503, "database unreachable, retry later", **{"Retry-After": "5"})
+        return JSONResponse({"centres": centres})
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         body: dict[str, Any] = {"node": store.node}

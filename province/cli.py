@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
         "--onward-adapter", default="default", help="'default' (§4 over HTTP) or package.module:factory"
     )
     q.add_argument("--onward-batch", type=int, default=200, help="records per onward batch")
+    q.add_argument("--live-broker", default=None, metavar="HOST:PORT", help="the province broker (live view)")
+    q.add_argument("--live-password-file", default=None, help="the province account's password file")
     q.set_defaults(run=_serve)
 
     q = psub.add_parser(
@@ -50,6 +52,30 @@ def register(sub: Any) -> None:
     q.add_argument("--bookings", default=None, help="a JSON file: [{code, site, service, slot_start, ...}]")
     q.add_argument("--dossiers", default=None, help="a JSON file: [{code, site, title, status, ...}]")
     q.set_defaults(run=_import)
+
+    q = psub.add_parser("bridge", help="the province broker's files, and each site's bridge to it")
+    q.add_argument("action", choices=["init", "add", "remove", "list"])
+    q.add_argument(
+        "--dir", required=True, help="the province broker's directory (e.g. /etc/onestop-province/broker)"
+    )
+    q.add_argument("--province", default="province", help="init: the province's id, in the CA's name")
+    q.add_argument(
+        "--host", action="append", default=[],
+        help="init: a name or address sites reach the broker at (repeat); add: the one this site uses",
+    )  # fmt: skip
+    q.add_argument("--port", type=int, default=8883, help="add: the broker's TLS port (default 8883)")
+    q.add_argument("--site", default=None, help="add/remove: the site id")
+    q.add_argument(
+        "--out", default=None, help="add: where to write the site's bundle (default ./bridge-SITE)"
+    )
+    q.set_defaults(run=_bridge)
+
+    q = psub.add_parser("token", help="a token for a person: viewer, manager, admin, or centre (one site)")
+    dsn_arg(q)
+    q.add_argument("--name", required=True)
+    q.add_argument("--role", required=True, choices=["viewer", "manager", "admin", "centre"])
+    q.add_argument("--site", default=None, help="for --role centre: the centre's site id")
+    q.set_defaults(run=_token)
 
     q = psub.add_parser("site", help="register a site, or give it a new token (printed once)")
     dsn_arg(q)
@@ -110,6 +136,60 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bridge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from province import bridge
+
+    d = bridge.ProvinceBrokerDir(Path(args.dir))
+    if args.action == "init":
+        if not args.host:
+            raise SystemExit(
+                "onestop province bridge init: give --host (the name sites connect to), once or more"
+            )
+        bridge.init_broker_dir(d.path, args.province, args.host)
+        print(f"{d.path}: CA, broker certificate for {', '.join(args.host)}, accounts and ACL written")
+        print(f"# the province service's broker password is in {d.service_password}", file=sys.stderr)
+        return 0
+    if args.action == "list":
+        for site in d.sites():
+            print(site)
+        return 0
+    if not args.site:
+        raise SystemExit(f"onestop province bridge {args.action}: --site is required")
+    if args.action == "remove":
+        if not bridge.remove_site(d, args.site):
+            print(f"onestop province bridge remove: no account for site {args.site!r}", file=sys.stderr)
+            return 2
+        print(f"site {args.site} removed: reload the province broker (systemctl reload mosquitto)")
+        return 0
+    if len(args.host) != 1:
+        raise SystemExit("onestop province bridge add: give exactly one --host (what the site connects to)")
+    out = Path(args.out or f"bridge-{args.site}")
+    files = bridge.add_site(d, args.site, args.host[0], args.port).write(out)
+    print("\n".join(str(f) for f in files))
+    print(
+        "# copy both files to the site's hub: /etc/mosquitto/conf.d/ and /etc/onestop/; then reload the "
+        "province broker (it has a new account) and restart the site's mosquitto",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from province.store import Store
+
+    if (args.role == "centre") != bool(args.site):
+        raise SystemExit("onestop province token: --site goes with --role centre, and only with it")
+    store = Store(_dsn(args), node="cli", max_size=1)
+    store.open()
+    try:
+        print(store.add_token(args.name, args.role, args.site))
+    finally:
+        store.close()
+    return 0
+
+
 def _site(args: argparse.Namespace) -> int:
     from province.store import Store
 
@@ -160,11 +240,40 @@ def _serve(args: argparse.Namespace) -> int:
             batch_size=args.onward_batch,
         )  # fmt: skip
         onward = OnwardForwarder(store.dsn, backend).start()
+    live = None
+    if args.live_broker:
+        from onestop.mqtt import MqttSettings
+        from province.bridge import SERVICE_ACCOUNT
+        from province.live import LiveView
+
+        if not args.live_password_file:
+            raise SystemExit("onestop province serve: --live-broker needs --live-password-file")
+        with open(args.live_password_file, encoding="utf-8") as f:
+            password = f.read().strip()
+        b_host, b_port = parse_listen(args.live_broker)
+        settings = MqttSettings(b_host, b_port, SERVICE_ACCOUNT, password, client_id=SERVICE_ACCOUNT,
+                                session_expiry_s=0)  # fmt: skip
+        live = LiveView(store.dsn, settings).start()
+    import threading
+
+    stop_maintenance = threading.Event()
+
+    def maintenance() -> None:
+        while not stop_maintenance.wait(3600):
+            try:
+                store.maintain()
+            except Exception:  # the next hour tries again; a node must not die of it
+                log.exception("partition maintenance failed")
+
+    threading.Thread(target=maintenance, name="province-maintenance", daemon=True).start()
     log.info("province node %s on %s:%d, schema version %d", node, host, port, version)
     try:
         uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
     finally:
         if onward is not None:
             onward.stop()
+        if live is not None:
+            live.stop()
+        stop_maintenance.set()
         store.close()
     return 0

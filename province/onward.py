@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from hub_api.backends import Adapter, adapter_factory, read_token
 from hub_api.forwarder import Backoff
 from onestop.config import BackendSection
 from onestop.fake_backend import STREAMS
+from province.leader import lead
 
 log = logging.getLogger("onestop.province.onward")
 
@@ -90,30 +91,22 @@ class OnwardForwarder:
         self.adapter.close()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as lock_conn:
-                    row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,)).fetchone()
-                    if row and row[0]:
-                        self._set_leader(True)
-                        log.info("this node forwards onward now")
-                        with psycopg.connect(self.dsn, connect_timeout=5) as conn:
-                            self._lead(conn, lock_conn)
-            except psycopg.OperationalError as exc:
-                log.warning("onward forwarding paused, database unreachable: %s", exc)
-            finally:
-                self._set_leader(False)
-            self._stop.wait(self.leader_poll_s)
+        lead(self.dsn, LEADER_KEY, "onward forwarding", self._job, self._stop, poll_s=self.leader_poll_s,
+             on_change=self._set_leader)  # fmt: skip
+
+    def _job(self, still_leader: Callable[[], None]) -> None:
+        with psycopg.connect(self.dsn, connect_timeout=5) as conn:
+            self._lead(conn, still_leader)
 
     def _set_leader(self, leader: bool) -> None:
         with self.changed:
             self.status.leader = leader
             self.changed.notify_all()
 
-    def _lead(self, conn: psycopg.Connection, lock_conn: psycopg.Connection) -> None:
+    def _lead(self, conn: psycopg.Connection, still_leader: Callable[[], None]) -> None:
         failures = dict.fromkeys(STREAMS, 0)
         while not self._stop.is_set():
-            lock_conn.execute("SELECT 1")  # still leading: the lock lives as long as this connection
+            still_leader()
             sent_any = False
             wait_s = self.idle_poll_s
             for stream in STREAMS:
