@@ -131,8 +131,15 @@ class CodeBackend(Protocol):
 class ScanLike(Protocol):
     """A scanner's event (device_drivers.scanner.Scan)."""
 
-    text: str
-    complete: bool
+    @property
+    def text(self) -> str:
+        """The decoded text."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """False when the scanner stopped mid-code."""
+        ...
 
 
 # -- which flows a kiosk offers ---------------------------------------------------------------------

@@ -261,6 +261,7 @@ class KioskDevice:
         }
         if self.scanner is not None:
             payload["scanner"] = self.scanner.health()
+            payload["scanner_detail"] = str(getattr(self.scanner, "detail", ""))
         self.health = payload
         self.vm.set_printer_state(status.state)
         if self.connected():

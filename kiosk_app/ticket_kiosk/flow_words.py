@@ -125,6 +125,7 @@ W = {
     "down_result": Words("Số thường của quầy trả kết quả", "A normal number for the result counter"),
     # scans
     "scan_bad_title": Words("Không đọc được mã", "The code could not be read"),
+    "scan_unreadable": Words("Không đọc được mã, xin quét lại", "The code could not be read, please scan again"),
     "scan_again": Words("Chưa đọc hết mã, xin quét lại", "The code was cut short, please scan again"),
     "no_cards": Words(
         "Máy này không dùng thẻ căn cước. Xin mời chọn lĩnh vực để lấy số.",

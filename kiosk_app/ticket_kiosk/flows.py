@@ -132,7 +132,8 @@ class CodeFlows:
     def on_scan(self, scan: ScanLike) -> bool:
         """A scan from the kiosk's scanner (any screen); return whether it was taken. Ignored while a
         ticket is being issued or printed."""
-        complete = bool(getattr(scan, "complete", True)) and getattr(scan, "error", None) is None
+        complete = bool(getattr(scan, "complete", True))
+        unreadable = getattr(scan, "error", None) is not None
         with self._cond:
             if self.busy:
                 log.info("%s: scan ignored (a ticket is on its way)", self.device_id)
@@ -141,6 +142,8 @@ class CodeFlows:
         read: Read
         if not complete:
             read = BadRead("partial", W["scan_again"].vi, W["scan_again"].en)
+        elif unreadable:
+            read = BadRead("unreadable", W["scan_unreadable"].vi, W["scan_unreadable"].en)
         else:
             try:
                 read = self.read_scan(scan.text)

@@ -432,6 +432,10 @@ def test_bad_and_partial_scans_say_so(make: Make) -> None:
     assert (vm.view().screen, vm.view().title) == ("scan_bad", "Không nhận ra mã này.")
     vm.on_scan(Scan("DL2412", complete=False))
     assert vm.view().title == "Chưa đọc hết mã, xin quét lại"
+    from device_drivers.scanner import Scan as DriverScan
+
+    assert vm.on_scan(DriverScan("DL24\ufffd00017", True, "sim", "undecodable"))
+    assert vm.view().title == "Không đọc được mã, xin quét lại"
 
 
 def test_a_reader_that_crashes_is_a_bad_scan(make: Make) -> None:
@@ -682,3 +686,35 @@ def test_the_lookup_mode_and_deadline_in_site_toml(site_factory: SiteFactory) ->
     devices[1]["mode"] = "sometimes"
     with pytest.raises(ConfigError, match="mode"):
         site_factory({"devices": devices}, name="bad.toml")
+
+
+# -- the real readers (onestop.scan_codes) behind the view-model's ----------------------------------
+
+
+def test_the_readers_over_the_real_classifier() -> None:
+    from kiosk_app.ticket_kiosk.codes import read_scan, read_typed
+
+    card = "001052012345|011234567|Nguyễn Văn An|15031952|Nam|Hà Nội|10052021"
+    assert read_scan("DL24120400017") == CodeRead("booking", "DL24120400017")
+    assert read_scan("000.00.12.H23-241204-0003") == CodeRead("dossier", "000.00.12.H23-241204-0003")
+    url = "https://dichvucong.example.vn/tra-cuu?maHoSo=000.00.12.H23-241204-0003"
+    assert read_scan(url) == CodeRead("dossier", "000.00.12.H23-241204-0003")
+    read = read_scan(card, date(2026, 12, 4))
+    assert isinstance(read, CardRead) and read.initials == "N.V.A." and read.age_on(date(2026, 12, 4)) == 74
+    assert read.id_number == "001052012345" and "Nguyễn" not in repr(read)
+    bad = read_scan("hello")
+    assert isinstance(bad, BadRead) and bad.vi.startswith("Không nhận ra mã này")
+    assert read_typed("dl 2412-0400017") == CodeRead("booking", "DL24120400017")
+    assert isinstance(read_typed("12"), BadRead)
+
+
+def test_the_screenshots_demo_card_is_a_valid_card() -> None:
+    from kiosk_app.ticket_kiosk.codes import read_scan
+    from kiosk_app.ticket_kiosk.screenshots import DEMO_NAME, _demo_card
+
+    class Vm:
+        def today(self) -> date:
+            return TODAY
+
+    read = read_scan(_demo_card(Vm()), TODAY)  # type: ignore[arg-type]
+    assert isinstance(read, CardRead) and read.name == DEMO_NAME and read.age_on(TODAY) >= 75
