@@ -689,7 +689,9 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
         if d.mode != "tickets" and d.role != "kiosk":
             problems.append(f'{where}.mode: only kiosks have a mode ("tickets" or "lookup")')
         elif d.mode == "lookup" and cfg.backend is None:
-            problems.append(f'{where}.mode: a "lookup" kiosk looks dossiers up at the back end: it needs [backend]')
+            problems.append(
+                f'{where}.mode: a "lookup" kiosk looks dossiers up at the back end: it needs [backend]'
+            )
         problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
                             "only announcers have a zone of counters", counter_ids, "counter")  # fmt: skip
     problems += _check_hub(cfg.hub)

@@ -265,7 +265,8 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             print(
                 f'  {c.name:<11} curl -s -X POST {url}/tap -d \'{{"service": "..."}}\'   (GET {url}/screen)'
             )
-            print(f"  {'':<11} onestop kiosk scan --config {args.config} --device {c.name} --text CODE   (a scan)")
+            scan = f"onestop kiosk scan --config {args.config} --device {c.name} --text CODE"
+            print(f"  {'':<11} {scan}   (a scan)")
         elif "rating" in c.argv and "--listen" in c.argv:
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
             # waits up to 30 s for the counter to finish a ticket: there is nothing to rate before

@@ -18,7 +18,9 @@ W = {
     ),
     "forget_card": Words("Không dùng thẻ nữa", "Stop using my card"),
     "card_banner": Words("Thẻ căn cước {who}", "ID card {who}"),
-    "card_banner_prio": Words("Thẻ căn cước {who}: số ưu tiên (từ {age} tuổi)", "ID card {who}: priority (aged {age}+)"),
+    "card_banner_prio": Words(
+        "Thẻ căn cước {who}: số ưu tiên (từ {age} tuổi)", "ID card {who}: priority (aged {age}+)"
+    ),
     "typed_bad": Words("Mã chưa đúng dạng, xin kiểm tra lại", "This is not a valid code, please check it"),
     # lookup-only kiosk
     "lookup_title": Words("Tra cứu kết quả hồ sơ", "Check a dossier's result"),
@@ -42,7 +44,7 @@ W = {
     "find": Words("Tra cứu", "Look up"),
     # looking up
     "looking": Words("Đang tra cứu, xin chờ một chút…", "Looking it up, please wait…"),
-    "looking_max": Words("Tối đa {s} giây", "At most {s} seconds"),
+    "looking_max": Words("Còn tối đa {s} giây", "At most {s} more seconds"),
     "cancel": Words("Hủy", "Cancel"),
     # appointment
     "booking_title": Words("Lịch hẹn của bạn", "Your appointment"),
@@ -125,7 +127,9 @@ W = {
     "down_result": Words("Số thường của quầy trả kết quả", "A normal number for the result counter"),
     # scans
     "scan_bad_title": Words("Không đọc được mã", "The code could not be read"),
-    "scan_unreadable": Words("Không đọc được mã, xin quét lại", "The code could not be read, please scan again"),
+    "scan_unreadable": Words(
+        "Không đọc được mã, xin quét lại", "The code could not be read, please scan again"
+    ),
     "scan_again": Words("Chưa đọc hết mã, xin quét lại", "The code was cut short, please scan again"),
     "no_cards": Words(
         "Máy này không dùng thẻ căn cước. Xin mời chọn lĩnh vực để lấy số.",

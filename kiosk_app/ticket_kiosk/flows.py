@@ -22,6 +22,7 @@ lasts: going home, the idle timeout or a new scan forgets it; only initials are 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -35,7 +36,6 @@ from kiosk_app.ticket_kiosk.codes import (
     BookingInfo,
     CardRead,
     CodeBackend,
-    CodeRead,
     DossierInfo,
     Features,
     LookupFailed,
@@ -85,6 +85,8 @@ class FlowState:
     when: str = ""
     #: ``lookup_down``: the service of the normal ticket offered (None: choose on the home screen).
     fallback: str | None = None
+    #: The seconds the looking screen shows.
+    shown_left: int = 0
 
     def clear(self) -> None:
         """Forget everything (the card first)."""
@@ -298,10 +300,26 @@ class CodeFlows:
 
         self.runner(job)
 
+    def seconds_left(self) -> int:
+        """Whole seconds until the look-up's deadline (the looking screen counts down)."""
+        return max(0, math.ceil(self.flow.deadline - self.clock()))
+
     def check_lookup(self) -> bool:
-        """Give up a look-up whose deadline passed (called by ``tick``); return whether it did."""
+        """Give up a look-up whose deadline passed (called by ``tick``); return whether it did. The
+        countdown on the looking screen is redrawn each second."""
         with self._cond:
             f = self.flow
+            if self.screen != "looking":
+                return False
+            if self.clock() < f.deadline:
+                left = self.seconds_left()
+                redraw = left != f.shown_left
+                f.shown_left = left
+            else:
+                redraw = False
+        if redraw:
+            self._changed()
+        with self._cond:
             if self.screen != "looking" or self.clock() < f.deadline:
                 return False
             log.warning("%s: %s lookup: no answer in %.0f s", self.device_id, f.kind, self.lookup_s)
@@ -547,7 +565,7 @@ class CodeFlows:
             )
         elif s == "looking":
             title = self._fw("looking")
-            out.update(lines=(self._fw("looking_max", s=round(self.lookup_s)),),
+            out.update(lines=(self._fw("looking_max", s=self.seconds_left()),),
                        actions=(Action("cancel", *self._fw("cancel")),), busy=True)  # fmt: skip
         elif s == "booking" and f.booking is not None:
             title = self._fw("booking_title")
@@ -611,8 +629,8 @@ class CodeFlows:
             out.update(lines=tuple(lines), actions=(Action("back", *self._fw_main("ok"), primary=True),))
         elif s == "not_found":
             title = self._fw("booking_not_found" if f.purpose == "booking" else "dossier_not_found")
-            out.update(lines=(self._fw("check_code"),),
-                       actions=(Action("type_again", *self._fw("type_again"), primary=True), back))  # fmt: skip
+            again = Action("type_again", *self._fw("type_again"), primary=True)
+            out.update(lines=(self._fw("check_code"),), actions=(again, back))
         elif s == "lookup_down":
             title = self._fw("down_title")
             lines = []

@@ -75,7 +75,9 @@ def _handler(vm: KioskViewModel) -> type[BaseHTTPRequestHandler]:
                 before = vm.version
                 taken = vm.press(str(body.get("action", "")))
                 if taken:
-                    vm.wait_for(lambda m: m.version > before and not m.busy and m.screen != "looking", TAP_WAIT_S)
+                    vm.wait_for(
+                        lambda m: m.version > before and not m.busy and m.screen != "looking", TAP_WAIT_S
+                    )
                 self._reply(200 if taken else 409, view_dict(vm))
             elif path in ("/scan", "/type"):
                 value = body.get("text" if path == "/scan" else "code")
@@ -93,7 +95,9 @@ def _handler(vm: KioskViewModel) -> type[BaseHTTPRequestHandler]:
                 vm.set_language(body.get("lang", "vi"))
                 self._reply(200, view_dict(vm))
             else:
-                self._reply(404, {"error": "not found: use GET /screen, POST /tap, /press, /language, /scan, /type"})
+                self._reply(
+                    404, {"error": "not found: use GET /screen, POST /tap, /press, /language, /scan, /type"}
+                )
 
     return Handler
 

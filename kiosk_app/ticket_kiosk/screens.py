@@ -229,7 +229,9 @@ class ScreenBuilder(PanelSizing):
         lbl = self.label(view.banner, view.banner2, 36, ratio=0.72)
         lbl.size_hint = (1, 1)
         box.add_widget(lbl)
-        btn = BigButton(bg=GREY, color=WHITE, text=markup, size_hint=(None, 1), width=btn_w, radius=self.px(20))
+        btn = BigButton(
+            bg=GREY, color=WHITE, text=markup, size_hint=(None, 1), width=btn_w, radius=self.px(20)
+        )
         btn.bind(on_press=lambda *_: self.vm.press(forget.id))
         self.buttons[f"action:{forget.id}"] = btn
         box.add_widget(btn)
@@ -447,7 +449,10 @@ class ScreenBuilder(PanelSizing):
             best: tuple[int, float, list[Any], float, float] | None = None
             best_key: tuple[bool, int] | None = None
             for cols in range(design, 0, -1):
-                if cols > 1 and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM:
+                if (
+                    cols > 1
+                    and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM
+                ):
                     continue
                 font, pages, pager_h, top = self.service_pages(view, design, cols)
                 # fewest pages whose rows all fit (a row too tall for a page is cut: more columns wrap more)
@@ -620,7 +625,6 @@ class ScreenBuilder(PanelSizing):
         entry_h = max(self.target(110), entry_font * 1.6)
         split = 1.0 if self.portrait else 0.5
         left_w = self.inner_w if self.portrait else (self.inner_w - self.pad) * split
-        right_w = self.inner_w if self.portrait else self.inner_w - self.pad - left_w
         half = (left_w - self.sp) / 2
         title, line = 52.0, 36.0
 
@@ -633,15 +637,18 @@ class ScreenBuilder(PanelSizing):
             return h + self.sp + self.lines_h(view, line, left_w)
 
         if not self.portrait:  # the left column: smaller text (never under the floors) until it fits
-            while text_h() + acts_h() + 2 * self.sp > self.inner_h and self.font(line * 0.92) < self.font(line):
+            while text_h() + acts_h() + 2 * self.sp > self.inner_h and self.font(line * 0.92) < self.font(
+                line
+            ):
                 title, line = title * 0.92, line * 0.92
         keys_h = self.inner_h - text_h() - acts_h() - 3 * self.sp if self.portrait else self.inner_h
         key_h = min((keys_h - self.sp * (rows - 1)) / rows, self.target(150))
-        key_w = (right_w - self.sp * (cols - 1)) / cols
         key_h = max(key_h, self.target(0))
         key_font = min(60.0, key_h / self.s * 0.45) if self.s else 60.0
 
-        left = body if self.portrait else BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=split)
+        left = (
+            body if self.portrait else BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=split)
+        )
         for w in self.titles(view, title):
             left.add_widget(w)
         box = Panel(bg=WHITE, orientation="vertical", size_hint_y=None, height=entry_h, radius=self.px(16))
@@ -666,7 +673,9 @@ class ScreenBuilder(PanelSizing):
                 line.add_widget(Widget())
             grid.add_widget(line)
         act_h = max(self.button_h(self.action_markup(a, 40), half, self.target(110)) for a in view.actions)
-        acts = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_y=None, height=2 * act_h + self.sp)
+        acts = BoxLayout(
+            orientation="vertical", spacing=self.sp, size_hint_y=None, height=2 * act_h + self.sp
+        )
         for i in range(0, len(view.actions), 2):
             pair = BoxLayout(orientation="horizontal", spacing=self.sp)
             for a in view.actions[i : i + 2]:
@@ -714,7 +723,11 @@ class ScreenBuilder(PanelSizing):
                 Action("prev_page", "◀ Trang trước", "◀ Previous"),
                 Action("next_page", "Trang sau ▶", "Next ▶"),
             )
-            arrow_w = (self.inner_w - self.sp) / 2 if self.portrait else self.inner_w / (3.7 + 0.4 * self.entries_top)
+            arrow_w = (
+                (self.inner_w - self.sp) / 2
+                if self.portrait
+                else self.inner_w / (3.7 + 0.4 * self.entries_top)
+            )
             pager_h = max(self.button_h(self.pager_markup(a), arrow_w, self.target(110)) for a in pager)
             if self.portrait:  # "Trang 1/2" under the title, the arrows in a row under the services
                 page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)

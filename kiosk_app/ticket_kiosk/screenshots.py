@@ -16,8 +16,8 @@ import dataclasses
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from device_drivers.printer import PaperOut, PrinterNotReady, PrinterStatus, make_printer
@@ -76,7 +76,11 @@ class DemoBackend:
         ticket = _ticket(self.cfg, service, priority)
         result: dict[str, Any] = {"ticket": ticket, "ahead": 4, "est_wait_s": 15 * 60}
         if extra and "booking" in extra:
-            ticket["booking"] = {**extra["booking"], "status": "on_time", "due_at": extra["booking"]["slot_start"]}
+            ticket["booking"] = {
+                **extra["booking"],
+                "status": "on_time",
+                "due_at": extra["booking"]["slot_start"],
+            }
             result["booking_status"] = "on_time"
         if extra and "dossier" in extra:
             ticket["dossier"] = extra["dossier"]
@@ -159,11 +163,14 @@ def flow_scenario(name: str, vm: KioskViewModel, backend: DemoBackend) -> None:
         if name in ("booking_used", "booking_other"):
             day = vm.today() + timedelta(days=3)
             start = datetime.combine(day, time(9, 0), tzinfo=vm.cfg.site.tz)
-            other = {"status": "used"} if name == "booking_used" else {"slot_start": start,
-                                                                        "slot_end": start + timedelta(minutes=15)}
+            other = (
+                {"status": "used"}
+                if name == "booking_used"
+                else {"slot_start": start, "slot_end": start + timedelta(minutes=15)}
+            )
             backend.answers["booking"] = demo_booking(vm, **other)
         backend.issue_error = {
-            "booking_early": CommandFailed("issue", "booking_early", f"booking {DEMO_BOOKING}: come back at 08:45"),
+            "booking_early": CommandFailed("issue", "booking_early", f"{DEMO_BOOKING}: come back at 08:45"),
             "booking_late": CommandFailed("issue", "booking_late", "the window closed at 09:10"),
         }.get(name)  # fmt: skip
         vm.on_scan(_Scan(DEMO_BOOKING))
@@ -202,8 +209,11 @@ def _demo_read(text: str) -> Read:
         return CodeRead("dossier", text)
     if "|" in text:
         return CardRead(DEMO_NAME, date(1948, 5, 1), text.split("|")[0])
-    return BadRead("unknown", "Không nhận ra mã này. Xin quét giấy hẹn trả kết quả, mã đặt lịch hoặc thẻ căn cước.",
-                   "This code is not recognised. Please scan a receipt, a booking code or an ID card.")  # fmt: skip
+    return BadRead(
+        "unknown",
+        "Không nhận ra mã này. Xin quét giấy hẹn trả kết quả, mã đặt lịch hoặc thẻ căn cước.",
+        "This code is not recognised. Please scan a receipt, a booking code or an ID card.",
+    )
 
 
 def _demo_typed(text: str) -> Read:
@@ -213,8 +223,11 @@ def _demo_typed(text: str) -> Read:
         return read
     if text in (DEMO_BOOKING, DEMO_DOSSIER):
         return _demo_read(text)
-    return BadRead("bad_typed_code", "Mã vừa nhập không đúng dạng mã hồ sơ hoặc mã đặt lịch. Xin kiểm tra lại.",
-                   "This is neither a dossier code nor a booking code. Please check it.")  # fmt: skip
+    return BadRead(
+        "bad_typed_code",
+        "Mã vừa nhập không đúng dạng mã hồ sơ hoặc mã đặt lịch. Xin kiểm tra lại.",
+        "This is neither a dossier code nor a booking code. Please check it.",
+    )
 
 
 def _ticket(cfg: SiteConfig, service: str, priority: bool) -> dict[str, Any]:

@@ -370,7 +370,12 @@ def test_a_back_end_that_never_answers_gives_a_normal_ticket_after_the_deadline(
     vm.on_scan(Scan("000.00.12.H23-241204-0003"))
     assert vm.view().screen == "looking"
     never = runner.jobs.pop()  # the look-up is on its way and never comes back
-    clock.advance(vm.lookup_s - 0.1)
+    assert vm.view().lines[0] == ("Còn tối đa 5 giây", "At most 5 more seconds")
+    clock.advance(2.5)
+    before = vm.version
+    vm.tick()
+    assert vm.view().lines[0][0] == "Còn tối đa 3 giây" and vm.version > before  # the countdown redrawn
+    clock.advance(vm.lookup_s - 2.6)
     vm.tick()
     assert vm.view().screen == "looking"
     clock.advance(0.2)
@@ -449,7 +454,7 @@ def test_a_reader_that_crashes_is_a_bad_scan(make: Make) -> None:
 
 
 def test_a_scan_while_a_ticket_is_issued_is_ignored(make: Make) -> None:
-    vm, _backend, runner, clock = make(Features(bookings=True))
+    vm, _backend, runner, _clock = make(Features(bookings=True))
     vm.take_number("tuphap")
     assert not vm.on_scan(Scan("DL24120400017"))
     runner.run_all()
