@@ -85,6 +85,7 @@ class Ingest:
                     (t.all_status, 1),
                     (t.all_health, 1),
                     (t.state_all, 1),
+                    (t.all_lookup, 1),
                 ],
             ),
             on_message=self._receive,
@@ -97,6 +98,9 @@ class Ingest:
         self.applied = threading.Condition()
         #: Called (in the ingest thread) after events that wrote outbox records are stored.
         self.on_outbox: list[Callable[[], None]] = []
+        #: Kiosks' back-end lookups go here, from the network thread (hub_api.lookup); None: dropped.
+        self.on_lookup: Callable[[str, bytes], None] | None = None
+        self._lookup_suffix = "/lookup"
         self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0, "shed": 0}
         self._shed_logged = 0.0
         self._shed_since_replay = False
@@ -143,6 +147,10 @@ class Ingest:
         topic = msg.topic
         if topic.startswith(self._state_prefix):
             self._state(topic, bytes(msg.payload), bool(msg.retain))
+            return
+        if topic.endswith(self._lookup_suffix):  # never waits behind the event store's disk
+            if self.on_lookup is not None:
+                self.on_lookup(topic, bytes(msg.payload))
             return
         if topic == self.topics.events and self._q.qsize() >= EVENTS_HELD_MAX:
             self._shed()

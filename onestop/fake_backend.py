@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -620,7 +621,7 @@ def lookup_book(args: argparse.Namespace) -> LookupBook:
     book = LookupBook()
     if getattr(args, "lookups", None):
         try:
-            book = LookupBook.from_doc(orjson.loads(open(args.lookups, "rb").read()))
+            book = LookupBook.from_doc(orjson.loads(Path(args.lookups).read_bytes()))
         except (OSError, orjson.JSONDecodeError, FixtureError) as exc:
             raise OnestopError(f"--lookups {args.lookups}: {exc}") from None
     elif getattr(args, "generate_from", None):

@@ -77,12 +77,16 @@ class LookupBook:
         for b in _list(doc, "bookings"):
             _need(b, "booking", ("code", "site", "service", "slot_start", "slot_end", "initials", "status"))
             if b["status"] not in BOOKING_STATUSES:
-                raise FixtureError(f"booking {b['code']}: status {b['status']!r} is not one of {BOOKING_STATUSES}")
+                raise FixtureError(
+                    f"booking {b['code']}: status {b['status']!r} is not one of {BOOKING_STATUSES}"
+                )
             book.bookings[normalise_booking(str(b["code"]))] = dict(b)
         for d in _list(doc, "dossiers"):
             _need(d, "dossier", ("code", "site", "title", "status"))
             if d["status"] not in DOSSIER_STATUSES:
-                raise FixtureError(f"dossier {d['code']}: status {d['status']!r} is not one of {DOSSIER_STATUSES}")
+                raise FixtureError(
+                    f"dossier {d['code']}: status {d['status']!r} is not one of {DOSSIER_STATUSES}"
+                )
             d = {"promised_date": None, "service": None, **d, "ready": d["status"] == "ready"}
             book.dossiers[str(d["code"]).upper()] = d
         citizens = doc.get("citizens", {})
@@ -205,7 +209,9 @@ def _titles(service: ServiceConfig) -> list[str]:
 def _citizen_number(rng: random.Random) -> str:
     # Province code (3), gender and century (1: 0/1 born in the 1900s, 2/3 in the 2000s), year (2),
     # then six digits: the shape of a 12-digit căn cước number, with a made-up province 0xx.
-    return f"0{rng.randint(1, 96):02d}{rng.choice('0123')}{rng.randint(0, 99):02d}{rng.randint(0, 999999):06d}"
+    return (
+        f"0{rng.randint(1, 96):02d}{rng.choice('0123')}{rng.randint(0, 99):02d}{rng.randint(0, 999999):06d}"
+    )
 
 
 def generate_day(cfg: SiteConfig, now: datetime | None = None, *, seed: int | None = None) -> LookupBook:
