@@ -65,6 +65,11 @@ QUEUE_MAX = 64
 #: A device over its share gets at most one refusal a second (a flood is answered by silence).
 REFUSAL_EVERY_S = 1.0
 
+#: After this many back-end failures in a row, lookups are answered ``backend_unavailable`` without a
+#: call for BREAKER_S seconds; then one is let through (and one more failure waits again).
+BREAKER_FAILURES = 3
+BREAKER_S = 10.0
+
 _ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _SNIFF_ID = re.compile(rb'^\s*\{\s*"id"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
 #: Codes go into a URL path: letters, digits, dots and dashes, starting with a letter or digit.
@@ -396,9 +401,11 @@ class LookupRelay:
         self._threads: list[threading.Thread] = []
         self._n_workers = workers
         self._failing = ""
+        self._failures = 0  # back-end failures in a row
+        self._open_until = 0.0  # until then, lookups are answered backend_unavailable without a call
         self._logged_at: dict[str, float] = {}
         self.stats = {"asked": 0, "answered": 0, "backend_calls": 0, "repeats": 0, "bad": 0,
-                      "dropped": 0, "forbidden": 0, "rate_limited": 0, "busy": 0}  # fmt: skip
+                      "dropped": 0, "forbidden": 0, "rate_limited": 0, "busy": 0, "short_circuited": 0}  # fmt: skip
 
     @classmethod
     def for_site(cls, cfg: SiteConfig, publish: Callable[[str, bytes], Any]) -> LookupRelay:
@@ -522,18 +529,32 @@ class LookupRelay:
 
     def _ask(self, req: Lookup) -> Answer:
         assert self.lookups is not None
+        if self.clock() < self._open_until:
+            # The back end failed the last lookups: citizens get their normal ticket at once instead
+            # of each waiting out the timeout. One lookup goes through again after BREAKER_S.
+            self.stats["short_circuited"] += 1
+            return refuse("backend_unavailable", UNAVAILABLE, "the back end failed the last lookups")
         self.stats["backend_calls"] += 1
         day = business_day(self.cfg, datetime.now(UTC)).isoformat()
         t0 = time.monotonic()
         answer = self.lookups.get(req.kind, req.code, day)
         took = time.monotonic() - t0
         if answer.code == "backend_unavailable":
-            if self._failing != answer.why:
+            with self._lock:
+                self._failures += 1
+                tripped = self._failures >= BREAKER_FAILURES
+                if tripped:
+                    self._open_until = self.clock() + BREAKER_S
+            if self._failing != answer.why or self._failures == BREAKER_FAILURES:
                 log.warning(
-                    "back end unavailable for lookups: %s (%s from %s)", answer.why, req.kind, req.device
-                )
+                    "back end unavailable for lookups: %s (%s from %s)%s", answer.why, req.kind, req.device,
+                    f"; answering without asking it for {BREAKER_S:g} s at a time" if tripped else "",
+                )  # fmt: skip
             self._failing = answer.why
         else:
+            with self._lock:
+                self._failures = 0
+                self._open_until = 0.0
             if self._failing:
                 log.info("the back end answers lookups again")
             self._failing = ""

@@ -250,7 +250,7 @@ def generate_day(cfg: SiteConfig, now: datetime | None = None, *, seed: int | No
             slot = datetime.combine(today, a, tz)
             end = datetime.combine(today, b, tz)
             while slot + timedelta(minutes=30) <= end:
-                if rng.random() < 0.35:
+                for _ in range(rng.choices((0, 1, 2, 3), (35, 35, 20, 10))[0]):  # citizens per slot
                     booking(service, slot, 30, rng.choices(BOOKING_STATUSES, (85, 10, 5))[0])
                 slot += timedelta(minutes=30)
     # A few around the present moment, whatever the hour, so that a demo always has one to type.

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from hub_api.app import Hub
+from hub_api.lookup import BREAKER_FAILURES, BREAKER_S
 from onestop.broker import Broker, free_port
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient
@@ -254,6 +255,27 @@ def test_back_end_errors(hub: Hub, kiosk: LookupClient, fake: BackendServer, sta
     _control(fake, {"mode": "fail", "stream": "lookups", "status": status})
     got = kiosk.booking("DL2612040017")
     assert isinstance(got, Unavailable) and got.code == "backend_unavailable"
+
+
+def test_after_failures_in_a_row_kiosks_get_their_answer_without_waiting_for_the_back_end(
+    hub: Hub, kiosk: LookupClient, fake: BackendServer
+) -> None:
+    relay = hub.lookups
+    assert relay is not None
+    now = [1000.0]
+    relay.clock = lambda: now[0]
+    _control(fake, {"mode": "down", "stream": "lookups"})
+    for _ in range(BREAKER_FAILURES):
+        assert isinstance(kiosk.booking("DL2612040017"), Unavailable)
+    assert _calls(fake) == BREAKER_FAILURES
+    got = kiosk.booking("DL2612040017")  # answered by the hub alone
+    assert isinstance(got, Unavailable) and got.code == "backend_unavailable"
+    assert _calls(fake) == BREAKER_FAILURES and relay.stats["short_circuited"] == 1
+    _control(fake, {"mode": "up"})
+    now[0] += BREAKER_S  # then one lookup is let through, and its success closes the breaker
+    assert isinstance(kiosk.booking("DL2612040017"), Booking)
+    assert isinstance(kiosk.dossier("000.00.12.H23-241204-0003"), Dossier)
+    assert _calls(fake) == BREAKER_FAILURES + 2
 
 
 def test_a_malformed_back_end_answer_is_unavailable(
