@@ -404,8 +404,9 @@ class LookupRelay:
         self._failures = 0  # back-end failures in a row
         self._open_until = 0.0  # until then, lookups are answered backend_unavailable without a call
         self._logged_at: dict[str, float] = {}
-        self.stats = {"asked": 0, "answered": 0, "backend_calls": 0, "repeats": 0, "bad": 0,
-                      "dropped": 0, "forbidden": 0, "rate_limited": 0, "busy": 0, "short_circuited": 0}  # fmt: skip
+        outcomes = ("asked", "answered", "backend_calls", "short_circuited", "repeats", "bad", "dropped",
+                    "forbidden", "rate_limited", "busy")  # fmt: skip
+        self.stats = dict.fromkeys(outcomes, 0)
 
     @classmethod
     def for_site(cls, cfg: SiteConfig, publish: Callable[[str, bytes], Any]) -> LookupRelay:

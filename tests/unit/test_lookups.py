@@ -26,8 +26,9 @@ from onestop.lookup_client import Booking, CitizenDossiers, NotFound, Refused, U
 from tests.conftest import SiteFactory
 from tests.utils.site import SITE
 
-BOOKING = {"code": "DL2612040017", "site": "t", "service": "tuphap", "slot_start": "2026-12-04T09:00:00+07:00",
-           "slot_end": "2026-12-04T09:30:00+07:00", "initials": "N.V.A", "status": "booked"}  # fmt: skip
+BOOKING = {"code": "DL2612040017", "site": "t", "service": "tuphap",
+           "slot_start": "2026-12-04T09:00:00+07:00", "slot_end": "2026-12-04T09:30:00+07:00",
+           "initials": "N.V.A", "status": "booked"}  # fmt: skip
 DOSSIER = {"code": "000.00.12.H23-241204-0003", "site": "t", "title": "Đăng ký khai sinh", "status": "ready",
            "ready": True, "promised_date": "2024-12-10", "service": "traketqua"}  # fmt: skip
 
