@@ -62,8 +62,10 @@ REMEMBER_MAX = 4096
 #: Threads that call the back end, and lookups that may wait for them.
 WORKERS = 4
 QUEUE_MAX = 64
-#: A device over its share gets at most one refusal a second (a flood is answered by silence).
-REFUSAL_EVERY_S = 1.0
+#: Answers that cost no back-end call (refusals, repeats) a device gets: this many at once, then one a
+#: second; a flood beyond that is answered by silence (the kiosk's own deadline then ends its wait).
+QUICK_ANSWERS_BURST = 5
+QUICK_ANSWERS_PER_MINUTE = 60.0
 
 #: After this many back-end failures in a row, lookups are answered ``backend_unavailable`` without a
 #: call for BREAKER_S seconds; then one is let through (and one more failure waits again).
@@ -393,7 +395,7 @@ class LookupRelay:
         self._roles = {d.id: d.role for d in cfg.devices}
         self._limit = cfg.limits.kiosk
         self._buckets: dict[str, TokenBucket] = {}
-        self._refused_at: dict[str, float] = {}
+        self._quick: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._answers: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._inflight: set[tuple[str, str]] = set()
@@ -456,28 +458,31 @@ class LookupRelay:
                 self._say(f"bad:{device}", "%s: malformed lookup dropped (no readable id): %s", device, exc)
                 return
             self._say(f"bad:{device}", "%s: malformed lookup %s: %s", device, exc.lookup_id, exc)
-            self._reply(device, exc.lookup_id, refuse("bad_request", str(exc)))
+            self._quick_reply(device, exc.lookup_id, refuse("bad_request", str(exc)))
             return
         if self._roles.get(device) != "kiosk":
             self.stats["forbidden"] += 1
             self._say(f"forbidden:{device}", "%s is not a kiosk: lookup refused", device)
-            self._reply(device, req.id, refuse("forbidden", "only kiosks may look bookings and dossiers up"))
+            self._quick_reply(
+                device, req.id, refuse("forbidden", "only kiosks may look bookings and dossiers up")
+            )
             return
         key = (device, req.id)
         with self._lock:
             known = self._answers.get(key)
             if known is not None and known[0] > self.clock():
                 self.stats["repeats"] += 1
-                self.publish(self.topics.dev_lookup_reply(device), known[1])
+                if self._may_answer(device):
+                    self.publish(self.topics.dev_lookup_reply(device), known[1])
                 return
             if key in self._inflight:  # redelivered while the first is being answered: that answer will do
                 self.stats["repeats"] += 1
                 return
         if self.lookups is None:
-            self._reply(device, req.id, refuse("not_configured", self.not_configured))
+            self._quick_reply(device, req.id, refuse("not_configured", self.not_configured))
             return
         if req.kind in CITIZEN_KINDS and not self.forward:
-            self._reply(
+            self._quick_reply(
                 device,
                 req.id,
                 refuse("not_configured", "this site does not send id numbers ([citizen_id] forward)"),
@@ -485,15 +490,12 @@ class LookupRelay:
             return
         if not self._take(device):
             self.stats["rate_limited"] += 1
-            now = self.clock()
-            if now - self._refused_at.get(device, -1e9) >= REFUSAL_EVERY_S:
-                self._refused_at[device] = now
-                self._say(f"limit:{device}", "%s: too many lookups; refused for now", device)
-                self._reply(
-                    device,
-                    req.id,
-                    refuse("backend_unavailable", "too many lookups from this kiosk; take a normal ticket"),
-                )
+            self._say(f"limit:{device}", "%s: too many lookups; refused for now", device)
+            self._quick_reply(
+                device,
+                req.id,
+                refuse("backend_unavailable", "too many lookups from this kiosk; take a normal ticket"),
+            )
             return
         with self._lock:
             self._inflight.add(key)
@@ -507,6 +509,21 @@ class LookupRelay:
             self._reply(
                 device, req.id, refuse("backend_unavailable", "the hub is busy; take a normal ticket")
             )
+
+    def _may_answer(self, device: str) -> bool:
+        """Take a token of the device's budget of answers that cost no back-end call."""
+        now = self.clock()
+        bucket = self._quick.get(device)
+        if bucket is None:
+            bucket = self._quick[device] = TokenBucket(QUICK_ANSWERS_BURST, QUICK_ANSWERS_PER_MINUTE, now)
+        return bucket.take(now)
+
+    def _quick_reply(self, device: str, lookup_id: str, answer: Answer) -> None:
+        """A refusal, within the device's budget of quick answers (beyond it: silence)."""
+        if self._may_answer(device):
+            self._reply(device, lookup_id, answer)
+        else:
+            self.stats["dropped"] += 1
 
     def _take(self, device: str) -> bool:
         now = self.clock()
@@ -526,7 +543,10 @@ class LookupRelay:
             except Exception:  # a bug must not leave the kiosk waiting or kill the worker
                 log.exception("lookup %s from %s failed", req.kind, req.device)
                 answer = refuse("backend_unavailable", UNAVAILABLE, "internal error")
-            self._remember(req, answer)
+            try:
+                self._remember(req, answer)
+            except Exception:  # e.g. the hub's connection is being stopped: the kiosk asks again
+                log.exception("lookup %s from %s: the answer could not be sent", req.kind, req.device)
 
     def _ask(self, req: Lookup) -> Answer:
         assert self.lookups is not None

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from hub_api.app import Hub
-from hub_api.lookup import BREAKER_FAILURES, BREAKER_S
+from hub_api.lookup import BREAKER_FAILURES, BREAKER_S, QUICK_ANSWERS_BURST
 from onestop.broker import Broker, free_port
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient
@@ -407,6 +407,21 @@ def test_a_flooding_kiosk_is_rate_limited(
     assert refused["error"]["code"] == "backend_unavailable" and "too many" in refused["error"]["message"]
     assert hub.lookups is not None
     assert hub.lookups.stats["backend_calls"] == 3 and _calls(fake) <= 3
+
+
+def test_a_flood_of_refusals_is_answered_by_silence(
+    hub: Hub, mqtt: MqttFactory, site_cfg: SiteConfig, fake: BackendServer
+) -> None:
+    relay = hub.lookups
+    assert relay is not None
+    relay.clock = lambda: 5000.0  # no budget comes back during the test
+    with _raw_kiosk(mqtt, site_cfg.site.id) as (c, t):
+        for i in range(40):
+            _ask_raw(c, t, {"id": f"x{i}", "kind": "weather", "code": "rain"})
+        _ask_raw(c, t, {"id": "good", "kind": "booking", "code": "DL2612040017"})
+        assert _reply(c, t, "good")["ok"] is True  # handled in order: the flood is behind us
+        refused = [m.json()["id"] for m in c.inbox.messages(t.dev_lookup_reply("kiosk-1"))][:-1]
+    assert refused == [f"x{i}" for i in range(QUICK_ANSWERS_BURST)]
 
 
 # -- citizens' id numbers ----------------------------------------------------------------------------------
