@@ -245,9 +245,10 @@ class FakeBackend:
             return JSONResponse({"error": f"no such endpoint /{path}"}, status_code=404)
         kind, code = found
         b = self.behaviour[LOOKUPS]
-        with self.lock:
+        with self.changed:
             self.requests += 1
             self.lookups_by_kind[kind] += 1
+            self.changed.notify_all()
         if b.is_down():
             return self._looked(kind, code, 503, {"error": "down"})
         if not self._authorised(request.headers.get("authorization", "")):

@@ -312,6 +312,36 @@ def test_a_lookup_survives_a_broker_restart(hub: Hub, device: DeviceFactory, bro
     assert isinstance(got, Booking)
 
 
+def test_resends_of_a_lookup_in_progress_cost_no_second_call(
+    hub: Hub, device: DeviceFactory, fake: BackendServer
+) -> None:
+    _control(fake, {"mode": "slow", "stream": "lookups", "ms": 300})  # within lookup_timeout_s = 0.5
+    client = LookupClient(device("kiosk-1"), deadline_s=10, resend_s=0.05)  # resends while the hub asks
+    assert isinstance(client.booking("DL2612040017"), Booking)
+    assert hub.lookups is not None and hub.lookups.stats["repeats"] >= 1
+    assert _calls(fake) == 1
+
+
+def test_a_lookup_in_flight_across_a_broker_restart_is_answered(
+    start_hub: HubFactory, site_cfg: SiteConfig, device: DeviceFactory, broker: Broker, fake: BackendServer
+) -> None:
+    """The hub's answer may be lost while the broker is away: the kiosk sends the same id again once
+    connected, and the hub answers it from memory (one back-end call in all)."""
+    assert site_cfg.backend is not None
+    patient = site_cfg.backend.model_copy(update={"lookup_timeout_s": 10.0})
+    start_hub(site_cfg.model_copy(update={"backend": patient}))
+    _control(fake, {"mode": "slow", "stream": "lookups", "ms": 1500})  # the broker restarts meanwhile
+    client = LookupClient(device("kiosk-1"), deadline_s=30, resend_s=0.5)
+    box: list[Any] = []
+    th = threading.Thread(target=lambda: box.append(client.booking("DL2612040017")))
+    th.start()
+    assert fake.backend.wait_for(lambda: _calls(fake) >= 1, 10)  # the hub is asking the back end
+    broker.restart()
+    th.join(40)
+    assert not th.is_alive() and isinstance(box[0], Booking)
+    assert _calls(fake) == 1
+
+
 # -- what the hub refuses ---------------------------------------------------------------------------------
 
 
