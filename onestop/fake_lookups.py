@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from onestop.config import ServiceConfig, SiteConfig
@@ -310,9 +310,3 @@ def generate_day(cfg: SiteConfig, now: datetime | None = None, *, seed: int | No
     }
     return book
 
-
-def day_of(book: LookupBook) -> date | None:
-    """The day of the book's first booking (for logs)."""
-    for b in book.bookings.values():
-        return datetime.fromisoformat(str(b["slot_start"])).date()
-    return None
