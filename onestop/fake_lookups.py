@@ -309,4 +309,3 @@ def generate_day(cfg: SiteConfig, now: datetime | None = None, *, seed: int | No
         "unknown booking": f"DL{today:%y%m%d}9999",
     }
     return book
-
