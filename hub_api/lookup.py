@@ -16,7 +16,8 @@ What protects whom:
   endless answer is ``backend_unavailable``, and the kiosk offers a normal ticket. Only the documented
   fields of an answer reach the kiosk.
 - **The citizen.** ``citizen_*`` lookups carry an id number: refused (``not_configured``) unless
-  ``[citizen_id] forward = true``; never logged (only the kind is), not even by httpx's request log,
+  ``[citizen_id] forward = true`` and the look-up's own switch (``find_bookings``, ``find_dossiers``)
+  are on; never logged (only the kind is), not even by httpx's request log,
   which this module redacts.
 """
 
@@ -29,7 +30,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,13 +86,16 @@ BOOKING_STATUSES = frozenset({"booked", "used", "cancelled"})
 DOSSIER_STATUSES = frozenset({"received", "processing", "ready", "returned", "rejected"})
 
 
-def citizen_forwarding(cfg: SiteConfig) -> bool:
-    """``[citizen_id] forward``: may a citizen's id number be sent to the back end? (False when the
-    site file has no ``[citizen_id]`` section.)"""
-    section = getattr(cfg, "citizen_id", None)
-    if isinstance(section, Mapping):
-        return section.get("forward") is True
-    return getattr(section, "forward", False) is True
+def allowed_citizen_kinds(cfg: SiteConfig) -> frozenset[str]:
+    """The citizen look-ups the site allows, i.e. for which the hub may send an id number to the back
+    end: ``[citizen_id]`` ``enabled`` and ``forward``, and ``find_bookings`` / ``find_dossiers``."""
+    rules = cfg.citizen_id
+    if not (rules.enabled and rules.forward):
+        return frozenset()
+    kinds = {"citizen_bookings"} if rules.find_bookings else set()
+    if rules.find_dossiers:
+        kinds.add("citizen_dossiers")
+    return frozenset(kinds)
 
 
 # -- privacy: httpx logs each request's URL -----------------------------------------------------
@@ -372,7 +376,8 @@ class LookupRelay:
     """Answers kiosks' lookups: :meth:`submit` from the MQTT thread, back-end calls in worker threads.
 
     ``publish(topic, payload)`` sends a reply (the hub's MQTT connection). ``lookups`` is the back
-    end (None: ``not_configured``); ``forward_citizen_ids`` defaults to ``[citizen_id] forward``."""
+    end (None: ``not_configured``); ``citizen_kinds`` (the citizen look-ups allowed) defaults to what
+    ``[citizen_id]`` allows (:func:`citizen_kinds`)."""
 
     def __init__(
         self,
@@ -381,7 +386,7 @@ class LookupRelay:
         lookups: HttpLookups | None,
         *,
         not_configured: str = "",
-        forward_citizen_ids: bool | None = None,
+        citizen_kinds: frozenset[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         workers: int = WORKERS,
     ) -> None:
@@ -390,7 +395,7 @@ class LookupRelay:
         self.publish = publish
         self.lookups = lookups
         self.not_configured = not_configured or "this site has no back end for lookups ([backend] url)"
-        self.forward = citizen_forwarding(cfg) if forward_citizen_ids is None else forward_citizen_ids
+        self.citizen_kinds = allowed_citizen_kinds(cfg) if citizen_kinds is None else citizen_kinds
         self.clock = clock
         self._roles = {d.id: d.role for d in cfg.devices}
         self._limit = cfg.limits.kiosk
@@ -481,11 +486,11 @@ class LookupRelay:
         if self.lookups is None:
             self._quick_reply(device, req.id, refuse("not_configured", self.not_configured))
             return
-        if req.kind in CITIZEN_KINDS and not self.forward:
+        if req.kind in CITIZEN_KINDS and req.kind not in self.citizen_kinds:
             self._quick_reply(
                 device,
                 req.id,
-                refuse("not_configured", "this site does not send id numbers ([citizen_id] forward)"),
+                refuse("not_configured", f"this site does not send id numbers for {req.kind} ([citizen_id])"),
             )
             return
         if not self._take(device):

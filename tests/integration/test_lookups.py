@@ -93,19 +93,16 @@ HubFactory = Callable[..., Hub]
 def start_hub(
     site_cfg: SiteConfig, broker: Broker, credentials: dict[str, str], tmp_path: Path
 ) -> Iterator[HubFactory]:
-    """``start_hub(cfg=site_cfg, forward=None)``: a started real hub (one at a time: one ``hub``
-    connection); ``forward`` overrides ``[citizen_id] forward``."""
+    """``start_hub(cfg=site_cfg)``: a started real hub (one at a time: one ``hub`` connection)."""
     hubs: list[Hub] = []
 
-    def make(cfg: SiteConfig | None = None, forward: bool | None = None) -> Hub:
+    def make(cfg: SiteConfig | None = None) -> Hub:
         for h in hubs:
             h.stop()
         hubs.clear()
         h = Hub.open(cfg or site_cfg, credentials["hub"], db_path=tmp_path / f"hub-{uuid.uuid4().hex[:6]}.db",
                      host=broker.host, port=broker.port)  # fmt: skip
         assert h.lookups is not None
-        if forward is not None:
-            h.lookups.forward = forward
         h.start()
         assert h.ingest is not None
         h.ingest.mqtt.wait_connected(10)
@@ -457,19 +454,41 @@ def test_a_flood_of_refusals_is_answered_by_silence(
 # -- citizens' id numbers ----------------------------------------------------------------------------------
 
 
-def test_citizen_lookups_need_the_site_to_forward_ids(
-    start_hub: HubFactory, kiosk: LookupClient, fake: BackendServer
+def _citizen_site(site_factory: SiteFactory, site_cfg: SiteConfig, **rules: bool) -> SiteConfig:
+    assert site_cfg.backend is not None
+    return site_factory(
+        {"backend": site_cfg.backend.model_dump(), "citizen_id": {"enabled": True, "forward": True, **rules}},
+        name=f"citizen-{uuid.uuid4().hex[:6]}.toml",
+    )
+
+
+def test_citizen_lookups_only_as_the_site_allows(
+    start_hub: HubFactory,
+    site_factory: SiteFactory,
+    site_cfg: SiteConfig,
+    kiosk: LookupClient,
+    fake: BackendServer,
 ) -> None:
-    start_hub(forward=False)
+    start_hub()  # the test site has no [citizen_id]: no id number leaves the site
+    for ask in (kiosk.citizen_bookings, kiosk.citizen_dossiers):
+        got = ask(CITIZEN)
+        assert isinstance(got, Unavailable) and got.code == "not_configured"
+    start_hub(_citizen_site(site_factory, site_cfg, find_dossiers=True))  # dossiers only
     got = kiosk.citizen_bookings(CITIZEN)
     assert isinstance(got, Unavailable) and got.code == "not_configured"
     assert _calls(fake) == 0
+    assert isinstance(kiosk.citizen_dossiers(CITIZEN), CitizenDossiers)
 
 
 def test_a_citizen_lookup_leaves_no_id_number_in_the_hubs_logs(
-    start_hub: HubFactory, kiosk: LookupClient, fake: BackendServer, caplog: pytest.LogCaptureFixture
+    start_hub: HubFactory,
+    site_factory: SiteFactory,
+    site_cfg: SiteConfig,
+    kiosk: LookupClient,
+    fake: BackendServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    start_hub(forward=True)
+    start_hub(_citizen_site(site_factory, site_cfg, find_bookings=True, find_dossiers=True))
     with caplog.at_level(logging.DEBUG):  # every logger of the process, httpx and httpcore included
         bookings = kiosk.citizen_bookings(CITIZEN)
         dossiers = kiosk.citizen_dossiers(CITIZEN)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub_api.lookup import BadLookup, _RedactCitizenIds, citizen_forwarding, parse_lookup, shape
+from hub_api.lookup import BadLookup, _RedactCitizenIds, allowed_citizen_kinds, parse_lookup, shape
 from onestop.config import SiteConfig
 from onestop.fake_backend import parse_lookup_path
 from onestop.fake_lookups import (
@@ -100,10 +100,17 @@ def test_answers_not_as_documented_are_refused(kind: str, doc: Any) -> None:
         shape(kind, doc)
 
 
-def test_citizen_forwarding_is_off_unless_the_site_says_so(site_cfg: SiteConfig) -> None:
-    assert citizen_forwarding(site_cfg) is False
-    object.__setattr__(site_cfg, "__dict__", {**site_cfg.__dict__, "citizen_id": {"forward": True}})
-    assert citizen_forwarding(site_cfg) is True
+def test_citizen_lookups_only_as_the_site_allows(site_cfg: SiteConfig, site_factory: SiteFactory) -> None:
+    assert allowed_citizen_kinds(site_cfg) == frozenset()
+    rules = {"enabled": True, "find_dossiers": True, "forward": True}
+    backend = {"url": "http://127.0.0.1:9/onestop"}
+    assert allowed_citizen_kinds(site_factory({"citizen_id": rules, "backend": backend})) == {
+        "citizen_dossiers"
+    }
+    both = site_factory(
+        {"citizen_id": {**rules, "find_bookings": True}, "backend": backend}, name="both.toml"
+    )
+    assert allowed_citizen_kinds(both) == {"citizen_bookings", "citizen_dossiers"}
 
 
 def test_httpx_request_lines_lose_the_id_number() -> None:
