@@ -531,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-rate", type=float, default=0.0, help="store this share but answer late")
     p.add_argument("--hold-s", type=float, default=30.0, help="how late --timeout-rate answers (s)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random failures")
+    p.add_argument("--lookups", metavar="FILE", help="bookings and dossiers to answer (fixtures JSON)")
+    p.add_argument("--generate-from", metavar="SITE_TOML", help="answer a day generated for this site")
+    p.add_argument("--samples", metavar="FILE", help="write codes to try at a kiosk to this file")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=_fake_backend)
 

@@ -321,6 +321,10 @@ class BackendSection(_Section):
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
     #: Delivered records stay in the hub's outbox this many days (for audits), then are deleted.
     keep_days: int = Field(default=30, ge=1, le=3650)
+    #: A kiosk's booking or dossier lookup (docs/backend.md "Lookups") that the back end has not
+    #: answered in full within this many seconds is answered ``backend_unavailable``: the kiosk then
+    #: offers a normal ticket. Keep it below the kiosk's own deadline (5 s).
+    lookup_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
 class QueueSection(_Section):
