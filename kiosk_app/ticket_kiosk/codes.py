@@ -1,7 +1,7 @@
 """What the kiosk's code flows work with (appointments, result pickup, identity cards), in the
 view-model's own small types, and the adapters from the suite's modules to them.
 
-The view-model never imports the scanner, the code classifier or the lookup client: it is given a
+The view-model never calls the scanner, the code classifier or the lookup client itself: it is given a
 :class:`CodeBackend` (lookups, the citizen note) and two readers (``read_scan``, ``read_typed``) that
 turn text into a :data:`Read`. :func:`read_scan` and :func:`read_typed` here are those readers over
 :mod:`onestop.scan_codes`; :func:`from_lookup` turns :mod:`onestop.lookup_client` results into
@@ -17,9 +17,19 @@ import logging
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from onestop.config import SiteConfig
+from onestop.lookup_client import Booking, CitizenBookings, CitizenDossiers, Dossier, LookupResult, NotFound
+from onestop.scan_codes import (
+    BookingCode,
+    CitizenCard,
+    Classified,
+    DossierCode,
+    VneidCode,
+    classify,
+    classify_typed,
+)
 
 log = logging.getLogger("onestop.kiosk")
 
@@ -186,65 +196,46 @@ class Features:
 
 
 # -- adapters from the suite's modules ------------------------------------------------------------
-_UNSUPPORTED = BadRead(
-    "unsupported",
-    "Máy này chưa đọc được mã. Xin mời lấy số thường.",
-    "This kiosk cannot read codes yet. Please take a normal ticket.",
-)
-
-
-def _convert(found: Any) -> Read:
-    from onestop import scan_codes
-
-    if isinstance(found, scan_codes.BookingCode):
+def _convert(found: Classified) -> Read:
+    if isinstance(found, BookingCode):
         return CodeRead("booking", found.code)
-    if isinstance(found, scan_codes.DossierCode):
+    if isinstance(found, DossierCode):
         return CodeRead("dossier", found.code)
-    if isinstance(found, scan_codes.CitizenCard):
+    if isinstance(found, CitizenCard):
         return CardRead(found.name, found.birth_date, found.id_number)
-    if isinstance(found, scan_codes.VneidCode):
+    if isinstance(found, VneidCode):
         return BadRead("vneid", found.vi, found.en)
-    return BadRead(str(getattr(found, "reason", "unknown")), str(found.vi), str(found.en))
+    return BadRead(found.reason, found.vi, found.en)
 
 
 def read_scan(text: str, today: date | None = None) -> Read:
     """A scanner's text as a :data:`Read` (onestop.scan_codes.classify)."""
-    try:
-        from onestop.scan_codes import classify
-    except ImportError:
-        return _UNSUPPORTED
     return _convert(classify(text, today=today))
 
 
 def read_typed(text: str) -> Read:
     """A code typed on the keypad as a :data:`Read` (onestop.scan_codes.classify_typed)."""
-    try:
-        from onestop.scan_codes import classify_typed
-    except ImportError:
-        return _UNSUPPORTED
     return _convert(classify_typed(text))
 
 
-def from_lookup(result: Any) -> Outcome:
+def from_lookup(result: LookupResult) -> Outcome:
     """A :mod:`onestop.lookup_client` result as an :data:`Outcome`."""
-    from onestop import lookup_client as lc
-
-    if isinstance(result, lc.Booking):
+    if isinstance(result, Booking):
         return _booking(result)
-    if isinstance(result, lc.Dossier):
+    if isinstance(result, Dossier):
         return _dossier(result)
-    if isinstance(result, lc.CitizenBookings):
+    if isinstance(result, CitizenBookings):
         return tuple(_booking(b) for b in result.bookings)
-    if isinstance(result, lc.CitizenDossiers):
+    if isinstance(result, CitizenDossiers):
         return tuple(_dossier(d) for d in result.dossiers)
-    if isinstance(result, lc.NotFound):
+    if isinstance(result, NotFound):
         return LookupFailed("not_found")
     return LookupFailed("unavailable", str(getattr(result, "code", "")))
 
 
-def _booking(b: Any) -> BookingInfo:
+def _booking(b: Booking) -> BookingInfo:
     return BookingInfo(b.code, b.service, b.slot_start, b.slot_end, b.initials, b.status, b.site)
 
 
-def _dossier(d: Any) -> DossierInfo:
+def _dossier(d: Dossier) -> DossierInfo:
     return DossierInfo(d.code, d.title, d.status, d.ready, d.promised_date, d.service, d.site)

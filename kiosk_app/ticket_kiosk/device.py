@@ -24,12 +24,13 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
-from kiosk_app.ticket_kiosk.codes import LookupFailed, LookupKind, Outcome, from_lookup
+from kiosk_app.ticket_kiosk.codes import LookupKind, Outcome, from_lookup
 from kiosk_app.ticket_kiosk.read_aloud import ReadAloud
 from kiosk_app.ticket_kiosk.ticket import parse_wait_range, render_ticket, ticket_status_url
 from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig
 from onestop.device import DeviceClient, NoReply
+from onestop.lookup_client import LookupClient
 from onestop.protocol import Topics, iso
 
 log = logging.getLogger("onestop.kiosk")
@@ -91,7 +92,7 @@ class KioskDevice:
         )
         #: The kiosk's barcode/QR scanner (its ``scanner`` table; None: no scanner), started by start().
         self.scanner: Any = scanner if scanner is not None else _make_scanner(dev)
-        self._lookups: Any = None
+        self._lookups: LookupClient | None = None
         #: The latest health message published (for tests and the print-test).
         self.health: dict[str, Any] = {}
         #: The read-aloud speaker (``read_aloud = true`` on the device; docs/kiosk.md "Read aloud").
@@ -165,10 +166,6 @@ class KioskDevice:
     def lookup(self, kind: LookupKind, code: str) -> Outcome:
         """Look a code up through the hub (onestop.lookup_client; within its deadline)."""
         if self._lookups is None:
-            try:
-                from onestop.lookup_client import LookupClient
-            except ImportError:
-                return LookupFailed("unavailable", "no lookup client")
             # a little under the screen's deadline: the answer (even "unavailable") comes before it
             self._lookups = LookupClient(self.client, deadline_s=max(1.0, self.vm.lookup_s - 0.5))
         return from_lookup(self._lookups.lookup(kind, code))

@@ -16,16 +16,13 @@ import dataclasses
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from device_drivers.printer import PaperOut, PrinterNotReady, PrinterStatus, make_printer
 from kiosk_app.ticket_kiosk.codes import (
-    BadRead,
     BookingInfo,
-    CardRead,
-    CodeRead,
     DossierInfo,
     Features,
     LookupFailed,
@@ -103,11 +100,13 @@ class DemoBackend:
 
 def demo_features(cfg: SiteConfig, device: str) -> Features:
     """The site's features, with every flow turned on for the screenshots (a site that configures none
-    still gets pictures of them): bookings, result pickup at ``[dossiers] service`` (or the last
-    service), identity cards with all their uses."""
+    still gets pictures of them): bookings, result pickup at ``[dossiers] service`` (or a service
+    named "Trả kết quả", or the last one), identity cards with all their uses."""
     got = Features.of(cfg, device)
+    named = [s.id for s in cfg.services if s.name.casefold().startswith("trả kết quả")]
+    pickup = got.dossier_service or (named or [cfg.services[-1].id])[0]
     return dataclasses.replace(
-        got, bookings=True, dossier_service=got.dossier_service or cfg.services[-1].id, cards=True,
+        got, bookings=True, dossier_service=pickup, cards=True,
         priority_age=got.priority_age or 75, prefill_name=True, find_bookings=True, find_dossiers=True,
     )  # fmt: skip
 
@@ -199,35 +198,8 @@ def _demo_card(vm: KioskViewModel) -> str:
 
 
 def _demo_read(text: str) -> Read:
-    """The screenshots' reader: the real classifier when present, else the demo's codes."""
-    read = read_scan(text)
-    if not isinstance(read, BadRead) or read.reason != "unsupported":
-        return read
-    if text == DEMO_BOOKING:
-        return CodeRead("booking", text)
-    if text == DEMO_DOSSIER:
-        return CodeRead("dossier", text)
-    if "|" in text:
-        return CardRead(DEMO_NAME, date(1948, 5, 1), text.split("|")[0])
-    return BadRead(
-        "unknown",
-        "Không nhận ra mã này. Xin quét giấy hẹn trả kết quả, mã đặt lịch hoặc thẻ căn cước.",
-        "This code is not recognised. Please scan a receipt, a booking code or an ID card.",
-    )
-
-
-def _demo_typed(text: str) -> Read:
-    """The keypad's reader: the real one when present, else the demo's codes."""
-    read = read_typed(text)
-    if not isinstance(read, BadRead) or read.reason != "unsupported":
-        return read
-    if text in (DEMO_BOOKING, DEMO_DOSSIER):
-        return _demo_read(text)
-    return BadRead(
-        "bad_typed_code",
-        "Mã vừa nhập không đúng dạng mã hồ sơ hoặc mã đặt lịch. Xin kiểm tra lại.",
-        "This is neither a dossier code nor a booking code. Please check it.",
-    )
+    """The screenshots' reader (the real one; the demo card's id number fits its year of birth)."""
+    return read_scan(text)
 
 
 def _ticket(cfg: SiteConfig, service: str, priority: bool) -> dict[str, Any]:
@@ -312,7 +284,7 @@ class Stage:
             features = dataclasses.replace(features, lookup_only=True)
         vm = KioskViewModel(
             self.cfg, self.device, self.backend, clock=lambda: self.t[0], runner=lambda job: job(), guard_s=0,
-            codes=self.backend, features=features, read_scan=_demo_read, read_typed=_demo_typed,
+            codes=self.backend, features=features, read_scan=_demo_read, read_typed=read_typed,
         )  # fmt: skip
         if self.cfg.device(self.device).read_aloud:  # the speaker button shows; screenshots stay silent
             vm.speak = lambda view: None
