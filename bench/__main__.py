@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("site_memory")
     g.add_argument("--settle", type=float, default=20.0, help="seconds the site runs before it is measured")
     g.add_argument("--no-board", action="store_true", help="site_memory: without the board in Chromium")
+    g = p.add_argument_group("sd_writes")
+    g.add_argument("--sd-window", type=float, default=60.0, help="measured seconds of each run (idle, busy)")
+    g.add_argument(
+        "--sd-speed", type=float, default=60.0, help="simulated seconds per second of the busy run"
+    )
+    g.add_argument("--no-fsync", action="store_true", help="sd_writes: do not count fsyncs with strace")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -143,6 +149,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import site_memory
 
         return site_memory.run(args.settle, board=not args.no_board)
+    if name == "sd_writes":
+        from bench import sd_writes
+
+        return sd_writes.run(args.sd_window, args.sd_speed, fsync=not args.no_fsync)
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -231,8 +231,9 @@ def test_check_on_an_invalid_site_file_exits_non_zero(
 
 
 def test_bundle_has_what_a_kiosk_needs_and_not_the_ca_key(site_dir: Path, tmp_path: Path) -> None:
+    """A kiosk on a desktop (``--screen x11``): a user unit started with the desktop session."""
     config = site_dir / "site.toml"
-    add_device(config, "kiosk-01", "kiosk", printer_usb=(0x04B8, 0x0202), reload=no_reload)
+    add_device(config, "kiosk-01", "kiosk", printer_usb=(0x04B8, 0x0202), screen="x11", reload=no_reload)
     root = bundle_device(config, "kiosk-01", tmp_path / "usb")
     files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
     assert {
@@ -265,6 +266,51 @@ def test_bundle_has_what_a_kiosk_needs_and_not_the_ca_key(site_dir: Path, tmp_pa
     # The kiosk is a user unit: `journalctl -u` finds nothing for it, --user-unit does.
     assert "sudo journalctl --user-unit onestop-kiosk-01 -n 20" in (root / "README.txt").read_text()
     assert "journalctl --user-unit $UNIT" in script
+
+
+def test_bundle_of_a_kiosk_without_a_desktop(site_dir: Path, tmp_path: Path) -> None:
+    """The default screen, KMS: a system service, a udev rule for hotplug, no desktop, no blanking."""
+    config = site_dir / "site.toml"
+    add_device(config, "kiosk-02", "kiosk", printer_usb=(0x04B8, 0x0202), reload=no_reload)
+    root = bundle_device(config, "kiosk-02", tmp_path / "usb")
+    files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert {"systemd/onestop-kiosk-02.service", "udev/70-onestop-kiosk-02-screen.rules",
+            "udev/60-onestop-kiosk-02-printer.rules"} <= files  # fmt: skip
+    assert not any(f.startswith(("autostart/", "systemd/user/")) for f in files)
+    unit = (root / "systemd" / "onestop-kiosk-02.service").read_text()
+    assert "Environment=SDL_VIDEODRIVER=kmsdrm" in unit and "User=onestop" in unit
+    rule = (root / "udev" / "70-onestop-kiosk-02-screen.rules").read_text()
+    restart = 'RUN+="/usr/bin/systemctl --no-block try-restart onestop-kiosk-02.service"'
+    assert f'ACTION=="change", SUBSYSTEM=="drm", ENV{{HOTPLUG}}=="1", {restart}' in rule
+    assert 'SUBSYSTEM=="input", KERNEL=="event*", ENV{ID_INPUT_TOUCHSCREEN}=="1"' in rule
+    script = (root / "install.sh").read_text()
+    subprocess.run(["bash", "-n", str(root / "install.sh")], check=True)
+    assert "KMS_SCREEN=1" in script and "SCREEN=0" in script.splitlines()  # no desktop autologin
+    assert "consoleblank=0" in script and "libgbm1" in script and "evtest" in script
+    assert 'systemctl restart --no-block "$UNIT"' in script  # it may wait for a display
+    assert "sudo journalctl -u onestop-kiosk-02 -n 20" in (root / "README.txt").read_text()
+
+
+def test_the_blanking_lines_are_added_to_cmdline_once(site_dir: Path, tmp_path: Path) -> None:
+    """The install script's cmdline.txt edit, run for real on a copy: added once, never twice."""
+    config = site_dir / "site.toml"
+    add_device(config, "rate-9", "rating", counter="1", reload=no_reload)
+    script = (bundle_device(config, "rate-9", tmp_path / "usb") / "install.sh").read_text()
+    start = script.index("        for opt in consoleblank=0")
+    loop = script[start : script.index("        done\n", start) + len("        done\n")]
+    cmdline = tmp_path / "cmdline.txt"
+    cmdline.write_text("console=serial0,115200 console=tty1 root=PARTUUID=1 rootfstype=ext4 rootwait quiet\n")
+    for _ in range(2):
+        subprocess.run(["bash", "-c", f"set -euo pipefail\ncmdline={cmdline}\n{loop}"], check=True)
+    line = cmdline.read_text()
+    assert line.endswith(" quiet consoleblank=0 vt.global_cursor_default=0\n") and line.count("\n") == 1
+
+
+def test_only_screens_take_a_screen_option(site_dir: Path) -> None:
+    with pytest.raises(ProvisionError, match="--screen: only kiosks and rating terminals"):
+        add_device(
+            site_dir / "site.toml", "counter-8", "counter", counter="1", screen="kms", reload=no_reload
+        )
 
 
 def test_the_bundle_readme_of_a_system_service_reads_its_system_log(site_dir: Path, tmp_path: Path) -> None:
