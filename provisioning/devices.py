@@ -25,10 +25,10 @@ from onestop.toml_text import value as toml_value
 from provisioning.errors import ProvisionError
 from provisioning.files import Layout, private_dir, write_private, write_public
 from provisioning.install_script import WHEEL_PREFIX, render_install_sh
+from provisioning.kms import screen_udev_rule
 from provisioning.reload import Reloader
 from provisioning.site import Report, write_auth_files
 from provisioning.timesync import render_timesyncd_device
-from provisioning.kms import screen_udev_rule
 from provisioning.units import (
     DEVICE_DATA,
     SCREEN_ROLES,
