@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from onestop.durable import fsync_dir
 from onestop.sqlite_errors import explain
 
 SCHEMA = """
@@ -165,6 +166,7 @@ class HubStore:
         # Idempotent, and cheap once done (the index starts with day): a migration cut short is
         # finished at the next start.
         self.db.execute("UPDATE ratings SET day = substr(ticket, 1, 8) WHERE day IS NULL")
+        fsync_dir(self.path.parent)  # its name survives a power cut from the first start (docs/operations.md)
 
     def close(self) -> None:
         """Close the database (the reading connections too)."""
