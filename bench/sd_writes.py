@@ -56,10 +56,10 @@ ROLES = {
 }
 #: SD cards: capacity, the programme/erase cycles of their flash, and the write amplification assumed
 #: for small random writes (SQLite pages, journal blocks) on a card without a real FTL cache.
-CARDS = [
-    {"card": "16 GB TLC (consumer)", "gb": 16, "pe_cycles": 1000},
-    {"card": "32 GB TLC (consumer)", "gb": 32, "pe_cycles": 1000},
-    {"card": "32 GB high-endurance (pSLC/MLC)", "gb": 32, "pe_cycles": 3000},
+CARDS: list[dict[str, str | int]] = [
+    {"card": "16 GB TLC, 1000 P/E", "gb": 16, "pe_cycles": 1000},
+    {"card": "32 GB TLC, 1000 P/E", "gb": 32, "pe_cycles": 1000},
+    {"card": "32 GB TLC, 3000 P/E", "gb": 32, "pe_cycles": 3000},
 ]
 WRITE_AMPLIFICATION = 10.0
 #: journald stores a log line with its fields and index: about this many bytes on disk per byte of text.
@@ -273,17 +273,15 @@ def _per_day(idle: dict[str, Any], busy: dict[str, Any], key: str, role: str) ->
     return idle_rate * DAY_S + extra_per_sim_s * OPEN_HOURS * 3600
 
 
-def card_life(bytes_per_day: float) -> list[dict[str, Any]]:
+def card_life(bytes_per_day: float) -> dict[str, float | str]:
     """Years each card of :data:`CARDS` lasts at ``bytes_per_day`` of the suite's writes (the OS's own
-    writes not counted), with :data:`WRITE_AMPLIFICATION`."""
-    out = []
+    writes not counted), with :data:`WRITE_AMPLIFICATION`: ``{card: years}``."""
+    out: dict[str, float | str] = {}
     for card in CARDS:
-        endurance = card["gb"] * 1e9 * card["pe_cycles"]
+        endurance = float(card["gb"]) * 1e9 * float(card["pe_cycles"])
         flash_per_day = bytes_per_day * WRITE_AMPLIFICATION
         years = endurance / flash_per_day / 365 if flash_per_day else float("inf")
-        out.append(
-            {**card, "tbw": round(endurance / 1e12, 1), "years": round(years, 1) if years < 1e4 else ">10000"}
-        )
+        out[str(card["card"])] = round(years, 1) if years < 1000 else ">1000"
     return out
 
 
@@ -328,6 +326,9 @@ def run(
         "tickets_in_busy_run": tickets,
         "tickets_per_busy_day_estimate": round(tickets / sim_s * OPEN_HOURS * 3600) if tickets else None,
         "write_amplification_assumed": WRITE_AMPLIFICATION,
+        "cards": [
+            {**c, "endurance_tb": round(float(c["gb"]) * float(c["pe_cycles"]) / 1000, 1)} for c in CARDS
+        ],
         "journal_overhead_assumed": JOURNAL_OVERHEAD,
         "per_process_per_day": per_day,
         "idle": idle,
