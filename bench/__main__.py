@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sd-speed", type=float, default=60.0, help="simulated seconds per second of the busy run"
     )
     g.add_argument("--no-fsync", action="store_true", help="sd_writes: do not count fsyncs with strace")
+    g.add_argument("--day-tickets", type=int, default=1000, help="sd_writes: tickets of the busy day")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -152,7 +153,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name == "sd_writes":
         from bench import sd_writes
 
-        return sd_writes.run(args.sd_window, args.sd_speed, fsync=not args.no_fsync)
+        return sd_writes.run(
+            args.sd_window, args.sd_speed, fsync=not args.no_fsync, day_tickets=args.day_tickets
+        )
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -18,9 +18,11 @@ the journal instead, so the log's growth is reported apart and taken out of the 
 With ``strace`` available it also counts the ``fsync``/``fdatasync`` calls of the controller and the
 hub in the busy window (``--no-fsync`` to skip: tracing slows them down).
 
-A day is extrapolated as ``idle rate × 86,400 s + (busy − idle) per simulated second × the opening
-hours`` (8 h in the example): time-driven writes follow the wall clock, traffic-driven writes follow
-the simulated one. The SD card's life then follows from its endurance (see docs/raspberry-pi.md).
+A busy day is extrapolated as ``idle rate × 86,400 s + (busy − idle) per ticket × the day's tickets``
+(1,000 for the example's 12 counters by default, ``--day-tickets``): time-driven writes follow the
+wall clock, traffic-driven writes follow the tickets. The controller, the hub and the broker share
+the hub machine's card and are added up. The SD card's life then follows from its endurance
+(:data:`CARDS`, :data:`WRITE_AMPLIFICATION`; docs/operations.md, "SD cards").
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ from onestop.broker import free_port
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "site.toml"
 #: The example's opening hours: 07:00–11:30 and 13:30–17:00.
 OPEN_HOURS = 8.0
+#: A busy day of the example site (12 counters at 0.9 of what they can serve for 8 hours: ~1,000).
+DAY_TICKETS = 1000
+#: The processes that share the hub machine's card.
+HUB_MACHINE = ("controller", "hub", "broker")
 DAY_S = 86_400
 KIB = 1024
 #: Roles reported, by the part name of their process (bench.site_memory.part_of).
@@ -190,9 +196,11 @@ def measure(
         logs = {p: stdout_file(p) for p in pid_role}
         log_start = {p: _size(f) for p, f in logs.items()}
         files_start = _data_files(data)
+        issued_start = _issued(data) if speed is not None else None
         t0 = time.monotonic()
         time.sleep(window_s)  # the measured window
         elapsed = time.monotonic() - t0
+        issued_end = _issued(data) if speed is not None else None
         end = {p: io_counters(p) for p in pid_role}
         log_end = {p: _size(f) for p, f in logs.items()}
         files_end = _data_files(data)
@@ -234,7 +242,9 @@ def measure(
         "window_s": round(elapsed, 1),
         "speed": speed,
         "roles": roles,
-        "tickets": None,
+        "tickets": (issued_end - issued_start)
+        if issued_start is not None and issued_end is not None
+        else None,
         "data_file_growth": {k: v for k, v in growth.items() if v},
     }
 
@@ -261,16 +271,15 @@ def _prepare(tmp: Path, name: str) -> tuple[Path, Path]:
     return site, folder / "var"
 
 
-def _per_day(idle: dict[str, Any], busy: dict[str, Any], key: str, role: str) -> float | None:
-    """Bytes per day of one process of ``role``: idle per wall second over a whole day, plus the
-    traffic's extra per simulated second over the opening hours."""
+def _per_day(idle: dict[str, Any], busy: dict[str, Any], key: str, role: str) -> tuple[float, float] | None:
+    """``(bytes a day without traffic, bytes per ticket)`` of one process of ``role``: its idle rate
+    over a whole day, and the busy window's extra over the idle rate, per ticket issued in it."""
     i, b = idle["roles"].get(role), busy["roles"].get(role)
-    if i is None or b is None or not i["processes"] or not b["processes"]:
+    if i is None or b is None or not i["processes"] or not b["processes"] or not busy["tickets"]:
         return None
     idle_rate = i[key] / i["processes"] / idle["window_s"]
-    busy_rate = b[key] / b["processes"] / busy["window_s"]
-    extra_per_sim_s = max(0.0, busy_rate - idle_rate) / busy["speed"]
-    return idle_rate * DAY_S + extra_per_sim_s * OPEN_HOURS * 3600
+    extra = b[key] / b["processes"] - idle_rate * busy["window_s"]
+    return idle_rate * DAY_S, max(0.0, extra) / busy["tickets"]
 
 
 def card_life(bytes_per_day: float) -> dict[str, float | str]:
@@ -286,7 +295,11 @@ def card_life(bytes_per_day: float) -> dict[str, float | str]:
 
 
 def run(
-    window_s: float = 60.0, speed: float = 60.0, settle_s: float = 10.0, fsync: bool = True
+    window_s: float = 60.0,
+    speed: float = 60.0,
+    settle_s: float = 10.0,
+    fsync: bool = True,
+    day_tickets: int = DAY_TICKETS,
 ) -> dict[str, Any]:
     """Measure an idle and a busy window of the example site and extrapolate a day per role."""
     tmp = Path(tempfile.mkdtemp(prefix="onestop-sd-writes-"))
@@ -295,25 +308,29 @@ def run(
         idle = measure(site, data, window_s, speed=None, settle_s=settle_s, fsync=False)
         site, data = _prepare(tmp, "busy")
         busy = measure(site, data, window_s, speed=speed, settle_s=settle_s, fsync=fsync)
-        busy["tickets"] = _issued(data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     per_day: dict[str, dict[str, Any]] = {}
+    day_bytes: dict[str, float] = {}
     for role in sorted({*idle["roles"], *busy["roles"]}):
         data_b = _per_day(idle, busy, "write_bytes", role)
-        log_b = _per_day(idle, busy, "log_bytes", role)
+        log_b = _per_day(idle, busy, "log_bytes", role) or (0.0, 0.0)
         if data_b is None:
             continue
         # The log went to a file here (counted in write_bytes); on a site it goes to the journal.
-        own = max(0.0, data_b - (log_b or 0.0))
-        journal = (log_b or 0.0) * JOURNAL_OVERHEAD
+        own_idle, own_ticket = max(0.0, data_b[0] - log_b[0]), max(0.0, data_b[1] - log_b[1])
+        log_day = log_b[0] + log_b[1] * day_tickets
+        own_day = own_idle + own_ticket * day_tickets
+        day_bytes[role] = own_day + log_day * JOURNAL_OVERHEAD
         per_day[role] = {
-            "own_writes_mib": round(own / KIB / KIB, 2),
-            "log_text_mib": round((log_b or 0.0) / KIB / KIB, 2),
-            "journal_estimate_mib": round(journal / KIB / KIB, 2),
-            "total_mib": round((own + journal) / KIB / KIB, 2),
-            "sd_card_life": card_life(own + journal),
+            "idle_mib_per_day": round(own_idle / KIB / KIB, 2),
+            "kib_per_ticket": round(own_ticket / KIB, 1),
+            "busy_day_mib": round(own_day / KIB / KIB, 2),
+            "log_text_mib": round(log_day / KIB / KIB, 3),
+            "with_journal_mib": round(day_bytes[role] / KIB / KIB, 2),
+            "sd_card_years": card_life(day_bytes[role]),
         }
+    hub_machine = sum(day_bytes.get(r, 0.0) for r in HUB_MACHINE)
     sim_s = busy["window_s"] * speed
     tickets = busy.get("tickets")
     return {
@@ -323,14 +340,20 @@ def run(
         "speed": speed,
         "open_hours": OPEN_HOURS,
         "simulated_s": round(sim_s),
-        "tickets_in_busy_run": tickets,
-        "tickets_per_busy_day_estimate": round(tickets / sim_s * OPEN_HOURS * 3600) if tickets else None,
+        "tickets_in_busy_window": tickets,
+        "tickets_per_day_at_this_pace": round(tickets / sim_s * OPEN_HOURS * 3600) if tickets else None,
+        "day_tickets": day_tickets,
         "write_amplification_assumed": WRITE_AMPLIFICATION,
         "cards": [
             {**c, "endurance_tb": round(float(c["gb"]) * float(c["pe_cycles"]) / 1000, 1)} for c in CARDS
         ],
         "journal_overhead_assumed": JOURNAL_OVERHEAD,
         "per_process_per_day": per_day,
+        "hub_machine_per_day": {
+            "roles": list(HUB_MACHINE),
+            "mib": round(hub_machine / KIB / KIB, 1),
+            "sd_card_years": card_life(hub_machine),
+        },
         "idle": idle,
         "busy": busy,
         "machine": machine_info(),

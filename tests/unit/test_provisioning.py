@@ -534,3 +534,29 @@ def test_check_warns_when_the_hub_is_plain_http_on_the_lan(site_dir: Path) -> No
     result = check_site(load(site_dir / "site.toml"))
     assert result.ok  # a warning, not a failure: sites upgraded from before HTTPS keep working
     assert "! hub serves plain HTTP on the LAN (no [hub] tls_listen)" in result.render()
+
+
+def test_a_read_only_root_needs_the_data_folder_on_its_own_partition(site_dir: Path, tmp_path: Path) -> None:
+    """ONESTOP_READ_ONLY_ROOT=1 turns raspi-config's overlay on, but never while /var/lib/onestop is
+    on the root file system (its data would then live in RAM and vanish at each reboot)."""
+    config = site_dir / "site.toml"
+    add_device(config, "led-9", "board", reload=no_reload)
+    script = (bundle_device(config, "led-9", tmp_path / "usb") / "install.sh").read_text()
+    assert "raspi-config nonint do_overlayfs 0" in script and "Storage=volatile" in script
+    start = script.index('if [ "${ONESTOP_READ_ONLY_ROOT:-0}" = 1 ]; then')
+    block = script[start : script.index("\nfi\n", start) + 4]
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "mountpoint").write_text("#!/bin/sh\nexit 1\n")  # /var/lib/onestop: not a mount point
+    (stubs / "mountpoint").chmod(0o755)
+    prelude = 'DATA_DIR=/var/lib/onestop\nstep() { :; }\nfail() { printf "install.sh: %s\\n" "$*" >&2; exit 1; }\n'
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + prelude + block],
+        env={"PATH": f"{stubs}:/usr/bin:/bin", "ONESTOP_READ_ONLY_ROOT": "1"},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "/var/lib/onestop is not a partition of its own" in done.stderr
+    without = subprocess.run(["bash", "-c", "set -euo pipefail\n" + prelude + block],
+                             env={"PATH": f"{stubs}:/usr/bin:/bin"}, capture_output=True, text=True,
+                             timeout=30, check=False)  # fmt: skip
+    assert without.returncode == 0  # not asked for: nothing happens
