@@ -549,7 +549,9 @@ def test_a_read_only_root_needs_the_data_folder_on_its_own_partition(site_dir: P
     stubs.mkdir()
     (stubs / "mountpoint").write_text("#!/bin/sh\nexit 1\n")  # /var/lib/onestop: not a mount point
     (stubs / "mountpoint").chmod(0o755)
-    prelude = 'DATA_DIR=/var/lib/onestop\nstep() { :; }\nfail() { printf "install.sh: %s\\n" "$*" >&2; exit 1; }\n'
+    prelude = (
+        'DATA_DIR=/var/lib/onestop\nstep() { :; }\nfail() { printf "install.sh: %s\\n" "$*" >&2; exit 1; }\n'
+    )
     done = subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + prelude + block],
         env={"PATH": f"{stubs}:/usr/bin:/bin", "ONESTOP_READ_ONLY_ROOT": "1"},
