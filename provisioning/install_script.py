@@ -211,14 +211,16 @@ if [ "${{ONESTOP_READ_ONLY_ROOT:-0}}" = 1 ]; then
     # A device that keeps no data: the root file system read-only (an overlay in RAM), the data
     # folder on a partition of its own (docs/operations.md, "Read-only root").
     step "Hệ thống chỉ đọc (read-only root: overlayfs)"
-    mountpoint -q "$DATA_DIR" || fail "$DATA_DIR is not a partition of its own: make one first (docs/operations.md)"
+    mountpoint -q "$DATA_DIR" \\
+        || fail "$DATA_DIR is not a partition of its own: make one first (docs/operations.md)"
     command -v raspi-config >/dev/null || fail "raspi-config is missing: this is not Raspberry Pi OS"
     # The journal in RAM only: nothing of it is written to the card (it is lost at each reboot).
     install -d -m 0755 /etc/systemd/journald.conf.d
-    printf '[Journal]\\nStorage=volatile\\nRuntimeMaxUse=32M\\n' >/etc/systemd/journald.conf.d/onestop-volatile.conf
+    printf '[Journal]\\nStorage=volatile\\nRuntimeMaxUse=32M\\n' \\
+        >/etc/systemd/journald.conf.d/onestop-volatile.conf
     raspi-config nonint do_overlayfs 0 || fail "raspi-config could not turn the overlay on"
     echo "the root file system is read-only from the next boot: sudo reboot"
-    echo "to update this device later: sudo raspi-config nonint do_overlayfs 1 && sudo reboot, update, then 0 again"
+    echo "to update it later: sudo raspi-config nonint do_overlayfs 1 && sudo reboot, update, then 0 again"
 fi
 echo
 echo "Xong (done): $DEVICE_ID ($ROLE)."

@@ -128,7 +128,7 @@ def wait_for_display(
 ) -> str | None:
     """Wait until a display is connected; return its connector (None when ``stop`` ended the wait).
     ``stop(timeout)`` waits up to ``timeout`` and says whether to give up (tests pass an event's wait)."""
-    pause = stop or (lambda t: bool(time.sleep(t)))
+    pause = stop or _sleep
     last_log: float | None = None
     while True:
         found = connectors(sysfs)
@@ -150,6 +150,12 @@ def wait_for_display(
                 )
         if pause(poll_s):
             return None
+
+
+def _sleep(seconds: float) -> bool:
+    """The production pause between looks: sleep, never give up (SIGTERM from systemd ends it)."""
+    time.sleep(seconds)
+    return False
 
 
 def screen_udev_rule(device_id: str) -> str:

@@ -64,7 +64,8 @@ for i, (device, op, args) in enumerate(steps):
     atomic_write(data / "settings.toml", f"version = {i}\n".encode(), mode=0o600)
     (data / "careless.toml").write_text(f"version = {i}\n")  # no fsync: the control
     issued = [e["data"]["ticket"]["id"] for e in events if e["type"] == "ticket.issued"]
-    print(json.dumps({"round": i, "ticket": issued[0] if issued else None, "seq": events[-1]["seq"]}), flush=True)
+    ack = {"round": i, "ticket": issued[0] if issued else None, "seq": events[-1]["seq"]}
+    print(json.dumps(ack), flush=True)
 """
 
 
