@@ -20,6 +20,7 @@ import argparse
 import configparser
 import io
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,11 @@ log = logging.getLogger("onestop.screen")
 #: How often the display is looked for, and how often the wait is logged (seconds).
 POLL_S = 2.0
 LOG_EVERY_S = 60.0
+#: A screen that keeps stopping although a display is there (one it cannot drive, a broken driver)
+#: starts at once CRASH_BURST times a minute, then once a minute: one attempt, and one error in the
+#: journal, a minute instead of thirty (systemd's own restart delay stays 2 s for a replugged display).
+CRASH_BURST = 5
+CRASH_WINDOW_S = 60.0
 #: The touch input line of Kivy's ``[input]`` section: every multitouch panel found in sysfs, read by
 #: mtdev (hidinput when libmtdev is missing), also panels that act as a pointer (``use_mouse=1``:
 #: SDL's own touch-to-mouse events are turned off in the unit, SDL_TOUCH_MOUSE_EVENTS=0).
@@ -152,6 +158,33 @@ def wait_for_display(
             return None
 
 
+def pace_restarts(
+    state: Path, now: float, *, burst: int = CRASH_BURST, window_s: float = CRASH_WINDOW_S
+) -> float:
+    """Record a start in ``state/starts`` (the unit's runtime folder: RAM, kept across restarts);
+    return how long to wait before it. 0, unless ``burst`` starts came within ``window_s``, or the
+    last start was itself paced and came less than ``window_s`` ago (the loop goes on): then until
+    ``window_s`` after the last start. ``now`` is ``time.monotonic()`` (one clock system-wide)."""
+    path = state / "starts"
+    try:
+        rows = [line.split() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
+        starts = [(float(t), p == "paced") for t, p in rows]
+    except (OSError, ValueError):
+        starts = []
+    recent = sorted(s for s in starts if 0 <= now - s[0] < window_s)
+    looping = bool(recent) and recent[-1][1]
+    delay = max(0.0, recent[-1][0] + window_s - now) if len(recent) >= burst or looping else 0.0
+    record = [*recent[-burst:], (now + delay, delay > 0)]
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "".join(f"{t:.3f} {'paced' if p else 'quick'}\n" for t, p in record), encoding="ascii"
+        )
+    except OSError as exc:
+        log.warning("cannot record the start in %s: %s", path, exc)
+    return delay
+
+
 def _sleep(seconds: float) -> bool:
     """The production pause between looks: sleep, never give up (SIGTERM from systemd ends it)."""
     time.sleep(seconds)
@@ -180,6 +213,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--sysfs", type=Path, default=Path("/sys"), help=argparse.SUPPRESS)
     p.add_argument("--poll", type=float, default=POLL_S, help="seconds between looks for a display")
     p.add_argument("--no-wait", action="store_true", help="do not wait for a display")
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=Path(os.environ["RUNTIME_DIRECTORY"]) if os.environ.get("RUNTIME_DIRECTORY") else None,
+        help="where recent starts are counted (default: the unit's $RUNTIME_DIRECTORY; none: no pacing)",
+    )
     p.set_defaults(run=run_prepare)
 
 
@@ -187,6 +226,16 @@ def run_prepare(args: argparse.Namespace) -> int:
     """Write Kivy's configuration when needed, then wait for a display."""
     if ensure_kivy_config(args.kivy_home):
         log.info("wrote %s (touch input: %s)", args.kivy_home / "config.ini", TOUCH_INPUT)
+    if args.state is not None:
+        delay = pace_restarts(args.state, time.monotonic())
+        if delay:
+            log.warning(
+                "the screen stopped %d times within %.0f s: next start in %.0f s (see its errors above)",
+                CRASH_BURST,
+                CRASH_WINDOW_S,
+                delay,
+            )
+            time.sleep(delay)
     if not args.no_wait:
         found = wait_for_display(args.sysfs, poll_s=args.poll)
         log.info("display: %s", found)

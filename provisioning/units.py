@@ -167,8 +167,12 @@ def render_unit(spec: UnitSpec) -> str:
         unit += ["Type=notify", "NotifyAccess=main", f"WatchdogSec={WATCHDOG_S}", "TimeoutStartSec=60"]
     else:
         unit += ["Type=simple"]
-    if spec.kms_screen:  # ExecStartPre waits for a display as long as it takes
-        unit += ["TimeoutStartSec=infinity"]
+    if spec.kms_screen:  # ExecStartPre waits for a display (and paces a crash loop) as long as it takes
+        unit += [
+            "TimeoutStartSec=infinity",
+            f"RuntimeDirectory={spec.name}",
+            "RuntimeDirectoryPreserve=restart",
+        ]
     unit += [
         *(f"ExecStartPre={' '.join(_quote(a) for a in pre)}" for pre in spec.exec_start_pre),
         f"ExecStart={' '.join(_quote(a) for a in spec.exec_start)}",

@@ -153,3 +153,18 @@ def test_prepare_waits_for_the_display_as_the_unit_runs_it(tmp_path: Path) -> No
     reader.join(10)
     assert any("display: card1-HDMI-A-1" in line for line in lines), "".join(lines)
     assert (tmp_path / "kivy" / "config.ini").exists()
+
+
+def test_a_crash_loop_is_paced_to_one_start_a_minute(tmp_path: Path) -> None:
+    """Five quick starts go at once (a replugged display); the sixth waits until a minute after the
+    fifth, and so on: one attempt, one error in the journal, a minute."""
+    from provisioning.kms import pace_restarts
+
+    state = tmp_path / "run"
+    assert [pace_restarts(state, 100.0 + i) for i in range(5)] == [0.0] * 5
+    assert pace_restarts(state, 105.0) == pytest.approx(59.0)  # until 60 s after the start at 104
+    assert pace_restarts(state, 166.0) == pytest.approx(58.0)  # it stops again 2 s after: a minute
+    assert pace_restarts(state, 226.0) == pytest.approx(58.0)  # the loop goes on: once a minute
+    assert pace_restarts(state, 1000.0) == 0.0  # a quiet hour later: at once again
+    (state / "starts").write_text("garbage")
+    assert pace_restarts(state, 2000.0) == 0.0  # an unreadable record paces nothing

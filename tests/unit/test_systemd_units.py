@@ -259,6 +259,8 @@ def test_a_kms_screen_is_a_system_service_that_draws_through_drm_and_never_gives
     assert "StartLimitIntervalSec=0" in text.splitlines()
     # It waits for a display before the app starts, as long as it takes.
     assert svc["TimeoutStartSec"] == ["infinity"]
+    # A crash loop is paced by the prepare step, from a record in RAM kept across restarts.
+    assert svc["RuntimeDirectory"] == ["onestop-kiosk-1"] and svc["RuntimeDirectoryPreserve"] == ["restart"]
     (pre,) = svc["ExecStartPre"]
     assert pre.endswith("onestop provision screen prepare --kivy-home /var/lib/onestop/kivy")
     groups = set(svc["SupplementaryGroups"][0].split())
