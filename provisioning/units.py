@@ -102,6 +102,8 @@ BACKEND_DEVICES: dict[str, tuple[list[str], str]] = {
     "gpio": (GPIO_DEVICES, "gpio"),
     "alsa": (ALSA_DEVICES, "audio"),
     "usb": (USB_PRINTER_DEVICES, "lp"),
+    # A barcode scanner that types like a keyboard: its /dev/input/event* node (device_drivers/scanner).
+    "hid": (["char-input rw"], "input"),
 }
 #: A KMS screen: the DRM card and render node (/dev/dri/*: groups video and render) and the touch
 #: panel's event nodes (/dev/input/event*: group input).
@@ -326,7 +328,7 @@ def device_unit_spec(
     devices: list[str] = []
     groups: list[str] = []
     environment: dict[str, str] = {}
-    for table in (dev.keys, dev.display, dev.audio, dev.printer):
+    for table in (dev.keys, dev.display, dev.audio, dev.printer, dev.scanner):
         if table is not None and table.backend in BACKEND_DEVICES:
             nodes, group = BACKEND_DEVICES[table.backend]
             devices += nodes

@@ -219,7 +219,8 @@ def site_with_screens(site_factory: SiteFactory) -> SiteConfig:
     return site_factory({"devices": [
         *[d for d in SITE["devices"] if d["role"] not in ("kiosk", "rating")],
         {"id": "kiosk-1", "role": "kiosk", "read_aloud": True, "audio": {"backend": "alsa"},
-         "printer": {"backend": "usb", "vendor_id": 0x04B8, "product_id": 0x0202}},
+         "printer": {"backend": "usb", "vendor_id": 0x04B8, "product_id": 0x0202},
+         "scanner": {"backend": "serial", "port": "/dev/ttyACM0"}},
         {"id": "rate-1", "role": "rating", "counter": "1"},
         {"id": "kiosk-x", "role": "kiosk", "screen": "x11"},
     ]})  # fmt: skip
@@ -264,10 +265,11 @@ def test_a_kms_screen_is_a_system_service_that_draws_through_drm_and_never_gives
     (pre,) = svc["ExecStartPre"]
     assert pre.endswith("onestop provision screen prepare --kivy-home /var/lib/onestop/kivy")
     groups = set(svc["SupplementaryGroups"][0].split())
-    assert {"video", "render", "input", "lp", "audio"} <= groups
+    assert {"video", "render", "input", "lp", "audio", "dialout"} <= groups
     allowed = set(svc["DeviceAllow"])
     assert {"char-drm rw", "char-input rw", "char-usb_device rw", "char-usb rw", "char-alsa rw"} <= allowed
-    assert svc["DevicePolicy"] == ["closed"] and "char-tty" not in text  # nothing else
+    assert "char-ttyACM rw" in allowed  # the serial scanner
+    assert svc["DevicePolicy"] == ["closed"] and "gpio" not in text  # nothing else
     assert "AF_NETLINK" in svc["RestrictAddressFamilies"][0]  # SDL hears udev's hotplug events
     assert svc["ReadWritePaths"] == ["/var/lib/onestop"] and svc["ProtectSystem"] == ["strict"]
     rating = _service(render_unit(names["onestop-rate-1"]))
