@@ -181,16 +181,17 @@ class Features:
         dev = cfg.device(device_id)
         bookings = getattr(cfg, "bookings", None)
         dossiers = getattr(cfg, "dossiers", None)
-        cid = getattr(cfg, "citizen_id", None)
-        cards = bool(getattr(cid, "enabled", False))
+        cid = cfg.citizen_id
+        cards = cid.enabled
         return cls(
             bookings=bool(getattr(bookings, "enabled", False)),
             dossier_service=getattr(dossiers, "service", None),
             cards=cards,
-            priority_age=int(getattr(cid, "priority_age", 0) or 0) if cards else 0,
-            prefill_name=cards and bool(getattr(cid, "prefill_name", False)),
-            find_bookings=cards and bool(getattr(cid, "find_bookings", False)),
-            find_dossiers=cards and bool(getattr(cid, "find_dossiers", False)),
+            priority_age=cid.priority_age if cards else 0,
+            prefill_name=cards and cid.prefill_name,
+            # look-ups by id number only when the site forwards it (docs/privacy.md)
+            find_bookings=cards and cfg.citizen_id.forward and cfg.citizen_id.find_bookings,
+            find_dossiers=cards and cfg.citizen_id.forward and cfg.citizen_id.find_dossiers,
             lookup_only=getattr(dev, "mode", "tickets") == "lookup",
         )
 

@@ -171,9 +171,10 @@ class KioskDevice:
         return from_lookup(self._lookups.lookup(kind, code))
 
     def publish_citizen(self, ticket_id: str, name: str) -> None:
-        """The citizen note ``{"ticket_id", "name"}`` for the hub (docs/privacy.md); QoS 1, not retained."""
+        """The citizen note ``{"ticket_id", "name"}`` for the hub (docs/privacy.md); not retained."""
         topic = self.client.topics.dev_citizen(self.device_id)
-        self.client.mqtt.publish(topic, {"ticket_id": ticket_id, "name": name})
+        # QoS 0, as the hub takes it: no broker or client queue keeps a name (docs/privacy.md)
+        self.client.mqtt.publish(topic, {"ticket_id": ticket_id, "name": name}, qos=0)
 
     def _on_scan(self, scan: Any) -> None:
         try:

@@ -137,23 +137,6 @@ W = {
     ),
     # consent
     "consent_title": Words("Dùng thẻ căn cước của bạn?", "Use your ID card?"),
-    "consent_body": Words(
-        "Thẻ của bạn chỉ dùng để {uses}. Không lưu, không in, không hiện trên màn hình chung; "
-        "xóa khi hết ngày làm việc.",
-        "Your card is used only to {uses}. Nothing is kept, printed or shown on public screens; "
-        "it is deleted at the end of the working day.",
-    ),
-    "consent_skip": Words(
-        "Bạn có thể bỏ qua và lấy số thường.", "You can skip this and take a normal ticket."
-    ),
-    "use_age": Words("xét ưu tiên theo tuổi", "check priority by age"),
-    "use_name": Words(
-        "báo họ tên cho cán bộ tiếp nhận hồ sơ của bạn", "tell your name to the officer who serves you"
-    ),
-    "use_find": Words("tìm lịch hẹn và hồ sơ của bạn", "find your appointments and dossiers"),
-    "use_find_bookings": Words("tìm lịch hẹn của bạn", "find your appointments"),
-    "use_find_dossiers": Words("tìm hồ sơ của bạn", "find your dossiers"),
-    "and": Words(" và ", " and "),
     "agree": Words("Đồng ý", "I agree"),
     "decline": Words("Không, lấy số thường", "No, a normal ticket"),
     # the done screen of a result pickup

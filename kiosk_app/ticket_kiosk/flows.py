@@ -45,7 +45,8 @@ from kiosk_app.ticket_kiosk.codes import (
     ScanLike,
 )
 from kiosk_app.ticket_kiosk.flow_words import W
-from onestop.config import SiteConfig
+from onestop.citizen_use import consent_line
+from onestop.config import CitizenIdSection, SiteConfig
 
 log = logging.getLogger("onestop.kiosk")
 
@@ -659,25 +660,16 @@ class CodeFlows:
         return out
 
     def _consent_body(self) -> tuple[str, str]:
+        """The consent line of docs/privacy.md (onestop.citizen_use.consent_line) for this kiosk's
+        uses, without its leading question (the screen's title asks it)."""
         feat = self.features
-        keys = []
-        if feat.priority_age:
-            keys.append("use_age")
-        if feat.prefill_name:
-            keys.append("use_name")
-        if feat.find_bookings and feat.find_dossiers:
-            keys.append("use_find")
-        elif feat.find_bookings:
-            keys.append("use_find_bookings")
-        elif feat.find_dossiers:
-            keys.append("use_find_dossiers")
-        parts = []
-        for lang in ("vi", "en"):
-            uses = [getattr(W[k], lang) for k in keys] or [getattr(W["use_age"], lang)]
-            joiner = getattr(W["and"], lang)
-            text = ", ".join(uses[:-1]) + (joiner if len(uses) > 1 else "") + uses[-1]
-            parts.append(getattr(W["consent_body"], lang).format(uses=text))
-        return self._pick((parts[0], parts[1]))
+        rules = CitizenIdSection(
+            enabled=True, priority_age=feat.priority_age, prefill_name=feat.prefill_name,
+            find_bookings=feat.find_bookings, find_dossiers=feat.find_dossiers,
+            forward=feat.find_bookings or feat.find_dossiers,
+        )  # fmt: skip
+        vi, en = consent_line(rules)
+        return self._pick((vi.split("? ", 1)[-1], en.split("? ", 1)[-1]))
 
     def _fw_main(self, key: str) -> tuple[str, str]:
         from kiosk_app.ticket_kiosk.viewmodel import T

@@ -84,7 +84,7 @@ def test_an_id_card_asks_consent_then_gives_a_priority_ticket_and_is_forgotten(k
     pump_until(lambda: "service:tuphap" in app.screen.buttons, "the home screen")
     assert vm.on_scan(Scan(ID_NUMBER + "|"))
     pump_until(lambda: "action:agree" in app.screen.buttons, "the consent screen")
-    assert "Không lưu, không in" in _labels(app) and "action:decline" in app.screen.buttons
+    assert "không được in" in _labels(app) and "action:decline" in app.screen.buttons
     touch("action:agree")
     pump_until(lambda: "action:forget" in app.screen.buttons, "home with the card's banner")
     assert "N.V.T.A." in _labels(app)

@@ -503,8 +503,11 @@ def test_a_card_asks_for_consent_first_and_shows_only_initials(make: Make) -> No
     vm.on_scan(Scan(ID_NUMBER + "|"))
     v = vm.view()
     assert v.screen == "consent" and v.title == "Dùng thẻ căn cước của bạn?"
-    assert v.lines[0][0].startswith("Thẻ của bạn chỉ dùng để xét ưu tiên theo tuổi và báo họ tên")
-    assert "Không lưu, không in" in v.lines[0][0]
+    assert v.lines[0][0].startswith(
+        "Máy chỉ đọc mã QR trên thẻ để xét ưu tiên theo tuổi, báo họ tên cho cán bộ tiếp nhận hồ sơ"
+    )
+    assert "không được in, không hiện trên màn hình chung" in v.lines[0][0]
+    assert v.lines[0][0].endswith("Bạn có thể bỏ qua và lấy số thông thường.")
     assert [a.id for a in v.actions] == ["agree", "decline"]
     assert NAME not in texts(vm) and backend.asked == []
     clock.advance(1)
@@ -723,3 +726,30 @@ def test_the_screenshots_demo_card_is_a_valid_card() -> None:
 
     read = read_scan(_demo_card(Vm()), TODAY)  # type: ignore[arg-type]
     assert isinstance(read, CardRead) and read.name == DEMO_NAME and read.age_on(TODAY) >= 75
+
+
+# -- the headless trigger -----------------------------------------------------------------------------
+
+
+def test_the_headless_trigger_scans_and_types(make: Make) -> None:
+    import httpx
+
+    from kiosk_app.ticket_kiosk.headless import HeadlessKiosk
+
+    vm, backend, _runner, _clock = make()
+    vm.runner = lambda job: job()
+    vm.guard_s = 0
+    backend.answers[("booking", "DL24120400017")] = booking()
+    trigger = HeadlessKiosk(vm)
+    trigger.start()
+    try:
+        r = httpx.post(f"{trigger.url}/scan", json={"text": "DL24120400017"}, timeout=10)
+        assert r.status_code == 200 and r.json()["screen"] == "booking"
+        r = httpx.post(f"{trigger.url}/press", json={"action": "take"}, timeout=10)
+        assert r.json()["screen"] == "done" and backend.issued[0][2]["booking"]["code"] == "DL24120400017"
+        r = httpx.post(f"{trigger.url}/type", json={"code": "000.00.12.H23-241204-0009"}, timeout=10)
+        assert r.json()["screen"] == "not_found"
+        for body in ({"text": ""}, {"text": 5}, {"text": "x" * 5000}):
+            assert httpx.post(f"{trigger.url}/scan", json=body, timeout=10).status_code == 400
+    finally:
+        trigger.stop()
