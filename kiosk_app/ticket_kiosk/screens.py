@@ -48,6 +48,8 @@ ARROW_FONT = str(font_path(FONT_BOLD).resolve())
 COMPACT_HEIGHT_MM = 120.0
 #: A column of services is at least this wide (mm): narrower panels get fewer columns.
 MIN_COLUMN_MM = 38.0
+#: A line longer than this (characters) is a paragraph: not bold.
+LONG_LINE = 120
 #: The home screen's title between the page arrows (landscape): a little smaller than alone.
 PAGED_TITLE = 52
 
@@ -256,11 +258,16 @@ class ScreenBuilder(PanelSizing):
                 groups.append([line])
         return groups
 
+    @staticmethod
+    def bold_line(line: tuple[str, str]) -> bool:
+        """Lines are bold, but a long paragraph (a consent line): plain text reads better and is shorter."""
+        return len(line[0]) <= LONG_LINE
+
     def lines(self, view: View, size: float = 40, paired: bool = False, width: float = 0) -> list[Widget]:
         out: list[Widget] = []
         for group in self.line_groups(view, paired):
             if len(group) == 1:
-                out.append(self.label(*group[0], size, ratio=0.65))
+                out.append(self.label(*group[0], size, ratio=0.65, bold=self.bold_line(group[0])))
                 continue
             half = (width - self.sp) / 2
             tallest = max(self.label_h(*line, size, half, ratio=0.65) for line in group)
@@ -276,7 +283,9 @@ class ScreenBuilder(PanelSizing):
         total = 0.0
         for group in groups:
             w = width if len(group) == 1 else half
-            total += max(self.label_h(*line, size, w, ratio=0.65) for line in group)
+            total += max(
+                self.label_h(*line, size, w, ratio=0.65, bold=self.bold_line(line)) for line in group
+            )
         return total + self.sp * max(0, len(groups) - 1)
 
     def action_markup(self, a: Action, size: float = 50) -> str:
@@ -571,19 +580,24 @@ class ScreenBuilder(PanelSizing):
             self.actions(view, body)
             return
         row = BoxLayout(orientation="horizontal", spacing=self.pad)
-        left_w = (self.inner_w - self.pad) * 0.62
-        right_w = self.inner_w - self.pad - left_w
-        t, ln = 60.0, 42.0
-        while self._flow_parts_h(view, left_w, t, ln) > self.inner_h and self.font(ln * 0.92) < self.font(ln):
-            t, ln = t * 0.92, ln * 0.92
-        left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.62)
+        for split in (0.62, 0.68, 0.74, 0.8):  # the text wider when it is long
+            left_w = (self.inner_w - self.pad) * split
+            right_w = self.inner_w - self.pad - left_w
+            t, ln = 60.0, 42.0
+            while self._flow_parts_h(view, left_w, t, ln) > self.inner_h and self.font(ln * 0.92) < self.font(
+                ln
+            ):
+                t, ln = t * 0.92, ln * 0.92
+            if self._flow_parts_h(view, left_w, t, ln) <= self.inner_h:
+                break
+        left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=split)
         left.add_widget(Widget())
         for w in self.titles(view, t, color=color):
             left.add_widget(w)
         for w in self.lines(view, ln):
             left.add_widget(w)
         left.add_widget(Widget())
-        right = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=0.38)
+        right = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=1 - split)
         right.add_widget(Widget())
         for a in view.actions:
             right.add_widget(self.action(a, 150, right_w, min(ln, 44)))
