@@ -901,6 +901,8 @@ class Engine:
                 "counter_label": self.cfg.counter(cid).label,
                 "service": t.service,
                 "ts": iso(now),
+                # Added: a booked citizen's call is marked on the hall board (docs/protocol.md).
+                "booked": t.booking is not None,
             }
         )
         d.board = True
