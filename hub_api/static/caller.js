@@ -66,6 +66,25 @@
   }
 
   /* -- rendering ------------------------------------------------------------------------------ */
+  /* What the clerk should know of the current ticket: the booked slot, or the dossier to return. */
+  function renderNote(t) {
+    var note = $("ticket-note");
+    note.textContent = "";
+    var parts = [];
+    if (t && t.booking) {
+      var from = clock.timeText(new Date(t.booking.slot_start), false);
+      var to = clock.timeText(new Date(t.booking.slot_end), false);
+      parts.push(["booked", "Đặt lịch " + from + "–" + to, "Booked"]);
+    }
+    if (t && t.dossier) parts.push(["dossier", "Trả kết quả · hồ sơ " + t.dossier, "Result pickup"]);
+    for (var i = 0; i < parts.length; i++) {
+      var line = el("span", parts[i][0], parts[i][1] + " ");
+      line.appendChild(el("em", "", parts[i][2]));
+      note.appendChild(line);
+    }
+    note.hidden = !parts.length;
+  }
+
   function render() {
     var c = S.counter || { status: "closed", serving: null, officer: null };
     var conf = counterConf();
@@ -97,6 +116,7 @@
       info.appendChild(document.createTextNode("Chưa có công dân "));
       info.appendChild(el("em", "", "Nobody at the counter"));
     }
+    renderNote(c.serving);
     renderQueue();
     renderKeys();
   }
