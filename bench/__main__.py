@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bookings-days", type=int, default=10, help="simulated working days")
     g.add_argument("--bookings-seed", type=int, default=20261204, help="seed of the simulated days")
     g.add_argument("--booked-share", type=float, default=0.3, help="share of citizens who book a slot")
-    g.add_argument("--bookings-load", type=float, default=1.0, help="arrivals times this (1.15: a busy month)")
+    g.add_argument(
+        "--bookings-load", type=float, default=1.0, help="arrivals times this (1.15: a busy month)"
+    )
     g = p.add_argument_group("voice_backlog")
     g.add_argument("--voice-seed", type=int, default=20261204, help="seed of the simulated calls")
     g.add_argument("--voice-bursts", type=int, default=20, help="opening bursts simulated")

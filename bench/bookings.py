@@ -78,7 +78,8 @@ def site_data(max_in_row: int) -> dict[str, Any]:
             for sid, name, p, avg, *_ in SERVICES
         ],
         "counters": [
-            {"id": cid, "label": f"Quầy {cid}", "services": svcs, "policy": pol} for cid, svcs, pol in COUNTERS
+            {"id": cid, "label": f"Quầy {cid}", "services": svcs, "policy": pol}
+            for cid, svcs, pol in COUNTERS
         ],
         "devices": [{"id": "kiosk-1", "role": "kiosk"}]
         + [{"id": f"counter-{cid}", "role": "counter", "counter": cid} for cid, _, _ in COUNTERS],
@@ -121,8 +122,14 @@ def plan_day(rng: random.Random, day: date, share: float, load: float) -> list[C
                         offset = rng.uniform(lo, hi)
                         break
                 out.append(
-                    Citizen(t, sid, rng.lognormvariate(mu, sigma), rng.random() < NO_SHOW, rng.random() < share,
-                            offset)  # fmt: skip
+                    Citizen(
+                        t,
+                        sid,
+                        rng.lognormvariate(mu, sigma),
+                        rng.random() < NO_SHOW,
+                        rng.random() < share,
+                        offset,
+                    )
                 )
     return out
 
@@ -177,7 +184,6 @@ def simulate(days: list[tuple[date, list[Citizen]]], bookings: bool, max_in_row:
         # a wake-up that finds the counter busy is dropped, or it would cut the service short.
         state = {cid: {"open": False, "busy": False, "gen": 0, "closing": False, "drain": False, "visit": 0}
                  for cid, *_ in COUNTERS}  # fmt: skip
-        serving: dict[str, dict[str, Any] | None] = dict.fromkeys(state)
         by_ticket: dict[str, dict[str, Any]] = {}
         while events:
             t, _, kind, payload = heapq.heappop(events)
@@ -253,7 +259,9 @@ def _minutes(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() / 60
 
 
-def walk_in_figures(records: list[dict[str, Any]], who: set[tuple[date, int]] | None = None) -> dict[str, Any]:
+def walk_in_figures(
+    records: list[dict[str, Any]], who: set[tuple[date, int]] | None = None
+) -> dict[str, Any]:
     """Walk-ins' wait (arrival to first call), minutes; only the citizens in ``who`` when given."""
     waits = [
         _minutes(r["arrived"], r["called"])

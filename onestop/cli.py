@@ -437,13 +437,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--booked-share",
         type=float,
         default=0.3,
-        help="share of citizens who come with a booking, around their slot (when [bookings] enabled; default 0.3)",
+        help="share of citizens who come with a booking, around their slot ([bookings] enabled; default 0.3)",
     )
     p.add_argument(
         "--pickup-share",
         type=float,
         default=0.1,
-        help="share of citizens who collect a result with a dossier code (when [dossiers] service; default 0.1)",
+        help="share of citizens who collect a result with a dossier code ([dossiers] service; default 0.1)",
     )
     p.set_defaults(run=_simulate)
 

@@ -712,7 +712,7 @@ def _check_bookings(cfg: SiteConfig, service_ids: set[str]) -> list[str]:
             if s.prefix == b.prefix:
                 problems.append(
                     f'bookings.prefix: "{b.prefix}" is already the prefix of service "{s.id}"; numbers '
-                    "would collide (choose another letter, or numbering = \"service\")"
+                    'would collide (choose another letter, or numbering = "service")'
                 )
     if cfg.dossiers.service is not None and cfg.dossiers.service not in service_ids:
         known = ", ".join(sorted(service_ids))

@@ -245,6 +245,9 @@ class TicketMsg(_Wire):
     issued_at: str
     called_at: str | None
     counter: str | None
+    #: Added (docs/protocol.md "Ticket"): the citizen's booking, a result pickup's dossier code.
+    booking: dict[str, Any] | None = None
+    dossier: str | None = None
 
 
 class OfficerRef(_Wire):
@@ -285,6 +288,8 @@ class BoardCall(_Wire):
     counter_label: str
     service: str
     ts: str
+    #: Added: the called citizen came with a booking.
+    booked: bool = False
 
 
 class BoardService(_Wire):

@@ -364,9 +364,13 @@ class Engine:
         args.done()
         if reason is not None:
             if not PRIORITY_REASON.fullmatch(reason):
-                raise Rejected("bad_request", "args.priority_reason: expected a short lowercase word such as 'age'")
+                raise Rejected(
+                    "bad_request", "args.priority_reason: expected a short lowercase word such as 'age'"
+                )
             if "priority" in args and not priority:
-                raise Rejected("bad_request", "args.priority_reason goes with a priority ticket, not priority false")
+                raise Rejected(
+                    "bad_request", "args.priority_reason goes with a priority ticket, not priority false"
+                )
             priority = True
         if sid not in self.services:
             raise Rejected("unknown_service", f"no service {sid!r} at this site")
@@ -452,7 +456,9 @@ class Engine:
         if not BOOKING_CODE.fullmatch(code):
             raise Rejected("bad_request", "args.booking.code: expected 4-24 letters or digits")
         if not start < end <= start + MAX_SLOT:
-            raise Rejected("bad_request", "args.booking: slot_end must come after slot_start, within 12 hours")
+            raise Rejected(
+                "bad_request", "args.booking: slot_end must come after slot_start, within 12 hours"
+            )
         if business_day(self.cfg, start) != self.day:
             raise Rejected(
                 "booking_not_today", f"booking {code} is for {business_day(self.cfg, start)}, not {self.day}"
@@ -470,7 +476,8 @@ class Engine:
             status, line = "late", {"walk_in": "walk_in", "refuse": ""}[rules.late]
             if not line:
                 raise Rejected(
-                    "booking_late", f"booking {code}: the window closed at {closes.astimezone(self._tz):%H:%M}"
+                    "booking_late",
+                    f"booking {code}: the window closed at {closes.astimezone(self._tz):%H:%M}",
                 )
         else:
             status, line = "on_time", "booked"
@@ -494,7 +501,9 @@ class Engine:
             raise Rejected("bad_request", f"a dossier code goes with the result return service {returns!r}")
         code = unicodedata.normalize("NFKC", raw).strip().upper()
         if len(code) > DOSSIER_MAX or not DOSSIER_CODE.fullmatch(code):
-            raise Rejected("bad_request", "args.dossier: expected a dossier code such as 000.00.12.H23-241204-0003")
+            raise Rejected(
+                "bad_request", "args.dossier: expected a dossier code such as 000.00.12.H23-241204-0003"
+            )
         return code
 
     # -- counter ----------------------------------------------------------------------------
@@ -809,8 +818,8 @@ class Engine:
         any_walk_in = any(s.normal for s in lines)
         any_normal = any_walk_in or bool(due)
         use_prio = any_prio and (not any_normal or c.streak < self.cfg.queue.priority_streak)
-        use_booked = not use_prio and bool(due) and (
-            not any_walk_in or c.booked_streak < self.cfg.bookings.max_in_row
+        use_booked = (
+            not use_prio and bool(due) and (not any_walk_in or c.booked_streak < self.cfg.bookings.max_in_row)
         )
         heads: list[deque[str]]
         if use_prio:
@@ -929,7 +938,9 @@ class _Args:
         """A required, non-empty text argument (at most 64 characters)."""
         v = self._get(key)
         if not isinstance(v, str) or not v or len(v) > 64:
-            raise Rejected("bad_request", f"{self._where}.{key}: expected a non-empty text of at most 64 characters")
+            raise Rejected(
+                "bad_request", f"{self._where}.{key}: expected a non-empty text of at most 64 characters"
+            )
         return v
 
     def opt_text(self, key: str) -> str | None:

@@ -45,11 +45,17 @@ def site_cfg(site_factory: SiteFactory) -> SiteConfig:
 
 def _slot(cfg: SiteConfig, code: str) -> dict[str, str]:
     start = datetime.now(ZoneInfo(cfg.site.timezone)).replace(second=0, microsecond=0)
-    return {"code": code, "slot_start": start.isoformat(), "slot_end": (start + timedelta(minutes=15)).isoformat()}
+    return {
+        "code": code,
+        "slot_start": start.isoformat(),
+        "slot_end": (start + timedelta(minutes=15)).isoformat(),
+    }
 
 
 def _open(browser: Browser, hub_server: HubServer, size: tuple[int, int], path: str) -> Page:
-    ctx = browser.new_context(base_url=hub_server.url, locale="vi-VN", viewport={"width": size[0], "height": size[1]})
+    ctx = browser.new_context(
+        base_url=hub_server.url, locale="vi-VN", viewport={"width": size[0], "height": size[1]}
+    )
     ctx.set_default_timeout(UI_TIMEOUT_MS)
     page = ctx.new_page()
     page.goto(path)

@@ -41,7 +41,9 @@ def test_booked_and_result_pickup_tickets_end_to_end(
     mqtt,
     topics: Topics,
 ) -> None:
-    hub = Hub.open(site_cfg, credentials["hub"], db_path=tmp_path / "hub.db", host=broker.host, port=broker.port)
+    hub = Hub.open(
+        site_cfg, credentials["hub"], db_path=tmp_path / "hub.db", host=broker.host, port=broker.port
+    )
     hub.start()
     try:
         assert hub.ingest is not None
@@ -67,10 +69,16 @@ def test_booked_and_result_pickup_tickets_end_to_end(
         counter.request("finish")
         assert hub.ingest.wait_for_seq(6, 10)
         row = hub.store.ticket(r["ticket"]["id"])
-        assert row is not None and json.loads(row["booking"])["slot_start"] == r["ticket"]["booking"]["slot_start"]
+        assert (
+            row is not None
+            and json.loads(row["booking"])["slot_start"] == r["ticket"]["booking"]["slot_start"]
+        )
         pickup = hub.store.ticket(p["ticket"]["id"])
         assert pickup is not None and pickup["dossier"] == "000.00.12.H23-241204-0003"
-        out = [json.loads(o["record"]) for o in hub.store.query("SELECT record FROM outbox WHERE stream = 'queue-records'")]
+        out = [
+            json.loads(o["record"])
+            for o in hub.store.query("SELECT record FROM outbox WHERE stream = 'queue-records'")
+        ]
         assert [(q["number"], q["booked"], q["dossier"]) for q in out] == [("A002", True, None)]
         assert "DL24120400017" not in json.dumps(out)
     finally:

@@ -15,7 +15,14 @@ from queue_controller.engine import Engine
 from queue_controller.store import Pending, Store
 from tests.unit.sites import BASE, MONDAY_8AM, site
 
-BOOKINGS = {"enabled": True, "before_min": 15, "after_min": 10, "early": "wait", "late": "walk_in", "max_in_row": 2}
+BOOKINGS = {
+    "enabled": True,
+    "before_min": 15,
+    "after_min": 10,
+    "early": "wait",
+    "late": "walk_in",
+    "max_in_row": 2,
+}
 
 
 def booking_site(**rules: Any) -> config.SiteConfig:
@@ -23,7 +30,11 @@ def booking_site(**rules: Any) -> config.SiteConfig:
 
 
 def slot(start: datetime, code: str = "DL24120400017", minutes: int = 15) -> dict[str, str]:
-    return {"code": code, "slot_start": start.isoformat(), "slot_end": (start + timedelta(minutes=minutes)).isoformat()}
+    return {
+        "code": code,
+        "slot_start": start.isoformat(),
+        "slot_end": (start + timedelta(minutes=minutes)).isoformat(),
+    }
 
 
 @pytest.fixture
@@ -107,7 +118,9 @@ def test_early_walk_in_gets_a_normal_ticket(clock: ManualClock) -> None:
 
 def test_early_refuse_says_when_to_come_back(clock: ManualClock) -> None:
     eng = Engine(booking_site(early="refuse"), clock)
-    d = eng.handle("kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM + timedelta(minutes=60))})
+    d = eng.handle(
+        "kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM + timedelta(minutes=60))}
+    )
     assert d.error is not None and d.error.code == "booking_early"
     assert "08:45" in d.error.message
     # Refused: the code is still unused, the citizen comes back in the window and gets a ticket.
@@ -142,7 +155,11 @@ def test_a_booking_for_another_day_is_refused(eng: Engine) -> None:
     "bad",
     [
         "not an object",
-        {"code": "DL1", "slot_start": MONDAY_8AM.isoformat(), "slot_end": (MONDAY_8AM + timedelta(minutes=15)).isoformat()},
+        {
+            "code": "DL1",
+            "slot_start": MONDAY_8AM.isoformat(),
+            "slot_end": (MONDAY_8AM + timedelta(minutes=15)).isoformat(),
+        },
         {"code": "DL24120400017", "slot_start": "2026-11-23T08:00", "slot_end": "2026-11-23T08:15"},
         {"code": "DL24120400017", "slot_start": MONDAY_8AM.isoformat(), "slot_end": MONDAY_8AM.isoformat()},
         {"code": "DL24120400017", "slot_start": "yesterday", "slot_end": "today"},
@@ -164,7 +181,9 @@ def test_bookings_off_refuses_a_booking(clock: ManualClock) -> None:
 def test_daily_limit_counts_booked_tickets(clock: ManualClock) -> None:
     eng = Engine(booking_site(), clock)  # dkkd has daily_limit 3
     for i in range(2):
-        assert eng.handle("kiosk-1", "issue", {"service": "dkkd", "booking": slot(MONDAY_8AM, f"DL0000000{i}")}).ok
+        assert eng.handle(
+            "kiosk-1", "issue", {"service": "dkkd", "booking": slot(MONDAY_8AM, f"DL0000000{i}")}
+        ).ok
     assert eng.handle("kiosk-1", "issue", {"service": "dkkd"}).ok
     d = eng.handle("kiosk-1", "issue", {"service": "dkkd", "booking": slot(MONDAY_8AM, "DL00000009")})
     assert d.error is not None and d.error.code == "daily_limit"
@@ -321,7 +340,11 @@ def test_restart_keeps_booked_line_streak_and_used_codes(tmp_path: Path, clock: 
     run("kiosk-1", "issue", {"service": "tuphap"})
     run("kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM, "DL80000001")})
     run("kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM, "DL80000002")})
-    run("kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM + timedelta(hours=2), "DL80000003")})
+    run(
+        "kiosk-1",
+        "issue",
+        {"service": "tuphap", "booking": slot(MONDAY_8AM + timedelta(hours=2), "DL80000003")},
+    )
     run("counter-1", "open", {})
     run("counter-1", "call_next", {})  # A002 (booked), streak 1
     run("counter-1", "finish", {})  # A002 done: gone from memory, its code must stay used
@@ -331,7 +354,12 @@ def test_restart_keeps_booked_line_streak_and_used_codes(tmp_path: Path, clock: 
     assert again.booking_codes == {"DL80000001", "DL80000002", "DL80000003"}
     assert [t.number for t in again.waiting_list("tuphap")] == ["A003", "A004", "A001"]
     assert again.counters["1"].booked_streak == 1
-    assert again.handle("kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM, "DL80000001")}).error.code == "booking_used"  # type: ignore[union-attr]
+    assert (
+        again.handle(
+            "kiosk-1", "issue", {"service": "tuphap", "booking": slot(MONDAY_8AM, "DL80000001")}
+        ).error.code
+        == "booking_used"
+    )  # type: ignore[union-attr]
     d = again.handle("counter-1", "call_next", {})
     assert d.result is not None and d.result["ticket"]["number"] == "A003"
     d = again.handle("counter-1", "call_next", {})

@@ -29,8 +29,21 @@ booked = st.tuples(
 counter = st.tuples(
     st.just("counter"),
     st.sampled_from(COUNTERS),
-    st.sampled_from(["open", "call_next", "call_next", "call_next", "call_next", "skip", "finish", "pause",
-                     "resume", "close", "transfer"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "open",
+            "call_next",
+            "call_next",
+            "call_next",
+            "call_next",
+            "skip",
+            "finish",
+            "pause",
+            "resume",
+            "close",
+            "transfer",
+        ]
+    ),
     st.sampled_from(SERVICES),
     st.just(0),
 )
@@ -76,7 +89,7 @@ def run(eng: Engine, clock: ManualClock, seq: list[tuple[Any, ...]]) -> Watch:
         else:
             cid = who
             waited = any(eng.services[s].normal for s in eng.cfg.counter(cid).services)
-            op_args = {"service": n and "datdai" or "tuphap"} if flag == "transfer" else {}
+            op_args = {"service": (n and "datdai") or "tuphap"} if flag == "transfer" else {}
             d = eng.handle(f"counter-{cid}", flag, op_args)
             if flag == "call_next" and d.ok and d.result and d.result["ticket"]:
                 t = eng.tickets[d.result["ticket"]["id"]]
@@ -127,7 +140,9 @@ def test_booking_invariants(conf: tuple[int, int, str], seq: list[tuple[Any, ...
 
 @settings(max_examples=200, deadline=None)
 @given(configs, st.lists(st.sampled_from(["walk_in", "booked", "booked", "priority", "call"]), max_size=200))
-def test_no_walk_in_starves_while_booked_ones_keep_arriving(conf: tuple[int, int, str], seq: list[str]) -> None:
+def test_no_walk_in_starves_while_booked_ones_keep_arriving(
+    conf: tuple[int, int, str], seq: list[str]
+) -> None:
     max_in_row, streak, numbering = conf
     cfg = site(
         bookings={**RULES, "max_in_row": max_in_row, "numbering": numbering},
@@ -148,7 +163,9 @@ def test_no_walk_in_starves_while_booked_ones_keep_arriving(conf: tuple[int, int
                 continue
             t = eng.tickets[d.result["ticket"]["id"]]
             passed_over = passed_over + 1 if waited and (t.booked or t.priority) else 0
-            booked_in_row = booked_in_row + 1 if waited and t.booked else (0 if not t.priority else booked_in_row)
+            booked_in_row = (
+                booked_in_row + 1 if waited and t.booked else (0 if not t.priority else booked_in_row)
+            )
             assert passed_over <= bound, f"a walk-in was passed over {passed_over} times (bound {bound})"
             assert booked_in_row <= max_in_row
         else:
