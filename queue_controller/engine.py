@@ -993,7 +993,8 @@ class _Args:
             ts = datetime.fromisoformat(v)
         except ValueError:
             ts = None
-        if ts is None or ts.tzinfo is None:
+        # Years far out would overflow the arithmetic on them (a time zone shift, a window).
+        if ts is None or ts.tzinfo is None or not 2000 <= ts.year <= 2999:
             raise Rejected("bad_request", f"{self._where}.{key}: expected an ISO 8601 time with its offset")
         return ts
 

@@ -167,6 +167,17 @@ def test_a_booking_for_another_day_is_refused(eng: Engine) -> None:
         {**slot(MONDAY_8AM), "name": "Nguyễn Văn A"},
         {**slot(MONDAY_8AM), "code": "DL" + "9" * 40},
         {**slot(MONDAY_8AM), "code": "DL<script>"},
+        {
+            "code": "DL12345678",
+            "slot_start": "0001-01-01T00:00:00+14:00",
+            "slot_end": "0001-01-01T00:10:00+14:00",
+        },
+        {
+            "code": "DL12345678",
+            "slot_start": "9999-12-31T20:00:00+00:00",
+            "slot_end": "9999-12-31T21:00:00+00:00",
+        },
+        {"code": "DL12345678", "slot_start": MONDAY_8AM.isoformat(), "slot_end": "9999-12-31T21:00:00+00:00"},
     ],
 )
 def test_bad_bookings_are_bad_requests(eng: Engine, bad: Any) -> None:

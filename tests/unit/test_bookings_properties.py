@@ -6,7 +6,7 @@ called before the window of the slot."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from hypothesis import given, settings
@@ -89,8 +89,11 @@ def run(eng: Engine, clock: ManualClock, seq: list[tuple[Any, ...]]) -> Watch:
         else:
             cid = who
             waited = any(eng.services[s].normal for s in eng.cfg.counter(cid).services)
-            op_args = {"service": (n and "datdai") or "tuphap"} if flag == "transfer" else {}
+            op_args = {"service": n} if flag == "transfer" else {}
             d = eng.handle(f"counter-{cid}", flag, op_args)
+            if flag == "transfer" and d.ok and d.result:
+                # It waits again, elsewhere (a walk-in there): its next call is a new one.
+                w.first_calls.pop(d.result["ticket"]["id"], None)
             if flag == "call_next" and d.ok and d.result and d.result["ticket"]:
                 t = eng.tickets[d.result["ticket"]["id"]]
                 w.first_calls[t.id] += 1
@@ -174,3 +177,31 @@ def test_no_walk_in_starves_while_booked_ones_keep_arriving(
                 args["booking"] = {"code": f"DL{i:08d}", "slot_start": clock.now().isoformat(),
                                    "slot_end": (clock.now() + timedelta(minutes=15)).isoformat()}  # fmt: skip
             assert eng.handle("kiosk-1", "issue", args).ok
+
+
+def _stamp(dt: Any, minutes: int) -> str:
+    return dt.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat()
+
+
+stamps = st.builds(_stamp, st.datetimes(), st.integers(-14 * 60, 14 * 60))
+values = st.one_of(
+    st.text(max_size=80), stamps, st.integers(), st.none(), st.booleans(), st.lists(st.text(max_size=3))
+)
+bookings = st.one_of(
+    st.dictionaries(st.sampled_from(["code", "slot_start", "slot_end", "name"]), values, max_size=5),
+    values,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bookings, st.one_of(st.none(), st.text(max_size=60)))
+def test_any_booking_or_dossier_is_decided_never_raised(booking: Any, dossier: str | None) -> None:
+    eng = Engine(site(bookings=RULES, dossiers={"service": "datdai"}), ManualClock(MONDAY_8AM))
+    args: dict[str, Any] = {"service": "datdai", "booking": booking}
+    if dossier is not None:
+        args["dossier"] = dossier
+    d = eng.handle("kiosk-1", "issue", args)
+    if d.error is not None:
+        assert not d.events and not d.tickets and eng.services["datdai"].issued == 0
+    else:
+        assert d.result is not None and d.result["ticket"]["number"] == "B001"
