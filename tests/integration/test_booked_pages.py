@@ -5,11 +5,13 @@ soft caller tells the clerk the booked slot ("Đặt lịch 09:00–09:15") or t
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -132,6 +134,17 @@ def test_the_caller_shows_the_booked_slot_and_the_dossier(
             )
             assert cut == [], f"cut off at {width} px: {cut}"
         page.screenshot(path=str(tmp_path / "caller-pickup.png"))
+        # The public state says a pickup is served, never which dossier (nor a booking's code) ...
+        public = httpx.get(f"{hub_server.url}/api/state", timeout=10).json()
+        serving = public["counters"]["2"]["serving"]
+        assert serving["number"] == "B001" and serving["pickup"] is True and serving["dossier"] is None
+        assert DOSSIER not in json.dumps(public) and "DL24120400003" not in json.dumps(public)
+        assert httpx.get(f"{hub_server.url}/api/caller/2/serving", timeout=10).status_code == 401
+        # ... the signed-in caller of the counter gets it, also after a reload (from its session).
+        assert page.request.get("/api/caller/2/serving").json()["ticket"]["dossier"] == DOSSIER
+        page.reload()
+        expect(page.locator("#ticket")).to_have_text("B001")
+        expect(note.locator(".dossier")).to_have_text(f"Trả kết quả · hồ sơ {DOSSIER} Result pickup")
         page.locator("#k-finish").click()
         expect(page.locator("#ticket-note")).to_be_hidden()
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub_api.app import Hub
+from hub_api.routers.tickets import _out
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed
 from onestop.protocol import Topics
@@ -73,8 +74,12 @@ def test_booked_and_result_pickup_tickets_end_to_end(
             row is not None
             and json.loads(row["booking"])["slot_start"] == r["ticket"]["booking"]["slot_start"]
         )
+        out_booked = _out(row)  # what /api/tickets says of it (viewer token)
+        assert out_booked.booking is not None and out_booked.booking["code"] == "DL24120400017"
+        assert out_booked.booking["status"] == "on_time" and out_booked.dossier is None
         pickup = hub.store.ticket(p["ticket"]["id"])
         assert pickup is not None and pickup["dossier"] == "000.00.12.H23-241204-0003"
+        assert _out(pickup).dossier == "000.00.12.H23-241204-0003" and _out(pickup).booking is None
         out = [
             json.loads(o["record"])
             for o in hub.store.query("SELECT record FROM outbox WHERE stream = 'queue-records'")
