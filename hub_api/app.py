@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from hub_api.auth import PinGuard, SessionSigner
 from hub_api.caller import WebKeypads
+from hub_api.citizen_notes import CitizenNotes, forget_all_notes
 from hub_api.forwarder import Forwarder
 from hub_api.ingest import Ingest
 from hub_api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -44,6 +45,8 @@ class Hub:
     dashboard_sessions: DashboardSigner | None = None
     #: The hub's own Prometheus registry (made on the first scrape: hub_api/routers/metrics.py).
     metrics: CollectorRegistry | None = None
+    #: Citizen names for the clerk serving the ticket (``[citizen_id] prefill_name``; else None).
+    notes: CitizenNotes | None = None
 
     @classmethod
     def open(
@@ -55,14 +58,26 @@ class Hub:
         store = HubStore(db_path or cfg.data_dir / "hub.db", time_scale=time_scale)
         live = LiveState()
         liveness = sdnotify.Liveness.from_env()  # the ingest loop pings while it and the forwarder work
+        notes_path = store.path.with_name("citizen-notes.db")
+        notes: CitizenNotes | None = None
+        if cfg.citizen_id.enabled and cfg.citizen_id.prefill_name:
+            notes = CitizenNotes(cfg, notes_path)
+            notes.purge_past()  # a day that closed while the hub was down
+        else:
+            forget_all_notes(cfg, notes_path)  # the setting was turned off: nothing is kept
         ingest = Ingest(
-            cfg, password, store, live, host=host, port=port, client_id=client_id, liveness=liveness
-        )
+            cfg, password, store, live, host=host, port=port, client_id=client_id, liveness=liveness,
+            on_citizen=notes.receive if notes is not None else None,
+        )  # fmt: skip
+        if notes is not None:
+            ingest.on_events.append(notes.on_events)
         keypads = WebKeypads(cfg, host=host, port=port)
         forwarder = Forwarder.for_site(cfg, store.path, liveness=liveness)
         if forwarder is not None:
             ingest.on_outbox.append(forwarder.wake)  # records go out at once, not at the next poll
-        return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder)
+        return cls(
+            cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder, notes=notes
+        )
 
     def start(self) -> None:
         """Start consuming the site's traffic and connect the web keypads."""
@@ -81,6 +96,8 @@ class Hub:
             self.ingest.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self.notes is not None:
+            self.notes.close()
         self.store.close()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from onestop import __version__, sdnotify
 from onestop.config import ALL_DAYS, SiteConfig, load
 from onestop.errors import ConfigError, OnestopError
+from onestop.process import wait_for_signal
 
 log = logging.getLogger("onestop")
 
@@ -43,18 +44,6 @@ def load_config(args: argparse.Namespace) -> SiteConfig:
             update={"broker": cfg.broker.model_copy(update={"host": host, "port": int(port)})}
         )
     return cfg
-
-
-def wait_for_signal(liveness: sdnotify.Liveness | None = None) -> None:
-    """Block until SIGINT or SIGTERM; with ``liveness``, send systemd's watchdog pings meanwhile,
-    and only while every work loop registered with it makes progress (:class:`sdnotify.Liveness`)."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(liveness.period_s if liveness else None):
-        if liveness:
-            liveness.ping()
-    sdnotify.stopping()
 
 
 def _positive_float(text: str) -> float:
@@ -205,7 +194,7 @@ def _counter(args: argparse.Namespace) -> int:
 
 
 def _kiosk(args: argparse.Namespace) -> int:
-    from kiosk_app import cli as kiosk_cli
+    from kiosk_app.ticket_kiosk import cli as kiosk_cli
 
     cfg = load_config(args)
     if args.action == "print-test":
@@ -214,7 +203,7 @@ def _kiosk(args: argparse.Namespace) -> int:
 
 
 def _rating(args: argparse.Namespace) -> int:
-    from kiosk_app import rating_cli
+    from kiosk_app.rating import cli as rating_cli
 
     cfg = load_config(args)
     return rating_cli.run(cfg, args.device, _device_password(cfg, args.device, "rating"), args)
@@ -540,6 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the random failures")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=_fake_backend)
+
+    from province.cli import register as register_province
+
+    register_province(sub)
 
     from provisioning.cli import configure as configure_provision
 

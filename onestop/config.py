@@ -416,6 +416,31 @@ class KioskSection(_Section):
     health_s: int = Field(default=30, ge=1, le=3600)
 
 
+class CitizenIdSection(_Section):
+    """``[citizen_id]``: what the kiosk may do with a scanned identity card (docs/privacy.md). All off
+    by default: a site turns on only what it uses, and documents it to citizens."""
+
+    #: Scan identity cards at all (the kiosk shows its consent line first).
+    enabled: bool = False
+    #: A priority ticket for holders of this age or older (e.g. 75); 0: no priority by age.
+    priority_age: int = Field(default=0, ge=0, le=120)
+    #: Show the holder's name to the clerk of the counter that serves the ticket (kept encrypted at
+    #: the hub, deleted at day close).
+    prefill_name: bool = False
+    #: Find the holder's bookings of the day at the back end (needs ``forward``).
+    find_bookings: bool = False
+    #: Find the holder's dossiers at the back end (needs ``forward``).
+    find_dossiers: bool = False
+    #: Send the id number to the back end (only for the look-ups above; never in queue records).
+    forward: bool = False
+
+    @property
+    def uses(self) -> list[str]:
+        """The uses turned on, by key name (for the consent line and the docs)."""
+        keys = ("prefill_name", "find_bookings", "find_dossiers")
+        return (["priority_age"] if self.priority_age else []) + [k for k in keys if getattr(self, k)]
+
+
 class RoleLimit(_Section):
     """One role's share: a device may send ``burst`` commands at once, then ``per_minute`` a minute."""
 
@@ -504,6 +529,7 @@ class SiteConfig(_Section):
     announcer: AnnouncerSection = AnnouncerSection()
     board: BoardSection = BoardSection()
     kiosk: KioskSection = KioskSection()
+    citizen_id: CitizenIdSection = CitizenIdSection()
     ticket: TicketLayout = TicketLayout()
     storage: StorageSection = StorageSection()
     limits: LimitsSection = LimitsSection()
@@ -699,6 +725,7 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
         problems.append("rating.levels: expected at least two levels")
     problems += _check_rating_texts(cfg.rating)
     problems += _check_bookings(cfg, service_ids)
+    problems += _check_citizen_id(cfg)
     assert set(ROLES) >= {d.role for d in cfg.devices}
     return problems
 
@@ -771,6 +798,37 @@ def _check_hub(hub: HubSection) -> list[str]:
         problems.append(
             "hub.tls_listen: must differ from hub.listen (one port cannot be both HTTP and HTTPS)"
         )
+    return problems
+
+
+def _check_citizen_id(cfg: SiteConfig) -> list[str]:
+    """``[citizen_id]``: a use needs the scanning itself, look-ups need the back end and ``forward``."""
+    cid = cfg.citizen_id
+    given = cid.model_fields_set
+    problems: list[str] = []
+    if 0 < cid.priority_age < 18:
+        problems.append(
+            "citizen_id.priority_age: expected 0 (off) or an age of 18 or more such as 75, "
+            f"got {cid.priority_age}"
+        )
+    if not cid.enabled:
+        for key in ("priority_age", "prefill_name", "find_bookings", "find_dossiers", "forward"):
+            if key in given and getattr(cid, key):
+                problems.append(f"citizen_id.{key}: has no effect unless citizen_id.enabled = true")
+        return problems
+    for key in ("find_bookings", "find_dossiers"):
+        if getattr(cid, key) and not cid.forward:
+            problems.append(
+                f"citizen_id.{key}: needs citizen_id.forward = true (the id number is sent to the back end "
+                "to find them); see docs/privacy.md"
+            )
+    if cid.forward:
+        if cfg.backend is None:
+            problems.append("citizen_id.forward: needs a [backend] to forward to")
+        if not (cid.find_bookings or cid.find_dossiers):
+            problems.append(
+                "citizen_id.forward: sends nothing unless citizen_id.find_bookings or find_dossiers is true"
+            )
     return problems
 
 

@@ -94,6 +94,36 @@ def records_hash(records: list[Any]) -> str:
     return hashlib.sha256(orjson.dumps(records, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def check_batch(stream: str, key: str | None, body: bytes) -> tuple[str, str, list[dict[str, Any]]]:
+    """A §4 batch's key, site and records, checked (:class:`BadRequest` with the reason otherwise)."""
+    if not key:
+        raise BadRequest("missing Idempotency-Key header")
+    m = KEY_RE.fullmatch(key)
+    if not m:
+        raise BadRequest(f"Idempotency-Key {key!r}: expected '{{site}}:{{stream}}:{{first}}-{{last}}'")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or set(doc) != {"site", "records"}:
+        raise BadRequest('body: expected an object {"site": str, "records": [...]}')
+    site, records = doc["site"], doc["records"]
+    if not isinstance(site, str) or not site:
+        raise BadRequest("site: expected a non-empty string")
+    if not isinstance(records, list) or not records:
+        raise BadRequest("records: expected a non-empty list")
+    if m["site"] != site or m["stream"] != stream or int(m["first"]) > int(m["last"]):
+        raise BadRequest(f"Idempotency-Key {key!r} does not match site {site!r} and stream {stream!r}")
+    need = RECORD_KEYS[stream]
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise BadRequest(f"records[{i}]: expected an object")
+        missing = need - set(r)
+        if missing:
+            raise BadRequest(f"records[{i}]: missing {', '.join(sorted(missing))}")
+    return key, site, records
+
+
 class FakeBackend:
     """The back end's state and behaviour; :func:`create_app` serves it. Thread-safe for test reads."""
 
@@ -125,32 +155,7 @@ class FakeBackend:
     # -- the contract ----------------------------------------------------------------------------
     def check(self, stream: str, key: str | None, body: bytes) -> tuple[str, str, list[dict[str, Any]]]:
         """The batch's key, site and records, or :class:`BadRequest`."""
-        if not key:
-            raise BadRequest("missing Idempotency-Key header")
-        m = KEY_RE.fullmatch(key)
-        if not m:
-            raise BadRequest(f"Idempotency-Key {key!r}: expected '{{site}}:{{stream}}:{{first}}-{{last}}'")
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"body is not JSON: {exc}") from None
-        if not isinstance(doc, dict) or set(doc) != {"site", "records"}:
-            raise BadRequest('body: expected an object {"site": str, "records": [...]}')
-        site, records = doc["site"], doc["records"]
-        if not isinstance(site, str) or not site:
-            raise BadRequest("site: expected a non-empty string")
-        if not isinstance(records, list) or not records:
-            raise BadRequest("records: expected a non-empty list")
-        if m["site"] != site or m["stream"] != stream or int(m["first"]) > int(m["last"]):
-            raise BadRequest(f"Idempotency-Key {key!r} does not match site {site!r} and stream {stream!r}")
-        need = RECORD_KEYS[stream]
-        for i, r in enumerate(records):
-            if not isinstance(r, dict):
-                raise BadRequest(f"records[{i}]: expected an object")
-            missing = need - set(r)
-            if missing:
-                raise BadRequest(f"records[{i}]: missing {', '.join(sorted(missing))}")
-        return key, site, records
+        return check_batch(stream, key, body)
 
     def store(
         self, stream: str, key: str, site: str, records: list[dict[str, Any]]

@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 # Debian packages the suite needs at run time; `--test` adds what the test suite needs
-# (a real headless browser for the web pages, a virtual X server for the Kivy screens).
+# (a real headless browser for the web pages, a virtual X server for the Kivy screens, PostgreSQL for the
+# province tier: its tests start a private cluster with initdb, never the system one).
 APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core libusb-1.0-0)
 EXTRAS="."
 if [ "${1:-}" = "--test" ]; then
-    APT_PACKAGES+=(chromium xvfb xauth systemd faketime)
+    APT_PACKAGES+=(chromium xvfb xauth systemd faketime postgresql)
     EXTRAS=".[dev]"
 fi
 

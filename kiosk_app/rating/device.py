@@ -1,6 +1,6 @@
 """The rating terminal's shell: the MQTT device, its subscriptions and its health.
 
-:class:`RatingDevice` is the :class:`~kiosk_app.rating_viewmodel.RatingBackend` of the view-model:
+:class:`RatingDevice` is the :class:`~kiosk_app.rating.viewmodel.RatingBackend` of the view-model:
 it sends ``rate`` through :class:`~onestop.device.DeviceClient` (retries keep the command id, so a
 lost reply never records a second rating). It feeds the view-model its counter's retained
 ``state/counter/{id}`` and the ``events`` stream (a device may read both), and publishes a small
@@ -20,7 +20,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from kiosk_app.rating_viewmodel import RatingViewModel
+from kiosk_app.rating.viewmodel import RatingViewModel
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient, NoReply
 from onestop.protocol import Topics, iso

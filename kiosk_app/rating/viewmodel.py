@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from kiosk_app.observable import Observable, PressGuard
-from kiosk_app.viewmodel import Action, Lang, Words
+from kiosk_app.shell.observable import Observable, PressGuard
+from kiosk_app.shell.words import Action, Lang, Words
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
 from onestop.mqtt import BrokerUnreachable

@@ -1,7 +1,8 @@
 """Render every kiosk screen to PNG (under a private Xvfb when there is no display), and the sample ticket.
 
-``python -m kiosk_app.screenshots --config examples/site.toml --out /tmp/kiosk [--size 1080x1920]``
-writes ``kiosk-{screen}.png`` for every screen (and ``kiosk-home-en.png``, ``kiosk-ticket.png``).
+``python -m kiosk_app.ticket_kiosk.screenshots --config examples/site.toml --out /tmp/kiosk
+[--size 1080x1920]`` writes ``kiosk-{screen}.png`` for every screen (and ``kiosk-home-en.png``,
+``kiosk-ticket.png``).
 ``--screens home,done,paper_out`` limits the set (that is how docs/img/ is made). Kiosks are portrait
 (1080×1920) by default; ``--size 1920x1080`` shows the landscape layout. ``--sizes 800x480,720x1280``
 renders every screen at every size as ``kiosk-{screen}-{W}x{H}.png`` (docs/img/panels, with
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from device_drivers.printer import PaperOut, PrinterNotReady, PrinterStatus, make_printer
-from kiosk_app.ticket import SAMPLE_TIME, SAMPLE_TOKEN, render_ticket, ticket_status_url
-from kiosk_app.viewmodel import KioskViewModel
+from kiosk_app.ticket_kiosk.ticket import SAMPLE_TIME, SAMPLE_TOKEN, render_ticket, ticket_status_url
+from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig, load
 from onestop.device import CommandFailed, NoReply
 
@@ -111,7 +112,8 @@ class Stage:
     :meth:`show` drives a fresh view-model to a screen and renders it. The display must exist."""
 
     def __init__(self, cfg: SiteConfig, device: str, size: tuple[int, int]) -> None:
-        from kiosk_app.app import build_app, configure
+        from kiosk_app.shell.app import configure
+        from kiosk_app.ticket_kiosk.app import build_app
 
         configure(fullscreen=False, size=size)
         self.cfg, self.device = cfg, device
@@ -219,7 +221,7 @@ def render_all(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: see the module documentation."""
-    p = argparse.ArgumentParser(prog="python -m kiosk_app.screenshots", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m kiosk_app.ticket_kiosk.screenshots", description=__doc__)
     p.add_argument("--config", default="examples/site.toml")
     p.add_argument("--device", help="the kiosk (default: the site's first kiosk)")
     p.add_argument("--out", default="docs/img")
@@ -249,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [
         (int(a), int(b)) for a, _, b in (x.strip().partition("x") for x in args.sizes.split(",") if x.strip())
     ]
-    from kiosk_app.xvfb import kivy_display
+    from kiosk_app.shell.xvfb import kivy_display
 
     side = max([int(w), int(h)] + [max(x) for x in sizes])
     with kivy_display(side, side):

@@ -1,7 +1,7 @@
 """The kiosk's shell: the MQTT device, the printer, health, and the log of tickets that were not printed.
 
-:class:`KioskDevice` is the :class:`~kiosk_app.viewmodel.KioskBackend` of the view-model: it sends
-``issue`` through :class:`~onestop.device.DeviceClient` (retries keep the command id), renders the
+:class:`KioskDevice` is the :class:`~kiosk_app.ticket_kiosk.viewmodel.KioskBackend` of the view-model: it
+sends ``issue`` through :class:`~onestop.device.DeviceClient` (retries keep the command id), renders the
 ticket at the printer's width and prints it. It feeds the view-model the retained
 ``state/service/+`` messages and publishes the printer's state on the retained ``dev/{id}/health``
 topic every ``[kiosk] health_s`` seconds and after each print. A ticket that was issued but not
@@ -24,9 +24,9 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
-from kiosk_app.read_aloud import ReadAloud
-from kiosk_app.ticket import parse_wait_range, render_ticket, ticket_status_url
-from kiosk_app.viewmodel import KioskViewModel
+from kiosk_app.ticket_kiosk.read_aloud import ReadAloud
+from kiosk_app.ticket_kiosk.ticket import parse_wait_range, render_ticket, ticket_status_url
+from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig
 from onestop.device import DeviceClient, NoReply
 from onestop.protocol import Topics, iso

@@ -25,7 +25,7 @@ def print_test(cfg: SiteConfig, device: str, out: str | None) -> int:
     """Print a sample ticket on the kiosk's printer, or write it to ``out``; print one line saying what."""
     from device_drivers.printer import PrinterError, open_printer
     from device_drivers.printer.registry import make_printer
-    from kiosk_app.ticket import render_sample_ticket
+    from kiosk_app.ticket_kiosk.ticket import render_sample_ticket
 
     _kiosk_device(cfg, device)
     hardware = cfg.device(device).printer or Hardware()
@@ -54,7 +54,7 @@ def print_test(cfg: SiteConfig, device: str, out: str | None) -> int:
 
 def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -> int:
     """Run the kiosk until Ctrl-C (headless) or until its window closes."""
-    from kiosk_app.kiosk import KioskDevice
+    from kiosk_app.ticket_kiosk.device import KioskDevice
     from onestop.mqtt import BrokerUnreachable
 
     _kiosk_device(cfg, device)
@@ -68,7 +68,7 @@ def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -
         log.warning("%s; still trying (the kiosk shows 'system busy' meanwhile)", exc)
     try:
         if headless or args.listen:
-            from kiosk_app.headless import HeadlessKiosk
+            from kiosk_app.ticket_kiosk.headless import HeadlessKiosk
 
             host, _, port = (args.listen or "127.0.0.1:0").rpartition(":")
             if not host or not port.isdigit():
@@ -77,12 +77,12 @@ def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -
             trigger.start()
             log.info('%s: trigger on %s (POST /tap {"service": ...}, GET /screen)', device, trigger.url)
         if headless:
-            from onestop.cli import wait_for_signal
+            from onestop.process import wait_for_signal
 
             log.info("%s running headless (Ctrl-C stops)", device)
             wait_for_signal()
         else:
-            from kiosk_app.app import run_app
+            from kiosk_app.ticket_kiosk.app import run_app
 
             size = None
             if args.size:

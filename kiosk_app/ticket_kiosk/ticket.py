@@ -17,21 +17,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import qrcode  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw, ImageFont
 
+from kiosk_app.shell.assets import FONT_BOLD, FONT_REGULAR, font_path
 from onestop.config import SiteConfig
 from onestop.ticket_layout import TicketLayout, nfc
 
 #: Width of the reference printer the layout sizes are given for (80 mm, 203 dpi).
 REFERENCE_WIDTH = 576
-
-FONT_REGULAR = "DejaVuSans.ttf"
-FONT_BOLD = "DejaVuSans-Bold.ttf"
 
 
 @dataclass(frozen=True)
@@ -50,11 +46,6 @@ class Block:
 # ---------------------------------------------------------------------------------------------
 # Fonts
 # ---------------------------------------------------------------------------------------------
-
-
-def font_path(name: str = FONT_REGULAR) -> Path:
-    """Path of a bundled font file (``kiosk_app/fonts``)."""
-    return Path(str(resources.files("kiosk_app").joinpath("fonts", name)))
 
 
 @functools.lru_cache(maxsize=128)

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from device_drivers.printer.errors import PaperOut, PrinterError
-from kiosk_app.observable import Observable, PressGuard
-from kiosk_app.ticket import format_ahead, format_wait, nfc, parse_wait_range, told_wait
+from kiosk_app.shell.observable import Observable, PressGuard
+from kiosk_app.shell.words import Action, Lang, Words
+from kiosk_app.ticket_kiosk.ticket import format_ahead, format_wait, nfc, parse_wait_range, told_wait
 from onestop.config import ServiceConfig, SiteConfig
 from onestop.device import CommandFailed, NoReply
 from onestop.mqtt import BrokerUnreachable
@@ -47,7 +48,6 @@ Screen = Literal[
     "printer_error",
     "error",
 ]
-Lang = Literal["vi", "en"]
 #: Screens that show a ticket number the citizen must keep.
 NUMBER_SCREENS: frozenset[Screen] = frozenset({"done", "paper_out", "printer_error"})
 #: Printer states (ARCHITECTURE.md §3 kiosk health).
@@ -64,18 +64,6 @@ class KioskBackend(Protocol):
     def print_ticket(self, result: Mapping[str, Any]) -> None:
         """Print the ticket of an ``issue`` result; raises :class:`PrinterError` when it cannot."""
         ...
-
-
-@dataclass(frozen=True)
-class Words:
-    """One text in both languages."""
-
-    vi: str
-    en: str
-
-    def pick(self, lang: Lang) -> tuple[str, str]:
-        """(text in ``lang``, text in the other language)."""
-        return (self.vi, self.en) if lang == "vi" else (self.en, self.vi)
 
 
 # -- every text the kiosk shows -------------------------------------------------------------------
@@ -146,16 +134,6 @@ T = {
         "The printer has a problem: your number will be shown on screen",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Action:
-    """A button below a message: what it does (``back``, ``ok``, ``retry``, ``normal``, ``priority``)."""
-
-    id: str
-    text: str
-    text2: str
-    primary: bool = False
 
 
 @dataclass(frozen=True)
@@ -282,8 +260,8 @@ class KioskViewModel(Observable, PressGuard):
         self._page_ids: list[tuple[str, ...]] = []
         #: Every accepted issue, in order (for tests and the operator log): (service, priority).
         self.requests: list[tuple[str, bool]] = []
-        #: Reads a screen aloud (kiosk_app.read_aloud.ReadAloud.read) when the kiosk's ``read_aloud``
-        #: is on; None: no speaker button.
+        #: Reads a screen aloud (kiosk_app.ticket_kiosk.read_aloud.ReadAloud.read) when the kiosk's
+        #: ``read_aloud`` is on; None: no speaker button.
         self.speak: Callable[[View], None] | None = None
 
     # -- inputs from the shell ------------------------------------------------------------

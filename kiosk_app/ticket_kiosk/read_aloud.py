@@ -24,7 +24,7 @@ from device_drivers.audio import AudioOut, open_audio
 from display_agents.announcer_cli import voice_dirs
 from display_agents.vietnamese import NotReadable, letter_name, split_ticket, ticket_words
 from display_agents.voice import CallBuilder, ClipLibrary
-from kiosk_app.viewmodel import View
+from kiosk_app.ticket_kiosk.viewmodel import View
 from onestop.config import SiteConfig
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,10 @@
-"""The rating terminal's Kivy screens: thin widgets over :class:`~kiosk_app.rating_viewmodel.RatingView`
+"""The rating terminal's Kivy screens: thin widgets over :class:`~kiosk_app.rating.viewmodel.RatingView`
 (import via app.py).
 
 Rating terminals are mostly landscape tablets (1280×800 is typical: a 10-inch screen on the counter,
 facing the citizen), but 7" panels and portrait mounts are common: sizes are given for an 800-pixel
 short side, scale with the window and never fall under the millimetre floors of the panel
-(:mod:`kiosk_app.panel`, docs/rating.md "Panels"); the layout follows the panel. Each change of
+(:mod:`kiosk_app.shell.panel`, docs/rating.md "Panels"); the layout follows the panel. Each change of
 the view-model rebuilds the screen from its view; buttons only call the view-model. The level
 buttons are very large, coloured from green to red, each with a drawn face (smiling to frowning) so
 that a citizen who reads little still understands them.
@@ -26,10 +26,9 @@ from kivy.uix.label import Label  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 from kivy.utils import get_color_from_hex  # type: ignore[import-untyped]
 
-from kiosk_app.panel import PanelSizing, panel_for, read_edid
-from kiosk_app.rating_viewmodel import Choice, Level, Officer, RatingView, RatingViewModel
-from kiosk_app.viewmodel import Action, Lang
-from kiosk_app.widgets import (
+from kiosk_app.rating.viewmodel import Choice, Level, Officer, RatingView, RatingViewModel
+from kiosk_app.shell.panel import PanelSizing, panel_for, read_edid
+from kiosk_app.shell.widgets import (
     ALERT,
     BANNER,
     BLUE,
@@ -44,7 +43,8 @@ from kiosk_app.widgets import (
     ViewApp,
     text,
 )
-from kiosk_app.widgets import esc as _m
+from kiosk_app.shell.widgets import esc as _m
+from kiosk_app.shell.words import Action, Lang
 
 FACE = get_color_from_hex("#FFF3C4")
 FACE_INK = get_color_from_hex("#1E1E1E")
@@ -104,7 +104,7 @@ class RatingScreenBuilder(PanelSizing):
 
     Design sizes are pixels of a 1280×800 10" tablet (``px()`` scales them with the window's short
     side); :meth:`font` and :meth:`target` never let them fall under the millimetre floors of
-    :mod:`kiosk_app.panel` on the panel they are drawn on. The layout follows the panel: portrait
+    :mod:`kiosk_app.shell.panel` on the panel they are drawn on. The layout follows the panel: portrait
     panels stack the level buttons; panels less than 110 mm tall (the 7" ones) and portrait 7"
     panels keep only the counter and the language in the header of the rating screens, and 7"
     landscape panels put the reasons and the comments side by side."""

@@ -1,4 +1,5 @@
-"""The kiosk's Kivy screens: thin widgets over :class:`~kiosk_app.viewmodel.View` (import via app.py).
+"""The kiosk's Kivy screens: thin widgets over :class:`~kiosk_app.ticket_kiosk.viewmodel.View`
+(import via app.py).
 
 Each change of the view-model rebuilds the screen from its :class:`View`; buttons only call the
 view-model. Sizes are given for a 1080-pixel short side (a portrait 1080×1920 kiosk, or a landscape
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from kivy.core.text.markup import MarkupLabel  # type: ignore[import-untyped]
@@ -19,9 +19,9 @@ from kivy.uix.boxlayout import BoxLayout  # type: ignore[import-untyped]
 from kivy.uix.image import Image  # type: ignore[import-untyped]
 from kivy.uix.widget import Widget  # type: ignore[import-untyped]
 
-from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, PanelSizing, panel_for
-from kiosk_app.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View, Words
-from kiosk_app.widgets import (
+from kiosk_app.shell.assets import FONT_BOLD, font_path
+from kiosk_app.shell.panel import CAP_EN_MM, CAP_VI_MM, PanelSizing, panel_for
+from kiosk_app.shell.widgets import (
     ALERT,
     BANNER,
     BLUE,
@@ -38,11 +38,12 @@ from kiosk_app.widgets import (
     ViewApp,
     text,
 )
-from kiosk_app.widgets import esc as _m
+from kiosk_app.shell.widgets import esc as _m
+from kiosk_app.ticket_kiosk.viewmodel import Action, KioskViewModel, Lang, ServiceButton, View, Words
 from onestop.config import KIOSK_ICONS as ICONS
 
 #: A bold font with the arrows (◀ ▶) and every Vietnamese letter, for the page arrows.
-ARROW_FONT = str(Path(__file__).resolve().parent / "fonts" / "DejaVuSans-Bold.ttf")
+ARROW_FONT = str(font_path(FONT_BOLD).resolve())
 #: A panel lower than this (mm) shows one header line (the site's name) instead of two.
 COMPACT_HEIGHT_MM = 120.0
 #: A column of services is at least this wide (mm): narrower panels get fewer columns.
@@ -55,7 +56,7 @@ class ScreenBuilder(PanelSizing):
     """Builds the widget tree of one :class:`View` for the panel it is drawn on.
 
     Sizes are designed for a 1080-pixel short side (``px``, scale ``s``) and never drawn under the
-    millimetre floors of :mod:`kiosk_app.panel` (``font``, ``target``): large screens keep the design,
+    millimetre floors of :mod:`kiosk_app.shell.panel` (``font``, ``target``): large screens keep the design,
     7" panels get text and buttons as large as the floors ask. Heights are measured from the text,
     so every screen is laid out to fit; services that do not fit are paged (``Trang 1/2``)."""
 

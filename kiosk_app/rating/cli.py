@@ -22,7 +22,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 
 def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -> int:
     """Run the rating terminal until Ctrl-C (headless) or until its window closes."""
-    from kiosk_app.rating import RatingDevice
+    from kiosk_app.rating.device import RatingDevice
     from onestop.mqtt import BrokerUnreachable
 
     if cfg.device(device).counter is None:
@@ -38,7 +38,7 @@ def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -
         log.warning("%s; still trying (the terminal shows its welcome screen meanwhile)", exc)
     try:
         if headless or args.listen:
-            from kiosk_app.rating_headless import HeadlessRating
+            from kiosk_app.rating.headless import HeadlessRating
 
             host, _, port = (args.listen or "127.0.0.1:0").rpartition(":")
             if not host or not port.isdigit():
@@ -47,12 +47,12 @@ def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -
             trigger.start()
             log.info('%s: trigger on %s (POST /rate {"score": ...}, GET /screen)', device, trigger.url)
         if headless:
-            from onestop.cli import wait_for_signal
+            from onestop.process import wait_for_signal
 
             log.info("%s running headless (Ctrl-C stops)", device)
             wait_for_signal()
         else:
-            from kiosk_app.app import run_rating_app
+            from kiosk_app.rating.app import run_rating_app
 
             run_rating_app(terminal.vm, fullscreen=not args.windowed, size=size)
     finally:

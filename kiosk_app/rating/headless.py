@@ -1,7 +1,7 @@
 """The rating terminal without a screen: the same view-model, driven over a small HTTP trigger on loopback.
 
 ``onestop rating --headless`` (and ``onestop up``) runs this. Endpoints (JSON in, JSON out; the view
-is :class:`~kiosk_app.rating_viewmodel.RatingView` as a dict):
+is :class:`~kiosk_app.rating.viewmodel.RatingView` as a dict):
 
 - ``GET  /screen``: the current view.
 - ``POST /rate`` ``{"score": 3, "reasons": ["Chờ lâu"], "comment": "…", "wait_s": 5}``: rate the
@@ -20,8 +20,8 @@ import dataclasses
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from kiosk_app.headless import JsonHandler, TriggerServer
-from kiosk_app.rating_viewmodel import RatingViewModel
+from kiosk_app.rating.viewmodel import RatingViewModel
+from kiosk_app.shell.trigger import JsonHandler, TriggerServer
 
 #: Longest a ``POST /rate`` waits for a ticket to rate, and then for the outcome.
 RATE_WAIT_S = 30.0

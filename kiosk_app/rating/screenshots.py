@@ -1,11 +1,11 @@
 """Render the rating terminal's screens to PNG (under a private Xvfb when there is no display).
 
-``python -m kiosk_app.rating_screenshots --config examples/site.toml --out /tmp/rating [--size 1280x800]``
+``python -m kiosk_app.rating.screenshots --config examples/site.toml --out /tmp/rating [--size 1280x800]``
 writes ``rating-{screen}.png`` for every screen; ``--screens officer,levels,reasons`` limits the set
 (that is how docs/img/ is made). Rating terminals are landscape tablets (1280×800) by default.
 ``--sized`` names the files ``rating-{screen}-{W}x{H}.png`` (docs/img/panels/, one run per size:
 ``for s in 800x480 720x1280 1024x600 1280x800 1920x1080 1080x1920; do python -m
-kiosk_app.rating_screenshots --out docs/img/panels --sized --size $s; done``). The panel's physical
+kiosk_app.rating.screenshots --out docs/img/panels --sized --size $s; done``). The panel's physical
 size is the device's ``panel`` in site.toml, else the usual panel of that resolution (never EDID).
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk_app.rating_viewmodel import RatingViewModel
+from kiosk_app.rating.viewmodel import RatingViewModel
 from onestop.config import SiteConfig, load
 from onestop.device import CommandFailed, NoReply
 
@@ -84,7 +84,8 @@ def render_all(
     sized: bool = False,
 ) -> list[Path]:
     """Render the screens with Kivy (the display must exist); return the files written."""
-    from kiosk_app.app import build_rating_app, configure
+    from kiosk_app.rating.app import build_rating_app
+    from kiosk_app.shell.app import configure
 
     configure(fullscreen=False, size=size)
     from kivy.base import EventLoop  # type: ignore[import-untyped]
@@ -124,7 +125,7 @@ def render_all(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: see the module documentation."""
-    p = argparse.ArgumentParser(prog="python -m kiosk_app.rating_screenshots", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m kiosk_app.rating.screenshots", description=__doc__)
     p.add_argument("--config", default="examples/site.toml")
     p.add_argument("--device", help="the rating device (default: the site's first)")
     p.add_argument("--out", default="docs/img")
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"rating_screenshots: unknown screen(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
-    from kiosk_app.xvfb import kivy_display
+    from kiosk_app.shell.xvfb import kivy_display
 
     with kivy_display(int(w), int(h)):
         for path in render_all(cfg, device, Path(args.out), (int(w), int(h)), screens, args.sized):
