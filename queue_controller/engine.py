@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from onestop.clock import Clock
@@ -450,7 +450,7 @@ class Engine:
             raise Rejected("bad_request", "bookings are not enabled at this site ([bookings] enabled)")
         b = _Args(raw, "booking")
         code_in = b.text("code")
-        start, end = b.instant("slot_start"), b.instant("slot_end")
+        start, end = b.instant("slot_start", self._tz), b.instant("slot_end", self._tz)
         b.done()
         code = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", code_in)).upper()
         if not BOOKING_CODE.fullmatch(code):
@@ -986,15 +986,17 @@ class _Args:
             raise Rejected("bad_request", f"{self._where}.{key}: expected an object")
         return v
 
-    def instant(self, key: str) -> datetime:
-        """A required ISO 8601 timestamp with its offset."""
+    def instant(self, key: str, local: tzinfo) -> datetime:
+        """A required ISO 8601 timestamp; without an offset it is a time in ``local``."""
         v = self.text(key)
         try:
             ts = datetime.fromisoformat(v)
         except ValueError:
             ts = None
+        if ts is not None and ts.tzinfo is None:
+            ts = ts.replace(tzinfo=local)
         # Years far out would overflow the arithmetic on them (a time zone shift, a window).
-        if ts is None or ts.tzinfo is None or not 2000 <= ts.year <= 2999:
+        if ts is None or not 2000 <= ts.year <= 2999:
             raise Rejected("bad_request", f"{self._where}.{key}: expected an ISO 8601 time with its offset")
         return ts
 
