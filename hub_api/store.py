@@ -109,10 +109,11 @@ def queue_record(
 
 
 def _booking_column(booking: Any) -> str | None:
-    """What the hub keeps of a ticket's booking: its code, slot and how the arrival fitted (JSON)."""
+    """What the hub keeps of a ticket's booking: its code, slot, how the arrival fitted, the line it
+    waits in and when it is due (JSON)."""
     if not isinstance(booking, dict):
         return None
-    keep = ("code", "slot_start", "slot_end", "status")
+    keep = ("code", "slot_start", "slot_end", "status", "line", "due_at")
     return json.dumps({k: booking.get(k) for k in keep}, ensure_ascii=False)
 
 

@@ -186,7 +186,7 @@
     list.textContent = "";
     var next = (S.queue && S.queue.next) || [];
     next.forEach(function (t) {
-      var li = el("li", t.priority ? "prio" : "", t.number);
+      var li = el("li", t.priority ? "prio" : t.booked ? "booked" : "", t.number);
       li.title = serviceName(t.service);
       list.appendChild(li);
     });

@@ -115,6 +115,9 @@ def test_the_caller_shows_the_booked_slot_and_the_dossier(
         page.locator("#dialog").get_by_role("button", name="Cán bộ 2 Chuyên viên", exact=True).click()
         expect(page.locator("#status")).to_have_text("Đang mở · Open")
         expect(page.locator("#ticket-note")).to_be_hidden()
+        # Next: the booked citizen (due) before the pickup who came first, marked as booked.
+        expect(page.locator("#next li")).to_have_text(["A001", "B001"])
+        expect(page.locator("#next li").first).to_have_class("booked")
         page.locator("#k-next").click()
         expect(page.locator("#ticket")).to_have_text("A001")
         note = page.locator("#ticket-note")
