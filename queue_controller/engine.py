@@ -910,8 +910,9 @@ class Engine:
                 "counter_label": self.cfg.counter(cid).label,
                 "service": t.service,
                 "ts": iso(now),
-                # Added: a booked citizen's call is marked on the hall board (docs/protocol.md).
-                "booked": t.booking is not None,
+                # Added: a citizen called from the booked line (at the slot, before walk-ins that came
+                # earlier) is marked on the hall board (docs/protocol.md); a late one who walked in is not.
+                "booked": t.booked,
             }
         )
         d.board = True

@@ -141,6 +141,11 @@ def test_late_walk_in_and_late_refuse(clock: ManualClock) -> None:
     eng = Engine(booking_site(), clock)
     r = issue(eng, booking=slot(MONDAY_8AM - timedelta(minutes=30)))
     assert r["booking_status"] == "late" and r["ticket"]["booking"]["line"] == "walk_in"
+    open_counter(eng)
+    assert call_next(eng) == "A001"
+    assert eng.calls[0]["booked"] is False  # called as the walk-in it is: no mark on the board
+    issue(eng, booking=slot(MONDAY_8AM, "DL99999999"))
+    assert call_next(eng) == "A002" and eng.calls[0]["booked"] is True
     eng = Engine(booking_site(late="refuse"), clock)
     assert refused(eng, booking=slot(MONDAY_8AM - timedelta(minutes=30))) == "booking_late"
 
