@@ -78,6 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("site_memory")
     g.add_argument("--settle", type=float, default=20.0, help="seconds the site runs before it is measured")
     g.add_argument("--no-board", action="store_true", help="site_memory: without the board in Chromium")
+    g = p.add_argument_group("province")
+    g.add_argument("--province-dir", default=None, help="its PostgreSQL cluster (kept; default /var/tmp/...)")
+    g.add_argument("--province-rebuild", action="store_true", help="generate the year of history again")
+    g.add_argument(
+        "--province-scale", type=float, default=1.0, help="tickets per day times this (0.01: smoke)"
+    )
+    g.add_argument("--province-runs", type=int, default=30, help="timed runs of each report")
+    g.add_argument("--province-sites", type=int, default=300, help="sites forwarding at once")
+    g.add_argument("--province-per-site", type=int, default=500, help="records each site forwards")
+    g = p.add_argument_group("sd_writes")
+    g.add_argument("--sd-window", type=float, default=60.0, help="measured seconds of each run (idle, busy)")
+    g.add_argument(
+        "--sd-speed", type=float, default=60.0, help="simulated seconds per second of the busy run"
+    )
+    g.add_argument("--no-fsync", action="store_true", help="sd_writes: do not count fsyncs with strace")
+    g.add_argument("--day-tickets", type=int, default=1000, help="sd_writes: tickets of the busy day")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -138,6 +154,19 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
             indexes=not args.no_indexes,
             db=args.history_db,
         )
+    if name == "province":
+        from pathlib import Path
+
+        from bench import province
+
+        return province.run(
+            directory=Path(args.province_dir) if args.province_dir else province.DEFAULT_DIR,
+            rebuild=args.province_rebuild,
+            runs=args.province_runs,
+            sites=args.province_sites,
+            per_site=args.province_per_site,
+            scale=args.province_scale,
+        )
     if name == "wait_estimate":
         from bench import wait_estimate
 
@@ -154,6 +183,12 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import site_memory
 
         return site_memory.run(args.settle, board=not args.no_board)
+    if name == "sd_writes":
+        from bench import sd_writes
+
+        return sd_writes.run(
+            args.sd_window, args.sd_speed, fsync=not args.no_fsync, day_tickets=args.day_tickets
+        )
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -201,8 +201,9 @@ class OfficerConfig(_Section):
 
 
 class Hardware(BaseModel):
-    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``): a backend name and its
-    parameters. Each driver validates its own parameters when it opens."""
+    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``, ``scanner``): a backend
+    name and its parameters. Each driver validates its own parameters when it opens; the ``scanner``
+    table is also checked when the site file is loaded."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -245,6 +246,8 @@ class DeviceConfig(_Section):
     keys: Hardware | None = None
     display: Hardware | None = None
     audio: Hardware | None = None
+    #: A kiosk: its barcode/QR scanner (device_drivers/scanner, docs/hardware.md "Scanners").
+    scanner: Hardware | None = None
     #: A kiosk: a speaker button that reads the screen aloud to its ``audio`` output (docs/kiosk.md).
     read_aloud: bool = False
     #: A TV board: ``calls`` (the last calls, newest highlighted) or ``grid`` (every counter and the
@@ -253,6 +256,10 @@ class DeviceConfig(_Section):
     #: A kiosk or rating terminal: the physical size of its screen (else EDID, else the usual
     #: panel of its resolution).
     panel: PanelSize | None = None
+    #: A kiosk or rating terminal: how its screen is driven. ``kms`` (default): a system service
+    #: drawing on the display through KMS/DRM, no desktop (Raspberry Pi OS Lite); ``x11``: a user
+    #: service of the desktop session (Raspberry Pi OS with desktop). docs/raspberry-pi.md.
+    screen: Literal["kms", "x11"] = "kms"
     #: An announcer: only the calls of these counters (a zone of the hall with its own speaker, so
     #: that two zones are read out at once); default every counter.
     counters: list[str] | None = None
@@ -315,6 +322,10 @@ class BackendSection(_Section):
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
     #: Delivered records stay in the hub's outbox this many days (for audits), then are deleted.
     keep_days: int = Field(default=30, ge=1, le=3650)
+    #: A kiosk's booking or dossier lookup (docs/backend.md "Lookups") that the back end has not
+    #: answered in full within this many seconds is answered ``backend_unavailable``: the kiosk then
+    #: offers a normal ticket. Keep it below the kiosk's own deadline (5 s).
+    lookup_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
 class QueueSection(_Section):
@@ -707,6 +718,7 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             problems.append(f"{where}.counter: only counter, rating and board devices have a counter")
         problems += _listed(f"{where}.services", d.services, d.role == "kiosk", "only kiosks offer services",
                             service_ids, "service")  # fmt: skip
+        problems += _check_scanner(where, d)
         if d.panel is not None and d.role not in ("kiosk", "rating"):
             problems.append(f"{where}.panel: only kiosks and rating terminals have a touch panel")
         problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
@@ -748,6 +760,22 @@ def _check_bookings(cfg: SiteConfig, service_ids: set[str]) -> list[str]:
             f"services are: {known}"
         )
     return problems
+
+
+def _check_scanner(where: str, device: DeviceConfig) -> list[str]:
+    """A device's ``scanner`` table: only on a kiosk, and parameters its backend accepts."""
+    if device.scanner is None:
+        return []
+    if device.role != "kiosk":
+        return [f"{where}.scanner: only kiosks have a scanner"]
+    from device_drivers.scanner.errors import ScannerConfigError
+    from device_drivers.scanner.params import parse_params
+
+    try:
+        parse_params({"backend": device.scanner.backend, **device.scanner.params})
+    except ScannerConfigError as exc:
+        return [f"{where}.scanner{'.' + key if key else ''}: {msg}" for key, msg in exc.problems]
+    return []
 
 
 def _listed(

@@ -254,6 +254,18 @@ def _serve(args: argparse.Namespace) -> int:
         settings = MqttSettings(b_host, b_port, SERVICE_ACCOUNT, password, client_id=SERVICE_ACCOUNT,
                                 session_expiry_s=0)  # fmt: skip
         live = LiveView(store.dsn, settings).start()
+    import threading
+
+    stop_maintenance = threading.Event()
+
+    def maintenance() -> None:
+        while not stop_maintenance.wait(3600):
+            try:
+                store.maintain()
+            except Exception:  # the next hour tries again; a node must not die of it
+                log.exception("partition maintenance failed")
+
+    threading.Thread(target=maintenance, name="province-maintenance", daemon=True).start()
     log.info("province node %s on %s:%d, schema version %d", node, host, port, version)
     try:
         uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
@@ -262,5 +274,6 @@ def _serve(args: argparse.Namespace) -> int:
             onward.stop()
         if live is not None:
             live.stop()
+        stop_maintenance.set()
         store.close()
     return 0

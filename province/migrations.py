@@ -70,8 +70,8 @@ def applied(conn: psycopg.Connection) -> list[int]:
     return [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
 
 
-def migrate(dsn: str) -> list[int]:
-    """Apply what is missing; returns the versions this call applied (empty when up to date)."""
+def migrate(dsn: str, target: int | None = None) -> list[int]:
+    """Apply what is missing (up to ``target``, default all); returns the versions this call applied."""
     known = available()
     done: list[int] = []
     with psycopg.connect(dsn, autocommit=False) as conn:
@@ -87,7 +87,7 @@ def migrate(dsn: str) -> list[int]:
                 "upgrade this node before starting it"
             )
         for mig in known:
-            if mig.version in have:
+            if mig.version in have or (target is not None and mig.version > target):
                 continue
             log.info("applying migration %04d_%s", mig.version, mig.name)
             conn.execute(mig.sql)  # trusted file shipped with the code

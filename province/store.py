@@ -39,10 +39,17 @@ TOKEN_CACHE_S = 10.0
 #: Seconds a request waits for a database connection before it is answered 503.
 POOL_WAIT_S = 5.0
 
+_ROWS = """
+    rows AS (SELECT r FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n)"""
+_OFFICERS = """
+    officers_seen AS (
+        INSERT INTO officers (site, officer, person, name)
+        SELECT DISTINCT ON (officer) site, officer, officer, record->>'officer_name' FROM ins
+        WHERE officer IS NOT NULL ORDER BY officer
+        ON CONFLICT (site, officer) DO NOTHING)"""
 _INSERT = {
-    "queue-records": """
-        WITH rows AS (SELECT r FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS t(r, n)
-                      ORDER BY n),
+    "queue-records": f"""
+        WITH {_ROWS},
         ins AS (
             INSERT INTO queue_records (site, ticket_id, finished_at, number, service, counter, officer,
                                        priority, issued_at, called_at, wait_s, service_s, outcome,
@@ -53,12 +60,31 @@ _INSERT = {
                    (r->>'service_s')::double precision, r->>'outcome', %(key)s, r
             FROM rows
             ON CONFLICT DO NOTHING
-            RETURNING record)
-        INSERT INTO onward_outbox (stream, site, record) SELECT 'queue-records', %(site)s, record FROM ins
+            RETURNING site, finished_at, service, officer, outcome, wait_s, service_s, record),
+        onward AS (
+            INSERT INTO onward_outbox (stream, site, record) SELECT 'queue-records', site, record FROM ins),
+        {_OFFICERS},
+        rollup AS (
+            INSERT INTO day_queue
+            SELECT site, (finished_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date, service,
+                   coalesce(officer, ''), count(*), count(*) FILTER (WHERE outcome = 'done'),
+                   count(*) FILTER (WHERE outcome = 'skipped'),
+                   count(*) FILTER (WHERE outcome = 'expired'), count(wait_s), coalesce(sum(wait_s), 0),
+                   count(*) FILTER (WHERE wait_s <= 900), count(service_s), coalesce(sum(service_s), 0)
+            FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            ON CONFLICT (site, day, service, officer) DO UPDATE SET
+                n = day_queue.n + EXCLUDED.n, done = day_queue.done + EXCLUDED.done,
+                skipped = day_queue.skipped + EXCLUDED.skipped,
+                expired = day_queue.expired + EXCLUDED.expired,
+                wait_n = day_queue.wait_n + EXCLUDED.wait_n,
+                wait_sum_s = day_queue.wait_sum_s + EXCLUDED.wait_sum_s,
+                within_15 = day_queue.within_15 + EXCLUDED.within_15,
+                service_n = day_queue.service_n + EXCLUDED.service_n,
+                service_sum_s = day_queue.service_sum_s + EXCLUDED.service_sum_s)
+        SELECT count(*) FROM ins
     """,
-    "ratings": """
-        WITH rows AS (SELECT r FROM jsonb_array_elements(%(records)s::jsonb) WITH ORDINALITY AS t(r, n)
-                      ORDER BY n),
+    "ratings": f"""
+        WITH {_ROWS},
         ins AS (
             INSERT INTO ratings (site, ticket_id, rated_at, number, service, counter, officer, score,
                                  level, satisfied, batch_key, record)
@@ -67,8 +93,17 @@ _INSERT = {
                    (r->>'satisfied')::boolean, %(key)s, r
             FROM rows
             ON CONFLICT DO NOTHING
-            RETURNING record)
-        INSERT INTO onward_outbox (stream, site, record) SELECT 'ratings', %(site)s, record FROM ins
+            RETURNING site, rated_at, service, officer, score, satisfied, record),
+        onward AS (INSERT INTO onward_outbox (stream, site, record) SELECT 'ratings', site, record FROM ins),
+        {_OFFICERS},
+        rollup AS (
+            INSERT INTO day_ratings
+            SELECT site, (rated_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date, service, coalesce(officer, ''),
+                   score, count(*), count(*) FILTER (WHERE satisfied)
+            FROM ins GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+            ON CONFLICT (site, day, service, officer, score) DO UPDATE SET
+                n = day_ratings.n + EXCLUDED.n, satisfied = day_ratings.satisfied + EXCLUDED.satisfied)
+        SELECT count(*) FROM ins
     """,
 }
 #: Keys that must be non-empty strings in every record (the rest may be null where §4 allows it).
@@ -153,7 +188,19 @@ class Store:
             migrations.migrate(self.dsn)
         self.pool.open(wait=True, timeout=wait_s)
         with self.pool.connection() as conn:
-            return migrations.check(conn)
+            version = migrations.check(conn)
+        self.maintain()
+        return version
+
+    def maintain(self) -> int:
+        """Make the monthly partitions from last month to two months ahead (idempotent; nodes call it
+        at start and every hour); returns how many were new."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                """SELECT ensure_month_partitions((now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date - 31,
+                                                  (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date + 62)"""
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         self.pool.close()
@@ -262,11 +309,11 @@ class Store:
                 ).fetchone()
                 if row is None:
                     return self._repeat(conn, key, digest)
-                cur = conn.execute(
+                got = conn.execute(
                     _INSERT[stream],  # constant SQL
                     {"records": Jsonb(records), "site": site, "key": key},
-                )
-                stored = max(cur.rowcount, 0)
+                ).fetchone()
+                stored = int(got[0]) if got else 0
                 conn.execute("UPDATE batches SET stored = %s WHERE key = %s", (stored, key))
         except (psycopg.errors.DataError, psycopg.errors.IntegrityConstraintViolation) as exc:
             # A value PostgreSQL cannot read (a date that is not one, "yes" for a boolean, a null

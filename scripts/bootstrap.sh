@@ -12,7 +12,9 @@ PY=${PYTHON:-python3}
 APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core libusb-1.0-0)
 EXTRAS="."
 if [ "${1:-}" = "--test" ]; then
-    APT_PACKAGES+=(chromium xvfb xauth systemd faketime postgresql)
+    # gcc, python3-dev, linux-libc-dev: python-evdev (the hid scanner backend, in .[dev]) is built
+    # from source against the kernel headers; PyPI has no wheel of it
+    APT_PACKAGES+=(chromium xvfb xauth systemd faketime postgresql gcc python3-dev linux-libc-dev)
     EXTRAS=".[dev]"
 fi
 

@@ -21,7 +21,7 @@ from hub_api.forwarder import Backoff, Forwarder
 from hub_api.store import HubStore
 from onestop.config import BackendSection
 from onestop.fake_backend import BackendServer, FakeBackend
-from province import lookups, migrations
+from province import lookups, migrations, reports
 from province.cluster import PrivateCluster
 from province.migrations import SchemaTooNew
 from province.store import Store
@@ -348,3 +348,76 @@ def test_kiosk_lookups_of_bookings_and_dossiers(
     ).stdout
     assert "N.V.A" in dump and CITIZEN not in dump
     assert CITIZEN not in (tmp_path / "n1.log").read_text()
+
+
+def test_rollups_are_exact_and_an_officer_who_moved_keeps_one_row(province: tuple[str, str]) -> None:
+    """The dashboard and TT01 report read rollups written with the records: same figures as the records."""
+    dsn, token = province
+    store = Store(dsn, max_size=2)
+    store.open()
+    other = store.add_site("other-site", "Trung tâm khác")
+    day = reports.today().isoformat()
+    waits = [60, 300, 899, 900, 901, 1800]
+    with ProvinceNode(dsn, "n1") as node:
+        for site, tok, officer in ((SITE, token, "cb001"), ("other-site", other, "x-07")):
+            recs = [_record(i, wait_s=w, officer=officer, issued_at=f"{day}T08:00:00+07:00",
+                            called_at=f"{day}T08:10:00+07:00", finished_at=f"{day}T08:20:00+07:00")
+                    for i, w in enumerate(waits, 1)]  # fmt: skip
+            assert _post(node.url, tok, recs, f"{site}:queue-records:1-6", site=site).status_code == 200
+            rates = [{"ticket_id": r["ticket_id"], "number": r["number"], "service": "tuphap", "counter": "1",
+                      "officer": officer, "score": s, "level": reports.LEVELS[s], "satisfied": s >= 2,
+                      "reasons": [], "comment": "", "rated_at": f"{day}T08:21:00+07:00"}
+                     for r, s in zip(recs, [3, 3, 2, 1, 3, 2], strict=True)]  # fmt: skip
+            r = httpx.post(
+                f"{node.url}/api/v1/ratings", content=orjson.dumps({"site": site, "records": rates}),
+                headers={"Authorization": f"Bearer {tok}", "Idempotency-Key": f"{site}:ratings:1-6"},
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+    with psycopg.connect(dsn) as conn:
+        # The officer x-07 of the other centre is the same person as cb001 (they moved).
+        conn.execute("UPDATE officers SET person = 'cb001' WHERE site = 'other-site' AND officer = 'x-07'")
+        by_site = {c["site"]: c for c in reports.centres(conn, reports.today())}
+        mine = by_site[SITE]
+        assert mine["tickets_today"] == 6
+        assert mine["mean_wait_s"] == pytest.approx(sum(waits) / 6)
+        assert mine["within_15"] == pytest.approx(4 / 6), "called within 15 minutes: wait ≤ 900 s"
+        assert mine["satisfaction_quarter"] == pytest.approx(5 / 6)
+        q_start, q_end = reports.quarter_of(reports.today())
+        people = reports.officers_quarter(conn, q_start, q_end)
+        assert [p["officer"] for p in people] == ["cb001"], "one row for a person across centres"
+        (p,) = people
+        assert (p["very_satisfied"], p["satisfied"], p["not_satisfied"], p["ratings"]) == (6, 4, 2, 12)
+        assert p["centres"] == ["other-site", SITE]
+        only_mine = reports.officers_quarter(conn, q_start, q_end, SITE)
+        assert only_mine[0]["ratings"] == 6
+        month = reports.monthly(conn, q_start, q_end)
+        assert {(m["site"], m["tickets"], m["ratings"]) for m in month} == {
+            (SITE, 6, 6),
+            ("other-site", 6, 6),
+        }
+        csv_text = reports.to_csv(people, [("officer", "Cán bộ"), ("satisfaction", "Tỷ lệ hài lòng")])
+        assert csv_text.startswith("\ufeffCán bộ,Tỷ lệ hài lòng") and "cb001,0.8333" in csv_text
+        # A resent batch adds nothing to the rollups.
+    with ProvinceNode(dsn, "n1") as node:
+        assert _post(node.url, token, [_record(1)], f"{SITE}:queue-records:1-6").status_code == 409
+    with psycopg.connect(dsn) as conn:
+        assert reports.centres(conn, reports.today(), SITE)[0]["tickets_today"] == 6
+    store.close()
+
+
+def test_upgrading_from_an_older_schema_keeps_and_rolls_up_what_was_stored(pg_dsn: str) -> None:  # noqa: F811
+    migrations.migrate(pg_dsn, target=3)
+    store_v3 = psycopg.connect(pg_dsn, autocommit=True)
+    store_v3.execute("INSERT INTO sites (id, name, token_sha256) VALUES (%s, 'x', 'h')", (SITE,))
+    day = reports.today().isoformat()
+    store_v3.execute(
+        """INSERT INTO queue_records (site, ticket_id, finished_at, number, service, priority, issued_at,
+                                      wait_s, outcome, batch_key, record)
+           VALUES (%s, 't1', %s, 'A001', 'tuphap', false, %s, 600, 'done', 'k', '{}')""",
+        (SITE, f"{day}T09:00:00+07:00", f"{day}T08:00:00+07:00"),
+    )
+    store_v3.close()
+    assert migrations.migrate(pg_dsn) == [m.version for m in migrations.available()][3:]
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM queue_records").fetchone() == (1,)
+        assert reports.centres(conn, reports.today())[0]["mean_wait_s"] == 600
