@@ -17,6 +17,7 @@ BENCHMARKS = (
     "scale",
     "history",
     "wait_estimate",
+    "bookings",
     "voice_backlog",
     "site_memory",
     "province",

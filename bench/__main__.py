@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--wait-days", type=int, default=10, help="simulated working days")
     g.add_argument("--wait-seed", type=int, default=20261123, help="seed of the simulated days")
     g.add_argument("--wait-load", type=float, default=1.0, help="arrivals times this (1.3: a crowded month)")
+    g = p.add_argument_group("bookings")
+    g.add_argument("--bookings-days", type=int, default=10, help="simulated working days")
+    g.add_argument("--bookings-seed", type=int, default=20261204, help="seed of the simulated days")
+    g.add_argument("--booked-share", type=float, default=0.3, help="share of citizens who book a slot")
+    g.add_argument(
+        "--bookings-load", type=float, default=1.0, help="arrivals times this (1.15: a busy month)"
+    )
     g = p.add_argument_group("voice_backlog")
     g.add_argument("--voice-seed", type=int, default=20261204, help="seed of the simulated calls")
     g.add_argument("--voice-bursts", type=int, default=20, help="opening bursts simulated")
@@ -164,6 +171,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import wait_estimate
 
         return wait_estimate.run(args.wait_days, args.wait_seed, args.wait_load)
+    if name == "bookings":
+        from bench import bookings
+
+        return bookings.run(args.bookings_days, args.bookings_seed, args.booked_share, args.bookings_load)
     if name == "voice_backlog":
         from bench import voice_backlog
 

@@ -109,7 +109,20 @@ def queue_record(
         else None,
         "outcome": outcome,
         "flags": list(flags or []),
+        # Added (docs/backend.md): whether the citizen came with a booking (never its code: the back
+        # end knows its bookings; nothing personal leaves the site), and a result pickup's dossier.
+        "booked": ticket.get("booking") is not None,
+        "dossier": ticket.get("dossier"),
     }
+
+
+def _booking_column(booking: Any) -> str | None:
+    """What the hub keeps of a ticket's booking: its code, slot, how the arrival fitted, the line it
+    waits in and when it is due (JSON)."""
+    if not isinstance(booking, dict):
+        return None
+    keep = ("code", "slot_start", "slot_end", "status", "line", "due_at")
+    return json.dumps({k: booking.get(k) for k in keep}, ensure_ascii=False)
 
 
 def rating_record(rating: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +182,10 @@ class HubStore:
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
         if "delivered_at" not in columns:  # a database from before outbox pruning
             self.db.execute("ALTER TABLE outbox ADD COLUMN delivered_at TEXT")
+        ticket_columns = {r[1] for r in self.db.execute("PRAGMA table_info(tickets)")}
+        for column in ("booking", "dossier"):  # from before bookings and result pickups
+            if column not in ticket_columns:
+                self.db.execute(f"ALTER TABLE tickets ADD COLUMN {column} TEXT")
         if "day" not in {r[1] for r in self.db.execute("PRAGMA table_info(ratings)")}:
             self.db.execute("ALTER TABLE ratings ADD COLUMN day TEXT")  # from before ratings had a day
         self.db.executescript(REPORT_INDEXES)
@@ -294,14 +311,14 @@ class HubStore:
         self.db.execute(
             """INSERT INTO tickets (id, day, number, service, origin_service, priority, status, counter,
                    officer, issued_at, first_called_at, called_at, finished_at, wait_s, service_s, ahead,
-                   est_wait_s, updated_seq)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   est_wait_s, updated_seq, booking, dossier)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(id) DO UPDATE SET service=excluded.service, status=excluded.status,
                    counter=excluded.counter, officer=excluded.officer,
                    first_called_at=excluded.first_called_at, called_at=excluded.called_at,
                    finished_at=excluded.finished_at, wait_s=excluded.wait_s,
                    service_s=COALESCE(excluded.service_s, tickets.service_s),
-                   updated_seq=excluded.updated_seq""",
+                   updated_seq=excluded.updated_seq, booking=excluded.booking""",
             (
                 t["id"],
                 t["id"].split("-")[0],
@@ -321,6 +338,8 @@ class HubStore:
                 data.get("ahead"),
                 data.get("est_wait_s"),
                 seq,
+                _booking_column(t.get("booking")),
+                t.get("dossier"),
             ),
         )
 

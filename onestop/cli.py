@@ -430,6 +430,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: never)")
+    p.add_argument(
+        "--booked-share",
+        type=float,
+        default=0.3,
+        help="share of citizens who come with a booking, around their slot ([bookings] enabled; default 0.3)",
+    )
+    p.add_argument(
+        "--pickup-share",
+        type=float,
+        default=0.1,
+        help="share of citizens who collect a result with a dossier code ([dossiers] service; default 0.1)",
+    )
     p.set_defaults(run=_simulate)
 
     p = sub.add_parser("counter", help="run a counter agent (call keys and counter LED), or test its display")

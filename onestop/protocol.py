@@ -73,6 +73,11 @@ ERROR_CODES = (
     "rate_limited",  # the device sent more commands than its share: nothing was done, try later
     "unavailable",  # the controller cannot decide now (its clock or its store is not trusted)
     "officer_elsewhere",  # `open` names an officer working at another counter: nothing was done
+    # Bookings (docs/protocol.md "Booked tickets"): nothing was issued.
+    "booking_used",  # this booking code already has a ticket today
+    "booking_early",  # the citizen came before the booking's window and the site refuses early ones
+    "booking_late",  # the citizen came after the booking's window and the site refuses late ones
+    "booking_not_today",  # the booking's slot is on another business day
 )
 #: Refusals that change nothing and depend on nothing stored: their replies are not kept one row per
 #: command (a flooding device must not fill the controller's disk), and a retry is simply decided again.
@@ -274,6 +279,9 @@ class TicketMsg(_Wire):
     issued_at: str
     called_at: str | None
     counter: str | None
+    #: Added (docs/protocol.md "Ticket"): the citizen's booking, a result pickup's dossier code.
+    booking: dict[str, Any] | None = None
+    dossier: str | None = None
 
 
 class OfficerRef(_Wire):
@@ -314,6 +322,8 @@ class BoardCall(_Wire):
     counter_label: str
     service: str
     ts: str
+    #: Added: the called citizen came with a booking.
+    booked: bool = False
 
 
 class BoardService(_Wire):

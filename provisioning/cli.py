@@ -54,6 +54,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _backend_options(p)
     p.set_defaults(run=_backend_set)
 
+    bridge = what.add_parser("bridge", help="the site's bridge to the province broker (from its bundle)")
+    bridge_sub = bridge.add_subparsers(dest="action", required=True, metavar="install|remove")
+    p = bridge_sub.add_parser("install", help="install the bundle of `onestop province bridge add`")
+    p.add_argument("--config", default="site.toml", type=Path)
+    p.add_argument("--bundle", required=True, type=Path, help="folder with onestop-bridge.conf and the CA")
+    p.set_defaults(run=_bridge)
+    p = bridge_sub.add_parser("remove", help="remove the bridge (the site works on alone)")
+    p.add_argument("--config", default="site.toml", type=Path)
+    p.set_defaults(run=_bridge)
+
     from provisioning import kms
 
     kms.configure(what.add_parser("screen", help="on a kiosk or rating terminal without a desktop"))
@@ -158,6 +168,22 @@ def _site_init(args: argparse.Namespace) -> int:
         token = read_token_file(args.backend_token_file) if args.backend_token_file else None
         site_toml = args.dir / "site.toml"
         _print_report(set_backend(site_toml, url=args.backend_url, token=token, prefix=args.prefix))
+    return 0
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from onestop.config import load
+    from provisioning.bridge import install_bridge, remove_bridge
+    from provisioning.files import Layout, write_private
+    from provisioning.site import render_broker_conf
+
+    cfg = load(args.config)
+    layout = Layout.of(cfg)
+    lines = install_bridge(cfg, layout, args.bundle) if args.action == "install" else remove_bridge(layout)
+    if layout.broker_conf.exists():
+        write_private(layout.broker_conf, render_broker_conf(cfg, layout))
+        lines.append(f"{layout.broker_conf} rewritten: restart mosquitto (systemctl restart mosquitto)")
+    _print_report(lines)
     return 0
 
 

@@ -17,7 +17,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ class Loaded:
     counters: dict[str, dict[str, Any]]
     services: dict[str, dict[str, Any]]
     last_seq: int
+    #: Booking codes that got a ticket in the stored business day (each may be used once a day).
+    booking_codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -171,7 +173,15 @@ class Store:
             )
         ]
         services = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM services")}
-        return Loaded(meta, tickets, counters, services, self.last_seq)
+        codes = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT json_extract(data, '$.booking.code') FROM tickets "
+                "WHERE day = ? AND json_extract(data, '$.booking.code') IS NOT NULL",
+                (day,),
+            )
+        ]
+        return Loaded(meta, tickets, counters, services, self.last_seq, codes)
 
     def find_reply(self, device: str, command_id: str) -> dict[str, Any] | None:
         """The reply already given to a command id, if any."""
