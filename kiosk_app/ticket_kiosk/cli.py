@@ -8,9 +8,12 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from onestop.config import Hardware, SiteConfig
+
+if TYPE_CHECKING:
+    from device_drivers.scanner import Scanner
 from onestop.errors import OnestopError
 
 log = logging.getLogger("onestop.kiosk")
@@ -59,12 +62,12 @@ def print_test(cfg: SiteConfig, device: str, out: str | None) -> int:
 def scan_fifo(cfg: SiteConfig, device: str) -> Path:
     """The named pipe a kiosk's simulated scanner reads: its ``scanner`` table's ``fifo``, else
     ``{storage}/kiosk/{device}.scan`` (where ``--sim-scanner`` and ``onestop up`` put it)."""
-    table = cfg.device(device).scanner if hasattr(cfg.device(device), "scanner") else None
+    table = cfg.device(device).scanner
     fifo = table.params.get("fifo") if table is not None and table.backend == "sim" else None
     return Path(str(fifo)) if fifo else cfg.data_dir / "kiosk" / f"{device}.scan"
 
 
-def sim_scanner(cfg: SiteConfig, device: str) -> Any:
+def sim_scanner(cfg: SiteConfig, device: str) -> Scanner:
     """A simulated scanner reading :func:`scan_fifo` (for a kiosk without a ``scanner`` table)."""
     from device_drivers.scanner import make_scanner
 
@@ -107,7 +110,7 @@ def run(cfg: SiteConfig, device: str, password: str, args: argparse.Namespace) -
     _kiosk_device(cfg, device)
     headless = bool(args.headless)
     scanner = None
-    if getattr(args, "sim_scanner", False) and getattr(cfg.device(device), "scanner", None) is None:
+    if getattr(args, "sim_scanner", False) and cfg.device(device).scanner is None:
         scanner = sim_scanner(cfg, device)  # the demo: `onestop kiosk scan` feeds it
     kiosk = KioskDevice(cfg, device, password, guard_s=0.0 if headless else 0.8, scanner=scanner)
     try:

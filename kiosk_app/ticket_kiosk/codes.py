@@ -179,20 +179,18 @@ class Features:
     def of(cls, cfg: SiteConfig, device_id: str) -> Features:
         """The features of a kiosk of ``cfg``."""
         dev = cfg.device(device_id)
-        bookings = getattr(cfg, "bookings", None)
-        dossiers = getattr(cfg, "dossiers", None)
         cid = cfg.citizen_id
         cards = cid.enabled
         return cls(
-            bookings=bool(getattr(bookings, "enabled", False)),
-            dossier_service=getattr(dossiers, "service", None),
+            bookings=cfg.bookings.enabled,
+            dossier_service=cfg.dossiers.service,
             cards=cards,
             priority_age=cid.priority_age if cards else 0,
             prefill_name=cards and cid.prefill_name,
             # look-ups by id number only when the site forwards it (docs/privacy.md)
             find_bookings=cards and cfg.citizen_id.forward and cfg.citizen_id.find_bookings,
             find_dossiers=cards and cfg.citizen_id.forward and cfg.citizen_id.find_dossiers,
-            lookup_only=getattr(dev, "mode", "tickets") == "lookup",
+            lookup_only=dev.mode == "lookup",
         )
 
 

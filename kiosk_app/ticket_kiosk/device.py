@@ -24,11 +24,12 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
+from device_drivers.scanner import Scan, Scanner, make_scanner
 from kiosk_app.ticket_kiosk.codes import LookupKind, Outcome, from_lookup
 from kiosk_app.ticket_kiosk.read_aloud import ReadAloud
 from kiosk_app.ticket_kiosk.ticket import parse_wait_range, render_ticket, ticket_status_url
 from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
-from onestop.config import Hardware, SiteConfig
+from onestop.config import DeviceConfig, Hardware, SiteConfig
 from onestop.device import DeviceClient, NoReply
 from onestop.lookup_client import LookupClient
 from onestop.protocol import Topics, iso
@@ -57,7 +58,7 @@ class KioskDevice:
         guard_s: float = 0.8,
         health_s: float | None = None,
         on_print: Callable[[float, float, float], None] | None = None,
-        scanner: Any = None,
+        scanner: Scanner | None = None,
     ) -> None:
         dev = cfg.device(device_id)
         if dev.role != "kiosk":
@@ -91,7 +92,7 @@ class KioskDevice:
             cfg, device_id, self, clock=clock, connected=self.connected, guard_s=guard_s, codes=self
         )
         #: The kiosk's barcode/QR scanner (its ``scanner`` table; None: no scanner), started by start().
-        self.scanner: Any = scanner if scanner is not None else _make_scanner(dev)
+        self.scanner: Scanner | None = scanner if scanner is not None else _make_scanner(dev)
         self._lookups: LookupClient | None = None
         #: The latest health message published (for tests and the print-test).
         self.health: dict[str, Any] = {}
@@ -176,7 +177,7 @@ class KioskDevice:
         # QoS 0, as the hub takes it: no broker or client queue keeps a name (docs/privacy.md)
         self.client.mqtt.publish(topic, {"ticket_id": ticket_id, "name": name}, qos=0)
 
-    def _on_scan(self, scan: Any) -> None:
+    def _on_scan(self, scan: Scan) -> None:
         try:
             self.vm.on_scan(scan)
         except Exception:  # the scanner's thread goes on; the scan's text is never logged
@@ -328,11 +329,9 @@ class KioskDevice:
             self.vm.on_service_state(data)
 
 
-def _make_scanner(dev: Any) -> Any:
+def _make_scanner(dev: DeviceConfig) -> Scanner | None:
     """The scanner of a device's ``scanner`` table (device_drivers.scanner), or None without one."""
-    table = getattr(dev, "scanner", None)
+    table = dev.scanner
     if table is None:
         return None
-    from device_drivers.scanner import make_scanner
-
     return make_scanner(table)

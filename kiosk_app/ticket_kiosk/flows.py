@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from kiosk_app.shell.words import Action, Lang
@@ -368,7 +368,7 @@ class CodeFlows:
         elif b.site is not None and b.site != self.cfg.site.id:
             f.message = (W["booking_elsewhere"].vi, W["booking_elsewhere"].en)
             self._go("booking_other")
-        elif b.slot_start.astimezone(tz).date() != self.today():
+        elif business_day(self.cfg, b.slot_start) != self.today():
             day = f"{b.slot_start.astimezone(tz):%d/%m/%Y}"
             f.message = W["booking_other_day"].vi.format(day=day), W["booking_other_day"].en.format(day=day)
             self._go("booking_other")
@@ -407,10 +407,9 @@ class CodeFlows:
         if isinstance(outcome, LookupFailed) and outcome.reason != "not_found":
             log.warning("%s: %s lookup unavailable (%s)", self.device_id, kind, outcome.detail)
         if kind == "citizen_bookings" and isinstance(outcome, tuple):
-            tz = self.cfg.site.tz
             for b in outcome:
                 if (isinstance(b, BookingInfo) and b.status == "booked"
-                        and b.slot_start.astimezone(tz).date() == self.today()
+                        and business_day(self.cfg, b.slot_start) == self.today()
                         and b.site in (None, self.cfg.site.id)):  # fmt: skip
                     f.purpose = "booking"
                     self._show_booking(b)
@@ -694,6 +693,13 @@ class CodeFlows:
         if isinstance(dossier, str) and dossier:
             out.append(self._fw("pickup_line", code=dossier))
         return out
+
+
+def business_day(cfg: SiteConfig, when: datetime) -> date:
+    """The site's business day of ``when`` (it starts at ``[site] day_starts``), as the controller
+    counts it: a booking is "today" when its slot is in today's business day."""
+    local = when.astimezone(cfg.site.tz)
+    return local.date() - timedelta(days=1) if local.time() < cfg.site.day_start_time else local.date()
 
 
 def _local_time(value: Any, cfg: SiteConfig) -> str:

@@ -33,7 +33,7 @@ from kiosk_app.shell.words import Action, Lang, Words
 from kiosk_app.ticket_kiosk.codes import CodeBackend, Features, Read
 from kiosk_app.ticket_kiosk.codes import read_scan as _read_scan
 from kiosk_app.ticket_kiosk.codes import read_typed as _read_typed
-from kiosk_app.ticket_kiosk.flows import FLOW_SCREENS, CodeFlows, FlowState
+from kiosk_app.ticket_kiosk.flows import FLOW_SCREENS, CodeFlows, FlowState, business_day
 from kiosk_app.ticket_kiosk.ticket import format_ahead, format_wait, nfc, parse_wait_range, told_wait
 from onestop.config import ServiceConfig, SiteConfig
 from onestop.device import CommandFailed, NoReply
@@ -282,10 +282,10 @@ class KioskViewModel(CodeFlows, Observable, PressGuard):
         #: The code flows (flows.py): what this kiosk offers, its look-ups, how it reads codes.
         self.features = features if features is not None else Features.of(cfg, device_id)
         self.codes = codes
-        self._today = today or (lambda: datetime.now(cfg.site.tz).date())
+        self._today = today or (lambda: business_day(cfg, datetime.now(cfg.site.tz)))
         self.read_scan = read_scan or (lambda text: _read_scan(text, self._today()))
         self.read_typed = read_typed
-        self.lookup_s = float(getattr(cfg.kiosk, "lookup_s", 5.0))
+        self.lookup_s = float(cfg.kiosk.lookup_s)
         self.flow = FlowState()
         offered = dev.services or [s.id for s in cfg.services]
         self.services: list[ServiceConfig] = [cfg.service(sid) for sid in offered]
@@ -341,7 +341,7 @@ class KioskViewModel(CodeFlows, Observable, PressGuard):
 
     # -- taps -----------------------------------------------------------------------------
     def today(self) -> date:
-        """The site's local date (the day bookings are checked against)."""
+        """The site's business day (the day bookings are checked against)."""
         return self._today()
 
     def tap_service(self, service: str) -> bool:
