@@ -16,6 +16,9 @@ Alerts (``critical`` first, then ``warning``):
   ``backlog_after_s`` / more than ``backlog_records`` (only when the hub has a forwarder).
 - ``controller_health`` (critical): one per condition of the controller's health
   (``dev/controller/health``) that is not ``"ok"`` (e.g. ``store``: ``rewound``), with its detail.
+- ``device_outdated`` (warning): an online device of ``site.toml`` runs another version than the
+  release the hub publishes (docs/operations.md, "Updating the fleet"): its update failed its health
+  check and was rolled back, or it has not taken it yet.
 - ``controller_rewound`` (critical): the hub saw the controller's event log go back (lost data), for
   ``REWIND_ALERT_S`` after it last saw it (docs/operations.md).
 """
@@ -120,6 +123,7 @@ def compute_alerts(
     offline_after_s: float = OFFLINE_AFTER_S,
     backlog_records: int = BACKLOG_RECORDS,
     rewind: dict[str, Any] | None = None,
+    published: str | None = None,
 ) -> list[Alert]:
     """The alert list, most severe first, from :func:`device_list` and the hub's own state."""
     out: list[Alert] = []
@@ -208,6 +212,17 @@ def compute_alerts(
                     )
                 )
             continue
+        if published is not None and d["version"] and d["version"] != published:
+            out.append(
+                Alert(
+                    "warning",
+                    "device_outdated",
+                    d["id"],
+                    f"Thiết bị {d['id']} chạy phiên bản {d['version']}, chưa lên bản {published}",
+                    f"Device {d['id']} runs {d['version']}, not the published release {published}",
+                    d["status_ts"],
+                )
+            )
         if d["printer"] in _PRINTER_VI:
             sev, vi, en = _PRINTER_VI[d["printer"]]
             detail = d["health"].get("detail")
