@@ -303,7 +303,7 @@ def build_release(
             FileEntry(p.name, p.stat().st_size, sha256_file(p)) for p in sorted(stage.glob("*.whl"))
         )
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        manifest = Manifest(DISTRIBUTION, version, created, files, complete=wheels is not None or deps)
+        manifest = Manifest(DISTRIBUTION, version, created, files, complete=deps)
         raw = manifest.to_bytes()
         Manifest.parse(raw)  # what devices will check, checked before anything is signed
         out.mkdir(parents=True, exist_ok=True)

@@ -311,3 +311,38 @@ def test_a_power_cut_during_the_health_check_is_finished_by_the_next_run(
     assert out.status == "rolled_back" and "rolled back to 9.0.0" in out.detail
     assert os.readlink(dev.prefix / ".venv") == "venvs/9.0.0"
     assert _hub_sees(srv)["version"] == "9.0.0"
+
+
+def test_the_technician_and_device_commands(
+    site: tuple[HubServer, CounterDevice],
+    releases: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """keygen, build from a wheels folder, publish on the hub, and a device's check, as typed."""
+    from onestop.cli import main
+
+    srv, dev = site
+    _first_install(dev, releases["9.0.0"], tmp_path, runs=False)
+    assert main(["release", "keygen", "--out", str(tmp_path / "laptop")]) == 0
+    key, pub = tmp_path / "laptop" / "release.key", tmp_path / "laptop" / "release.pub"
+    assert main(["release", "keygen", "--out", str(tmp_path / "laptop")]) == 2  # never overwritten
+    with tarfile.open(releases["9.0.1"]) as t:
+        t.extractall(tmp_path / "unpacked", filter="data")
+    build = ["release", "build", "--out", str(tmp_path / "out"), "--key", str(key)]
+    assert main([*build, "--wheels", str(tmp_path / "unpacked" / "wheels"), "--version", "9.0.1"]) == 0
+    tar = tmp_path / "out" / "onestop-release-9.0.1.tar"
+    assert main(["release", "publish", str(tar), "--config", srv.cfg.source]) == 2  # no release.pub there
+    assert "release.pub" in capsys.readouterr().err
+    assert main(["release", "publish", str(tar), "--config", srv.cfg.source, "--key", str(pub)]) == 0
+    assert "published 9.0.1 (1 files" in capsys.readouterr().out
+    with httpx.Client() as c:
+        answer = c.get(srv.url + "/api/releases/latest").json()
+        assert answer["version"] == "9.0.1" and json.loads(answer["manifest"])["version"] == "9.0.1"
+    device = ["update", "check", "--config", srv.cfg.source, "--device", DEVICE, "--hub-url", srv.url,
+              "--prefix", str(dev.prefix)]  # fmt: skip
+    assert main([*device, "--key", str(pub)]) == 0
+    assert capsys.readouterr().out.strip() == "available: 9.0.0 -> 9.0.1"
+    assert main([*device, "--key", str(releases["pub"])]) == REFUSED  # signed with another key
+    assert "signature does not match" in capsys.readouterr().out
+    assert os.readlink(dev.prefix / ".venv") == "venvs/9.0.0"
