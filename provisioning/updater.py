@@ -18,6 +18,7 @@ that finds a pending update (the power went during the health check) checks the 
 from __future__ import annotations
 
 import binascii
+import fcntl
 import hashlib
 import json
 import logging
@@ -294,7 +295,14 @@ class Updater:
         return None
 
     def apply(self) -> Outcome:
-        """Update to the hub's release if it is newer, healthy, and signed; roll back otherwise."""
+        """Update to the hub's release if it is newer, healthy, and signed; roll back otherwise. One
+        run at a time (the timer and a technician by hand): a second one waits for the first."""
+        self.s.prefix.mkdir(parents=True, exist_ok=True)
+        with (self.s.prefix / "update.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._apply()
+
+    def _apply(self) -> Outcome:
         if self.link.exists() and not self.link.is_symlink():
             out = Outcome(
                 "refused",
