@@ -217,6 +217,8 @@ def sha256_file(path: Path) -> str:
 
 def _copy_source(dest: Path, version: str) -> None:
     """A copy of the project's source with ``version`` in pyproject.toml and onestop/__init__.py."""
+    if not (ROOT / "pyproject.toml").is_file():
+        raise ReleaseError(f"{ROOT} is not a source checkout: give --source DIR or --wheels DIR")
 
     def ignore(_dir: str, names: list[str]) -> set[str]:
         skip = {".git", ".venv", "var", "build", "dist", "__pycache__", ".mypy_cache", ".pytest_cache"}
@@ -261,6 +263,8 @@ def build_wheels(out: Path, *, version: str | None, source: Path | None, deps: b
 
 
 def _current_version() -> str:
+    if not (ROOT / "pyproject.toml").is_file():
+        raise ReleaseError(f"{ROOT} is not a source checkout: give --version, --source or --wheels")
     m = re.search(r'(?m)^version = "([^"]*)"$', (ROOT / "pyproject.toml").read_text("utf-8"))
     if not m:
         raise ReleaseError("no version in pyproject.toml")
