@@ -60,6 +60,11 @@ HTTP_TIMEOUT_S = 30.0
 #: Exit statuses of ``onestop update``: 0 nothing to do or updated, 1 refused, 3 rolled back.
 REFUSED, ROLLED_BACK = 1, 3
 
+
+class Unhealthy(Exception):
+    """Raised by a health check that knows the new version will not come up (no use waiting more)."""
+
+
 Hook = Callable[[], None]
 HealthCheck = Callable[[str, Path], bool]
 
@@ -248,6 +253,9 @@ class Updater:
             try:
                 if self.s.healthy(version, self.venvs / version):
                     return True
+            except Unhealthy as exc:
+                log.warning("%s is not healthy: %s", version, exc)
+                return False
             except Exception as exc:  # a broken check is an unhealthy device, never a crash here
                 log.warning("health check of %s: %s", version, exc)
             left = deadline - time.monotonic()
@@ -377,7 +385,7 @@ class Updater:
             out = Outcome(
                 "rolled_back",
                 version,
-                f"{version} did not come up healthy within {self.s.health_timeout_s:g} s: rolled back to "
+                f"{version} did not come up healthy: rolled back to "
                 f"{previous}{'' if back else ' (which is not healthy either)'}",
                 ROLLED_BACK,
             )
@@ -489,10 +497,12 @@ def command_health(command: list[str], *, expect_version: bool = True) -> Health
     return healthy
 
 
-def unit_health(units: list[str], settle_s: float = 20.0) -> HealthCheck:
+def unit_health(units: list[str], settle_s: float = 20.0, max_restarts: int = 3) -> HealthCheck:
     """Healthy once every unit has been ``active`` without a restart for ``settle_s`` (Type=notify
-    units are active only after READY=1, i.e. connected to the broker)."""
+    units are active only after READY=1, i.e. connected to the broker); :class:`Unhealthy` once a unit
+    has restarted ``max_restarts`` times since the check began (it keeps crashing)."""
     seen: dict[str, tuple[str, float]] = {}
+    first_restarts: dict[str, int] = {}
 
     def healthy(_version: str, _venv: Path) -> bool:
         now = time.monotonic()
@@ -503,7 +513,11 @@ def unit_health(units: list[str], settle_s: float = 20.0) -> HealthCheck:
                 capture_output=True,
                 text=True,
             )
-            state = " ".join(run.stdout.split())
+            fields = run.stdout.split()
+            restarts = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            if restarts - first_restarts.setdefault(unit, restarts) >= max_restarts:
+                raise Unhealthy(f"{unit} restarted {max_restarts} times")
+            state = " ".join(fields)
             if not state.startswith("active"):
                 seen.pop(unit, None)
                 ok = False
