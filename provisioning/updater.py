@@ -345,8 +345,9 @@ class Updater:
                 client.close()
         try:
             self._build_venv(m, wheels)
-        except ReleaseError as exc:
+        except (ReleaseError, OSError) as exc:  # pip failed, the card is full...
             shutil.rmtree(self.venvs / m.version, ignore_errors=True)
+            shutil.rmtree(self.downloads, ignore_errors=True)
             out = Outcome("refused", m.version, f"update refused, nothing changed: {exc}", REFUSED)
             self._log(out)
             return out
@@ -379,8 +380,8 @@ class Updater:
             state["failed"] = failed[-20:]
             state["last_failure"] = {"version": version, "at": datetime.now(UTC).isoformat()}
             self._save(state)
-            shutil.rmtree(self.venvs / version, ignore_errors=True)
-            self._prune({previous})
+            shutil.rmtree(self.venvs / version, ignore_errors=True)  # the one before stays too
+            shutil.rmtree(self.downloads, ignore_errors=True)
             back = self._wait_healthy(previous)
             out = Outcome(
                 "rolled_back",

@@ -200,7 +200,8 @@ def test_update_then_rollback_of_a_release_that_does_not_come_up(
     assert os.readlink(dev.prefix / ".venv") == "venvs/9.0.1"
     assert _hub_sees(srv)["version"] == "9.0.1" and _hub_sees(srv)["online"] is True
     assert "9.0.2 is broken on purpose" in dev.log.read_text(errors="replace")
-    assert sorted(p.name for p in (dev.prefix / "venvs").iterdir()) == ["9.0.1"]
+    assert sorted(p.name for p in (dev.prefix / "venvs").iterdir()) == ["9.0.0", "9.0.1"]  # 9.0.2 gone
+    assert not (dev.prefix / "downloads").exists()
     assert up.state()["failed"] == ["9.0.2"] and "pending" not in up.state()
     # The dashboard's alert: the device is not on the published release.
     outdated = [a for a in alerts_of(srv.hub) if a.kind == "device_outdated"]
