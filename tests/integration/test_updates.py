@@ -217,6 +217,10 @@ def test_update_then_rollback_of_a_release_that_does_not_come_up(
     out = up.apply()
     assert (out.status, out.exit_code) == ("refused", REFUSED) and "downgrade" in out.detail
     assert os.readlink(dev.prefix / ".venv") == "venvs/9.0.1" and dev.restarts == restarts + 2
+    # ... and taken when the technician allows it on the device.
+    out = _updater(srv, dev, releases["pub"], allow_downgrade=True).apply()
+    assert (out.status, out.version) == ("updated", "9.0.0"), out
+    assert os.readlink(dev.prefix / ".venv") == "venvs/9.0.0" and _hub_sees(srv)["version"] == "9.0.0"
 
 
 def _serve_tampered(srv: HubServer, version: str, change: str) -> None:
