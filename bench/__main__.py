@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("site_memory")
     g.add_argument("--settle", type=float, default=20.0, help="seconds the site runs before it is measured")
     g.add_argument("--no-board", action="store_true", help="site_memory: without the board in Chromium")
+    g = p.add_argument_group("province")
+    g.add_argument("--province-dir", default=None, help="its PostgreSQL cluster (kept; default /var/tmp/...)")
+    g.add_argument("--province-rebuild", action="store_true", help="generate the year of history again")
+    g.add_argument(
+        "--province-scale", type=float, default=1.0, help="tickets per day times this (0.01: smoke)"
+    )
+    g.add_argument("--province-runs", type=int, default=30, help="timed runs of each report")
+    g.add_argument("--province-sites", type=int, default=300, help="sites forwarding at once")
+    g.add_argument("--province-per-site", type=int, default=500, help="records each site forwards")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -130,6 +139,19 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
             repeats=args.history_repeats,
             indexes=not args.no_indexes,
             db=args.history_db,
+        )
+    if name == "province":
+        from pathlib import Path
+
+        from bench import province
+
+        return province.run(
+            directory=Path(args.province_dir) if args.province_dir else province.DEFAULT_DIR,
+            rebuild=args.province_rebuild,
+            runs=args.province_runs,
+            sites=args.province_sites,
+            per_site=args.province_per_site,
+            scale=args.province_scale,
         )
     if name == "wait_estimate":
         from bench import wait_estimate

@@ -18,7 +18,7 @@ from bench.call_latency import measure_floor
 from bench.common import BenchError, BenchSite, base_site, machine_info, summary_ms
 from device_drivers.printer import SimPrinter
 from device_drivers.printer.codec import encode_job
-from kiosk_app.kiosk import KioskDevice
+from kiosk_app.ticket_kiosk.device import KioskDevice
 
 NAME = "kiosk_issue"
 KIOSK = "kiosk-01"

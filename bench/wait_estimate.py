@@ -12,7 +12,7 @@ depend on the machine and the bench takes a few seconds.
 Figures: the median and 90th percentile of the absolute error of the told point, in minutes, and the
 share of citizens whose real wait fell within what they were told. A told range ``[lo, hi]`` is what
 the kiosk and the ticket print ("khoảng 10–20 phút", "dưới 5 phút"; a narrow one as one number,
-"khoảng 8 phút", read as that number ± 2 minutes: kiosk_app.ticket.told_wait). The plain estimate
+"khoảng 8 phút", read as that number ± 2 minutes: kiosk_app.ticket_kiosk.ticket.told_wait). The plain estimate
 told one number ("khoảng 15 phút"), read the same way: within ± 2 minutes of it.
 """
 
@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk_app.ticket import told_wait
+from kiosk_app.ticket_kiosk.ticket import told_wait
 from onestop import config
 from onestop.clock import ManualClock
 from queue_controller.engine import Engine

@@ -13,10 +13,12 @@ from prometheus_client import CollectorRegistry
 
 from hub_api.auth import PinGuard, SessionSigner
 from hub_api.caller import WebKeypads
+from hub_api.citizen_notes import CitizenNotes, forget_all_notes
 from hub_api.forwarder import Forwarder
 from hub_api.ingest import Ingest
 from hub_api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from hub_api.live import LiveState
+from hub_api.lookup import LookupRelay
 from hub_api.store import HubStore
 from hub_api.tokens import SessionSigner as DashboardSigner
 from hub_api.tokens import TokenStore
@@ -44,6 +46,10 @@ class Hub:
     dashboard_sessions: DashboardSigner | None = None
     #: The hub's own Prometheus registry (made on the first scrape: hub_api/routers/metrics.py).
     metrics: CollectorRegistry | None = None
+    #: Answers kiosks' booking and dossier lookups through the back end (hub_api.lookup).
+    lookups: LookupRelay | None = None
+    #: Citizen names for the clerk serving the ticket (``[citizen_id] prefill_name``; else None).
+    notes: CitizenNotes | None = None
 
     @classmethod
     def open(
@@ -55,17 +61,42 @@ class Hub:
         store = HubStore(db_path or cfg.data_dir / "hub.db", time_scale=time_scale)
         live = LiveState()
         liveness = sdnotify.Liveness.from_env()  # the ingest loop pings while it and the forwarder work
+        notes_path = store.path.with_name("citizen-notes.db")
+        notes: CitizenNotes | None = None
+        if cfg.citizen_id.enabled and cfg.citizen_id.prefill_name:
+            notes = CitizenNotes(cfg, notes_path)
+            notes.purge_past()  # a day that closed while the hub was down
+        else:
+            forget_all_notes(cfg, notes_path)  # the setting was turned off: nothing is kept
         ingest = Ingest(
-            cfg, password, store, live, host=host, port=port, client_id=client_id, liveness=liveness
-        )
+            cfg, password, store, live, host=host, port=port, client_id=client_id, liveness=liveness,
+            on_citizen=notes.receive if notes is not None else None,
+        )  # fmt: skip
+        if notes is not None:
+            ingest.on_events.append(notes.on_events)
         keypads = WebKeypads(cfg, host=host, port=port)
         forwarder = Forwarder.for_site(cfg, store.path, liveness=liveness)
         if forwarder is not None:
             ingest.on_outbox.append(forwarder.wake)  # records go out at once, not at the next poll
-        return cls(cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder)
+        mqtt = ingest.mqtt
+        lookups = LookupRelay.for_site(cfg, lambda topic, payload: mqtt.publish(topic, payload, qos=1))
+        ingest.on_lookup = lookups.submit
+        return cls(
+            cfg,
+            store,
+            live,
+            ingest,
+            keypads,
+            SessionSigner.for_site(cfg),
+            forwarder=forwarder,
+            notes=notes,
+            lookups=lookups,
+        )
 
     def start(self) -> None:
         """Start consuming the site's traffic and connect the web keypads."""
+        if self.lookups is not None:
+            self.lookups.start()  # before the ingest connects: it hands lookups over at once
         if self.ingest is not None:
             self.ingest.start(connect_timeout=None)
         if self.keypads is not None:
@@ -81,6 +112,10 @@ class Hub:
             self.ingest.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self.lookups is not None:
+            self.lookups.stop()
+        if self.notes is not None:
+            self.notes.close()
         self.store.close()
 
 

@@ -60,8 +60,11 @@ class Ingest:
         port: int | None = None,
         client_id: str = HUB_ID,
         liveness: sdnotify.Liveness | None = None,
+        on_citizen: Callable[[str, bytes], object] | None = None,
     ) -> None:
         self.cfg = cfg
+        #: Takes each citizen note ``(device, payload)`` (hub_api.citizen_notes); None: not subscribed.
+        self.on_citizen = on_citizen
         #: The hub's watchdog pings, sent from this loop while it (and the forwarder) make progress.
         self.liveness = liveness or sdnotify.Liveness.from_env()
         self._heartbeat: sdnotify.Heartbeat | None = None
@@ -85,6 +88,10 @@ class Ingest:
                     (t.all_status, 1),
                     (t.all_health, 1),
                     (t.state_all, 1),
+                    (t.all_lookup, 1),
+                    # QoS 0: a note is never queued for the hub's session while it is offline, so
+                    # the broker never writes a name into its persistence file (docs/privacy.md).
+                    *([(t.all_citizen, 0)] if on_citizen is not None else []),
                 ],
             ),
             on_message=self._receive,
@@ -97,6 +104,11 @@ class Ingest:
         self.applied = threading.Condition()
         #: Called (in the ingest thread) after events that wrote outbox records are stored.
         self.on_outbox: list[Callable[[], None]] = []
+        #: Kiosks' back-end lookups go here, from the network thread (hub_api.lookup); None: dropped.
+        self.on_lookup: Callable[[str, bytes], None] | None = None
+        self._lookup_suffix = "/lookup"
+        #: Called (in the ingest thread) with each run of events once stored, in seq order.
+        self.on_events: list[Callable[[list[dict[str, Any]]], None]] = []
         self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0, "shed": 0}
         self._shed_logged = 0.0
         self._shed_since_replay = False
@@ -143,6 +155,10 @@ class Ingest:
         topic = msg.topic
         if topic.startswith(self._state_prefix):
             self._state(topic, bytes(msg.payload), bool(msg.retain))
+            return
+        if topic.endswith(self._lookup_suffix):  # never waits behind the event store's disk
+            if self.on_lookup is not None:
+                self.on_lookup(topic, bytes(msg.payload))
             return
         if topic == self.topics.events and self._q.qsize() >= EVENTS_HELD_MAX:
             self._shed()
@@ -229,6 +245,13 @@ class Ingest:
 
     def _handle(self, msg: Received) -> None:
         topic, payload = msg.topic, msg.payload
+        if self.on_citizen is not None and topic.endswith("/citizen"):
+            where = self.topics.parse_dev(topic)
+            if where is not None and where[1] == "citizen":
+                self.on_citizen(where[0], bytes(payload))  # checked there; the payload is never logged
+                with self.applied:
+                    self.applied.notify_all()
+                return
         try:
             data = json.loads(payload) if payload else {}
         except ValueError:
@@ -355,6 +378,8 @@ class Ingest:
             if any(e["type"] in OUTBOX_EVENTS for e in run):
                 for hook in self.on_outbox:
                     hook()
+            for events_hook in self.on_events:
+                events_hook(run)
 
     def _request_replay(self, force: bool = False) -> None:
         if self._replay_id is not None and not force:

@@ -16,13 +16,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any, Self
 
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
@@ -240,30 +241,40 @@ def _probe_host(host: str) -> str:
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
-class Broker:
-    """A private Mosquitto for one site, run as a child process from files in ``directory``."""
+class MosquittoProcess:
+    """A Mosquitto run as a child process from files in ``directory``; subclasses say whose accounts
+    and ACL it serves (:meth:`_write_auth_files`)."""
 
     def __init__(
         self,
-        cfg: SiteConfig,
         directory: str | os.PathLike[str],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         persistence: bool = False,
         own_session: bool = False,
+        tls: TlsListener | None = None,
+        extra_conf: str = "",
     ) -> None:
         """``own_session`` runs Mosquitto in a session of its own, so that a Ctrl-C in the terminal
         reaches only the parent, which stops its clients first and the broker last (``onestop up``);
-        otherwise the broker dies with the parent's process group (tests, benchmarks)."""
-        self.cfg = cfg
+        otherwise the broker dies with the parent's process group (tests, benchmarks). ``tls`` adds
+        a TLS listener; ``extra_conf`` is appended to ``mosquitto.conf`` (a bridge, for instance)."""
         self.directory = Path(directory)
         self._host = host
         self._port: int | None = port or None
         self._persistence = persistence
         self._own_session = own_session
+        self._tls = tls
+        self._extra_conf = extra_conf
         self._proc: subprocess.Popen[bytes] | None = None
         self._out: IO[bytes] | None = None
+
+    def _write_auth_files(self) -> None:
+        raise NotImplementedError
+
+    def _default_port(self) -> int:
+        return 1883
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -345,7 +356,7 @@ class Broker:
         """Write what :meth:`start` writes (passwords, ACL, ``mosquitto.conf`` for ``port``, default
         the configured one) without starting Mosquitto: the files a check or a technician reads."""
         self._prepare()
-        self._write_conf(port or self._port or self.cfg.broker.port)
+        self._write_conf(port or self._port or self._default_port())
 
     def _prepare(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -375,10 +386,8 @@ class Broker:
         self.stop()
         self.start()
 
-    def reload(self, cfg: SiteConfig | None = None) -> None:
-        """Rewrite the password and ACL files (from ``cfg`` when given) and make Mosquitto reread them."""
-        if cfg is not None:
-            self.cfg = cfg
+    def reload_files(self) -> None:
+        """Rewrite the password and ACL files and make Mosquitto reread them."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             raise BrokerError("the broker is not running, so it cannot reload")
@@ -390,7 +399,7 @@ class Broker:
         if not self._wait_for(lambda: "Reloading config." in self._log_since(offset), "reload"):
             raise BrokerError(f"Mosquitto exited while reloading:\n{self._log_tail()}")
 
-    def __enter__(self) -> Broker:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -403,10 +412,6 @@ class Broker:
         self.stop()
 
     # -- internals -------------------------------------------------------------------------
-    def _write_auth_files(self) -> None:
-        _write_private(self.password_path, render_password_file(ensure_credentials(self.cfg)))
-        _write_private(self.acl_path, render_acl(self.cfg))
-
     def _write_conf(self, port: int) -> None:
         data = self.directory / "data"
         if self._persistence:
@@ -419,7 +424,10 @@ class Broker:
             log_path=self.log_path,
             persistence_dir=data if self._persistence else None,
             user=_run_as(),
+            tls=self._tls,
         )
+        if self._extra_conf:
+            conf += "\n" + self._extra_conf.rstrip("\n") + "\n"
         _write_private(self.conf_path, conf)
 
     def _spawn(self, exe: str) -> None:
@@ -441,6 +449,16 @@ class Broker:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+    def wait_log(self, text: str, timeout: float) -> bool:
+        """True once ``text`` appears in the broker's log (a bridge's TLS failure, say) within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while text not in self.log_path.read_text(encoding="utf-8", errors="replace"):
+            if time.monotonic() > deadline:
+                return False
+            pause.wait(0.05)
+        return True
 
     def _wait_for(self, ready: Callable[[], bool], what: str) -> bool:
         """Poll ``ready`` with a short backoff: True once it holds, False if the broker exits first."""
@@ -484,3 +502,24 @@ class Broker:
     def _log_tail(self, lines: int = 20) -> str:
         text = self._log_since(max(0, self._log_size() - 8192))
         return "\n".join(text.splitlines()[-lines:]) or f"(nothing in {self.log_path})"
+
+
+class Broker(MosquittoProcess):
+    """A private Mosquitto for one site: the accounts and ACL of its ``site.toml``."""
+
+    def __init__(self, cfg: SiteConfig, directory: str | os.PathLike[str], **kw: Any) -> None:
+        super().__init__(directory, **kw)
+        self.cfg = cfg
+
+    def _write_auth_files(self) -> None:
+        _write_private(self.password_path, render_password_file(ensure_credentials(self.cfg)))
+        _write_private(self.acl_path, render_acl(self.cfg))
+
+    def _default_port(self) -> int:
+        return self.cfg.broker.port
+
+    def reload(self, cfg: SiteConfig | None = None) -> None:
+        """Rewrite the password and ACL files (from ``cfg`` when given) and make Mosquitto reread them."""
+        if cfg is not None:
+            self.cfg = cfg
+        self.reload_files()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from onestop import __version__, sdnotify
 from onestop.config import ALL_DAYS, SiteConfig, load
 from onestop.errors import ConfigError, OnestopError
+from onestop.process import wait_for_signal
 
 log = logging.getLogger("onestop")
 
@@ -43,18 +44,6 @@ def load_config(args: argparse.Namespace) -> SiteConfig:
             update={"broker": cfg.broker.model_copy(update={"host": host, "port": int(port)})}
         )
     return cfg
-
-
-def wait_for_signal(liveness: sdnotify.Liveness | None = None) -> None:
-    """Block until SIGINT or SIGTERM; with ``liveness``, send systemd's watchdog pings meanwhile,
-    and only while every work loop registered with it makes progress (:class:`sdnotify.Liveness`)."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(liveness.period_s if liveness else None):
-        if liveness:
-            liveness.ping()
-    sdnotify.stopping()
 
 
 def _positive_float(text: str) -> float:
@@ -205,16 +194,20 @@ def _counter(args: argparse.Namespace) -> int:
 
 
 def _kiosk(args: argparse.Namespace) -> int:
-    from kiosk_app import cli as kiosk_cli
+    from kiosk_app.ticket_kiosk import cli as kiosk_cli
 
     cfg = load_config(args)
     if args.action == "print-test":
         return kiosk_cli.print_test(cfg, args.device, args.out)
+    if args.action == "scan-test":
+        from device_drivers.scanner.scan_test import scan_test
+
+        return scan_test(cfg, args.device, args.count, args.record, args.wait)
     return kiosk_cli.run(cfg, args.device, _device_password(cfg, args.device, "kiosk"), args)
 
 
 def _rating(args: argparse.Namespace) -> int:
-    from kiosk_app import rating_cli
+    from kiosk_app.rating import cli as rating_cli
 
     cfg = load_config(args)
     return rating_cli.run(cfg, args.device, _device_password(cfg, args.device, "rating"), args)
@@ -444,10 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_counter)
 
     p = sub.add_parser(
-        "kiosk", help="run a ticket kiosk (touch screen and printer), or print a sample ticket"
+        "kiosk", help="run a ticket kiosk (touch screen and printer), print a sample ticket, test its scanner"
     )
     common(p)
-    p.add_argument("action", nargs="?", choices=["run", "print-test"], default="run")
+    p.add_argument("action", nargs="?", choices=["run", "print-test", "scan-test"], default="run")
     p.add_argument("--device", required=True, help="the kiosk device id, e.g. kiosk-01")
     p.add_argument(
         "--headless", action="store_true", help="run without a screen, driven over HTTP (--listen)"
@@ -456,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen (development)")
     p.add_argument("--size", metavar="WxH", help="window size with --windowed, e.g. 540x960")
     p.add_argument("--out", metavar="FILE", help="print-test: write the sample ticket to this PNG instead")
+    p.add_argument("--count", type=int, metavar="N", help="scan-test: stop after N scans (default: Ctrl-C)")
+    p.add_argument("--record", metavar="FILE", help="scan-test: keep each scan's key events (hid) in FILE")
+    p.add_argument("--wait", action="store_true", help="scan-test: wait for a scanner that is not there yet")
     p.set_defaults(run=_kiosk)
 
     p = sub.add_parser("rating", help="run a rating terminal at a counter (citizens rate the officer)")
@@ -526,8 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-rate", type=float, default=0.0, help="store this share but answer late")
     p.add_argument("--hold-s", type=float, default=30.0, help="how late --timeout-rate answers (s)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random failures")
+    p.add_argument("--lookups", metavar="FILE", help="bookings and dossiers to answer (fixtures JSON)")
+    p.add_argument("--generate-from", metavar="SITE_TOML", help="answer a day generated for this site")
+    p.add_argument("--samples", metavar="FILE", help="write codes to try at a kiosk to this file")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=_fake_backend)
+
+    from province.cli import register as register_province
+
+    register_province(sub)
 
     from provisioning.cli import configure as configure_provision
 

@@ -201,8 +201,9 @@ class OfficerConfig(_Section):
 
 
 class Hardware(BaseModel):
-    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``): a backend name and its
-    parameters. Each driver validates its own parameters when it opens."""
+    """A device's hardware table (``printer``, ``keys``, ``display``, ``audio``, ``scanner``): a backend
+    name and its parameters. Each driver validates its own parameters when it opens; the ``scanner``
+    table is also checked when the site file is loaded."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -245,6 +246,8 @@ class DeviceConfig(_Section):
     keys: Hardware | None = None
     display: Hardware | None = None
     audio: Hardware | None = None
+    #: A kiosk: its barcode/QR scanner (device_drivers/scanner, docs/hardware.md "Scanners").
+    scanner: Hardware | None = None
     #: A kiosk: a speaker button that reads the screen aloud to its ``audio`` output (docs/kiosk.md).
     read_aloud: bool = False
     #: A TV board: ``calls`` (the last calls, newest highlighted) or ``grid`` (every counter and the
@@ -315,6 +318,10 @@ class BackendSection(_Section):
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
     #: Delivered records stay in the hub's outbox this many days (for audits), then are deleted.
     keep_days: int = Field(default=30, ge=1, le=3650)
+    #: A kiosk's booking or dossier lookup (docs/backend.md "Lookups") that the back end has not
+    #: answered in full within this many seconds is answered ``backend_unavailable``: the kiosk then
+    #: offers a normal ticket. Keep it below the kiosk's own deadline (5 s).
+    lookup_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
 class QueueSection(_Section):
@@ -383,6 +390,31 @@ class KioskSection(_Section):
     languages: list[Literal["vi", "en"]] = Field(default_factory=_default_languages, min_length=1)
     #: Seconds between two printer status checks published as the kiosk's health.
     health_s: int = Field(default=30, ge=1, le=3600)
+
+
+class CitizenIdSection(_Section):
+    """``[citizen_id]``: what the kiosk may do with a scanned identity card (docs/privacy.md). All off
+    by default: a site turns on only what it uses, and documents it to citizens."""
+
+    #: Scan identity cards at all (the kiosk shows its consent line first).
+    enabled: bool = False
+    #: A priority ticket for holders of this age or older (e.g. 75); 0: no priority by age.
+    priority_age: int = Field(default=0, ge=0, le=120)
+    #: Show the holder's name to the clerk of the counter that serves the ticket (kept encrypted at
+    #: the hub, deleted at day close).
+    prefill_name: bool = False
+    #: Find the holder's bookings of the day at the back end (needs ``forward``).
+    find_bookings: bool = False
+    #: Find the holder's dossiers at the back end (needs ``forward``).
+    find_dossiers: bool = False
+    #: Send the id number to the back end (only for the look-ups above; never in queue records).
+    forward: bool = False
+
+    @property
+    def uses(self) -> list[str]:
+        """The uses turned on, by key name (for the consent line and the docs)."""
+        keys = ("prefill_name", "find_bookings", "find_dossiers")
+        return (["priority_age"] if self.priority_age else []) + [k for k in keys if getattr(self, k)]
 
 
 class RoleLimit(_Section):
@@ -471,6 +503,7 @@ class SiteConfig(_Section):
     announcer: AnnouncerSection = AnnouncerSection()
     board: BoardSection = BoardSection()
     kiosk: KioskSection = KioskSection()
+    citizen_id: CitizenIdSection = CitizenIdSection()
     ticket: TicketLayout = TicketLayout()
     storage: StorageSection = StorageSection()
     limits: LimitsSection = LimitsSection()
@@ -648,6 +681,7 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
             problems.append(f"{where}.counter: only counter, rating and board devices have a counter")
         problems += _listed(f"{where}.services", d.services, d.role == "kiosk", "only kiosks offer services",
                             service_ids, "service")  # fmt: skip
+        problems += _check_scanner(where, d)
         if d.panel is not None and d.role not in ("kiosk", "rating"):
             problems.append(f"{where}.panel: only kiosks and rating terminals have a touch panel")
         problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
@@ -665,8 +699,25 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
     if len(cfg.rating.levels) < 2:
         problems.append("rating.levels: expected at least two levels")
     problems += _check_rating_texts(cfg.rating)
+    problems += _check_citizen_id(cfg)
     assert set(ROLES) >= {d.role for d in cfg.devices}
     return problems
+
+
+def _check_scanner(where: str, device: DeviceConfig) -> list[str]:
+    """A device's ``scanner`` table: only on a kiosk, and parameters its backend accepts."""
+    if device.scanner is None:
+        return []
+    if device.role != "kiosk":
+        return [f"{where}.scanner: only kiosks have a scanner"]
+    from device_drivers.scanner.errors import ScannerConfigError
+    from device_drivers.scanner.params import parse_params
+
+    try:
+        parse_params({"backend": device.scanner.backend, **device.scanner.params})
+    except ScannerConfigError as exc:
+        return [f"{where}.scanner{'.' + key if key else ''}: {msg}" for key, msg in exc.problems]
+    return []
 
 
 def _listed(
@@ -717,6 +768,37 @@ def _check_hub(hub: HubSection) -> list[str]:
         problems.append(
             "hub.tls_listen: must differ from hub.listen (one port cannot be both HTTP and HTTPS)"
         )
+    return problems
+
+
+def _check_citizen_id(cfg: SiteConfig) -> list[str]:
+    """``[citizen_id]``: a use needs the scanning itself, look-ups need the back end and ``forward``."""
+    cid = cfg.citizen_id
+    given = cid.model_fields_set
+    problems: list[str] = []
+    if 0 < cid.priority_age < 18:
+        problems.append(
+            "citizen_id.priority_age: expected 0 (off) or an age of 18 or more such as 75, "
+            f"got {cid.priority_age}"
+        )
+    if not cid.enabled:
+        for key in ("priority_age", "prefill_name", "find_bookings", "find_dossiers", "forward"):
+            if key in given and getattr(cid, key):
+                problems.append(f"citizen_id.{key}: has no effect unless citizen_id.enabled = true")
+        return problems
+    for key in ("find_bookings", "find_dossiers"):
+        if getattr(cid, key) and not cid.forward:
+            problems.append(
+                f"citizen_id.{key}: needs citizen_id.forward = true (the id number is sent to the back end "
+                "to find them); see docs/privacy.md"
+            )
+    if cid.forward:
+        if cfg.backend is None:
+            problems.append("citizen_id.forward: needs a [backend] to forward to")
+        if not (cid.find_bookings or cid.find_dossiers):
+            problems.append(
+                "citizen_id.forward: sends nothing unless citizen_id.find_bookings or find_dossiers is true"
+            )
     return problems
 
 

@@ -16,11 +16,12 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from onestop.broker import demo_broker_address
-from onestop.cli import load_config, wait_for_signal
+from onestop.cli import load_config
 from onestop.config import SiteConfig
 from onestop.credentials import read_secret, secret_path
 from onestop.errors import OnestopError
 from onestop.mqtt import BrokerUnreachable, MqttClient, MqttSettings
+from onestop.process import wait_for_signal
 from onestop.protocol import CONTROLLER_ID, MONITOR_ID, Topics
 
 

@@ -131,6 +131,18 @@ class Topics:
         """The controller's replies to one device."""
         return f"{self.root}/dev/{device}/reply"
 
+    def dev_lookup(self, device: str) -> str:
+        """Back-end lookups a kiosk asks of the hub (issue 13; docs/backend.md "Lookups")."""
+        return f"{self.root}/dev/{device}/lookup"
+
+    def dev_lookup_reply(self, device: str) -> str:
+        """The hub's answers to one kiosk's lookups."""
+        return f"{self.root}/dev/{device}/lookup/reply"
+
+    def dev_citizen(self, device: str) -> str:
+        """A kiosk's citizen note ``{"ticket_id", "name"}`` for the hub (docs/privacy.md); not retained."""
+        return f"{self.root}/dev/{device}/citizen"
+
     def dev_prefix(self, device: str) -> str:
         """Everything a device may publish under (for the ACL)."""
         return f"{self.root}/dev/{device}/#"
@@ -176,6 +188,21 @@ class Topics:
         return f"{self.root}/dev/+/health"
 
     @property
+    def all_lookup(self) -> str:
+        """Every device's lookup topic (the hub subscribes)."""
+        return f"{self.root}/dev/+/lookup"
+
+    @property
+    def all_lookup_reply(self) -> str:
+        """Every device's lookup-reply topic (the hub publishes there)."""
+        return f"{self.root}/dev/+/lookup/reply"
+
+    @property
+    def all_citizen(self) -> str:
+        """Every kiosk's citizen notes (the hub subscribes when ``[citizen_id] prefill_name`` is on)."""
+        return f"{self.root}/dev/+/citizen"
+
+    @property
     def everything(self) -> str:
         """The whole site tree."""
         return f"{self.root}/#"
@@ -195,29 +222,36 @@ class Topics:
 class AclRule:
     """One line of a Mosquitto ACL: ``topic {access} {topic}`` for one user."""
 
-    access: Literal["read", "write", "readwrite"]
+    access: Literal["read", "write", "readwrite", "deny"]
     topic: str
 
 
 def acl_rules(topics: Topics, account: str, role: str) -> list[AclRule]:
     """The access rules of §3 for one account: what it may publish and read, nothing more."""
+    # Citizen notes (a name read from an identity card) are for the hub alone: the other accounts that
+    # read the whole tree are denied them (Mosquitto checks "deny" rules first).
     if account == CONTROLLER_ID:
-        return [AclRule("readwrite", topics.everything)]
+        return [AclRule("deny", topics.all_citizen), AclRule("readwrite", topics.everything)]
     if account == HUB_ID:
         return [
             AclRule("read", topics.everything),
             AclRule("write", topics.dev_prefix(HUB_ID)),
+            # The hub answers kiosks' back-end lookups (docs/backend.md "Lookups").
+            AclRule("write", topics.all_lookup_reply),
         ]
     if account == MONITOR_ID:
-        return [AclRule("read", topics.everything)]
+        return [AclRule("deny", topics.all_citizen), AclRule("read", topics.everything)]
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    return [
+    rules = [
         AclRule("write", topics.dev_prefix(account)),
         AclRule("read", topics.dev_reply(account)),
         AclRule("read", topics.state_all),
         AclRule("read", topics.events),
     ]
+    if role == "kiosk":  # only kiosks look bookings and dossiers up, and read only their own answers
+        rules.append(AclRule("read", topics.dev_lookup_reply(account)))
+    return rules
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class Liveness:
     ``WATCHDOG=1`` only while every registered loop has beaten within the watchdog interval (half
     of ``WatchdogSec=``): once one loop stops making progress the pings stop, and systemd restarts
     the service ``WatchdogSec=`` later. Any loop's beat (and the main thread's
-    :func:`onestop.cli.wait_for_signal`) calls :meth:`ping`, so no thread of its own is needed.
+    :func:`onestop.process.wait_for_signal`) calls :meth:`ping`, so no thread of its own is needed.
     Without a watchdog (no ``NOTIFY_SOCKET``/``WATCHDOG_USEC``) heartbeats are kept, nothing is sent.
     """
 

@@ -19,10 +19,11 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from onestop.cli import load_config, wait_for_signal
+from onestop.cli import load_config
 from onestop.config import DeviceConfig, SiteConfig
 from onestop.credentials import read_secret
 from onestop.device import CommandFailed, DeviceClient, NoReply
+from onestop.process import wait_for_signal
 from onestop.protocol import Topics
 
 log = logging.getLogger("onestop.simulate")

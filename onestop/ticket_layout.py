@@ -1,7 +1,7 @@
 """The ``[ticket]`` section of site.toml: what a printed ticket says and how it is laid out.
 
 It lives in the shared core so that :mod:`onestop.config` can hold it without importing the renderer
-(:mod:`kiosk_app.ticket`, which imports the config); the renderer re-exports it.
+(:mod:`kiosk_app.ticket_kiosk.ticket`, which imports the config); the renderer re-exports it.
 """
 
 from __future__ import annotations

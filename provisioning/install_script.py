@@ -16,7 +16,8 @@ WHEEL_PREFIX = DISTRIBUTION.replace("-", "_") + "-"
 #: apt packages every device needs, then per role.
 BASE_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "systemd-timesyncd"]
 ROLE_PACKAGES: dict[str, list[str]] = {
-    "kiosk": ["libusb-1.0-0", "libmtdev1", "libgl1"],
+    # python3-evdev: the "hid" barcode scanner backend (PyPI has no binary wheel of it for the Pi)
+    "kiosk": ["libusb-1.0-0", "libmtdev1", "libgl1", "python3-evdev"],
     "rating": ["libmtdev1", "libgl1"],
     "counter": ["python3-lgpio"],
     "board": [],

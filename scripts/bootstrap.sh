@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 # Debian packages the suite needs at run time; `--test` adds what the test suite needs
-# (a real headless browser for the web pages, a virtual X server for the Kivy screens).
+# (a real headless browser for the web pages, a virtual X server for the Kivy screens, PostgreSQL for the
+# province tier: its tests start a private cluster with initdb, never the system one).
 APT_PACKAGES=(mosquitto mosquitto-clients python3-venv espeak-ng fonts-dejavu-core libusb-1.0-0)
 EXTRAS="."
 if [ "${1:-}" = "--test" ]; then
-    APT_PACKAGES+=(chromium xvfb xauth systemd faketime)
+    # gcc, python3-dev, linux-libc-dev: python-evdev (the hid scanner backend, in .[dev]) is built
+    # from source against the kernel headers; PyPI has no wheel of it
+    APT_PACKAGES+=(chromium xvfb xauth systemd faketime postgresql gcc python3-dev linux-libc-dev)
     EXTRAS=".[dev]"
 fi
 

@@ -170,6 +170,21 @@ async def sign_in(counter: str, body: SignIn, request: Request, hub: HubDep) -> 
     return resp
 
 
+@router.get("/{counter}/citizen", responses={**SIGNED_OUT, **NO_WEB_KEYPAD})
+async def citizen(counter: str, hub: HubDep, token: SessionCookie = None) -> JSONResponse:
+    """The name a kiosk read from the identity card of the citizen this counter serves now
+    (``[citizen_id] prefill_name``): ``{"ok": true, "ticket": id|null, "name": str|null}``. Only for the
+    signed-in clerk of this counter; never cached; null when there is no note (docs/privacy.md)."""
+    kp = _signed_in(hub, counter, token)
+    serving = (hub.live.counters.get(kp.counter) or {}).get("serving")
+    ticket = serving.get("id") if isinstance(serving, dict) else None
+    name = None
+    if hub.notes is not None and isinstance(ticket, str):
+        name = await run_in_threadpool(hub.notes.name_for, ticket)
+    body = {"ok": True, "ticket": ticket if isinstance(ticket, str) else None, "name": name}
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
 @router.delete("/{counter}/session", status_code=204, response_class=Response)
 async def sign_out(counter: str) -> Response:
     """Forget the session cookie."""

@@ -11,6 +11,9 @@
   var busy = false;
   var signedIn = false;
   var queueTimer = null;
+  /* The citizen's name noted for the ticket served now ([citizen_id] prefill_name): fetched for this
+     signed-in counter only, shown under the number, never stored by the page. */
+  var citizen = { ticket: null, name: null, asked: null };
 
   /* What the clerk reads for each error code: Vietnamese first, English second. */
   var ERRORS = {
@@ -97,8 +100,34 @@
       info.appendChild(document.createTextNode("Chưa có công dân "));
       info.appendChild(el("em", "", "Nobody at the counter"));
     }
+    renderCitizen(c.serving);
     renderQueue();
     renderKeys();
+  }
+
+  function renderCitizen(serving) {
+    var box = $("citizen");
+    var id = serving ? serving.id : null;
+    if (id !== citizen.ticket) {
+      citizen.ticket = id;
+      citizen.name = null;
+      if (id && signedIn) fetchCitizen(id);
+    }
+    box.textContent = "";
+    box.hidden = !citizen.name;
+    if (citizen.name) {
+      box.appendChild(document.createTextNode("Công dân: " + citizen.name + " "));
+      box.appendChild(el("em", "", "Citizen"));
+    }
+  }
+
+  function fetchCitizen(id) {
+    citizen.asked = id;
+    O.fetchJSON(API + "/citizen", { cache: "no-store" }, 8000).then(function (r) {
+      if (citizen.ticket !== id || !r.ok || !r.body || r.body.ticket !== id) return;
+      citizen.name = r.body.name || null;
+      renderCitizen(S.counter && S.counter.serving);
+    }, function () {});
   }
 
   function renderQueue() {
@@ -407,6 +436,8 @@
   /* -- sign-in ----------------------------------------------------------------------------------- */
   function showSignIn() {
     signedIn = false;
+    citizen.name = null; /* nothing personal stays on a signed-out screen */
+    if ($("citizen")) { $("citizen").textContent = ""; $("citizen").hidden = true; }
     $("signin").hidden = false;
     $("pin").value = "";
     $("pin").focus();
@@ -421,6 +452,8 @@
     post(API + "/session", { pin: pin }, 10000).then(function (r) {
       if (r.ok) {
         signedIn = true;
+        citizen.ticket = undefined; /* ask again for the ticket served now */
+        render();
         $("signin").hidden = true;
         $("signin-error").textContent = "";
         say("info", "Đã đăng nhập", "Signed in");
@@ -510,6 +543,8 @@
   O.fetchJSON(API + "/session", {}, 10000).then(function (r) {
     if (r.ok) {
       signedIn = true;
+      citizen.ticket = undefined;
+      render();
       $("signin").hidden = true;
     } else {
       showSignIn();

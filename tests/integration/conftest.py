@@ -27,7 +27,7 @@ DeviceFactory = Callable[[str], DeviceClient]
 def xdisplay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private X display with the Kivy environment, for widget tests; skips when Xvfb cannot
     start. Session-wide: Kivy's one window per process stays bound to the display it opened on."""
-    from kiosk_app.xvfb import XvfbUnavailable
+    from kiosk_app.shell.xvfb import XvfbUnavailable
     from tests.utils.kivy import kivy_environment
 
     with ExitStack() as stack:

@@ -274,3 +274,22 @@ def test_broker_files_are_private(broker: Broker, site_cfg: SiteConfig) -> None:
     secrets = Path(site_cfg.data_dir) / "secrets"
     assert secrets.stat().st_mode & 0o777 == 0o700
     assert {p.stat().st_mode & 0o777 for p in secrets.iterdir()} == {0o600}
+
+
+# -- citizen notes ---------------------------------------------------------------------------------
+
+
+def test_citizen_notes_reach_the_hub_alone(site_cfg: SiteConfig, mqtt: MqttFactory) -> None:
+    """A kiosk's citizen note (docs/privacy.md) is delivered to the hub; the monitor and the controller,
+    which read the whole tree, are denied it; other messages still reach them."""
+    t = Topics(site_cfg.site.id)
+    watchers = {name: mqtt(name) for name in ("hub", "monitor", "controller")}
+    for w in watchers.values():
+        w.subscribe(t.everything)
+    kiosk = mqtt("kiosk-1")
+    note = f'{{"ticket_id": "T1", "name": "{_token()}"}}'
+    assert not kiosk.publish_acked(t.dev_citizen("kiosk-1"), note).is_failure
+    for w in watchers.values():
+        _sentinel(kiosk, t.dev_health("kiosk-1"), w)
+    got = {n: [m.payload.decode() for m in w.inbox.messages(t.all_citizen)] for n, w in watchers.items()}
+    assert got == {"hub": [note], "monitor": [], "controller": []}

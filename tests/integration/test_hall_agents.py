@@ -140,7 +140,7 @@ def test_a_hung_board_display_stops_the_watchdog_pings_and_mqtt_goes_on(
         try:
             for _ in range(3):  # idle (the board only waits for states), yet pinging
                 assert sock.recv(64) == b"WATCHDOG=1"
-                liveness.ping()  # the main thread's check, as onestop.cli.wait_for_signal does
+                liveness.ping()  # the main thread's check, as onestop.process.wait_for_signal does
             led.stuck.set()
             kiosk, c1 = device("kiosk-1"), device("counter-1")
             kiosk.request("issue", {"service": "tuphap"})

@@ -13,8 +13,8 @@ import pytest
 from PIL import ImageChops
 
 from device_drivers.printer import SimPrinter
-from kiosk_app.kiosk import KioskDevice
-from kiosk_app.ticket import render_sample_ticket
+from kiosk_app.ticket_kiosk.device import KioskDevice
+from kiosk_app.ticket_kiosk.ticket import render_sample_ticket
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.protocol import Topics
@@ -189,7 +189,7 @@ def test_the_printed_qr_link_opens_the_citizens_page_and_a_guessed_id_does_not(
 ) -> None:
     import httpx
 
-    import kiosk_app.kiosk as kiosk_module
+    import kiosk_app.ticket_kiosk.device as kiosk_module
 
     printed: list[str | None] = []
     real = kiosk_module.render_ticket

@@ -1,5 +1,5 @@
 """Every kiosk screen on every touch panel a centre buys (issue #18): nothing outside the window,
-clipped or overlapping, no text or touch target under the millimetre floors (kiosk_app/panel.py), and
+clipped or overlapping, no text or touch target under the millimetre floors (kiosk_app/shell/panel.py), and
 the ticket number whole and the largest text on the ticket screens.
 
 One Kivy window (one per process) is resized to each panel; each screen is rendered from a fresh
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_app.panel import panel_for
+from kiosk_app.shell.panel import panel_for
 from onestop.config import SiteConfig, load
 from tests.utils.kivy_layout import _sizes, layout_problems
 
@@ -42,7 +42,7 @@ def example() -> SiteConfig:
 
 @pytest.fixture(scope="module")
 def stage(xdisplay: str, example: SiteConfig) -> Iterator[Any]:
-    from kiosk_app.screenshots import Stage
+    from kiosk_app.ticket_kiosk.screenshots import Stage
 
     st = Stage(example, "kiosk-01", SIZES[0])
     try:
@@ -136,10 +136,10 @@ def test_sizes_keep_the_design_on_a_big_screen_and_the_floors_on_a_small_one(
 ) -> None:
     """font() and target(): the design at 21.5", the millimetre floors on a 7" panel, and the size
     set in site.toml (``panel``) wins over the usual panel of the resolution."""
-    from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, Panel
-    from kiosk_app.screens import ScreenBuilder
-    from kiosk_app.screenshots import DemoBackend
-    from kiosk_app.viewmodel import KioskViewModel
+    from kiosk_app.shell.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, Panel
+    from kiosk_app.ticket_kiosk.screens import ScreenBuilder
+    from kiosk_app.ticket_kiosk.screenshots import DemoBackend
+    from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
     from onestop.config import PanelSize
 
     def builder(cfg: SiteConfig, w: int, h: int) -> ScreenBuilder:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_app.viewmodel import KioskViewModel, View
+from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel, View
 from tests.conftest import SiteFactory
 from tests.unit.test_kiosk_viewmodel import Backend
 from tests.utils.kivy import pump_until
@@ -29,8 +29,9 @@ def _vm(site_factory: SiteFactory, read_aloud: bool) -> KioskViewModel:
 def test_the_speaker_button_only_when_enabled_and_it_reads_the_screen(
     xdisplay: str, site_factory: SiteFactory
 ) -> None:
-    from kiosk_app.app import build_app, configure
-    from kiosk_app.screens import ScreenBuilder
+    from kiosk_app.shell.app import configure
+    from kiosk_app.ticket_kiosk.app import build_app
+    from kiosk_app.ticket_kiosk.screens import ScreenBuilder
 
     off = _vm(site_factory, read_aloud=False)
     builder = ScreenBuilder(off, 540, 960)

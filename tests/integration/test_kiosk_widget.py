@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from device_drivers.printer import SimPrinter
-from kiosk_app.kiosk import KioskDevice
+from kiosk_app.ticket_kiosk.device import KioskDevice
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from queue_controller.service import Controller
@@ -29,7 +29,8 @@ def test_touching_a_service_button_issues_and_prints_a_ticket(
     cfg = site_cfg.model_copy(update={"broker": site_cfg.broker.model_copy(update={"port": broker.port})})
     kiosk = KioskDevice(cfg, "kiosk-1", credentials["kiosk-1"], clock=lambda: t[0], health_s=3600)
     kiosk.start()
-    from kiosk_app.app import build_app, configure
+    from kiosk_app.shell.app import configure
+    from kiosk_app.ticket_kiosk.app import build_app
 
     configure(fullscreen=False, size=(540, 960))
     app = build_app(kiosk.vm)

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kiosk_app.rating import RatingDevice
-from kiosk_app.rating_headless import HeadlessRating
+from kiosk_app.rating.device import RatingDevice
+from kiosk_app.rating.headless import HeadlessRating
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.device import DeviceClient

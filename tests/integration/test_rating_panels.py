@@ -1,7 +1,7 @@
 """Every rating screen on every touch panel a centre buys: nothing outside the screen, clipped,
 overlapping, or under the millimetre floors (docs/rating.md, "Panels").
 
-Renders the screens of :data:`kiosk_app.rating_screenshots.SCREENS` for the example site (its long
+Renders the screens of :data:`kiosk_app.rating.screenshots.SCREENS` for the example site (its long
 site name and three levels) and for a five-level site with long English, at the six usual panel
 resolutions, in the session's one Kivy window (resized, not recreated), and checks each with
 :func:`tests.utils.kivy_layout.layout_problems`.
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from kiosk_app.panel import panel_for
-from kiosk_app.rating_screenshots import SCREENS, DemoBackend, scenario
-from kiosk_app.rating_viewmodel import RatingViewModel
+from kiosk_app.rating.screenshots import SCREENS, DemoBackend, scenario
+from kiosk_app.rating.viewmodel import RatingViewModel
+from kiosk_app.shell.panel import panel_for
 from onestop.config import PanelSize, SiteConfig, load
 from tests.utils.kivy import pump_until
 from tests.utils.kivy_layout import layout_problems
@@ -44,7 +44,8 @@ def example() -> SiteConfig:
 @pytest.fixture(scope="module")
 def app(xdisplay: str, example: SiteConfig) -> Iterator[Any]:
     """One rating app for the module, on the session's one Kivy window."""
-    from kiosk_app.app import RATING_SIZE, build_rating_app, configure
+    from kiosk_app.rating.app import RATING_SIZE, build_rating_app
+    from kiosk_app.shell.app import configure
 
     configure(fullscreen=False, size=RATING_SIZE)
     vm = RatingViewModel(example, "rate-1", DemoBackend(), clock=lambda: 1000.0, runner=lambda job: job())

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from kiosk_app.rating import RatingDevice
-from kiosk_app.rating_screenshots import DemoBackend, scenario
-from kiosk_app.rating_viewmodel import RatingViewModel
+from kiosk_app.rating.device import RatingDevice
+from kiosk_app.rating.screenshots import DemoBackend, scenario
+from kiosk_app.rating.viewmodel import RatingViewModel
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.protocol import Topics
@@ -38,7 +38,8 @@ def test_touching_a_level_records_one_rating(
     cfg = site_cfg.model_copy(update={"broker": site_cfg.broker.model_copy(update={"port": broker.port})})
     terminal = RatingDevice(cfg, "rate-1", credentials["rate-1"], clock=lambda: t[0], health_s=3600)
     terminal.start()
-    from kiosk_app.app import RATING_SIZE, build_rating_app, configure
+    from kiosk_app.rating.app import RATING_SIZE, build_rating_app
+    from kiosk_app.shell.app import configure
 
     configure(fullscreen=False, size=RATING_SIZE)
     from kivy.core.window import Window  # type: ignore[import-untyped]
@@ -103,14 +104,15 @@ def test_the_sites_own_english_fits_on_five_level_buttons(
     cfg = site_factory({"rating": {**SITE["rating"], **FIVE_LEVELS}})
     backend = DemoBackend()
     vm = RatingViewModel(cfg, "rate-1", backend, clock=lambda: 1000.0, runner=lambda job: job(), guard_s=0)
-    from kiosk_app.app import RATING_SIZE, build_rating_app, configure
+    from kiosk_app.rating.app import RATING_SIZE, build_rating_app
+    from kiosk_app.shell.app import configure
 
     configure(fullscreen=False, size=RATING_SIZE)
     from kivy.core.text import Label as CoreLabel  # type: ignore[import-untyped]
     from kivy.core.window import Window  # type: ignore[import-untyped]
     from kivy.uix.label import Label  # type: ignore[import-untyped]
 
-    from kiosk_app.rating_screens import Face
+    from kiosk_app.rating.screens import Face
 
     app = build_rating_app(vm)
     app._run_prepare()
@@ -159,7 +161,8 @@ def test_a_comment_looks_like_one_choice_and_reasons_like_many(xdisplay: str, si
     vm = RatingViewModel(
         site_cfg, "rate-1", backend, clock=lambda: 1000.0, runner=lambda job: job(), guard_s=0
     )
-    from kiosk_app.app import RATING_SIZE, build_rating_app, configure
+    from kiosk_app.rating.app import RATING_SIZE, build_rating_app
+    from kiosk_app.shell.app import configure
 
     configure(fullscreen=False, size=RATING_SIZE)
     from kivy.core.window import Window  # type: ignore[import-untyped]

@@ -114,7 +114,9 @@ def test_acl_gives_a_device_its_own_prefix_only(site_cfg: SiteConfig) -> None:
 
 def test_acl_lets_the_monitor_read_everything_and_write_nothing(site_cfg: SiteConfig) -> None:
     users = _parse_acl(render_acl(site_cfg))
-    assert users["monitor"] == [("read", Topics(site_cfg.site.id).everything)]
+    t = Topics(site_cfg.site.id)
+    # ... except citizen notes, which are for the hub alone (docs/privacy.md).
+    assert users["monitor"] == [("deny", t.all_citizen), ("read", t.everything)]
 
 
 def test_conf_has_the_security_settings(tmp_path: Path) -> None:

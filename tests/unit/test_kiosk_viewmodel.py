@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from device_drivers.printer import PaperOut, PrinterIOError, PrinterNotReady, PrinterStatus
-from kiosk_app.viewmodel import KioskViewModel, View
+from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel, View
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
 from tests.conftest import SiteFactory
@@ -478,7 +478,7 @@ def test_pages_of_services_turn_and_reset_on_idle(make: Make) -> None:
 
 
 def test_a_page_of_services_is_read_aloud_as_shown(make: Make) -> None:
-    from kiosk_app.read_aloud import screen_speech
+    from kiosk_app.ticket_kiosk.read_aloud import screen_speech
 
     vm, _backend, _runner, _clock = make()
     ids = [s.id for s in vm.services]

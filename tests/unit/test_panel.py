@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from kiosk_app.panel import CAP_VI_MM, Panel, edid_size_mm, panel_for, read_edid
+from kiosk_app.shell.panel import CAP_VI_MM, Panel, edid_size_mm, panel_for, read_edid
 from onestop.config import DeviceConfig
 
 

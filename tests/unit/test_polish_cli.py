@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub_api.tokens import TokenStore, main
-from kiosk_app.app import quiet_mtdev
+from kiosk_app.shell.app import quiet_mtdev
 from onestop.config import load
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_app.rating_viewmodel import RatingViewModel
+from kiosk_app.rating.viewmodel import RatingViewModel
 from onestop.config import SiteConfig
 from onestop.device import CommandFailed, NoReply
 from tests.conftest import SiteFactory

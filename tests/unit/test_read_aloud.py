@@ -12,8 +12,8 @@ import pytest
 
 from device_drivers.audio import SimAudio
 from display_agents.voice import CallBuilder, ClipLibrary
-from kiosk_app.read_aloud import ReadAloud, number_speech, screen_speech
-from kiosk_app.viewmodel import KioskViewModel
+from kiosk_app.ticket_kiosk.read_aloud import ReadAloud, number_speech, screen_speech
+from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
 from onestop.config import SiteConfig
 from tests.conftest import SiteFactory
 from tests.unit.test_kiosk_viewmodel import Backend
@@ -98,14 +98,14 @@ def test_a_broken_voice_is_logged_and_the_kiosk_goes_on(
     failed = threading.Event()
     handler = logging.Handler()
     handler.emit = lambda record: failed.set()  # type: ignore[method-assign]
-    logging.getLogger("kiosk_app.read_aloud").addHandler(handler)
+    logging.getLogger("kiosk_app.ticket_kiosk.read_aloud").addHandler(handler)
     model.speak = speaker.read
     try:
         assert model.read_aloud()
         assert failed.wait(10)
         assert audio.played == [] and model.view().screen == "home"
     finally:
-        logging.getLogger("kiosk_app.read_aloud").removeHandler(handler)
+        logging.getLogger("kiosk_app.ticket_kiosk.read_aloud").removeHandler(handler)
         speaker.close()
 
 

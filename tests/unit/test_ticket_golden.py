@@ -11,7 +11,7 @@ from PIL import Image, ImageChops
 
 from device_drivers.printer import PROFILES, FakePrinter
 from device_drivers.printer.codec import encode_job
-from kiosk_app.ticket import TicketLayout, render_ticket, ticket_status_url
+from kiosk_app.ticket_kiosk.ticket import TicketLayout, render_ticket, ticket_status_url
 from tests.unit.sites import site
 from tests.utils.golden import UPDATE, digest, explain_job_change, load_golden, save_golden
 

@@ -68,7 +68,7 @@ def test_the_controller_keeps_its_link_key_in_its_store(tmp_path: Path) -> None:
 
 
 def test_the_printed_link_is_the_token_under_the_public_url_https_included() -> None:
-    from kiosk_app.ticket import ticket_status_url
+    from kiosk_app.ticket_kiosk.ticket import ticket_status_url
 
     cfg = site()
     https = cfg.model_copy(

@@ -14,7 +14,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from device_drivers.printer import PROFILES
-from kiosk_app.ticket import (
+from kiosk_app.ticket_kiosk.ticket import (
     Block,
     TicketLayout,
     compose_ticket,

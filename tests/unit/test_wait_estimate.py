@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from kiosk_app.ticket import format_wait, parse_wait_range, told_wait
+from kiosk_app.ticket_kiosk.ticket import format_wait, parse_wait_range, told_wait
 from onestop.clock import ManualClock
 from queue_controller.engine import Engine
 from queue_controller.estimate import MIN_SAMPLES, Calibration, break_after, nice_bounds

@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kiosk_app.xvfb import start_xvfb
+from kiosk_app.shell.xvfb import start_xvfb
 
 
 @contextmanager
 def kivy_environment(kivy_home: Path, width: int = 1280, height: int = 1280) -> Iterator[str]:
     """A private X display with the Kivy environment of a kiosk (restored afterwards); raises
-    :class:`~kiosk_app.xvfb.XvfbUnavailable` when Xvfb cannot start. Kivy allows one window per
+    :class:`~kiosk_app.shell.xvfb.XvfbUnavailable` when Xvfb cannot start. Kivy allows one window per
     process, and it stays bound to its display: share one display per test session."""
     x = start_xvfb(width, height)
     env = {

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from kiosk_app.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, Panel
+from kiosk_app.shell.panel import CAP_EN_MM, CAP_VI_MM, MAIN_TARGET_MM, TARGET_MM, Panel
 
 SLACK_PX = 1.5
 _SIZE = re.compile(r"\[size=(\d+(?:\.\d+)?)\]")
