@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--province-runs", type=int, default=30, help="timed runs of each report")
     g.add_argument("--province-sites", type=int, default=300, help="sites forwarding at once")
     g.add_argument("--province-per-site", type=int, default=500, help="records each site forwards")
+    g = p.add_argument_group("sd_writes")
+    g.add_argument("--sd-window", type=float, default=60.0, help="measured seconds of each run (idle, busy)")
+    g.add_argument(
+        "--sd-speed", type=float, default=60.0, help="simulated seconds per second of the busy run"
+    )
+    g.add_argument("--no-fsync", action="store_true", help="sd_writes: do not count fsyncs with strace")
+    g.add_argument("--day-tickets", type=int, default=1000, help="sd_writes: tickets of the busy day")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -165,6 +172,12 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import site_memory
 
         return site_memory.run(args.settle, board=not args.no_board)
+    if name == "sd_writes":
+        from bench import sd_writes
+
+        return sd_writes.run(
+            args.sd_window, args.sd_speed, fsync=not args.no_fsync, day_tickets=args.day_tickets
+        )
     raise ValueError(f"unknown benchmark {name!r}")
 
 

@@ -256,6 +256,10 @@ class DeviceConfig(_Section):
     #: A kiosk or rating terminal: the physical size of its screen (else EDID, else the usual
     #: panel of its resolution).
     panel: PanelSize | None = None
+    #: A kiosk or rating terminal: how its screen is driven. ``kms`` (default): a system service
+    #: drawing on the display through KMS/DRM, no desktop (Raspberry Pi OS Lite); ``x11``: a user
+    #: service of the desktop session (Raspberry Pi OS with desktop). docs/raspberry-pi.md.
+    screen: Literal["kms", "x11"] = "kms"
     #: An announcer: only the calls of these counters (a zone of the hall with its own speaker, so
     #: that two zones are read out at once); default every counter.
     counters: list[str] | None = None

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from onestop.errors import OnestopError
-from provisioning.units import DEFAULT_PREFIX, SCREEN_ROLES, is_tv_board
+from provisioning.units import DEFAULT_PREFIX, device_unit_spec
 
 
 def configure_release(parser: argparse.ArgumentParser) -> None:
@@ -110,8 +110,9 @@ def _update(args: argparse.Namespace) -> int:
     dev = next((d for d in cfg.devices if d.id == args.device), None)
     if dev is None:
         raise OnestopError(f"--device {args.device}: not a device of {args.config}")
-    unit = f"onestop-{dev.id}.service"
-    screen = dev.role in SCREEN_ROLES or is_tv_board(dev)
+    spec = device_unit_spec(cfg, dev, prefix=args.prefix)
+    unit = f"{spec.name}.service"
+    screen = spec.user_unit  # a screen of a desktop session: a user unit of the onestop user
     if args.restart_cmd:
         argv = shlex.split(args.restart_cmd)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from onestop.durable import fsync_dir
 from onestop.sqlite_errors import StoreUnusable, explain, is_disk_full, quick_check
 from queue_controller.model import Decision, Ticket
 
@@ -129,6 +130,9 @@ class Store:
         self.last_seq = max(
             int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]), self.seq_floor
         )
+        # The database's name survives a power cut from its first start (SQLite syncs the folder when
+        # it creates the WAL file; this makes it explicit, once per start). docs/operations.md.
+        fsync_dir(self.path.parent)
 
     def close(self) -> None:
         """Close the database."""
