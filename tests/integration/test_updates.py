@@ -20,6 +20,7 @@ import sysconfig
 import tarfile
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -49,7 +50,8 @@ from provisioning.updater import (
 )
 from tests.utils.web import HubServer
 
-pytestmark = pytest.mark.integration
+#: The first test also builds the three wheels (30-90 s on a busy machine), beyond the default 120 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 DEVICE = "counter-1"
@@ -82,9 +84,11 @@ class CounterDevice:
         self.cfg, self.prefix, self.broker, self.log = cfg, prefix, broker, log
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self.started_at = datetime.now(UTC)
 
     def restart(self) -> None:
         self.stop()
+        self.started_at = datetime.now(UTC)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NOTIFY_SOCKET")}
         argv = [str(self.prefix / ".venv" / "bin" / "onestop"), "counter", "run", "--config", self.cfg.source,
                 "--device", DEVICE, "--broker", self.broker]  # fmt: skip
@@ -119,7 +123,10 @@ def _updater(srv: HubServer, dev: CounterDevice, pub: Path, **kw: object) -> Upd
         if dev.proc is not None and dev.proc.poll() is not None:
             raise Unhealthy(f"the device's process exited with status {dev.proc.returncode}")
         d = _hub_sees(srv)
-        return d["online"] is True and d["version"] == version
+        # Only a status sent by the process started last counts: the hub may not have heard yet that
+        # the one before went offline.
+        fresh = isinstance(d["status_ts"], str) and datetime.fromisoformat(d["status_ts"]) >= dev.started_at
+        return fresh and d["online"] is True and d["version"] == version
 
     settings = UpdateSettings(
         hub_url=srv.url,
