@@ -140,6 +140,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
         metrics,
         officers,
         pages,
+        releases,
         reports,
         services,
         session,
@@ -176,7 +177,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     app.include_router(counters.router)
     app.include_router(caller.router)
     app.add_exception_handler(caller.CallerError, caller.caller_error_handler)
-    for r in (services, officers, devices, events, reports, metrics, session):
+    for r in (services, officers, devices, events, reports, metrics, session, releases):
         app.include_router(r.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

@@ -559,6 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
         "provision", help="technicians: site CA and broker files, device enrolment and bundles"
     )
     configure_provision(p)
+
+    from provisioning.release_cli import configure_release, configure_update
+
+    p = sub.add_parser("release", help="technicians: signing key, build and publish a signed release")
+    configure_release(p)
+    p = sub.add_parser("update", help="devices: check or apply the hub's signed release (with rollback)")
+    configure_update(p)
     return parser
 
 

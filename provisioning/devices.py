@@ -26,6 +26,7 @@ from provisioning.errors import ProvisionError
 from provisioning.files import Layout, private_dir, write_private, write_public
 from provisioning.install_script import WHEEL_PREFIX, render_install_sh
 from provisioning.kms import screen_udev_rule
+from provisioning.release import PUBLIC_KEY_NAME
 from provisioning.reload import Reloader
 from provisioning.site import Report, write_auth_files
 from provisioning.timesync import render_timesyncd_device
@@ -38,6 +39,7 @@ from provisioning.units import (
     is_kms_screen,
     render_unit,
     udev_rule,
+    update_units,
 )
 
 HEADER = re.compile(r"^\s*\[")
@@ -289,6 +291,11 @@ def bundle_device(
     spec = device_unit_spec(cfg, dev)
     unit_dir = root / "systemd" / ("user" if spec.user_unit else "")
     write_public(unit_dir / f"{spec.name}.service", render_unit(spec))
+    for name, text in update_units(dev).items():
+        write_public(root / "systemd" / name, text)
+    release_pub = layout.root / PUBLIC_KEY_NAME
+    if release_pub.exists():  # the key devices check releases with (docs/operations.md)
+        write_public(root / "etc" / PUBLIC_KEY_NAME, release_pub.read_text(encoding="ascii"))
     entry = autostart_entry(dev)
     if entry is not None:
         write_public(root / "autostart" / f"{spec.name}.desktop", entry)

@@ -123,16 +123,37 @@ if [ "$TV_BOARD" = 1 ]; then
 fi
 
 step "5/7 Chương trình (Python environment in $PREFIX)"
-install -d -m 0755 "$PREFIX" "$PREFIX/bin"
-if [ ! -x "$PREFIX/.venv/bin/python" ]; then
+# One environment per version under venvs/, and .venv a link to the running one: `onestop update`
+# builds the next one beside it and switches the link (docs/operations.md, "Updating the fleet").
+install -d -m 0755 "$PREFIX" "$PREFIX/bin" "$PREFIX/venvs"
+wheel="$(cd "$HERE/wheels" && ls {WHEEL_PREFIX}*.whl | sort -V | tail -n 1)"
+VERSION="$(printf '%s' "$wheel" | cut -d- -f2)"
+VENV="$PREFIX/venvs/$VERSION"
+if [ ! -x "$VENV/bin/python" ]; then
     # System packages stay visible: lgpio comes from apt on Raspberry Pi OS.
-    python3 -m venv --system-site-packages "$PREFIX/.venv"
+    python3 -m venv --system-site-packages "$VENV"
 fi
 # Only from the bundle's wheels: "onestop" on PyPI is another project, and a device may have no internet.
-if "$PREFIX/.venv/bin/pip" show -q onestop >/dev/null 2>&1; then
-    "$PREFIX/.venv/bin/pip" uninstall -y -q onestop   # the distribution's former name, installed earlier
+if "$VENV/bin/pip" show -q onestop >/dev/null 2>&1; then
+    "$VENV/bin/pip" uninstall -y -q onestop   # the distribution's former name, installed earlier
 fi
-"$PREFIX/.venv/bin/pip" install --no-index --find-links "$HERE/wheels" --upgrade {DISTRIBUTION}
+"$VENV/bin/pip" install --no-index --find-links "$HERE/wheels" --upgrade {DISTRIBUTION}
+date -u +%FT%TZ > "$VENV/.complete"
+ln -sfn "venvs/$VERSION" "$PREFIX/.venv.new"
+if [ -d "$PREFIX/.venv" ] && [ ! -L "$PREFIX/.venv" ]; then
+    mv "$PREFIX/.venv" "$PREFIX/.venv.old"   # an environment from before updates existed
+fi
+mv -T "$PREFIX/.venv.new" "$PREFIX/.venv"
+rm -rf "$PREFIX/.venv.old"
+if [ -f "$HERE/etc/release.pub" ]; then
+    install -m 0644 "$HERE/etc/release.pub" "$CONF_DIR/release.pub"
+    install -m 0644 "$HERE/systemd/onestop-update.service" /etc/systemd/system/onestop-update.service
+    install -m 0644 "$HERE/systemd/onestop-update.timer" /etc/systemd/system/onestop-update.timer
+    systemctl daemon-reload
+    systemctl enable --now onestop-update.timer
+else
+    echo "no etc/release.pub in this bundle: no automatic updates (docs/operations.md, Updating the fleet)"
+fi
 if [ "$TV_BOARD" = 1 ]; then
     install -m 0755 "$HERE/bin/onestop-tv-board" "$PREFIX/bin/onestop-tv-board"
 fi
