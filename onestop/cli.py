@@ -203,6 +203,10 @@ def _kiosk(args: argparse.Namespace) -> int:
         from device_drivers.scanner.scan_test import scan_test
 
         return scan_test(cfg, args.device, args.count, args.record, args.wait)
+    if args.action == "scan":
+        if not args.text:
+            raise OnestopError("kiosk scan: --text CODE is required")
+        return kiosk_cli.scan(cfg, args.device, args.text)
     return kiosk_cli.run(cfg, args.device, _device_password(cfg, args.device, "kiosk"), args)
 
 
@@ -452,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kiosk", help="run a ticket kiosk (touch screen and printer), print a sample ticket, test its scanner"
     )
     common(p)
-    p.add_argument("action", nargs="?", choices=["run", "print-test", "scan-test"], default="run")
+    p.add_argument("action", nargs="?", choices=["run", "print-test", "scan-test", "scan"], default="run")
     p.add_argument("--device", required=True, help="the kiosk device id, e.g. kiosk-01")
     p.add_argument(
         "--headless", action="store_true", help="run without a screen, driven over HTTP (--listen)"
@@ -464,6 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, metavar="N", help="scan-test: stop after N scans (default: Ctrl-C)")
     p.add_argument("--record", metavar="FILE", help="scan-test: keep each scan's key events (hid) in FILE")
     p.add_argument("--wait", action="store_true", help="scan-test: wait for a scanner that is not there yet")
+    p.add_argument("--text", metavar="CODE", help="scan: the text a running kiosk's simulated scanner reads")
+    p.add_argument(
+        "--sim-scanner", action="store_true",
+        help="run: a simulated scanner fed by `onestop kiosk scan` (when the device has no scanner table)",
+    )  # fmt: skip
     p.set_defaults(run=_kiosk)
 
     p = sub.add_parser("rating", help="run a rating terminal at a counter (citizens rate the officer)")

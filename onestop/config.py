@@ -263,6 +263,9 @@ class DeviceConfig(_Section):
     #: An announcer: only the calls of these counters (a zone of the hall with its own speaker, so
     #: that two zones are read out at once); default every counter.
     counters: list[str] | None = None
+    #: A kiosk: ``tickets`` (the default) or ``lookup`` (it only looks dossiers up and shows their
+    #: status; it never issues a ticket: docs/kiosk.md "A lookup-only kiosk").
+    mode: Literal["tickets", "lookup"] = "tickets"
 
 
 #: The ready-made short comments a rating terminal offers when ``[rating] comments`` is not given.
@@ -425,6 +428,9 @@ class KioskSection(_Section):
     languages: list[Literal["vi", "en"]] = Field(default_factory=_default_languages, min_length=1)
     #: Seconds between two printer status checks published as the kiosk's health.
     health_s: int = Field(default=30, ge=1, le=3600)
+    #: Seconds a kiosk waits for a booking or dossier look-up before it offers a normal ticket
+    #: (docs/kiosk.md "When the back end is down"); keep it above ``[backend] lookup_timeout_s``.
+    lookup_s: float = Field(default=5.0, ge=1, le=30)
 
 
 class CitizenIdSection(_Section):
@@ -721,6 +727,12 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
         problems += _check_scanner(where, d)
         if d.panel is not None and d.role not in ("kiosk", "rating"):
             problems.append(f"{where}.panel: only kiosks and rating terminals have a touch panel")
+        if d.mode != "tickets" and d.role != "kiosk":
+            problems.append(f'{where}.mode: only kiosks have a mode ("tickets" or "lookup")')
+        elif d.mode == "lookup" and cfg.backend is None:
+            problems.append(
+                f'{where}.mode: a "lookup" kiosk looks dossiers up at the back end: it needs [backend]'
+            )
         problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
                             "only announcers have a zone of counters", counter_ids, "counter")  # fmt: skip
     problems += _check_hub(cfg.hub)

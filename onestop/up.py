@@ -220,6 +220,7 @@ def _kiosks(cfg: SiteConfig, py: list[str], site_args: list[str], logs: Path) ->
             continue
         argv = [*py, "kiosk", "run", *site_args, "--device", dev.id, "--listen", f"127.0.0.1:{free_port()}"]
         argv += ["--windowed", "--size", "540x960"] if windowed else ["--headless"]
+        argv += ["--sim-scanner"]  # `onestop kiosk scan --device ... --text CODE` scans at it
         out.append(Child(dev.id, argv, logs / f"{dev.id}.log"))
     return out
 
@@ -265,6 +266,8 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             print(
                 f'  {c.name:<11} curl -s -X POST {url}/tap -d \'{{"service": "..."}}\'   (GET {url}/screen)'
             )
+            scan = f"onestop kiosk scan --config {args.config} --device {c.name} --text CODE"
+            print(f"  {'':<11} {scan}   (a scan)")
         elif "rating" in c.argv and "--listen" in c.argv:
             url = "http://" + c.argv[c.argv.index("--listen") + 1]
             # waits up to 30 s for the counter to finish a ticket: there is nothing to rate before

@@ -24,11 +24,14 @@ from PIL import Image
 
 from device_drivers.printer import Printer, PrinterError, make_printer
 from device_drivers.printer.status import PrinterStatus
+from device_drivers.scanner import Scan, Scanner, make_scanner
+from kiosk_app.ticket_kiosk.codes import LookupKind, Outcome, from_lookup
 from kiosk_app.ticket_kiosk.read_aloud import ReadAloud
 from kiosk_app.ticket_kiosk.ticket import parse_wait_range, render_ticket, ticket_status_url
 from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
-from onestop.config import Hardware, SiteConfig
+from onestop.config import DeviceConfig, Hardware, SiteConfig
 from onestop.device import DeviceClient, NoReply
+from onestop.lookup_client import LookupClient
 from onestop.protocol import Topics, iso
 
 log = logging.getLogger("onestop.kiosk")
@@ -55,6 +58,7 @@ class KioskDevice:
         guard_s: float = 0.8,
         health_s: float | None = None,
         on_print: Callable[[float, float, float], None] | None = None,
+        scanner: Scanner | None = None,
     ) -> None:
         dev = cfg.device(device_id)
         if dev.role != "kiosk":
@@ -84,7 +88,12 @@ class KioskDevice:
             extra_subscriptions=[(self._service_prefix + "+", 1)],
             on_message=self._on_message,
         )
-        self.vm = KioskViewModel(cfg, device_id, self, clock=clock, connected=self.connected, guard_s=guard_s)
+        self.vm = KioskViewModel(
+            cfg, device_id, self, clock=clock, connected=self.connected, guard_s=guard_s, codes=self
+        )
+        #: The kiosk's barcode/QR scanner (its ``scanner`` table; None: no scanner), started by start().
+        self.scanner: Scanner | None = scanner if scanner is not None else _make_scanner(dev)
+        self._lookups: LookupClient | None = None
         #: The latest health message published (for tests and the print-test).
         self.health: dict[str, Any] = {}
         #: The read-aloud speaker (``read_aloud = true`` on the device; docs/kiosk.md "Read aloud").
@@ -107,6 +116,8 @@ class KioskDevice:
             self.vm.check_connection()
 
         paho_client.on_disconnect = disconnected
+        if self.scanner is not None:
+            self.scanner.start(self._on_scan)
         self.publish_health()
         th = threading.Thread(target=self._health_loop, name=f"{self.device_id}-health", daemon=True)
         th.start()
@@ -115,6 +126,8 @@ class KioskDevice:
     def stop(self) -> None:
         """Stop health checks, disconnect (saying offline) and close the printer."""
         self._stop.set()
+        if self.scanner is not None:
+            self.scanner.stop()
         for th in self._threads:
             th.join(5)
         if self.speaker is not None:
@@ -129,13 +142,17 @@ class KioskDevice:
         return self.client.mqtt.connected.is_set()
 
     # -- the backend of the view-model ---------------------------------------------------------
-    def issue(self, service: str, priority: bool, command_id: str) -> dict[str, Any]:
-        """Send ``issue`` and return its result (same command id on every retry)."""
+    def issue(
+        self, service: str, priority: bool, command_id: str, extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Send ``issue`` and return its result (same command id on every retry); ``extra`` adds the
+        ``booking``, ``dossier`` and ``priority_reason`` args (docs/protocol.md)."""
         if not self.connected():
             raise NoReply("issue: not connected to the broker")
         args: dict[str, Any] = {"service": service}
         if priority:
             args["priority"] = True
+        args.update(extra or {})
         # expire: if the controller is down, the broker drops the request when the kiosk gives up,
         # so no ticket is issued later for a citizen who has been told to try again or has left.
         return self.client.request(
@@ -146,6 +163,25 @@ class KioskDevice:
             command_id=command_id,
             expire=True,
         )
+
+    def lookup(self, kind: LookupKind, code: str) -> Outcome:
+        """Look a code up through the hub (onestop.lookup_client; within its deadline)."""
+        if self._lookups is None:
+            # a little under the screen's deadline: the answer (even "unavailable") comes before it
+            self._lookups = LookupClient(self.client, deadline_s=max(1.0, self.vm.lookup_s - 0.5))
+        return from_lookup(self._lookups.lookup(kind, code))
+
+    def publish_citizen(self, ticket_id: str, name: str) -> None:
+        """The citizen note ``{"ticket_id", "name"}`` for the hub (docs/privacy.md); not retained."""
+        topic = self.client.topics.dev_citizen(self.device_id)
+        # QoS 0, as the hub takes it: no broker or client queue keeps a name (docs/privacy.md)
+        self.client.mqtt.publish(topic, {"ticket_id": ticket_id, "name": name}, qos=0)
+
+    def _on_scan(self, scan: Scan) -> None:
+        try:
+            self.vm.on_scan(scan)
+        except Exception:  # the scanner's thread goes on; the scan's text is never logged
+            log.exception("%s: a scan could not be handled", self.device_id)
 
     def render(self, result: Mapping[str, Any]) -> Image.Image:
         """The ticket image of an ``issue`` result, at the printer's width."""
@@ -223,6 +259,9 @@ class KioskDevice:
             "unprinted": len(unprinted),
             "unprinted_numbers": unprinted[-HEALTH_NUMBERS:],
         }
+        if self.scanner is not None:
+            payload["scanner"] = self.scanner.health()
+            payload["scanner_detail"] = str(getattr(self.scanner, "detail", ""))
         self.health = payload
         self.vm.set_printer_state(status.state)
         if self.connected():
@@ -288,3 +327,11 @@ class KioskDevice:
             return
         if isinstance(data, dict):
             self.vm.on_service_state(data)
+
+
+def _make_scanner(dev: DeviceConfig) -> Scanner | None:
+    """The scanner of a device's ``scanner`` table (device_drivers.scanner), or None without one."""
+    table = dev.scanner
+    if table is None:
+        return None
+    return make_scanner(table)

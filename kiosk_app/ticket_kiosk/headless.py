@@ -7,8 +7,12 @@
 - ``POST /tap`` ``{"service": "tuphap", "priority": false}``: take a number as a citizen would (the
   service, then the priority answer); waits for the outcome and returns the view (``done``,
   ``paper_out``, ``unreachable``, …). 409 while another request is in flight.
-- ``POST /press`` ``{"action": "ok"}`` (``ok``, ``back``, ``retry``) and ``POST /language``
-  ``{"lang": "en"}``: the other buttons.
+- ``POST /press`` ``{"action": "ok"}`` (``ok``, ``back``, ``retry``, ``take``, ``agree``, …) and
+  ``POST /language`` ``{"lang": "en"}``: the other buttons; the answer waits for a ticket or a look-up
+  that the button started.
+- ``POST /scan`` ``{"text": "DL24120400017"}``: a scan at the kiosk's scanner (a booking or dossier
+  code, an identity card's QR); ``POST /type`` ``{"code": "..."}``: a code typed on the keypad. Both
+  wait for the look-up's outcome (``booking``, ``dossier``, ``lookup_down``, …) and return the view.
 """
 
 from __future__ import annotations
@@ -68,12 +72,40 @@ def _handler(vm: KioskViewModel) -> type[BaseHTTPRequestHandler]:
                 vm.wait_for(lambda m: m.version > before and not m.busy, TAP_WAIT_S)
                 self._reply(200, view_dict(vm))
             elif path == "/press":
+                before = vm.version
                 taken = vm.press(str(body.get("action", "")))
+                if taken:
+                    vm.wait_for(
+                        lambda m: m.version > before and not m.busy and m.screen != "looking", TAP_WAIT_S
+                    )
                 self._reply(200 if taken else 409, view_dict(vm))
+            elif path in ("/scan", "/type"):
+                value = body.get("text" if path == "/scan" else "code")
+                if not isinstance(value, str) or not value or len(value) > 4096:
+                    self._reply(400, {"error": "expected a non-empty string of at most 4096 characters"})
+                    return
+                before = vm.version
+                taken = vm.on_scan(_Scan(value)) if path == "/scan" else vm.type_code(value)
+                if not taken:
+                    self._reply(409, {"error": "busy: a ticket is on its way", "view": view_dict(vm)})
+                    return
+                vm.wait_for(lambda m: m.version > before and not m.busy and m.screen != "looking", TAP_WAIT_S)
+                self._reply(200, view_dict(vm))
             elif path == "/language":
                 vm.set_language(body.get("lang", "vi"))
                 self._reply(200, view_dict(vm))
             else:
-                self._reply(404, {"error": "not found: use GET /screen, POST /tap, /press, /language"})
+                self._reply(
+                    404, {"error": "not found: use GET /screen, POST /tap, /press, /language, /scan, /type"}
+                )
 
     return Handler
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scan:
+    """A scan given over HTTP (the shape of device_drivers.scanner.Scan)."""
+
+    text: str
+    complete: bool = True
+    source: str = "http"

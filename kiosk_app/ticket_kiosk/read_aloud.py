@@ -67,6 +67,9 @@ def screen_speech(view: View) -> list[str]:
             continue  # on another page of services
         parts = [_vi(view, b.name, b.name2), _vi(view, b.status, b.status2), _vi(view, b.detail, b.detail2)]
         out.append(". ".join(p for p in parts if p))
+    if view.hint[0]:  # the home screen's scan hint and code entries
+        out.append(_vi(view, *view.hint))
+    out += [f"Nút {_vi(view, a.text, a.text2)}" for a in view.entries]
     for a in view.actions:
         if a.id == "page":  # "Trang 1/2" is not a button
             out.append(f"Trang {view.page + 1} trên {view.pages}")

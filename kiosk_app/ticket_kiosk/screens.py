@@ -48,6 +48,8 @@ ARROW_FONT = str(font_path(FONT_BOLD).resolve())
 COMPACT_HEIGHT_MM = 120.0
 #: A column of services is at least this wide (mm): narrower panels get fewer columns.
 MIN_COLUMN_MM = 38.0
+#: A line longer than this (characters) is a paragraph: not bold.
+LONG_LINE = 120
 #: The home screen's title between the page arrows (landscape): a little smaller than alone.
 PAGED_TITLE = 52
 
@@ -76,6 +78,9 @@ class ScreenBuilder(PanelSizing):
         self.sp = self.px(22)
         #: The widgets that trigger view-model calls, by id (``service:tuphap``, ``action:ok``, ``lang``).
         self.buttons: dict[str, BigButton] = {}
+        #: The home screen's code entries are between the page arrows (a short landscape panel).
+        self.entries_top = False
+        self.page_room = 0.0
 
     # -- sizes -------------------------------------------------------------------------------
     def second(self, first_px: float, ratio: float) -> int:
@@ -203,10 +208,35 @@ class ScreenBuilder(PanelSizing):
     def banner(self, view: View) -> Widget | None:
         if not view.banner:
             return None
+        forget = [a for a in view.entries if a.id == "forget"]
+        if forget:  # a card in use: its banner, and the button that stops using it beside it
+            return self.card_banner(view, forget[0])
         pad = (self.px(30), self.px(14))
         box = Panel(bg=BANNER, orientation="vertical", size_hint_y=None, padding=pad)
         box.add_widget(self.label(view.banner, view.banner2, 36, ratio=0.72))
         box.height = self.label_h(view.banner, view.banner2, 36, self.w - 2 * pad[0], ratio=0.72) + 2 * pad[1]
+        return box
+
+    def card_banner(self, view: View, forget: Action) -> Widget:
+        """The banner of a card in use (initials and priority), with "Không dùng thẻ nữa" at its right."""
+        pad = (self.px(30), self.px(14))
+        inner = self.w - 2 * pad[0]
+        btn_w = max(inner * 0.34, self.target(300))
+        text_w = inner - btn_w - self.sp
+        markup = self.action_markup(forget, 36)
+        btn_h = self.button_h(markup, btn_w, self.target(100))
+        text_h = self.label_h(view.banner, view.banner2, 36, text_w, ratio=0.72)
+        box = Panel(bg=BANNER, orientation="horizontal", size_hint_y=None, padding=pad, spacing=self.sp,
+                    height=max(text_h, btn_h) + 2 * pad[1])  # fmt: skip
+        lbl = self.label(view.banner, view.banner2, 36, ratio=0.72)
+        lbl.size_hint = (1, 1)
+        box.add_widget(lbl)
+        btn = BigButton(
+            bg=GREY, color=WHITE, text=markup, size_hint=(None, 1), width=btn_w, radius=self.px(20)
+        )
+        btn.bind(on_press=lambda *_: self.vm.press(forget.id))
+        self.buttons[f"action:{forget.id}"] = btn
+        box.add_widget(btn)
         return box
 
     def titles(self, view: View, size: float = 62, color: Any = INK) -> list[Widget]:
@@ -228,11 +258,16 @@ class ScreenBuilder(PanelSizing):
                 groups.append([line])
         return groups
 
+    @staticmethod
+    def bold_line(line: tuple[str, str]) -> bool:
+        """Lines are bold, but a long paragraph (a consent line): plain text reads better and is shorter."""
+        return len(line[0]) <= LONG_LINE
+
     def lines(self, view: View, size: float = 40, paired: bool = False, width: float = 0) -> list[Widget]:
         out: list[Widget] = []
         for group in self.line_groups(view, paired):
             if len(group) == 1:
-                out.append(self.label(*group[0], size, ratio=0.65))
+                out.append(self.label(*group[0], size, ratio=0.65, bold=self.bold_line(group[0])))
                 continue
             half = (width - self.sp) / 2
             tallest = max(self.label_h(*line, size, half, ratio=0.65) for line in group)
@@ -248,7 +283,9 @@ class ScreenBuilder(PanelSizing):
         total = 0.0
         for group in groups:
             w = width if len(group) == 1 else half
-            total += max(self.label_h(*line, size, w, ratio=0.65) for line in group)
+            total += max(
+                self.label_h(*line, size, w, ratio=0.65, bold=self.bold_line(line)) for line in group
+            )
         return total + self.sp * max(0, len(groups) - 1)
 
     def action_markup(self, a: Action, size: float = 50) -> str:
@@ -406,21 +443,40 @@ class ScreenBuilder(PanelSizing):
         return root
 
     def _home(self, view: View, body: BoxLayout) -> None:
+        entries_h = self.entries_h(view)
+        if entries_h:  # the code entries and the scan hint take the bottom of the screen
+            self.inner_h -= entries_h + self.sp
         n = len(view.services)
         if self.portrait:
             design = 1 if n <= 5 else 2 if n <= 12 else 3
         else:
             design = 2 if n <= 6 else 3 if n <= 12 else 4
-        # The design's columns, or fewer when that needs fewer pages (a narrow panel: wider buttons
-        # wrap less); never columns narrower than MIN_COLUMN_MM.
-        best: tuple[int, float, list[Any], float, float] | None = None
-        for cols in range(design, 0, -1):
-            if cols > 1 and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM:
-                continue
-            font, pages, pager_h, top = self.service_pages(view, design, cols)
-            if best is None or len(pages) < len(best[2]):
-                best = (cols, font, pages, pager_h, top)
-        assert best is not None
+
+        def choose() -> tuple[tuple[int, float, list[Any], float, float], bool]:
+            """The design's columns, or fewer when that needs fewer pages (a narrow panel: wider buttons
+            wrap less); never columns narrower than MIN_COLUMN_MM. Also whether a row is cut."""
+            best: tuple[int, float, list[Any], float, float] | None = None
+            best_key: tuple[bool, int] | None = None
+            for cols in range(design, 0, -1):
+                if (
+                    cols > 1
+                    and self.panel.to_mm((self.inner_w - self.sp * (cols - 1)) / cols) < MIN_COLUMN_MM
+                ):
+                    continue
+                font, pages, pager_h, top = self.service_pages(view, design, cols)
+                # fewest pages whose rows all fit (a row too tall for a page is cut: more columns wrap more)
+                cut = self.page_room > 0 and any(self.stack_h(p) > self.page_room for p in pages)
+                if best_key is None or (cut, len(pages)) < best_key:
+                    best, best_key = (cols, font, pages, pager_h, top), (cut, len(pages))
+            assert best is not None and best_key is not None
+            return best, best_key[0]
+
+        best, cut = choose()
+        if cut and entries_h and not self.portrait:
+            # a short landscape panel: the entries go up between the page arrows, instead of the title
+            self.inner_h += entries_h + self.sp
+            entries_h, self.entries_top = 0.0, True
+            best, cut = choose()
         cols, font, pages, pager_h, top = best
         self.vm.set_pages(len(pages), [[b.id for _, row in page for b in row] for page in pages])
         if view.pages != len(pages) or view.page >= len(pages):
@@ -446,6 +502,216 @@ class ScreenBuilder(PanelSizing):
         body.add_widget(grid)
         if len(pages) > 1 and self.portrait:
             body.add_widget(self.pager(view, pager_h))
+        if entries_h:
+            self.entries(view, body)
+
+    # -- the code flows (kiosk_app/ticket_kiosk/flows.py) ----------------------------------
+    @staticmethod
+    def entry_actions(view: View) -> list[Action]:
+        """The entries in the row under the services ("forget my card" is in the card's banner)."""
+        return [a for a in view.entries if a.id != "forget"]
+
+    def entries_row_h(self, view: View, width: float | None = None) -> float:
+        """The height of the row of code entries ("Tôi có lịch hẹn", "Nhận kết quả") ``width`` wide."""
+        acts = self.entry_actions(view)
+        if not acts:
+            return 0.0
+        w = ((width or self.inner_w) - self.sp * (len(acts) - 1)) / len(acts)
+        return max(self.button_h(self.action_markup(a, 44), w, self.target(110)) for a in acts)
+
+    def entries_mid_w(self) -> float:
+        """The width of the entries between the page arrows (``entries_top``)."""
+        return (self.inner_w - 2 * self.sp) * 2.0 / 4.0
+
+    def entries_row(self, view: View, width: float | None = None) -> BoxLayout:
+        """The code entries side by side."""
+        row = BoxLayout(orientation="horizontal", spacing=self.sp, size_hint_y=None,
+                        height=self.entries_row_h(view, width))  # fmt: skip
+        for a in self.entry_actions(view):
+            btn = BigButton(bg=GREEN if a.primary else GREY, color=WHITE, text=self.action_markup(a, 44),
+                            radius=self.px(24))  # fmt: skip
+            btn.bind(on_press=lambda _b, key=a.id: self.vm.press(key))
+            self.buttons[f"action:{a.id}"] = btn
+            row.add_widget(btn)
+        return row
+
+    def show_hint(self, view: View) -> bool:
+        """The scan hint is shown, but on a small landscape panel (the services need the height)."""
+        return bool(view.hint[0]) and not (self.compact and not self.portrait)
+
+    def entries_h(self, view: View) -> float:
+        """What the entries and the scan hint take under the services (0: none)."""
+        h = self.entries_row_h(view)
+        if self.show_hint(view):
+            h += self.label_h(*view.hint, 34, self.inner_w, ratio=0.75, bold=False) + (self.sp if h else 0)
+        return h
+
+    def entries(self, view: View, body: BoxLayout) -> None:
+        """The scan hint, then the code entries side by side."""
+        if self.show_hint(view):
+            body.add_widget(self.label(*view.hint, 34, ratio=0.75, bold=False, color=BLUE))
+        if self.entry_actions(view):
+            body.add_widget(self.entries_row(view))
+
+    def _flow_parts_h(self, view: View, width: float, title: float, line: float) -> float:
+        h = self.titles_h(view, title, width)
+        if view.lines:
+            h += self.sp + self.lines_h(view, line, width)
+        return h
+
+    def _flow(self, view: View, body: BoxLayout) -> None:
+        """A code-flow message: the title, its lines and the buttons; the text smaller (never under
+        the floors) until it fits, and in landscape the buttons right of the text when short of height."""
+        color = ALERT if view.screen in ("lookup_down", "scan_bad", "not_found") else INK
+        title, line = 60.0, 42.0
+
+        def stacked_h(t: float, ln: float) -> float:
+            return self._flow_parts_h(view, self.inner_w, t, ln) + self.sp + self.actions_h(view, size=ln)
+
+        while stacked_h(title, line) > self.inner_h and self.font(line * 0.92) < self.font(line):
+            title, line = title * 0.92, line * 0.92
+        if self.portrait or stacked_h(title, line) <= self.inner_h:
+            body.add_widget(Widget(size_hint_y=0.2))
+            for w in self.titles(view, title, color=color):
+                body.add_widget(w)
+            for w in self.lines(view, line):
+                body.add_widget(w)
+            body.add_widget(Widget())
+            self.actions(view, body)
+            return
+        row = BoxLayout(orientation="horizontal", spacing=self.pad)
+        for split in (0.62, 0.68, 0.74, 0.8):  # the text wider when it is long
+            left_w = (self.inner_w - self.pad) * split
+            right_w = self.inner_w - self.pad - left_w
+            t, ln = 60.0, 42.0
+            while self._flow_parts_h(view, left_w, t, ln) > self.inner_h and self.font(ln * 0.92) < self.font(
+                ln
+            ):
+                t, ln = t * 0.92, ln * 0.92
+            if self._flow_parts_h(view, left_w, t, ln) <= self.inner_h:
+                break
+        left = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=split)
+        left.add_widget(Widget())
+        for w in self.titles(view, t, color=color):
+            left.add_widget(w)
+        for w in self.lines(view, ln):
+            left.add_widget(w)
+        left.add_widget(Widget())
+        right = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=1 - split)
+        right.add_widget(Widget())
+        for a in view.actions:
+            right.add_widget(self.action(a, 150, right_w, min(ln, 44)))
+        right.add_widget(Widget())
+        row.add_widget(left)
+        row.add_widget(right)
+        body.add_widget(row)
+
+    _lookup_home = _flow
+    _looking = _flow
+    _booking = _flow
+    _booking_used = _flow
+    _booking_cancelled = _flow
+    _booking_early = _flow
+    _booking_late = _flow
+    _booking_other = _flow
+    _dossier = _flow
+    _dossier_status = _flow
+    _not_found = _flow
+    _lookup_down = _flow
+    _scan_bad = _flow
+    _consent = _flow
+
+    def key_button(self, key: str, size: float) -> BigButton:
+        """One key of the keypad: large, white on blue."""
+        btn = BigButton(bg=BLUE, color=WHITE, text=f"[b]{_m(key)}[/b]", font_size=self.font(size),
+                        radius=self.px(18))  # fmt: skip
+        btn.bind(on_press=lambda *_: self.vm.press(f"key:{key}"))
+        self.buttons[f"key:{key}"] = btn
+        return btn
+
+    def _keypad(self, view: View, body: BoxLayout) -> None:
+        """The keypad: the title, the code typed so far in a box, the line under it (a hint or why the
+        code is wrong), the keys, and the buttons (letters/digits, delete, look up, back)."""
+        letters = len(view.keys) > 12
+        cols = (7 if self.portrait else 6) if letters else 3
+        rows = math.ceil(len(view.keys) / cols)
+        entry_font = self.font(64)
+        entry_h = max(self.target(110), entry_font * 1.6)
+        split = 1.0 if self.portrait else 0.5
+        left_w = self.inner_w if self.portrait else (self.inner_w - self.pad) * split
+        half = (left_w - self.sp) / 2
+        title, line = 52.0, 36.0
+
+        def acts_h() -> float:  # two rows of two
+            return 2 * max(self.button_h(self.action_markup(a, 40), half, self.target(110))
+                           for a in view.actions) + self.sp  # fmt: skip
+
+        def text_h() -> float:
+            h = self.titles_h(view, title, left_w) + self.sp + entry_h
+            return h + self.sp + self.lines_h(view, line, left_w)
+
+        if not self.portrait:  # the left column: smaller text (never under the floors) until it fits
+            while text_h() + acts_h() + 2 * self.sp > self.inner_h and self.font(line * 0.92) < self.font(
+                line
+            ):
+                title, line = title * 0.92, line * 0.92
+        keys_h = self.inner_h - text_h() - acts_h() - 3 * self.sp if self.portrait else self.inner_h
+        key_h = min((keys_h - self.sp * (rows - 1)) / rows, self.target(150))
+        key_h = max(key_h, self.target(0))
+        key_font = min(60.0, key_h / self.s * 0.45) if self.s else 60.0
+
+        left = (
+            body if self.portrait else BoxLayout(orientation="vertical", spacing=self.sp, size_hint_x=split)
+        )
+        for w in self.titles(view, title):
+            left.add_widget(w)
+        box = Panel(bg=WHITE, orientation="vertical", size_hint_y=None, height=entry_h, radius=self.px(16))
+        shown = view.entry + "▁" if len(view.entry) < 32 else view.entry
+        entry = text(f"[font={ARROW_FONT}]{_m(shown)}[/font]", entry_font, color=INK, raw=True)
+        entry.size_hint_y = 1
+        box.add_widget(entry)
+        left.add_widget(box)
+        for w in self.lines(view, line):
+            if view.error:
+                w.color = ALERT
+            left.add_widget(w)
+        if not self.portrait:
+            left.add_widget(Widget())
+        grid = BoxLayout(orientation="vertical", spacing=self.sp, size_hint_y=None,
+                         height=rows * key_h + self.sp * (rows - 1))  # fmt: skip
+        for r in range(rows):
+            line = BoxLayout(orientation="horizontal", spacing=self.sp)
+            for key in view.keys[r * cols : (r + 1) * cols]:
+                line.add_widget(self.key_button(key, key_font))
+            for _ in range(cols - len(view.keys[r * cols : (r + 1) * cols])):
+                line.add_widget(Widget())
+            grid.add_widget(line)
+        act_h = max(self.button_h(self.action_markup(a, 40), half, self.target(110)) for a in view.actions)
+        acts = BoxLayout(
+            orientation="vertical", spacing=self.sp, size_hint_y=None, height=2 * act_h + self.sp
+        )
+        for i in range(0, len(view.actions), 2):
+            pair = BoxLayout(orientation="horizontal", spacing=self.sp)
+            for a in view.actions[i : i + 2]:
+                btn = self.action(a, 110, half, 40)
+                btn.size_hint_y = 1
+                pair.add_widget(btn)
+            acts.add_widget(pair)
+        if self.portrait:
+            body.add_widget(Widget())
+            body.add_widget(grid)
+            body.add_widget(Widget())
+            body.add_widget(acts)
+            return
+        left.add_widget(acts)
+        row = BoxLayout(orientation="horizontal", spacing=self.pad)
+        row.add_widget(left)
+        right = BoxLayout(orientation="vertical", size_hint_x=1 - split)
+        right.add_widget(Widget())
+        right.add_widget(grid)
+        right.add_widget(Widget())
+        row.add_widget(right)
+        body.add_widget(row)
 
     def service_pages(self, view: View, design: int, cols: int) -> tuple[float, list[Any], float, float]:
         """The services in ``cols`` columns: their font, pages of rows, the pager's height and (in
@@ -464,12 +730,18 @@ class ScreenBuilder(PanelSizing):
             font = smaller
         pages = [rows] if self.stack_h(rows) <= avail else []
         pager_h = top = 0.0
+        #: The height a page of rows has (0: one page, no paging).
+        self.page_room = 0.0
         if not pages:
             pager = (
                 Action("prev_page", "◀ Trang trước", "◀ Previous"),
                 Action("next_page", "Trang sau ▶", "Next ▶"),
             )
-            arrow_w = (self.inner_w - self.sp) / 2 if self.portrait else self.inner_w / 3.7
+            arrow_w = (
+                (self.inner_w - self.sp) / 2
+                if self.portrait
+                else self.inner_w / (3.7 + 0.4 * self.entries_top)
+            )
             pager_h = max(self.button_h(self.pager_markup(a), arrow_w, self.target(110)) for a in pager)
             if self.portrait:  # "Trang 1/2" under the title, the arrows in a row under the services
                 page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
@@ -478,7 +750,10 @@ class ScreenBuilder(PanelSizing):
                 mid_w = (self.inner_w - 2 * self.sp) * 1.6 / 3.6
                 page = Words("Trang 8/8", "Page 8 of 8").pick(view.lang)
                 top = max(pager_h, self.titles_h(view, PAGED_TITLE, mid_w) + self.page_h(*page, mid_w))
+                if self.entries_top:  # the entries alone between the arrows (they say the page)
+                    top = max(pager_h, self.entries_row_h(view, self.entries_mid_w()))
                 room = self.inner_h - top - self.sp
+            self.page_room = room
             for row in rows:  # whole rows, as many as fit, page after page
                 if pages and self.stack_h([*pages[-1], row]) <= room:
                     pages[-1].append(row)
@@ -528,6 +803,13 @@ class ScreenBuilder(PanelSizing):
             if a.id == "page" and not title:
                 continue  # under the title
             if a.id == "page":
+                if title and self.entries_top:
+                    mid = BoxLayout(orientation="vertical", size_hint_x=2.0)
+                    mid.add_widget(Widget())
+                    mid.add_widget(self.entries_row(view, self.entries_mid_w()))
+                    mid.add_widget(Widget())
+                    row.add_widget(mid)
+                    continue
                 mid = BoxLayout(orientation="vertical", size_hint_x=1.6 if title else 1)
                 mid.add_widget(Widget())
                 if title:

@@ -12,13 +12,26 @@ renders every screen at every size as ``kiosk-{screen}-{W}x{H}.png`` (docs/img/p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from device_drivers.printer import PaperOut, PrinterNotReady, PrinterStatus, make_printer
+from kiosk_app.ticket_kiosk.codes import (
+    BookingInfo,
+    DossierInfo,
+    Features,
+    LookupFailed,
+    LookupKind,
+    Outcome,
+    Read,
+    read_scan,
+    read_typed,
+)
 from kiosk_app.ticket_kiosk.ticket import SAMPLE_TIME, SAMPLE_TOKEN, render_ticket, ticket_status_url
 from kiosk_app.ticket_kiosk.viewmodel import KioskViewModel
 from onestop.config import Hardware, SiteConfig, load
@@ -28,27 +41,165 @@ SCREENS = (
     "home", "home-en", "home-banner", "priority", "printing", "done", "paper_out", "printer_error",
     "closed", "limit", "unreachable", "error", "ticket",
 )  # fmt: skip
+#: The screens of the code flows (kiosk_app/ticket_kiosk/flows.py), and the tickets they print.
+FLOW_SHOTS = (
+    "keypad", "keypad_letters", "keypad_error", "looking", "booking", "booking_done", "booking_used",
+    "booking_early", "booking_late", "booking_other", "dossier", "dossier_done", "dossier_status",
+    "not_found", "lookup_down", "scan_bad", "consent", "card_home", "lookup_home",
+)  # fmt: skip
+FLOW_TICKETS = ("ticket-booked", "ticket-pickup")
+ALL_SHOTS = SCREENS + FLOW_SHOTS + FLOW_TICKETS
+#: The demo's codes (what the screenshots show typed or scanned).
+DEMO_BOOKING = "DL24120400017"
+DEMO_DOSSIER = "000.00.12.H23-241204-0003"
+DEMO_NAME = "Nguyễn Văn An"
 
 
 class DemoBackend:
-    """Issues number 12 of the service asked; raises or refuses as the scenario says."""
+    """Issues number 12 of the service asked; raises or refuses as the scenario says; knows the demo's
+    booking and dossier (or answers what the scenario says)."""
 
     def __init__(self) -> None:
         self.issue_error: Exception | None = None
         self.print_error: Exception | None = None
+        self.answers: dict[str, Outcome] = {}
 
-    def issue(self, service: str, priority: bool, command_id: str) -> dict[str, Any]:
-        """A fixed ticket (or the scenario's error)."""
+    def issue(
+        self, service: str, priority: bool, command_id: str, extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A fixed ticket (or the scenario's error); a booking or a dossier code is attached."""
         if self.issue_error is not None:
             raise self.issue_error
-        return {"ticket": _ticket(self.cfg, service, priority), "ahead": 4, "est_wait_s": 15 * 60}
+        ticket = _ticket(self.cfg, service, priority)
+        result: dict[str, Any] = {"ticket": ticket, "ahead": 4, "est_wait_s": 15 * 60}
+        if extra and "booking" in extra:
+            ticket["booking"] = {
+                **extra["booking"],
+                "status": "on_time",
+                "due_at": extra["booking"]["slot_start"],
+            }
+            result["booking_status"] = "on_time"
+        if extra and "dossier" in extra:
+            ticket["dossier"] = extra["dossier"]
+        return result
 
     def print_ticket(self, result: Mapping[str, Any]) -> None:
         """Nothing (or the scenario's printer error)."""
         if self.print_error is not None:
             raise self.print_error
 
+    def lookup(self, kind: LookupKind, code: str) -> Outcome:
+        """The scenario's answer for ``kind`` (not found without one)."""
+        return self.answers.get(kind, LookupFailed("not_found"))
+
+    def publish_citizen(self, ticket_id: str, name: str) -> None:
+        """Nothing (the demo has no hub)."""
+
     cfg: SiteConfig
+
+
+def demo_features(cfg: SiteConfig, device: str) -> Features:
+    """The site's features, with every flow turned on for the screenshots (a site that configures none
+    still gets pictures of them): bookings, result pickup at ``[dossiers] service`` (or a service
+    named "Trả kết quả", or the last one), identity cards with all their uses."""
+    got = Features.of(cfg, device)
+    named = [s.id for s in cfg.services if s.name.casefold().startswith("trả kết quả")]
+    pickup = got.dossier_service or (named or [cfg.services[-1].id])[0]
+    return dataclasses.replace(
+        got, bookings=True, dossier_service=pickup, cards=True,
+        priority_age=got.priority_age or 75, prefill_name=True, find_bookings=True, find_dossiers=True,
+    )  # fmt: skip
+
+
+def demo_booking(vm: KioskViewModel, **kw: Any) -> BookingInfo:
+    """Today's demo booking at 09:00–09:15 for the kiosk's first service."""
+    tz = vm.cfg.site.tz
+    start = datetime.combine(vm.today(), time(9, 0), tzinfo=tz)
+    values: dict[str, Any] = {"code": DEMO_BOOKING, "service": vm.services[0].id, "slot_start": start,
+                              "slot_end": start + timedelta(minutes=15), "initials": "N.V.A.",
+                              "status": "booked", **kw}  # fmt: skip
+    return BookingInfo(**values)
+
+
+def demo_dossier(vm: KioskViewModel, ready: bool) -> DossierInfo:
+    """The demo dossier: ready, or being processed and promised in six days."""
+    status: Any = "ready" if ready else "processing"
+    return DossierInfo(DEMO_DOSSIER, "Cấp bản sao trích lục hộ tịch", status, ready,
+                       vm.today() + timedelta(days=6), vm.features.dossier_service)  # fmt: skip
+
+
+def flow_scenario(name: str, vm: KioskViewModel, backend: DemoBackend) -> None:
+    """Drive a fresh view-model to the code-flow screen ``name`` (one of :data:`FLOW_SHOTS`)."""
+    backend.answers = {"booking": demo_booking(vm), "dossier": demo_dossier(vm, True)}
+    if name.startswith("keypad"):
+        vm.press("appointment")
+        for key in "241204":
+            vm.press(f"key:{key}")
+        if name == "keypad_letters":
+            vm.press("keys:letters")
+        if name == "keypad_error":
+            vm.press("find")
+        return
+    if name == "looking":
+        vm.runner = lambda job: None  # the look-up stays on its way
+        vm.on_scan(_Scan(DEMO_BOOKING))
+        return
+    if name == "lookup_down":
+        backend.answers = {"dossier": LookupFailed("unavailable")}
+        vm.on_scan(_Scan(DEMO_DOSSIER))
+        return
+    if name in ("scan_bad", "not_found"):
+        backend.answers = {}
+        vm.on_scan(_Scan("xin chào" if name == "scan_bad" else DEMO_BOOKING))
+        return
+    if name in ("consent", "card_home"):
+        vm.on_scan(_Scan(_demo_card(vm)))
+        if name == "card_home":
+            backend.answers = {}
+            vm.press("agree")
+        return
+    if name.startswith("booking"):
+        if name in ("booking_used", "booking_other"):
+            day = vm.today() + timedelta(days=3)
+            start = datetime.combine(day, time(9, 0), tzinfo=vm.cfg.site.tz)
+            other = (
+                {"status": "used"}
+                if name == "booking_used"
+                else {"slot_start": start, "slot_end": start + timedelta(minutes=15)}
+            )
+            backend.answers["booking"] = demo_booking(vm, **other)
+        backend.issue_error = {
+            "booking_early": CommandFailed("issue", "booking_early", f"{DEMO_BOOKING}: come back at 08:45"),
+            "booking_late": CommandFailed("issue", "booking_late", "the window closed at 09:10"),
+        }.get(name)  # fmt: skip
+        vm.on_scan(_Scan(DEMO_BOOKING))
+        if name != "booking":
+            vm.press("take")
+        return
+    if name.startswith("dossier"):
+        if name == "dossier_status":
+            backend.answers["dossier"] = demo_dossier(vm, False)
+        vm.on_scan(_Scan(DEMO_DOSSIER))
+        if name == "dossier_done":
+            vm.press("take")
+        return
+    raise ValueError(f"no scenario {name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scan:
+    text: str
+    complete: bool = True
+
+
+def _demo_card(vm: KioskViewModel) -> str:
+    """The text of a demo identity card's QR (a made-up person born 1948)."""
+    return f"001048012345||{DEMO_NAME}|01051948|Nam|Số 1 phố Mẫu, Hà Nội|{vm.today():%d%m%Y}"
+
+
+def _demo_read(text: str) -> Read:
+    """The screenshots' reader (the real one; the demo card's id number fits its year of birth)."""
+    return read_scan(text)
 
 
 def _ticket(cfg: SiteConfig, service: str, priority: bool) -> dict[str, Any]:
@@ -125,11 +276,16 @@ class Stage:
         self.app._run_prepare()
         self.resize(size)
 
-    def fresh(self) -> KioskViewModel:
-        """A view-model with plausible queue states."""
+    def fresh(self, lookup_only: bool = False) -> KioskViewModel:
+        """A view-model with plausible queue states (every code flow on; ``lookup_only``: as a
+        lookup-only kiosk)."""
+        features = demo_features(self.cfg, self.device)
+        if lookup_only:
+            features = dataclasses.replace(features, lookup_only=True)
         vm = KioskViewModel(
-            self.cfg, self.device, self.backend, clock=lambda: self.t[0], runner=lambda job: job(), guard_s=0
-        )
+            self.cfg, self.device, self.backend, clock=lambda: self.t[0], runner=lambda job: job(), guard_s=0,
+            codes=self.backend, features=features, read_scan=_demo_read, read_typed=read_typed,
+        )  # fmt: skip
         if self.cfg.device(self.device).read_aloud:  # the speaker button shows; screenshots stay silent
             vm.speak = lambda view: None
         demo_states(vm)
@@ -153,10 +309,14 @@ class Stage:
             self.resize(size)
         self.t[0] += 100
         self.backend.issue_error = self.backend.print_error = None
-        vm = self.fresh()
+        vm = self.fresh(lookup_only=name == "lookup_home")
         self.vm = self.app.vm = vm
         vm.subscribe(self.app._changed)
-        scenario(name, vm, self.backend, lambda: None)
+        if name in FLOW_SHOTS:
+            if name != "lookup_home":
+                flow_scenario(name, vm, self.backend)
+        else:
+            scenario(name, vm, self.backend, lambda: None)
         self.app.render()
         for _ in range(4):
             EventLoop.idle()
@@ -197,17 +357,23 @@ def render_all(
     out.mkdir(parents=True, exist_ok=True)
     stage = Stage(cfg, device, size)
     for name in screens:
-        if name == "ticket":
+        if name in ("ticket", *FLOW_TICKETS):
             dev = cfg.device(device)
             printer = make_printer(dev.printer or Hardware())
             first = stage.vm.services[0]
             ticket = _ticket(cfg, first.id, False)
+            if name == "ticket-booked":
+                start = SAMPLE_TIME.replace(hour=9, minute=0)
+                ticket["booking"] = {"code": DEMO_BOOKING, "slot_start": start.isoformat(),
+                                     "slot_end": (start + timedelta(minutes=15)).isoformat()}  # fmt: skip
+            if name == "ticket-pickup":
+                ticket["dossier"] = DEMO_DOSSIER
             img = render_ticket(
                 ticket, site=cfg, service_name=first.name, service_name_en=first.name_en,
                 ahead=4, est_wait_s=900, layout=cfg.ticket, width_dots=printer.profile.width_dots,
                 status_url=ticket_status_url(cfg, SAMPLE_TOKEN), now=SAMPLE_TIME,
             )  # fmt: skip
-            path = out / "kiosk-ticket.png"
+            path = out / f"kiosk-{name}.png"
             img.save(path)
             written.append(path)
             continue
@@ -233,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(e.g. 800x480,720x1280,1024x600,1280x800,1920x1080,1080x1920)",
     )
     p.add_argument("--colors", type=int, default=0, help="palette PNGs of this many colours (smaller)")
-    p.add_argument("--screens", default=",".join(SCREENS), help="comma-separated: " + ", ".join(SCREENS))
+    p.add_argument("--screens", default=",".join(SCREENS), help="comma-separated: " + ", ".join(ALL_SHOTS))
     args = p.parse_args(argv)
     cfg = load(args.config)
     kiosks = cfg.devices_with_role("kiosk")
@@ -242,9 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("screenshots: the site has no kiosk", file=sys.stderr)
         return 2
     w, _, h = args.size.partition("x")
-    screens = [s.strip().replace("-", "_") if s.strip() not in ("home-en", "home-banner") else s.strip()
+    screens = [s.strip() if s.strip() in ALL_SHOTS else s.strip().replace("-", "_")
                for s in args.screens.split(",") if s.strip()]  # fmt: skip
-    unknown = [s for s in screens if s not in SCREENS and s.replace("_", "-") not in SCREENS]
+    unknown = [s for s in screens if s not in ALL_SHOTS]
     if unknown:
         print(f"screenshots: unknown screen(s) {', '.join(unknown)}", file=sys.stderr)
         return 2

@@ -227,6 +227,17 @@ def format_wait(est_wait_s: int, est_wait_range_s: Sequence[int] | None = None) 
     return f"Thời gian chờ dự\u00a0kiến: {vi}", f"Estimated wait: {en}"
 
 
+def booking_time(ticket: dict[str, Any], site: SiteConfig) -> str:
+    """``HH:MM`` (site time) of a booked ticket's slot start; ``""`` for a ticket without a booking."""
+    booking = ticket.get("booking")
+    if not isinstance(booking, dict):
+        return ""
+    try:
+        return f"{datetime.fromisoformat(str(booking.get('slot_start'))).astimezone(site.site.tz):%H:%M}"
+    except ValueError:
+        return ""
+
+
 def format_time(moment: datetime, site: SiteConfig) -> str:
     """``HH:MM - DD/MM/YYYY`` in the site's time zone."""
     local = moment.astimezone(site.site.tz)
@@ -461,6 +472,18 @@ def compose_ticket(
         if en and layout.priority_label_en:
             label = f"{label} / {layout.priority_label_en}"
         c.inverted("priority", [(label, layout.title_size)])
+    booked = booking_time(ticket, site)
+    if booked:  # a booked citizen: the slot's time, never the name (nor the booking code)
+        c.gap(10)
+        c.text("booking", f"Đặt lịch {booked}", layout.service_size, bold=True)
+        if en:
+            c.text("booking", f"Booked {booked}", layout.small_size)
+    dossier = ticket.get("dossier")
+    if isinstance(dossier, str) and dossier:  # a result pickup: the dossier code, for the clerk
+        c.gap(10)
+        c.text("dossier", f"Hồ sơ: {nfc(dossier)}", layout.info_size, bold=True)
+        if en:
+            c.text("dossier", "Result pickup", layout.small_size)
     c.gap(14)
     c.rule(1)
     c.gap(10)

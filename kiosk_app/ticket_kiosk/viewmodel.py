@@ -24,11 +24,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from device_drivers.printer.errors import PaperOut, PrinterError
 from kiosk_app.shell.observable import Observable, PressGuard
 from kiosk_app.shell.words import Action, Lang, Words
+from kiosk_app.ticket_kiosk.codes import CodeBackend, Features, Read
+from kiosk_app.ticket_kiosk.codes import read_scan as _read_scan
+from kiosk_app.ticket_kiosk.codes import read_typed as _read_typed
+from kiosk_app.ticket_kiosk.flows import FLOW_SCREENS, CodeFlows, FlowState, business_day
 from kiosk_app.ticket_kiosk.ticket import format_ahead, format_wait, nfc, parse_wait_range, told_wait
 from onestop.config import ServiceConfig, SiteConfig
 from onestop.device import CommandFailed, NoReply
@@ -47,6 +52,22 @@ Screen = Literal[
     "paper_out",
     "printer_error",
     "error",
+    # the code flows (kiosk_app/ticket_kiosk/flows.py)
+    "lookup_home",
+    "keypad",
+    "looking",
+    "booking",
+    "booking_used",
+    "booking_cancelled",
+    "booking_early",
+    "booking_late",
+    "booking_other",
+    "dossier",
+    "dossier_status",
+    "not_found",
+    "lookup_down",
+    "scan_bad",
+    "consent",
 ]
 #: Screens that show a ticket number the citizen must keep.
 NUMBER_SCREENS: frozenset[Screen] = frozenset({"done", "paper_out", "printer_error"})
@@ -57,8 +78,11 @@ PRINTER_STATES = ("ok", "paper_low", "paper_out", "offline", "error")
 class KioskBackend(Protocol):
     """What the view-model needs from the outside world: issue a ticket, print it."""
 
-    def issue(self, service: str, priority: bool, command_id: str) -> dict[str, Any]:
-        """The ``issue`` result ``{"ticket", "ahead", "est_wait_s"}``; raises CommandFailed or NoReply."""
+    def issue(
+        self, service: str, priority: bool, command_id: str, extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The ``issue`` result ``{"ticket", "ahead", "est_wait_s"}``; raises CommandFailed or NoReply.
+        ``extra``: more ``issue`` args (``booking``, ``dossier``, ``priority_reason``)."""
         ...
 
     def print_ticket(self, result: Mapping[str, Any]) -> None:
@@ -181,6 +205,13 @@ class View:
     pages: int = 1
     #: The services on this page (ids; empty: every service is on the screen).
     shown: tuple[str, ...] = ()
+    #: The home screen's code entries ("Tôi có lịch hẹn", "Nhận kết quả") and its scan hint.
+    entries: tuple[Action, ...] = ()
+    hint: tuple[str, str] = ("", "")
+    #: The keypad: the code typed so far, the keys shown, and whether the line under it is an error.
+    entry: str = ""
+    keys: tuple[str, ...] = ()
+    error: bool = False
 
 
 @dataclass
@@ -200,6 +231,10 @@ class _Request:
     service: str
     priority: bool
     command_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: More ``issue`` args: ``booking``, ``dossier``, ``priority_reason``.
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: The name to tell the clerk after the ticket is issued (``[citizen_id] prefill_name``).
+    note: str | None = field(default=None, repr=False)
 
 
 def _thread_runner(job: Callable[[], None]) -> None:
@@ -212,7 +247,7 @@ def minutes_text(est_wait_s: int, lang: Lang, est_wait_range_s: Sequence[int] | 
     return (vi if lang == "vi" else en).replace("\u00a0", " ")
 
 
-class KioskViewModel(Observable, PressGuard):
+class KioskViewModel(CodeFlows, Observable, PressGuard):
     """The kiosk's state machine. Thread-safe: taps come from the UI, results from the worker."""
 
     def __init__(
@@ -225,6 +260,11 @@ class KioskViewModel(Observable, PressGuard):
         runner: Callable[[Callable[[], None]], None] = _thread_runner,
         connected: Callable[[], bool] = lambda: True,
         guard_s: float = 0.8,
+        codes: CodeBackend | None = None,
+        features: Features | None = None,
+        read_scan: Callable[[str], Read] | None = None,
+        read_typed: Callable[[str], Read] = _read_typed,
+        today: Callable[[], date] | None = None,
     ) -> None:
         dev = cfg.device(device_id)
         if dev.role != "kiosk":
@@ -239,11 +279,19 @@ class KioskViewModel(Observable, PressGuard):
         self.idle_s = float(cfg.kiosk.idle_s)
         self.ask_priority = cfg.kiosk.priority
         self.languages: tuple[Lang, ...] = tuple(cfg.kiosk.languages)
+        #: The code flows (flows.py): what this kiosk offers, its look-ups, how it reads codes.
+        self.features = features if features is not None else Features.of(cfg, device_id)
+        self.codes = codes
+        self._today = today or (lambda: business_day(cfg, datetime.now(cfg.site.tz)))
+        self.read_scan = read_scan or (lambda text: _read_scan(text, self._today()))
+        self.read_typed = read_typed
+        self.lookup_s = float(cfg.kiosk.lookup_s)
+        self.flow = FlowState()
         offered = dev.services or [s.id for s in cfg.services]
         self.services: list[ServiceConfig] = [cfg.service(sid) for sid in offered]
         self._live: dict[str, _Live] = {s.id: _Live() for s in self.services}
         self._init_observable()
-        self.screen: Screen = "home"
+        self.screen: Screen = "lookup_home" if self.features.lookup_only else "home"
         self.lang: Lang = self.languages[0]
         self.busy = False
         self.printer_state = "ok"
@@ -292,6 +340,10 @@ class KioskViewModel(Observable, PressGuard):
             self._changed()
 
     # -- taps -----------------------------------------------------------------------------
+    def today(self) -> date:
+        """The site's business day (the day bookings are checked against)."""
+        return self._today()
+
     def tap_service(self, service: str) -> bool:
         """A service button on the home screen; return whether the tap was taken."""
         with self._cond:
@@ -303,10 +355,10 @@ class KioskViewModel(Observable, PressGuard):
                 self._go("closed")
             elif live.remaining == 0:
                 self._go("limit")
-            elif self.ask_priority:
+            elif self.ask_priority and not self.flow.card_priority:
                 self._go("priority")
             else:
-                self._start(_Request(service, False))
+                self._start(self._card_request(service, self.flow.card_priority))
         self._changed()
         return True
 
@@ -315,7 +367,7 @@ class KioskViewModel(Observable, PressGuard):
         with self._cond:
             if self.screen != "priority" or self._service is None or not self._accept_press("double tap"):
                 return False
-            self._start(_Request(self._service, priority))
+            self._start(self._card_request(self._service, priority))
         self._changed()
         return True
 
@@ -335,8 +387,11 @@ class KioskViewModel(Observable, PressGuard):
             return self.choose_priority(action == "priority")
         if action in ("next_page", "prev_page"):
             return self._turn(1 if action == "next_page" else -1)
+        taken = self.flow_press(action)
+        if taken is not None:
+            return taken
         with self._cond:
-            if self.screen == "home" or not self._accept_press("double tap"):
+            if self.screen in ("home", "lookup_home") or not self._accept_press("double tap"):
                 return False
             if action == "retry" and self.screen == "unreachable" and self._request is not None:
                 # The same command id: if the first try did reach the controller, this returns that ticket.
@@ -387,10 +442,10 @@ class KioskViewModel(Observable, PressGuard):
         """Issue a ticket in one step, from any screen but printing (the headless trigger; no tap guard)."""
         with self._cond:
             self._activity = self.clock()
-            if self.busy or service not in self._live:
+            if self.busy or service not in self._live or self.features.lookup_only:
                 return False
             self._service = service
-            self._start(_Request(service, priority))
+            self._start(self._card_request(service, priority or self.flow.card_priority))
         self._changed()
         return True
 
@@ -405,6 +460,7 @@ class KioskViewModel(Observable, PressGuard):
         """Called a few times a second: notice a lost (or regained) connection, and return home after
         ``[kiosk] idle_s`` without a touch."""
         self.check_connection()
+        self.check_lookup()
         with self._cond:
             if self.busy:
                 return
@@ -412,7 +468,13 @@ class KioskViewModel(Observable, PressGuard):
             limit = self.idle_s * (2 if self.screen in ("paper_out", "printer_error") else 1)
             if idle < limit:
                 return
-            if self.screen == "home" and self.lang == self.languages[0] and self.page == 0:
+            home = "lookup_home" if self.features.lookup_only else "home"
+            if (
+                self.screen == home
+                and self.lang == self.languages[0]
+                and self.page == 0
+                and self.flow.card is None
+            ):
                 return
             self._home()
             self.lang = self.languages[0]
@@ -423,12 +485,31 @@ class KioskViewModel(Observable, PressGuard):
         self.screen = screen
 
     def _home(self) -> None:
-        self.screen = "home"
+        self.screen = "lookup_home" if self.features.lookup_only else "home"
         self._service = None
         self._result = None
+        self._request = None
         self.page = 0
+        self.flow.clear()  # the card (and any code typed) is forgotten
+
+    def _card_request(self, service: str, priority: bool) -> _Request:
+        """A request for ``service``, with what a consented card adds (priority by age, the name)."""
+        card_priority, extra, note = self._extra()
+        if card_priority and priority:
+            return _Request(service, True, extra=extra, note=note)
+        extra.pop("priority_reason", None)
+        return _Request(service, priority, extra=extra, note=note)
+
+    def _issue(self, service: str, priority: bool, extra: dict[str, Any], note: str | None) -> None:
+        """Issue a ticket from a code flow (a booking, a result pickup, a fallback)."""
+        self._service = service
+        self._start(_Request(service, priority, extra=dict(extra), note=note))
 
     def _start(self, req: _Request) -> None:
+        if self.features.lookup_only:  # a lookup-only kiosk never issues a ticket
+            log.error("%s: a lookup-only kiosk was asked for a ticket", self.device_id)
+            self._home()
+            return
         if not self.connected():
             self._request = req
             self._service = req.service
@@ -446,7 +527,10 @@ class KioskViewModel(Observable, PressGuard):
         screen: Screen = "done"
         result: dict[str, Any] | None = None
         try:
-            result = self.backend.issue(req.service, req.priority, req.command_id)
+            if req.extra:
+                result = self.backend.issue(req.service, req.priority, req.command_id, req.extra)
+            else:
+                result = self.backend.issue(req.service, req.priority, req.command_id)
         except CommandFailed as exc:
             # expired / unavailable / rate_limited: nothing was done, and "try again" may well work:
             # the citizen sees "busy", not "error".
@@ -457,7 +541,7 @@ class KioskViewModel(Observable, PressGuard):
                 "unavailable": "unreachable",
                 "rate_limited": "unreachable",
             }
-            screen = refusals.get(exc.code, "error")
+            screen = refusals.get(exc.code) or self.refused(exc.code, exc.message) or "error"
             log.warning("%s: issue %s refused: %s", self.device_id, req.service, exc)
         except (NoReply, BrokerUnreachable, ConnectionError) as exc:
             screen = "unreachable"
@@ -469,6 +553,15 @@ class KioskViewModel(Observable, PressGuard):
             with self._cond:
                 self._result = result
             self._changed()  # the number is known: "printing" now shows it
+            if req.note and self.codes is not None:
+                ticket_id = str((result.get("ticket") or {}).get("id", ""))
+                try:
+                    self.codes.publish_citizen(ticket_id, req.note)
+                except Exception as exc:  # the clerk types the name instead; never log it
+                    log.error(
+                        "%s: citizen note for %s not sent: %s", self.device_id, ticket_id, type(exc).__name__
+                    )
+            req.note = None
             try:
                 self.backend.print_ticket(result)
                 self._printed = True
@@ -482,7 +575,7 @@ class KioskViewModel(Observable, PressGuard):
                 screen = "printer_error"
                 log.exception("%s: %s not printed", self.device_id, _number(result))
         with self._cond:
-            if screen in ("closed", "limit", "error", "done", "paper_out", "printer_error"):
+            if screen not in ("unreachable",):
                 self._request = None  # finished: "try again" would be a new request
             self.busy = False
             now = self.clock()
@@ -556,6 +649,8 @@ class KioskViewModel(Observable, PressGuard):
         )
 
     def _banner(self) -> tuple[str, str]:
+        if self.flow.card is not None and self.screen in ("home", "priority"):
+            return self.card_banner()
         if not self.connected():
             return self._w("banner_offline")
         if self.printer_state == "paper_out":
@@ -574,6 +669,7 @@ class KioskViewModel(Observable, PressGuard):
         pick = (lambda vi, en: (vi, en)) if self.lang == "vi" else (lambda vi, en: (en, vi))
         lines.append(pick(ahead_vi, ahead_en))
         lines.append(pick(wait_vi.replace("\u00a0", " "), wait_en))
+        lines[1:1] = self.booking_done_lines(dict(result))
         if take:
             lines.append(self._w("take_ticket"))
         return lines
@@ -598,7 +694,11 @@ class KioskViewModel(Observable, PressGuard):
                     Action("next_page", *self._w("page_next"), primary=self.page < self.pages - 1),
                 )
             shown = self._page_ids[self.page] if self.pages > 1 and self._page_ids else ()
-            return View(**base, title=title, title2=title2, services=buttons, actions=pager, shown=shown)
+            entries, hint = self.home_entries()
+            return View(**base, title=title, title2=title2, services=buttons, actions=pager, shown=shown,
+                        entries=entries, hint=hint)  # fmt: skip
+        if s in FLOW_SCREENS:
+            return View(**{**base, **self.flow_view(base)})
         if s == "priority":
             title, title2 = self._w("prio_title")
             actions = (

@@ -127,6 +127,13 @@ def test_up_with_traffic_shows_tickets_issued_and_called_then_stops_cleanly(site
         tap = httpx.post(f"{kiosk_url}/tap", json={"service": "tuphap"}, timeout=30)
         assert tap.status_code == 200 and tap.json()["screen"] == "done", tap.text
         assert re.fullmatch(r"A\d{3}", tap.json()["number"])
+        # a scan at the demo kiosk (docs/kiosk.md "Scanning in the demo"): its simulated scanner's pipe
+        argv = [sys.executable, "-m", "onestop", "kiosk", "scan", "--config", site_cfg.source]
+        argv += ["--device", "kiosk-1", "--text", "xin chào"]
+        scan = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30)
+        assert scan.returncode == 0, scan.stdout + scan.stderr
+        assert scan.stdout.startswith("scanned 8 characters"), scan.stdout
+        wait_http_json(f"{kiosk_url}/screen", lambda v: v["screen"] == "scan_bad")
         screen = wait_http_json(f"{rate_url}/screen", lambda v: v["counter_label"] == "Quầy 1")
         assert screen["screen"] in ("idle", "rate", "reasons", "thanks")  # the terminal follows counter 1
     finally:

@@ -97,3 +97,33 @@ def test_range_ticket_exact_bytes(tmp_path: Path) -> None:
     assert golden.tobytes() == img.tobytes()
     # The range changes the wait line only: the picture differs from the one-number ticket.
     assert img.tobytes() != golden_ticket().tobytes()
+
+
+#: A booked citizen's ticket ("Đặt lịch 09:00") and a result pickup's (the dossier code).
+BOOKED_NAME = "ticket-tm-t88v-booked"
+PICKUP_NAME = "ticket-tm-t88v-pickup"
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        (BOOKED_NAME, {"booking": {"code": "DL24112300017", "slot_start": "2026-11-23T09:00:00+07:00",
+                                   "slot_end": "2026-11-23T09:15:00+07:00"}}),
+        (PICKUP_NAME, {"dossier": "000.00.12.H23-261123-0003"}),
+    ],
+)  # fmt: skip
+def test_booked_and_pickup_tickets_exact_bytes(tmp_path: Path, name: str, extra: dict[str, Any]) -> None:
+    cfg = site()
+    img = render_ticket(
+        {**TICKET, "priority": False, **extra},
+        site=cfg, service_name="Tư pháp - Hộ tịch", service_name_en="Justice - Civil status", ahead=7,
+        est_wait_s=23 * 60 + 5, layout=TicketLayout(), width_dots=PROFILE.width_dots,
+        status_url=ticket_status_url(cfg, TICKET["id"]), now=datetime(2026, 11, 23, 1, 5, tzinfo=UTC),
+    )  # fmt: skip
+    data = encode_job(img, PROFILE, cut=True)
+    if UPDATE:
+        save_golden(name, img, data, PROFILE)
+    golden, meta = load_golden(name)
+    if digest(data) != {"sha256": meta["sha256"], "length": meta["length"]}:
+        pytest.fail(explain_job_change(name, data, img, PROFILE, tmp_path / "golden-diff"))
+    assert golden.tobytes() == img.tobytes()
