@@ -96,6 +96,15 @@ def processes_under(directory: Path) -> list[str]:
     return found
 
 
+def log_tails(root: Path, lines: int = 8) -> str:
+    """The end of every log of the demo, for a failure's message."""
+    out = []
+    for log in sorted([*root.glob("logs/*.log"), *root.glob("sites/*/var/logs/*.log")]):
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        out.append(f"== {log.relative_to(root)}\n" + "\n".join(tail))
+    return "\n".join(out)
+
+
 @pytest.fixture
 def demo_dir() -> Iterator[Path]:
     """Under /tmp, not pytest's tmp_path: that one is private to root, and the cluster runs as postgres."""
@@ -149,15 +158,22 @@ def test_the_demo_province_runs_three_bridged_sites_that_forward_and_stops_clean
             return {r[0]: r[1] for r in rows}
 
         first = counts()
-        poll(
-            "every site's queue records forwarded to the province, and more coming",
-            lambda: (now := counts()).keys() == SITES and sum(now.values()) > sum(first.values()),
-            120,
-        )
+        latest: dict[str, int] = {}
+
+        def grown() -> bool:
+            latest.update(counts())
+            return latest.keys() == SITES and sum(latest.values()) > sum(first.values())
+
+        try:
+            poll("every site's queue records forwarded to the province, and more coming", grown, 120)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nfirst {first}, latest {latest}") from None
         onward_records = poll(
             "records forwarded onward", lambda: httpx.get(f"{onward}/_stats", timeout=5).json()["records"], 60
         )
         assert onward_records > 0
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tails(demo_dir)}") from None
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
