@@ -173,6 +173,8 @@ class Demo:
             with contextlib.suppress(ClusterError):  # a server left behind by a demo that was killed
                 cluster.stop("fast")
             cluster.start()
+            if self.stop.is_set():  # Ctrl-C while PostgreSQL started: stop here
+                return 0
             dsn = cluster.dsn()
             migrations.migrate(dsn)
             store = Store(dsn, node="demo", max_size=1)
@@ -196,6 +198,8 @@ class Demo:
                 )
                 bundle.write(out)
                 bundles[s.id] = out / "onestop-bridge.conf"
+            if self.stop.is_set():
+                return 0
             pbroker = ProvinceBroker(broker_dir, tls_port=tls_port, persistence=True, own_session=True)
             pbroker.start()
             self.children = self._plan(dsn, pbroker.port, broker_dir.service_password, tokens, bundles)
