@@ -203,12 +203,14 @@ class Demo:
             pbroker = ProvinceBroker(broker_dir, tls_port=tls_port, persistence=True, own_session=True)
             pbroker.start()
             self.children = self._plan(dsn, pbroker.port, broker_dir.service_password, tokens, bundles)
-            for c in self.children:
-                if self.stop.is_set():
-                    break
-                c.start()
+            province_side = [c for c in self.children if c.name not in self.node_of]
+            sites = [c for c in self.children if c.name in self.node_of]
+            self._start(province_side)
             if not self.stop.is_set():
+                # The sites once the nodes answer: their hubs' first batches then go through at once
+                # rather than after a back-off.
                 self._wait_nodes()
+                self._start(sites)
             if not self.stop.is_set():
                 self._tour(cluster, pbroker, tls_port, viewer, centre, manager)
             _supervise(self.children, self.stop)
@@ -223,6 +225,12 @@ class Demo:
                 print(f"!! {exc}", file=sys.stderr)
             print("stopped.", flush=True)
         return 0
+
+    def _start(self, children: list[Child]) -> None:
+        for c in children:
+            if self.stop.is_set():
+                return
+            c.start()
 
     def _name(self, spec: DemoSite) -> str:
         data = tomllib.loads((EXAMPLES / spec.template).read_text(encoding="utf-8"))
@@ -323,9 +331,9 @@ class Demo:
         for c in self.children:
             if c.name in self.node_of:
                 assert c.proc is not None
-                site_dir = self.root / "sites" / c.name
-                print(f"  {c.name:<11} hub {c.url}/   → {self.node_of[c.name]}   pid {c.proc.pid}, "
-                      f"log {c.log_path} (its own: {site_dir / 'var' / 'logs'})")  # fmt: skip
+                own = self.root / "sites" / c.name / "var" / "logs"
+                print(f"  centre      {c.name:<19} hub {c.url}/   → {self.node_of[c.name]}   "
+                      f"pid {c.proc.pid}, log {c.log_path} (its own: {own})")  # fmt: skip
         print(f"  logs        {self.logs}")
         print(f"  traffic     simulated citizens and clerks at {self.args.speed:g}x at every centre")
         print("  Ctrl-C stops everything.\n", flush=True)
