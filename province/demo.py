@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -126,14 +127,16 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         return 2
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     root = Path(args.dir).resolve() if args.dir else default_dir()
     try:
         return Demo(root, args, stop).run()
     except OnestopError as exc:
         print(f"onestop province demo: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 class Demo:
@@ -149,6 +152,15 @@ class Demo:
 
     def _prepare_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        # One demo per directory: a second one would run a second controller on each site's database.
+        # The lock goes with this process, however it ends.
+        self._lock = open(self.root / "demo.lock", "a+")  # noqa: SIM115 (held for the process's life)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OnestopError(
+                f"another demo runs in {self.root}: stop it first (Ctrl-C in its terminal)"
+            ) from None
         if os.geteuid() == 0:
             # The cluster's directory inside belongs to the postgres account, which must walk through.
             self.root.chmod(0o755)

@@ -86,3 +86,19 @@ def test_up_appends_a_bridge_to_its_broker_conf(site_factory: SiteFactory, tmp_p
     )
     with pytest.raises(OnestopError, match=r"--broker-conf-extra .*/no: "):
         _conf_extra(args)
+
+
+def test_a_second_demo_in_the_same_directory_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import fcntl
+
+    d = tmp_path / "d"
+    d.mkdir()
+    with open(d / "demo.lock", "a+") as held:  # the first demo's lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        args = build_parser().parse_args(["province", "demo", "--dir", str(d)])
+        assert args.run(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"another demo runs in {d}: stop it first" in err
+    assert sorted(p.name for p in d.iterdir()) == ["demo.lock"], "nothing else started or written"
