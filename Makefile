@@ -1,12 +1,18 @@
 # The two set-up commands: `make up` runs a whole site on simulated hardware, `make test` runs the suite.
+# `make up-province` runs a demo province: PostgreSQL, two province nodes and three simulated sites.
 VENV   ?= .venv
 CONFIG ?= examples/site.toml
 UPARGS ?= --traffic
 
-.PHONY: up test bootstrap bootstrap-test lint typecheck pytest bench wheels clean
+.PHONY: up up-province test bootstrap bootstrap-province bootstrap-test lint typecheck pytest bench wheels clean
 
 up: bootstrap
 	$(VENV)/bin/onestop up --config $(CONFIG) $(UPARGS)
+
+# PROVARGS: e.g. --speed 300, --dir /var/tmp/demo (docs/province.md "A demo province")
+PROVARGS ?=
+up-province: bootstrap-province
+	$(VENV)/bin/onestop province demo $(PROVARGS)
 
 test: bootstrap-test lint typecheck pytest
 
@@ -15,6 +21,9 @@ bootstrap:
 
 bootstrap-test:
 	@./scripts/bootstrap.sh --test
+
+bootstrap-province:
+	@./scripts/bootstrap.sh --province
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -423,6 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the site as if every service were open (to try it by hand outside opening hours)",
     )
+    p.add_argument(
+        "--broker-conf-extra",
+        metavar="FILE",
+        help="append FILE to the site broker's mosquitto.conf (a province bridge: docs/province.md)",
+    )
+    p.add_argument(
+        "--no-reference-backend",
+        action="store_true",
+        help="[backend] url runs already (a demo province): start no reference back end, forward there",
+    )
     p.set_defaults(run=_up)
 
     p = sub.add_parser("simulate", help="simulated citizens and clerks using the site's kiosks and counters")

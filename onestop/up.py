@@ -27,6 +27,7 @@ from onestop.broker import Broker, demo_broker_dir, free_port
 from onestop.cli import load_config
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials, secrets_dir
+from onestop.errors import OnestopError
 from onestop.monitor import Monitor, printing_marker
 from onestop.simulate import TWINS_ENV, is_twin
 from queue_controller.engine import Engine
@@ -47,20 +48,31 @@ class Child:
     out: IO[bytes] | None = field(default=None, repr=False)
     #: What it serves, when other children are told where it is (the reference back end).
     url: str = ""
+    #: Variables added to (or replacing) this process's environment for the child (a token).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    terminating: bool = field(default=False, repr=False)
 
     def start(self) -> None:
         """Start (or restart) the process, appending its output to its log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.out = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+        env = {**os.environ, **self.env} if self.env else None
         self.proc = subprocess.Popen(
-            self.argv, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         self.started = time.monotonic()
+        self.terminating = False
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting (to stop several children at once; :meth:`stop` then waits)."""
+        if self.proc is not None and self.proc.poll() is None and not self.terminating:
+            self.proc.send_signal(signal.SIGTERM)
+            self.terminating = True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout``."""
+        """SIGTERM (unless :meth:`terminate` sent it), then SIGKILL after ``timeout``."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -106,7 +118,7 @@ def run_up(args: argparse.Namespace) -> int:
     if not _port_free(host, port):
         wanted, port = port, free_port(host)
         print(f"port {wanted} is taken (another broker?); this site's broker uses {port} instead")
-    broker = demo_broker(cfg, port)
+    broker = demo_broker(cfg, port, _conf_extra(args))
     children: list[Child] = []
     monitor: Monitor | None = None
     try:
@@ -146,7 +158,7 @@ def _files_only(args: argparse.Namespace) -> int:
         cfg = with_twins(cfg)
     host = cfg.broker.host
     port = args.port or cfg.broker.port
-    broker = demo_broker(cfg, port)
+    broker = demo_broker(cfg, port, _conf_extra(args))
     broker.write_files()
     print(f"wrote the secrets ({secrets_dir(cfg)}) and the broker's files ({broker.directory})")
     print(f"start the broker: mosquitto -c {broker.conf_path}   (it listens on {host}:{port})")
@@ -155,7 +167,19 @@ def _files_only(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_broker(cfg: SiteConfig, port: int) -> Broker:
+def _conf_extra(args: argparse.Namespace) -> str:
+    """``--broker-conf-extra FILE``: text appended to the broker's ``mosquitto.conf`` (the bridge
+    section a province gives its sites: ``onestop province bridge add``, or the demo province)."""
+    path = getattr(args, "broker_conf_extra", None)
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OnestopError(f"--broker-conf-extra {path}: {exc}") from exc
+
+
+def demo_broker(cfg: SiteConfig, port: int, extra_conf: str = "") -> Broker:
     """The site's private broker as ``up`` runs it, not started: the data folder and every account's
     secret exist; the broker's files go to :func:`~onestop.broker.demo_broker_dir` (its
     ``mosquitto.conf`` names the port of the last start, which ``onestop monitor`` and
@@ -165,8 +189,9 @@ def demo_broker(cfg: SiteConfig, port: int) -> Broker:
     # Its own session, like the children: Ctrl-C reaches only this process, which stops the
     # clients first (each says offline) and the broker last.
     return Broker(
-        cfg, demo_broker_dir(cfg), host=cfg.broker.host, port=port, persistence=True, own_session=True
-    )
+        cfg, demo_broker_dir(cfg), host=cfg.broker.host, port=port, persistence=True, own_session=True,
+        extra_conf=extra_conf,
+    )  # fmt: skip
 
 
 def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[Child]:
@@ -197,7 +222,7 @@ def _plan(args: argparse.Namespace, cfg: SiteConfig, broker_port: int) -> list[C
         ),
         Child("agents", [*py, "agents", *site_args, "--sim-only"], logs / "agents.log"),
     ]
-    backend = _reference_backend(cfg, py, logs)
+    backend = None if getattr(args, "no_reference_backend", False) else _reference_backend(cfg, py, logs)
     if backend is not None:
         children.insert(1, backend)  # before the hub, which forwards to it
         if backend.url != cfg.backend.url:  # type: ignore[union-attr]
@@ -256,6 +281,8 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
             base = urlsplit(c.url)._replace(path="", query="", fragment="").geturl()
             print(f"  back end    {c.url}   (reference: {base}/_stats   {base}/_records   {base}/_lookups)")
             _print_samples(cfg)
+    if getattr(args, "no_reference_backend", False) and cfg.backend is not None:
+        print(f"  back end    {cfg.backend.url}   (runs already: no reference back end started here)")
     watch = f"onestop monitor --config {args.config}"  # it finds this broker (demo_broker_address)
     if not args.quiet:  # the events print below, through the site's one `monitor` connection
         watch += "   (after `up --quiet`: one monitor at a time)"

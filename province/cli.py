@@ -77,12 +77,30 @@ def register(sub: Any) -> None:
     q.add_argument("--site", default=None, help="for --role centre: the centre's site id")
     q.set_defaults(run=_token)
 
+    q = psub.add_parser(
+        "demo", help="a demo province on this machine: PostgreSQL, two nodes, three simulated sites"
+    )
+    q.add_argument(
+        "--dir", default=None,
+        help="where its data and logs go (default ./var-province, or /var/tmp/onestop-province-demo "
+        "when the postgres account cannot reach it)",
+    )  # fmt: skip
+    q.add_argument("--sites", type=int, default=3, choices=[1, 2, 3], help="how many centres (default 3)")
+    q.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    q.set_defaults(run=_demo)
+
     q = psub.add_parser("site", help="register a site, or give it a new token (printed once)")
     dsn_arg(q)
     q.add_argument("action", choices=["add", "list"])
     q.add_argument("--id", dest="site_id", help="the site's id, as in its site.toml")
     q.add_argument("--name", default=None, help="the centre's name")
     q.set_defaults(run=_site)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from province.demo import run_demo
+
+    return run_demo(args)
 
 
 def _dsn(args: argparse.Namespace) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare this machine for onestop: system packages (apt) and the project's virtual environment.
-# Safe to run again: it installs only what is missing. Used by `make up` and `make test`.
+# Safe to run again: it installs only what is missing. Used by `make up`, `make up-province` and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ if [ "${1:-}" = "--test" ]; then
     # from source against the kernel headers; PyPI has no wheel of it
     APT_PACKAGES+=(chromium xvfb xauth systemd faketime postgresql gcc python3-dev linux-libc-dev)
     EXTRAS=".[dev]"
+elif [ "${1:-}" = "--province" ]; then
+    # `make up-province`: the demo province runs a private PostgreSQL cluster (initdb, as `make test` does)
+    APT_PACKAGES+=(postgresql)
 fi
 
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
