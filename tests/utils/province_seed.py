@@ -99,7 +99,7 @@ def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, month
         if idx % 23 == 7:
             devices["board-1"] = {"status": {"online": False}}
         link, since = "up", now - timedelta(hours=3)
-        if idx % 31 == 9:
+        if idx % 31 == 4:
             link, since = "down", now.replace(hour=9, minute=12, second=0, microsecond=0)
             if since > now:
                 since -= timedelta(days=1)
