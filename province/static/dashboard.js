@@ -11,11 +11,12 @@
   var GOOD = "#1f9d55", BAD = "#c62828", BLUE = "#1d4f91", GREY = "#8a94a6";
   var data = null, trend = null, detail = null, timer = null, trendAt = 0, you = null;
 
-  function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1).replace(".", ",") + " %"; }
-  function mins(s) { return s === null || s === undefined ? "—" : (s / 60).toFixed(1).replace(".", ",") + " phút"; }
-  function one(x) { return Math.round(x * 10) / 10; }
-  function state(ok) { return ok === true ? "ok" : ok === false ? "bad" : ""; }
-  function monthLabel(ym) { return ym.slice(5) + "/" + ym.slice(2, 4); }
+  function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1).replace(".", ",") + "\u00a0%"; }
+  function mins(s) { return s === null || s === undefined ? "—" : (s / 60).toFixed(1).replace(".", ",") + "\u00a0phút"; }
+  /* A chart's label of a centre: "Bộ phận Một cửa" is every commune's, so it is left out there. */
+  function short(name) { return name.replace(/^Bộ phận (Một|một) cửa /, ""); }
+    function state(ok) { return ok === true ? "ok" : ok === false ? "bad" : ""; }
+  function monthLabel(ym) { return "Tháng " + ym.slice(5) + "/" + ym.slice(0, 4); }
 
   function kpi(label, en, value, st, note) {
     var box = el("div", "kpi" + (st ? " " + st : ""));
@@ -68,7 +69,7 @@
 
   function renderCharts(d) {
     var waits = worst(d.centres, "mean_wait_s", function (a, b) { return b - a; }).map(function (c) {
-      return { label: c.name, value: c.mean_wait_s / 60, text: mins(c.mean_wait_s),
+      return { label: short(c.name), value: c.mean_wait_s / 60, text: mins(c.mean_wait_s),
                color: c.wait_ok ? GOOD : BAD };
     });
     var maxWait = Math.max(d.targets.wait_s / 60 * 2, waits.length ? waits[0].value : 0);
@@ -76,7 +77,7 @@
                                     targetLabel: "15 phút", title: "Chờ trung bình lâu nhất hôm nay",
                                     empty: "Chưa có lượt chờ hôm nay · No waits yet today" });
     var sats = worst(d.centres, "satisfaction_quarter", function (a, b) { return a - b; }).map(function (c) {
-      return { label: c.name, value: 100 * c.satisfaction_quarter,
+      return { label: short(c.name), value: 100 * c.satisfaction_quarter,
                text: pct(c.satisfaction_quarter) + " (" + c.ratings_quarter + ")",
                color: c.satisfaction_ok ? GOOD : BAD };
     });
@@ -86,18 +87,24 @@
                                    empty: "Chưa có đánh giá trong quý · No ratings yet" });
   }
 
+  /* Months as bar lists with the target drawn: satisfaction lives between 85 and 100 %, where upright
+     bars from 0 would all look alike. */
   function trendCharts(months, targets, waitBox, satBox) {
-    var labels = months.map(function (m) { return monthLabel(m.month); });
-    Charts.bars($(waitBox), {
-      labels: labels, values: months.map(function (m) { return m.mean_wait_s === null ? 0 : one(m.mean_wait_s / 60); }),
-      color: function (i) { var m = months[i]; return m.wait_ok === false ? BAD : m.wait_ok ? GOOD : GREY; },
-      title: "Chờ trung bình theo tháng (phút)", height: 220
+    var waits = months.map(function (m) {
+      return { label: monthLabel(m.month), value: m.mean_wait_s === null ? 0 : m.mean_wait_s / 60,
+               text: m.mean_wait_s === null ? "—" : mins(m.mean_wait_s),
+               color: m.wait_ok === false ? BAD : m.wait_ok ? GOOD : GREY };
     });
-    Charts.bars($(satBox), {
-      labels: labels, values: months.map(function (m) { return m.satisfaction === null ? 0 : one(100 * m.satisfaction); }),
-      color: function (i) { var m = months[i]; return m.satisfaction_ok === false ? BAD : m.satisfaction_ok ? GOOD : GREY; },
-      title: "Tỷ lệ hài lòng theo tháng (%)", height: 220
+    var top = Math.max(2 * targets.wait_s / 60, Math.max.apply(null, waits.map(function (w) { return w.value; })));
+    Charts.hbars($(waitBox), { rows: waits, max: Math.ceil(top / 5) * 5, target: targets.wait_s / 60,
+                               targetLabel: "15 phút", title: "Chờ trung bình theo tháng" });
+    var sats = months.map(function (m) {
+      return { label: monthLabel(m.month), value: m.satisfaction === null ? 0 : 100 * m.satisfaction,
+               text: pct(m.satisfaction) + (m.ratings ? " (" + m.ratings + ")" : ""),
+               color: m.satisfaction_ok === false ? BAD : m.satisfaction_ok ? GOOD : GREY };
     });
+    Charts.hbars($(satBox), { rows: sats, max: 100, target: 100 * targets.satisfaction, targetLabel: "95 %",
+                              title: "Tỷ lệ hài lòng theo tháng" });
   }
 
   /* -- the centres' table: search, filter, sort ---------------------------------------------------- */
@@ -231,9 +238,11 @@
   }
 
   function drawDetail(d) {
+    var narrow = $("chart-d-services").clientWidth < 640; /* a phone: the mean wait is in the printable page */
     var svc = d.services.map(function (s) {
       return { label: s.name, value: s.waiting,
-               text: s.waiting + " chờ · " + s.tickets + " phiếu" + (s.mean_wait_s === null ? "" : " · " + mins(s.mean_wait_s)),
+               text: s.waiting + " chờ · " + s.tickets + " phiếu" +
+                     (s.mean_wait_s === null || narrow ? "" : " · " + mins(s.mean_wait_s)),
                color: s.wait_ok === false ? BAD : BLUE };
     });
     Charts.hbars($("chart-d-services"), { rows: svc, title: "Theo lĩnh vực hôm nay", empty: "Chưa có số liệu · No data" });
@@ -369,7 +378,11 @@
       var box = centreInHash() ? $("chart-d-services") : $("chart-wait"), w = box.clientWidth;
       if (w === drawnW) return;
       drawnW = w;
-      if (centreInHash()) { if (detail) drawDetail(detail); } else if (data) { renderCharts(data); }
+      if (centreInHash()) { if (detail) drawDetail(detail); }
+      else if (data) {
+        renderCharts(data);
+        if (trend) trendCharts(trend.months, data.targets, "chart-trend-wait", "chart-trend-sat");
+      }
     });
   });
 

@@ -33,10 +33,15 @@ SERVICES = [
     ("laodong", "Lao động - Thương binh và Xã hội"),
     ("xaydung", "Xây dựng, Giao thông vận tải và Quy hoạch kiến trúc"),
 ]  # fmt: skip
-OFFICER_NAMES = [
-    "Nguyễn Thị Lan", "Trần Văn Hùng", "Lê Thị Thu Hà", "Phạm Minh Tuấn", "Hoàng Thị Mai", "Vũ Đức Anh",
-    "Đặng Thị Hồng", "Bùi Văn Nam", "Đỗ Thị Ngọc", "Hồ Quang Vinh", "Ngô Thị Hạnh", "Dương Văn Long",
-]
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý", "Giàng"]
+MIDDLE = ["Thị", "Văn", "Minh", "Đức", "Thu", "Quang"]
+GIVEN = ["Lan", "Hùng", "Hà", "Tuấn", "Mai", "Anh", "Hồng", "Nam", "Ngọc", "Vinh", "Hạnh", "Long", "Thảo",
+         "Dũng", "Hương", "Sơn", "Trang", "Khánh", "Linh", "Phúc"]
+
+
+def officer_name(i: int) -> str:
+    """A distinct name for each of the first 280 people."""
+    return f"{FAMILY[(i // 20) % len(FAMILY)]} {MIDDLE[i % len(MIDDLE)]} {GIVEN[i % len(GIVEN)]}"
 
 
 def centre_ids(n: int) -> list[tuple[str, str]]:
@@ -59,6 +64,7 @@ def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, month
     q_rows: list[tuple[Any, ...]] = []
     r_rows: list[tuple[Any, ...]] = []
     officers: list[tuple[str, str, str, str]] = []
+    people = 0
     live: list[tuple[Any, ...]] = []
     now = datetime.now(reports.VN)
     down: list[str] = []
@@ -67,8 +73,9 @@ def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, month
         quality = rng.uniform(0.86, 0.995)  # this centre's share satisfied
         slow = rng.uniform(0.5, 1.6)  # this centre's waits, relative
         staff = [f"cb{idx:03d}{k}" for k in range(4 if big else 2)]
-        for k, o in enumerate(staff):
-            officers.append((sid, o, o, OFFICER_NAMES[(idx * 2 + k) % len(OFFICER_NAMES)] + (f" ({idx})" if idx > 5 else "")))
+        for o in staff:
+            officers.append((sid, o, o, officer_name(people)))
+            people += 1
         days = [figures.add_months(first, m) for m in range(months)] + [day]
         for d in days:
             scale = 30 if d != day else 1
