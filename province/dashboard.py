@@ -97,17 +97,22 @@ class Sessions:
                 with self.store.pool.connection() as conn:
                     conn.execute(
                         """INSERT INTO province_secrets (name, value) VALUES ('session_key',
-                           decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))
+                           decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''),
+                                  'hex'))
                            ON CONFLICT (name) DO NOTHING"""
                     )
-                    row = conn.execute("SELECT value FROM province_secrets WHERE name = 'session_key'").fetchone()
+                    row = conn.execute(
+                        "SELECT value FROM province_secrets WHERE name = 'session_key'"
+                    ).fetchone()
                 assert row is not None
                 self._key = bytes(row[0])
             return self._key
 
     def _mac(self, name: str, expiry: int, sha256: str) -> str:
         msg = f"province-session\x00{name}\x00{expiry}\x00{sha256}".encode()
-        return base64.urlsafe_b64encode(hmac.new(self.key(), msg, hashlib.sha256).digest()).rstrip(b"=").decode()
+        return (
+            base64.urlsafe_b64encode(hmac.new(self.key(), msg, hashlib.sha256).digest()).rstrip(b"=").decode()
+        )
 
     def issue(self, name: str, sha256: str) -> str:
         expiry = int(self.clock()) + SESSION_S
@@ -173,8 +178,9 @@ RANK_COLUMNS: Columns = (
     ("ratings", "Số đánh giá"), ("satisfaction", "Tỷ lệ hài lòng"),
 )  # fmt: skip
 SERVICE_COLUMNS: Columns = (
-    ("service", "Mã lĩnh vực"), ("name", "Lĩnh vực"), ("waiting", "Đang chờ"), ("tickets", "Số phiếu hôm nay"),
-    ("served", "Đã phục vụ"), ("mean_wait_min", "Chờ trung bình (phút)"), ("within_15", "Tỷ lệ chờ ≤ 15 phút"),
+    ("service", "Mã lĩnh vực"), ("name", "Lĩnh vực"), ("waiting", "Đang chờ"),
+    ("tickets", "Số phiếu hôm nay"), ("served", "Đã phục vụ"), ("mean_wait_min", "Chờ trung bình (phút)"),
+    ("within_15", "Tỷ lệ chờ ≤ 15 phút"),
     ("ratings", "Số đánh giá"), ("satisfaction", "Tỷ lệ hài lòng"),
 )  # fmt: skip
 TREND_COLUMNS: Columns = (
@@ -195,7 +201,9 @@ def _with_minutes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             r["alerts"] = "; ".join(f"{a['device']}: {a['alert']}" for a in r["device_alerts"])
         rows_link = r.get("link")
         if rows_link is not None:
-            r["link"] = {"up": "trực tuyến", "down": "mất kết nối", "unknown": "chưa rõ"}.get(rows_link, rows_link)
+            r["link"] = {"up": "trực tuyến", "down": "mất kết nối", "unknown": "chưa rõ"}.get(
+                rows_link, rows_link
+            )
         out.append(r)
     return out
 
@@ -319,7 +327,9 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
         except UNAVAILABLE:
             return _error(503, "database unreachable, retry later", **{"Retry-After": "5"})
         if person is None:
-            return _error(401, "sign in: a bearer token or a session cookie", **{"WWW-Authenticate": "Bearer"})
+            return _error(
+                401, "sign in: a bearer token or a session cookie", **{"WWW-Authenticate": "Bearer"}
+            )
         return person
 
     async def answer(request: Request, build: Callable[[Who, str], Any]) -> Response:
@@ -386,7 +396,8 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
             if fmt == "csv":
                 return csv_response(d["centres"], CENTRE_COLUMNS, f"onestop-trung-tam-{d['day']}.csv")
             if fmt == "html":
-                return printable("Tình hình các trung tâm phục vụ hành chính công", f"Ngày {_vn_day(d['day'])}",
+                title = "Tình hình các trung tâm phục vụ hành chính công"
+                return printable(title, f"Ngày {_vn_day(d['day'])}",
                                  [("", table_html(d["centres"], CENTRE_COLUMNS[1:]))],
                                  f"Hài lòng tính từ đầu quý {d['quarter'].replace('-', ' ')}.")  # fmt: skip
             return d
@@ -409,7 +420,8 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
                     f"Tình hình {lv['name']}", f"Ngày {_vn_day(d['day'])}",
                     [("Theo lĩnh vực hôm nay", table_html(d["services"], SERVICE_COLUMNS[1:])),
                      ("Theo tháng", table_html(d["months"], TREND_COLUMNS, numbered=False)),
-                     (f"Cán bộ, {_quarter_vi(d['quarter'])}", table_html(d["officers"], OFFICER_COLUMNS[1:]))],
+                     (f"Cán bộ, {_quarter_vi(d['quarter'])}",
+                      table_html(d["officers"], OFFICER_COLUMNS[1:]))],
                 )  # fmt: skip
             return d
 
@@ -439,9 +451,10 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
             if fmt == "html":
                 shown = [{**r, "centres": r["centre_names"]} for r in rows]
                 return printable(
-                    "Báo cáo kết quả đánh giá mức độ hài lòng đối với cán bộ, công chức tiếp nhận và trả kết quả",
-                    f"{_quarter_vi(period)} · theo Thông tư 01/2018/TT-VPCP · toàn tỉnh"
-                    if p.only is None else f"{_quarter_vi(period)} · theo Thông tư 01/2018/TT-VPCP · {names.get(p.only, p.only)}",
+                    "Báo cáo kết quả đánh giá mức độ hài lòng đối với cán bộ, công chức "
+                    "tiếp nhận và trả kết quả",
+                    f"{_quarter_vi(period)} · theo Thông tư 01/2018/TT-VPCP · "
+                    + ("toàn tỉnh" if p.only is None else names.get(p.only, p.only)),
                     [("", table_html(shown, OFFICER_COLUMNS[1:]))],
                     "Mỗi cán bộ một dòng, kể cả khi làm việc ở nhiều trung tâm trong quý. "
                     "Tỷ lệ hài lòng = số đánh giá hài lòng và rất hài lòng / tổng số đánh giá.",
@@ -456,11 +469,14 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
             first, last = _month_range(request)
             d = figures.trends(store, first, last, p.only)
             if fmt == "csv":
-                return csv_response(d["centres"], MONTH_COLUMNS, f"onestop-theo-thang-{d['from']}-{d['to']}.csv")
+                return csv_response(
+                    d["centres"], MONTH_COLUMNS, f"onestop-theo-thang-{d['from']}-{d['to']}.csv"
+                )
             if fmt == "html":
                 return printable(
                     "Số liệu theo tháng", f"Từ tháng {_vn_month(d['from'])} đến tháng {_vn_month(d['to'])}",
-                    [("Toàn tỉnh" if p.only is None else "Trung tâm", table_html(d["months"], TREND_COLUMNS, False)),
+                    [("Toàn tỉnh" if p.only is None else "Trung tâm",
+                      table_html(d["months"], TREND_COLUMNS, False)),
                      ("Theo trung tâm", table_html(d["centres"], MONTH_COLUMNS, False))],
                 )  # fmt: skip
             return d
@@ -476,7 +492,8 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
                 return csv_response(d["centres"], RANK_COLUMNS, f"onestop-xep-hang-{d['from']}-{d['to']}.csv")
             if fmt == "html":
                 return printable(
-                    "Xếp hạng các trung tâm", f"Từ tháng {_vn_month(d['from'])} đến tháng {_vn_month(d['to'])}",
+                    "Xếp hạng các trung tâm",
+                    f"Từ tháng {_vn_month(d['from'])} đến tháng {_vn_month(d['to'])}",
                     [("", table_html(d["centres"], RANK_COLUMNS, numbered=False))],
                     "Xếp theo tỷ lệ hài lòng (cao trước), rồi thời gian chờ trung bình (ngắn trước).",
                 )  # fmt: skip

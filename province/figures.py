@@ -100,7 +100,9 @@ def aggregate(
     return out
 
 
-def flags(row: dict[str, Any], wait_key: str = "mean_wait_s", sat_key: str = "satisfaction") -> dict[str, Any]:
+def flags(
+    row: dict[str, Any], wait_key: str = "mean_wait_s", sat_key: str = "satisfaction"
+) -> dict[str, Any]:
     """Whether a row meets the targets (None: no figure yet)."""
     wait, sat = row.get(wait_key), row.get(sat_key)
     return {
@@ -198,7 +200,8 @@ def centre(store: Store, site: str, day: date, months: int = 12) -> dict[str, An
     services = []
     for sid in sorted(set(per_service) | set(live_services)):
         s = per_service.get(sid) or {}
-        ls = live_services.get(sid) if isinstance(live_services.get(sid), dict) else {}
+        found = live_services.get(sid)
+        ls: dict[str, Any] = found if isinstance(found, dict) else {}
         row = {
             "service": sid,
             "name": names.get(sid, sid),

@@ -164,7 +164,7 @@
       name.appendChild(a);
       tr.appendChild(name);
       var lt = linkText(c);
-      cell(tr, "Kết nối", lt.text, "link " + lt.cls);
+      cell(tr, "Kết nối", lt.text, "linkst " + lt.cls);
       cell(tr, "Đang chờ", String(c.waiting), "n");
       cell(tr, "Quầy mở", c.counters_open + "/" + c.counters, "n");
       cell(tr, "Phiếu hôm nay", String(c.tickets_today), "n");
@@ -205,7 +205,7 @@
     $("d-name").textContent = lv.name;
     var link = $("d-link");
     link.textContent = "";
-    link.appendChild(el("span", "link " + lt.cls, lt.text));
+    link.appendChild(el("span", "linkst " + lt.cls, lt.text));
     if (lv.last_seen) link.appendChild(el("span", "seen", " · liên lạc lần cuối " + clock.timeText(new Date(lv.last_seen), false)));
     var box = $("d-kpis");
     box.textContent = "";
@@ -358,6 +358,7 @@
     $("signin").hidden = true;
     $("who").textContent = w.name + " · " + roleText(w.role);
     if (w.province) $("province").textContent = w.province;
+    $("back").hidden = w.role === "centre"; /* a centre manager has no province view to go back to */
     if (w.role === "centre" && !centreInHash()) window.location.hash = "centre=" + encodeURIComponent(w.site);
     showView();
     load();

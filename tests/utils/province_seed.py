@@ -20,23 +20,93 @@ from province import figures, reports
 
 PROVINCIAL = ("hg-tthc", "Trung tâm Phục vụ hành chính công tỉnh Hà Giang")
 PLACES = [
-    "xã Phương Thiện", "xã Phương Độ", "xã Ngọc Đường", "phường Quang Trung", "phường Nguyễn Trãi",
-    "phường Trần Phú", "phường Minh Khai", "xã Đạo Đức", "xã Thuận Hòa", "xã Tùng Bá", "xã Minh Tân",
-    "xã Thanh Thủy", "xã Phú Linh", "xã Kim Thạch", "xã Tân Quang", "xã Đồng Văn", "xã Lũng Cú",
-    "xã Sà Phìn", "xã Phố Bảng", "xã Mèo Vạc", "xã Pải Lủng", "xã Khâu Vai", "xã Yên Minh",
-    "xã Mậu Duệ", "xã Du Già", "xã Quản Bạ", "xã Tam Sơn", "xã Cán Tỷ", "xã Bắc Mê", "xã Yên Phú",
-    "xã Hoàng Su Phì", "xã Thông Nguyên", "xã Xín Mần", "xã Cốc Pài", "xã Bắc Quang", "xã Việt Quang",
-    "xã Hùng An", "xã Quang Bình", "xã Yên Bình", "xã Vị Xuyên", "xã Việt Lâm", "xã Bạch Ngọc",
+    "xã Phương Thiện",
+    "xã Phương Độ",
+    "xã Ngọc Đường",
+    "phường Quang Trung",
+    "phường Nguyễn Trãi",
+    "phường Trần Phú",
+    "phường Minh Khai",
+    "xã Đạo Đức",
+    "xã Thuận Hòa",
+    "xã Tùng Bá",
+    "xã Minh Tân",
+    "xã Thanh Thủy",
+    "xã Phú Linh",
+    "xã Kim Thạch",
+    "xã Tân Quang",
+    "xã Đồng Văn",
+    "xã Lũng Cú",
+    "xã Sà Phìn",
+    "xã Phố Bảng",
+    "xã Mèo Vạc",
+    "xã Pải Lủng",
+    "xã Khâu Vai",
+    "xã Yên Minh",
+    "xã Mậu Duệ",
+    "xã Du Già",
+    "xã Quản Bạ",
+    "xã Tam Sơn",
+    "xã Cán Tỷ",
+    "xã Bắc Mê",
+    "xã Yên Phú",
+    "xã Hoàng Su Phì",
+    "xã Thông Nguyên",
+    "xã Xín Mần",
+    "xã Cốc Pài",
+    "xã Bắc Quang",
+    "xã Việt Quang",
+    "xã Hùng An",
+    "xã Quang Bình",
+    "xã Yên Bình",
+    "xã Vị Xuyên",
+    "xã Việt Lâm",
+    "xã Bạch Ngọc",
 ]
 SERVICES = [
     ("tuphap", "Tư pháp - Hộ tịch"), ("datdai", "Đất đai"), ("dkkd", "Đăng ký kinh doanh"),
     ("laodong", "Lao động - Thương binh và Xã hội"),
     ("xaydung", "Xây dựng, Giao thông vận tải và Quy hoạch kiến trúc"),
 ]  # fmt: skip
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý", "Giàng"]
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Vũ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Giàng",
+]
 MIDDLE = ["Thị", "Văn", "Minh", "Đức", "Thu", "Quang"]
-GIVEN = ["Lan", "Hùng", "Hà", "Tuấn", "Mai", "Anh", "Hồng", "Nam", "Ngọc", "Vinh", "Hạnh", "Long", "Thảo",
-         "Dũng", "Hương", "Sơn", "Trang", "Khánh", "Linh", "Phúc"]
+GIVEN = [
+    "Lan",
+    "Hùng",
+    "Hà",
+    "Tuấn",
+    "Mai",
+    "Anh",
+    "Hồng",
+    "Nam",
+    "Ngọc",
+    "Vinh",
+    "Hạnh",
+    "Long",
+    "Thảo",
+    "Dũng",
+    "Hương",
+    "Sơn",
+    "Trang",
+    "Khánh",
+    "Linh",
+    "Phúc",
+]
 
 
 def officer_name(i: int) -> str:
@@ -56,7 +126,9 @@ def centre_ids(n: int) -> list[tuple[str, str]]:
     return out[:n]
 
 
-def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, months: int = 12) -> dict[str, Any]:
+def seed(
+    dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, months: int = 12
+) -> dict[str, Any]:
     """Write the province; returns what was written (sites, officers who moved, centres down)."""
     rng = random.Random(seed_value)
     sites = centre_ids(centres)
@@ -85,7 +157,9 @@ def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, month
                 mean = 60 * rng.uniform(5, 16) * slow
                 within = int(n * max(0.0, min(1.0, 1.25 - mean / 1200)))
                 done = n - n // 12
-                q_rows.append((sid, d, svc, officer, n, done, n // 12, 0, n, mean * n, within, done, 420.0 * done))
+                q_rows.append(
+                    (sid, d, svc, officer, n, done, n // 12, 0, n, mean * n, within, done, 420.0 * done)
+                )
                 rated = max(1, n // 2)
                 sat = min(rated, int(rated * rng.uniform(quality - 0.03, quality + 0.03) + 0.5))
                 very = int(sat * 0.7)
@@ -111,7 +185,8 @@ def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, month
             if since > now:
                 since -= timedelta(days=1)
             down.append(sid)
-        live.append((sid, Jsonb({"counters": counters, "services": services, "board": None, "devices": devices}),
+        doc = {"counters": counters, "services": services, "board": None, "devices": devices}
+        live.append((sid, Jsonb(doc),
                      link, since, since if link == "down" else now))  # fmt: skip
     # Officers who moved: the second officer of centres 2..4 is the same person as one of centre 1.
     moved = []
@@ -137,6 +212,7 @@ def seed(dsn: str, day: date, centres: int = 100, *, seed_value: int = 14, month
                 officers,
             )
             cur.executemany(
-                "INSERT INTO site_live (site, state, link, link_since, last_seen) VALUES (%s,%s,%s,%s,%s)", live
+                "INSERT INTO site_live (site, state, link, link_since, last_seen) VALUES (%s,%s,%s,%s,%s)",
+                live,
             )
     return {"sites": sites, "moved": moved, "down": down}
