@@ -354,8 +354,14 @@ def add_dashboard(app: FastAPI, store: Store) -> None:
     # The session.
     @app.post(f"{PREFIX}/session")
     async def sign_in(request: Request) -> Response:
+        raw, size = [], 0
+        async for chunk in request.stream():  # a sign-in is a few hundred bytes: read no more than 4 kB
+            size += len(chunk)
+            if size > 4096:
+                return _error(413, "a sign-in is at most 4096 bytes")
+            raw.append(chunk)
         try:
-            body = SignIn.model_validate_json(await request.body())
+            body = SignIn.model_validate_json(b"".join(raw))
         except ValidationError:
             return _error(400, 'expected {"token": "..."}')
         token = body.token.strip()

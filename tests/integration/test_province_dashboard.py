@@ -207,6 +207,8 @@ def test_the_session_cookie_is_signed_and_ends_with_its_token(small: Province) -
     url = p.node.url
     assert httpx.post(url + "/api/v1/session", json={"token": "wrong-token-0123456789"}).status_code == 401
     assert httpx.post(url + "/api/v1/session", content=b"{not json").status_code == 400
+    huge = b'{"token": "' + b"x" * 100_000 + b'"}'
+    assert httpx.post(url + "/api/v1/session", content=huge).status_code == 413
     r = httpx.post(url + "/api/v1/session", json={"token": p.tokens["centre"]})
     assert r.status_code == 200 and r.json() == {
         "name": "truong-bp-phuong-do",
