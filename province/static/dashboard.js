@@ -7,7 +7,8 @@
 (function () {
   var O = Onestop, $ = O.$, el = O.el;
   var clock = new O.Clock();
-  var REFRESH_MS = 30000, TREND_MS = 300000;
+  var every = /[?&]refresh=(\d+)/.exec(window.location.search); /* seconds; a wall screen may want less */
+  var REFRESH_MS = every ? Math.max(2, +every[1]) * 1000 : 30000, TREND_MS = 300000;
   var GOOD = "#1f9d55", BAD = "#c62828", BLUE = "#1d4f91", GREY = "#8a94a6";
   var data = null, trend = null, detail = null, timer = null, trendAt = 0, you = null;
 

@@ -11,6 +11,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -299,8 +300,8 @@ def _out(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _sign_in(page: Page, token: str) -> None:
-    page.goto("/dashboard")
+def _sign_in(page: Page, token: str, path: str = "/dashboard") -> None:
+    page.goto(path)
     expect(page.locator("#signin")).to_be_visible()
     page.locator("#token").fill(token)
     page.locator("#signin-form button").click()
@@ -450,7 +451,7 @@ def test_a_centre_manager_sees_only_their_centre(hundred: Province, browser: Bro
     ctx = _context(browser, p, 1366, 768)
     try:
         page = ctx.new_page()
-        _sign_in(page, p.tokens["centre"])
+        _sign_in(page, p.tokens["centre"], "/dashboard?refresh=2")
         expect(page.locator("#detail")).to_be_visible()
         expect(page.locator("#d-name")).to_have_text("Bộ phận Một cửa xã Phương Độ")
         expect(page.locator("#back")).to_be_hidden()
@@ -460,5 +461,13 @@ def test_a_centre_manager_sees_only_their_centre(hundred: Province, browser: Bro
         expect(page.locator("#d-name")).to_have_text("Bộ phận Một cửa xã Phương Độ")
         assert _layout(page, "#detail") == []
         page.screenshot(path=str(_out(tmp_path) / "centre-manager-1366.png"), full_page=True)
+        # It refreshes by itself: the centre's link goes down, the page says so.
+        expect(page.locator("#d-link")).to_contain_text("Trực tuyến")
+        with psycopg.connect(p.dsn, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE site_live SET link = 'down', link_since = %s WHERE site = 'hg-002'",
+                (datetime.now(reports.VN).replace(hour=10, minute=47, second=0),),
+            )
+        expect(page.locator("#d-link")).to_contain_text("Mất kết nối từ 10:47")
     finally:
         ctx.close()
