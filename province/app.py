@@ -165,6 +165,11 @@ def create_app(store: Store) -> FastAPI:
             return _error(503, "database unreachable, retry later", **{"Retry-After": "5"})
         return JSONResponse({"centres": centres})
 
+    # The province dashboard: its API (JSON, CSV, printable pages), sign-in session and page.
+    from province.dashboard import add_dashboard
+
+    add_dashboard(app, store)
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         body: dict[str, Any] = {"node": store.node}
