@@ -109,6 +109,21 @@ WHERE rated_at >= %(first)s::date AT TIME ZONE 'Asia/Ho_Chi_Minh'
   AND rated_at < (%(last)s::date + 1) AT TIME ZONE 'Asia/Ho_Chi_Minh'
 GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT DO NOTHING;
+INSERT INTO month_queue
+SELECT site, date_trunc('month', day)::date, sum(n), sum(done), sum(skipped), sum(expired), sum(wait_n),
+       sum(wait_sum_s), sum(within_15), sum(service_n), sum(service_sum_s)
+FROM day_queue WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
+ON CONFLICT (site, month) DO UPDATE SET n = month_queue.n + EXCLUDED.n,
+    done = month_queue.done + EXCLUDED.done, skipped = month_queue.skipped + EXCLUDED.skipped, expired = month_queue.expired + EXCLUDED.expired,
+    wait_n = month_queue.wait_n + EXCLUDED.wait_n, wait_sum_s = month_queue.wait_sum_s + EXCLUDED.wait_sum_s,
+    within_15 = month_queue.within_15 + EXCLUDED.within_15,
+    service_n = month_queue.service_n + EXCLUDED.service_n,
+    service_sum_s = month_queue.service_sum_s + EXCLUDED.service_sum_s;
+INSERT INTO month_ratings
+SELECT site, date_trunc('month', day)::date, score, sum(n), sum(satisfied)
+FROM day_ratings WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2, 3
+ON CONFLICT (site, month, score) DO UPDATE SET n = month_ratings.n + EXCLUDED.n,
+    satisfied = month_ratings.satisfied + EXCLUDED.satisfied;
 """
 
 
