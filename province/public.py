@@ -163,7 +163,7 @@ def add_public_routes(
         kind = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}[name.rsplit(".", 1)[1]]
         return FileResponse(STATIC / name, media_type=kind, headers=HEADERS)
 
-    @app.get("/t/{token}", include_in_schema=False)
+    @app.get("/t/{token:path}", include_in_schema=False)
     async def page(token: str, request: Request) -> Response:
         """The status page; a friendly 404 page for an unknown or expired link."""
         if slow := limited(reads, request, page=True):
