@@ -266,7 +266,7 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
             # A dump of the province's tables holds no phone number; the node never logged one.
             with psycopg.connect(pg_dsn, autocommit=True) as conn:
                 for table in ("public_tickets", "push_subscriptions", "phone_subscriptions"):
-                    rows = conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+                    rows = conn.execute(f"SELECT * FROM {table}").fetchall()
                     assert PHONE_DIGITS not in repr(rows), table
             # Unknown links are rate-limited per address (20 at once, then 1 per 20 s).
             codes = [httpx.get(f"{node.url}/api/v1/public/tickets/{'Q' * 21}{i % 10}", timeout=10).status_code
