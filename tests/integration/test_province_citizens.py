@@ -4,6 +4,7 @@ fake SMS gateway (real HTTP servers that record what they get), and Chromium for
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -25,6 +26,7 @@ from province.bridge import ProvinceBroker, ProvinceBrokerDir
 from province.store import Store
 from queue_controller.service import Controller
 from tests.integration.conftest import DeviceFactory
+from tests.utils.mqtt import connect
 from tests.utils.postgres import pg_cluster, pg_dsn  # noqa: F401  # fixtures
 from tests.utils.province import ProvinceNode
 from tests.utils.push import Browser, Recorder, check_vapid
@@ -275,3 +277,115 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
         text = log_path.read_text(encoding="utf-8", errors="replace")
         assert PHONE_DIGITS not in text, "a phone number never goes to the log"
         assert re.search(r"near push sent", text) and "near sms sent" in text
+
+
+def _issued(seq: int, number: str, token: str, **ticket: Any) -> dict[str, Any]:
+    t = {"id": f"20261204-{number}", "number": number, "service": "tuphap", "priority": False,
+         "status": "waiting", "issued_at": "2026-12-04T08:00:00+07:00", "called_at": None,
+         "counter": None, "token": token, **ticket}  # fmt: skip
+    return {"seq": seq, "type": "ticket.issued", "ts": "2026-12-04T08:00:00+07:00", "data": {"ticket": t}}
+
+
+def _called(seq: int, number: str) -> dict[str, Any]:
+    t = {"id": f"20261204-{number}", "number": number, "service": "tuphap", "priority": False,
+         "status": "called", "issued_at": "2026-12-04T08:00:00+07:00",
+         "called_at": "2026-12-04T08:10:00+07:00", "counter": "2"}  # fmt: skip
+    return {"seq": seq, "type": "ticket.called", "ts": "2026-12-04T08:10:00+07:00",
+            "data": {"ticket": t, "recall": False}}  # fmt: skip
+
+
+def test_garbage_is_dropped_a_gone_subscription_is_forgotten_and_a_new_leader_carries_on(
+    province_dir: ProvinceBrokerDir,
+    province_broker: ProvinceBroker,
+    pg_dsn: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    site_id = "xa-a"
+    migrations.migrate(pg_dsn)
+    store = Store(pg_dsn, max_size=1)
+    store.open()
+    store.add_site(site_id, "UBND xã A")
+    store.close()
+    account = bridge.add_site(province_dir, site_id, "127.0.0.1", 8883)
+    province_broker.reload_files()
+    site = connect(province_broker.host, province_broker.port, site_id, account.password)
+    events = f"onestop/v1/{site_id}/events"
+    t1, t2, t3 = "T1" + "a" * 20, "T2" + "b" * 20, "T3" + "c" * 20
+    with Recorder(status={"/push/gone": 410}) as push:
+        extra = ["--live-broker", f"127.0.0.1:{province_broker.port}",
+                 "--live-password-file", str(province_dir.service_password), "--push-allow", push.url + "/push/"]  # fmt: skip
+        nodes = [
+            ProvinceNode(pg_dsn, f"n{i}", extra=extra, log_path=tmp_path / f"n{i}.log") for i in (1, 2, 3)
+        ]
+        nodes[0].start()
+        nodes[1].start()
+        try:
+            # A site's garbage: not JSON, not an object, wrong types, a bad token, a huge number,
+            # a time without offset, a seq beyond bigint. None of it stops the feed or stores a row.
+            for bad in (b"not json", b"[1, 2]", b'{"seq": "1"}', b"\xff\xfe",
+                        _issued(1, "A900", "short"), _issued(2, "A" * 40, "Z" * 22),
+                        _issued(3, "A901", "Y" * 22, status="bogus"), _issued(4, "A902", "X" * 22, issued_at="yesterday"),
+                        json.dumps(_issued(2**70, "A903", "W" * 22)).encode(), _issued(5, "A904", "V" * 22, id=["x"])):  # fmt: skip
+                site.publish_acked(events, bad)
+            site.publish_acked(events, _issued(10, "A001", t1))
+            site.publish_acked(events, _issued(11, "A002", t2))
+            until(lambda: one(pg_dsn, "SELECT count(*) FROM public_tickets") == 2)
+            assert (
+                one(pg_dsn, "SELECT string_agg(number, ',' ORDER BY number) FROM public_tickets")
+                == "A001,A002"
+            )
+
+            # The browser of A002 unsubscribed since: the push service answers 410, the province forgets it.
+            gone = Browser(push.url + "/push/gone")
+            r = httpx.post(
+                f"{nodes[0].url}/api/v1/public/tickets/{t2}/push", json=gone.subscription(), timeout=10
+            )
+            assert r.status_code == 201
+            assert push.wait(lambda got: any(g.path == "/push/gone" for g in got), WAIT_S)
+            until(lambda: one(pg_dsn, "SELECT count(*) FROM push_subscriptions") == 0)
+
+            # A001 subscribes on the other node: 0 ahead, so "near" at once.
+            first = Browser(push.url + "/push/one")
+            r = httpx.post(
+                f"{nodes[1].url}/api/v1/public/tickets/{t1}/push", json=first.subscription(), timeout=10
+            )
+            assert r.status_code == 201
+            assert push.wait(lambda got: any(g.path == "/push/one" for g in got), WAIT_S)
+            # A node dies (SIGKILL) and A001 is called at once: whichever node leads now tells the citizen.
+            nodes[0].kill()
+            site.publish_acked(events, _called(12, "A001"))
+            assert push.wait(lambda got: sum(g.path == "/push/one" for g in got) == 2, WAIT_S + 10)
+            msg = first.decrypt([g for g in push.received if g.path == "/push/one"][1].body)
+            assert msg["title"] == "Mời số A001 đến Quầy 2"
+            # The redelivered call (QoS 1) is not told twice.
+            site.publish_acked(events, _called(12, "A001"))
+            # And the other node dies too, with a third up: the feed goes on (one of the two kills
+            # took the leader).
+            nodes[2].start()
+            nodes[1].kill()
+            site.publish_acked(events, _issued(13, "A003", t3))
+            until(
+                lambda: one(pg_dsn, "SELECT count(*) FROM public_tickets WHERE token = %s", (t3,)) == 1,
+                WAIT_S + 10,
+            )
+            third = Browser(push.url + "/push/three")
+            r = httpx.post(
+                f"{nodes[2].url}/api/v1/public/tickets/{t3}/push", json=third.subscription(), timeout=10
+            )
+            assert r.status_code == 201
+            site.publish_acked(events, _called(14, "A003"))
+
+            # "near" may or may not come first (the call can be folded before the next sweep): the
+            # call is told, and it is the last word.
+            def called_three(got: list[Any]) -> bool:
+                mine = [g for g in got if g.path == "/push/three"]
+                return bool(mine) and third.decrypt(mine[-1].body)["title"] == "Mời số A003 đến Quầy 2"
+
+            assert push.wait(called_three, WAIT_S)
+            assert sum(g.path == "/push/one" for g in push.received) == 2, "the redelivered call told nobody"
+            r = httpx.get(f"{nodes[2].url}/api/v1/public/tickets/{t3}", timeout=10)
+            assert r.json()["status"] == "called" and r.json()["counter_label"] == "Quầy 2"
+        finally:
+            for n in nodes:
+                n.stop()
+            site.close()
