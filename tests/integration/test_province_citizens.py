@@ -313,7 +313,8 @@ def test_garbage_is_dropped_a_gone_subscription_is_forgotten_and_a_new_leader_ca
     t1, t2, t3 = "T1" + "a" * 20, "T2" + "b" * 20, "T3" + "c" * 20
     with Recorder(status={"/push/gone": 410}) as push:
         extra = ["--live-broker", f"127.0.0.1:{province_broker.port}",
-                 "--live-password-file", str(province_dir.service_password), "--push-allow", push.url + "/push/"]  # fmt: skip
+                 "--live-password-file", str(province_dir.service_password),
+                 "--push-allow", push.url + "/push/"]  # fmt: skip
         nodes = [
             ProvinceNode(pg_dsn, f"n{i}", extra=extra, log_path=tmp_path / f"n{i}.log") for i in (1, 2, 3)
         ]
@@ -322,10 +323,15 @@ def test_garbage_is_dropped_a_gone_subscription_is_forgotten_and_a_new_leader_ca
         try:
             # A site's garbage: not JSON, not an object, wrong types, a bad token, a huge number,
             # a time without offset, a seq beyond bigint. None of it stops the feed or stores a row.
-            for bad in (b"not json", b"[1, 2]", b'{"seq": "1"}', b"\xff\xfe",
-                        _issued(1, "A900", "short"), _issued(2, "A" * 40, "Z" * 22),
-                        _issued(3, "A901", "Y" * 22, status="bogus"), _issued(4, "A902", "X" * 22, issued_at="yesterday"),
-                        json.dumps(_issued(2**70, "A903", "W" * 22)).encode(), _issued(5, "A904", "V" * 22, id=["x"])):  # fmt: skip
+            garbage: list[Any] = [
+                b"not json", b"[1, 2]", b'{"seq": "1"}', b"\xff\xfe",
+                _issued(1, "A900", "short"), _issued(2, "A" * 40, "Z" * 22),
+                _issued(3, "A901", "Y" * 22, status="bogus"),
+                _issued(4, "A902", "X" * 22, issued_at="yesterday"),
+                json.dumps(_issued(2**70, "A903", "W" * 22)).encode(),
+                _issued(5, "A904", "V" * 22, id=["x"]),
+            ]  # fmt: skip
+            for bad in garbage:
                 site.publish_acked(events, bad)
             site.publish_acked(events, _issued(10, "A001", t1))
             site.publish_acked(events, _issued(11, "A002", t2))
