@@ -419,12 +419,12 @@ def near_notices(conn: psycopg.Connection) -> list[Notice]:
     (marked sent) in the same transaction, so each is told once."""
     with conn.transaction():
         rows = conn.execute(
-            """WITH wanted AS (
-                   SELECT DISTINCT t.site, t.service FROM public_tickets t
-                   WHERE t.status = 'waiting' AND (
-                       EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.token = t.token AND NOT p.near_sent)
-                       OR EXISTS (SELECT 1 FROM phone_subscriptions p
-                                  WHERE p.token = t.token AND NOT p.near_sent))
+            """WITH waiting_subs AS (  -- from the few unsent subscriptions, not every ticket
+                   SELECT token FROM push_subscriptions WHERE NOT near_sent
+                   UNION SELECT token FROM phone_subscriptions WHERE NOT near_sent
+               ), wanted AS (
+                   SELECT DISTINCT t.site, t.service FROM waiting_subs w
+                   JOIN public_tickets t ON t.token = w.token WHERE t.status = 'waiting'
                ), line AS (
                    SELECT t.token, t.site, t.number,
                           row_number() OVER (PARTITION BY t.site, t.service

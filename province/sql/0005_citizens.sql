@@ -38,6 +38,7 @@ CREATE TABLE push_subscriptions (
     created_at    timestamptz NOT NULL DEFAULT now(),
     UNIQUE (token, endpoint)
 );
+CREATE INDEX push_subscriptions_unsent ON push_subscriptions (token) WHERE NOT near_sent;
 
 -- A phone number for the centre's SMS/Zalo gateway: personal data, kept only until the ticket ends
 -- (done or expired) and never written to a log.
@@ -48,6 +49,7 @@ CREATE TABLE phone_subscriptions (
     called_seq    bigint NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX phone_subscriptions_unsent ON phone_subscriptions (token) WHERE NOT near_sent;
 
 -- Per site: when "your turn is near" goes out, and the centre's SMS/Zalo gateway if it has one.
 CREATE TABLE site_notify (

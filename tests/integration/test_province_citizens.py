@@ -26,6 +26,7 @@ from province.bridge import ProvinceBroker, ProvinceBrokerDir
 from province.store import Store
 from queue_controller.service import Controller
 from tests.integration.conftest import DeviceFactory
+from tests.utils.axe import failures
 from tests.utils.mqtt import connect
 from tests.utils.postgres import pg_cluster, pg_dsn  # noqa: F401  # fixtures
 from tests.utils.province import ProvinceNode
@@ -205,6 +206,15 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
                 _no_clipping(page)
                 page.screenshot(path=str(IMG / "ticket-waiting-1366x768.png"))
                 page.set_viewport_size({"width": 390, "height": 844})
+                # axe-core (in a context of its own: it injects a script, which the page's CSP forbids).
+                audit_ctx = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+                audited = audit_ctx.new_page()
+                audited.goto(f"{node.url}/t/{fifth}")
+                expect(audited.locator("#number")).to_have_text(tickets[4]["number"])
+                assert failures(audited) == []
+                audited.goto(f"{node.url}/t/{'Z' * 22}")
+                assert failures(audited) == []
+                audit_ctx.close()
 
                 # The counter calls: after two calls, two people are ahead of the fifth: "near".
                 counter.request("open", {})
