@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -128,17 +130,15 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
     with Recorder() as push, Recorder() as gateway:
         token_file = tmp_path / "gw.token"
         token_file.write_text(GATEWAY_TOKEN)
-        from province.cli import _site_notify  # the CLI's own code, on a store of its own
-
-        cli_store = Store(pg_dsn, max_size=1)
-        cli_store.open()
-        import argparse
-
-        assert _site_notify(cli_store, argparse.Namespace(
-            site_id=site_id, near=2, gateway_url=gateway.url + "/send", gateway_token_file=str(token_file),
-            gateway_channel="sms"),
-        ) == 0  # fmt: skip
-        cli_store.close()
+        # The province's technician, with the CLI: "near" at 2, and the centre's SMS gateway.
+        notify = subprocess.run(
+            [sys.executable, "-m", "onestop", "province", "site", "notify", "--id", site_id, "--near", "2",
+             "--gateway-url", gateway.url + "/send", "--gateway-token-file", str(token_file)],
+            env={**os.environ, "ONESTOP_PROVINCE_DSN": pg_dsn}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert notify.returncode == 0, notify.stderr
+        assert notify.stdout.strip() == f"{site_id}: near 2, gateway {gateway.url}/send (sms)"
+        assert GATEWAY_TOKEN not in notify.stdout + notify.stderr
         log_path = tmp_path / "node.log"
         extra = ["--live-broker", f"127.0.0.1:{province_broker.port}",
                  "--live-password-file", str(province_dir.service_password),
