@@ -84,8 +84,8 @@ def normalise_phone(text: str) -> str | None:
 _NOT_FOUND = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Không tìm thấy phiếu — onestop</title><link rel="stylesheet" href="/static/ticket.css">
-<link rel="stylesheet" href="/static/citizen.css"></head>
+<title>Không tìm thấy phiếu — onestop</title><link rel="stylesheet" href="/citizen/ticket.css">
+<link rel="stylesheet" href="/citizen/citizen.css"></head>
 <body><header class="bar"><h1 class="centre">Tra cứu số thứ tự</h1></header>
 <main class="card notfound"><h1>Không tìm thấy phiếu</h1>
 <p>Đường dẫn <code>{ticket}</code> không đúng hoặc đã hết hạn (phiếu chỉ xem được trong ngày cấp).
@@ -98,7 +98,7 @@ issued). If you have just taken your number, wait a minute and reload, or ask at
 _SLOW_DOWN = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Xin thử lại sau</title><link rel="stylesheet" href="/static/ticket.css"></head>
+<title>Xin thử lại sau</title><link rel="stylesheet" href="/citizen/ticket.css"></head>
 <body><main class="card notfound"><h1>Xin thử lại sau ít phút</h1>
 <p>Có quá nhiều yêu cầu từ thiết bị của bạn.</p>
 <p class="en">Too many requests: please try again in a minute.</p>
@@ -145,18 +145,18 @@ def add_public_routes(
     async def known(token: str) -> bool:
         return looks_like_token(token) and bool(await db(exists, token))
 
-    @app.get("/sw.js", include_in_schema=False)
+    @app.get("/citizen/sw.js", include_in_schema=False)
     def service_worker() -> FileResponse:
         return FileResponse(
             STATIC / "sw.js", media_type="text/javascript",
             headers={**HEADERS, **NO_CACHE, "Service-Worker-Allowed": "/t/"},
         )  # fmt: skip
 
-    @app.get("/static/ticket.css", include_in_schema=False)
+    @app.get("/citizen/ticket.css", include_in_schema=False)
     def ticket_css() -> FileResponse:
         return FileResponse(HUB_TICKET_CSS, media_type="text/css", headers=HEADERS)
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/citizen/{name}", include_in_schema=False)
     def static(name: str) -> Response:
         if name not in ("citizen.css", "citizen.js", "icon.svg"):
             return Response(status_code=404)

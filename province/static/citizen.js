@@ -129,7 +129,7 @@
     var reg;
     Notification.requestPermission().then(function (perm) {
       if (perm !== "granted") throw new Error("denied");
-      return navigator.serviceWorker.register("/sw.js", { scope: "/t/" });
+      return navigator.serviceWorker.register("/citizen/sw.js", { scope: "/t/" });
     }).then(function (r) {
       reg = r;
       return navigator.serviceWorker.ready;

@@ -11,7 +11,7 @@ self.addEventListener("push", function (event) {
     tag: msg.tag || "onestop",
     renotify: true,
     requireInteraction: msg.kind === "called",
-    icon: "/static/icon.svg",
+    icon: "/citizen/icon.svg",
     data: { url: msg.url || "/" },
     lang: "vi"
   }));

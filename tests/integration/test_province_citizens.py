@@ -215,6 +215,11 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
                 audited.goto(f"{node.url}/t/{'Z' * 22}")
                 assert failures(audited) == []
                 audit_ctx.close()
+                # The service worker the subscribe button registers installs, for the ticket pages.
+                scope = page.evaluate(
+                    "navigator.serviceWorker.register('/citizen/sw.js', {scope: '/t/'}).then(r => r.scope)"
+                )
+                assert scope == f"{node.url}/t/"
 
                 # The counter calls: after two calls, two people are ahead of the fifth: "near".
                 counter.request("open", {})
