@@ -200,6 +200,9 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
                 expect(page.locator("#notify")).to_be_visible()
                 expect(page.locator("#phone-form")).to_be_visible()
                 expect(page.locator("#centre")).to_have_text("Bộ phận Một cửa xã Thử Nghiệm")
+                # Styled by its own files under the strict CSP (an unstyled page would "fit" too).
+                assert page.locator("#number").evaluate("e => getComputedStyle(e).fontSize") == "88px"
+                assert page.locator("#push-btn").evaluate("e => getComputedStyle(e).minHeight") == "52px"
                 _no_clipping(page)
                 page.screenshot(path=str(IMG / "ticket-waiting-390x844.png"), full_page=True)
                 page.set_viewport_size({"width": 1366, "height": 768})
