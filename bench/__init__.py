@@ -17,11 +17,15 @@ BENCHMARKS = (
     "scale",
     "history",
     "wait_estimate",
+    "bookings",
     "voice_backlog",
     "site_memory",
     "province",
+    "sd_writes",
 )
 
 #: What ``python -m bench`` runs when no name is given: the long ones (the chaos day, ~4 min; the
 #: 30-day history, ~20 min; the 500-counter scale run) run only when named.
-DEFAULT = tuple(b for b in BENCHMARKS if b not in ("chaos", "history", "scale", "site_memory", "province"))
+DEFAULT = tuple(
+    b for b in BENCHMARKS if b not in ("chaos", "history", "scale", "site_memory", "province", "sd_writes")
+)

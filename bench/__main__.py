@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--wait-days", type=int, default=10, help="simulated working days")
     g.add_argument("--wait-seed", type=int, default=20261123, help="seed of the simulated days")
     g.add_argument("--wait-load", type=float, default=1.0, help="arrivals times this (1.3: a crowded month)")
+    g = p.add_argument_group("bookings")
+    g.add_argument("--bookings-days", type=int, default=10, help="simulated working days")
+    g.add_argument("--bookings-seed", type=int, default=20261204, help="seed of the simulated days")
+    g.add_argument("--booked-share", type=float, default=0.3, help="share of citizens who book a slot")
+    g.add_argument(
+        "--bookings-load", type=float, default=1.0, help="arrivals times this (1.15: a busy month)"
+    )
     g = p.add_argument_group("voice_backlog")
     g.add_argument("--voice-seed", type=int, default=20261204, help="seed of the simulated calls")
     g.add_argument("--voice-bursts", type=int, default=20, help="opening bursts simulated")
@@ -80,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--province-runs", type=int, default=30, help="timed runs of each report")
     g.add_argument("--province-sites", type=int, default=300, help="sites forwarding at once")
     g.add_argument("--province-per-site", type=int, default=500, help="records each site forwards")
+    g = p.add_argument_group("sd_writes")
+    g.add_argument("--sd-window", type=float, default=60.0, help="measured seconds of each run (idle, busy)")
+    g.add_argument(
+        "--sd-speed", type=float, default=60.0, help="simulated seconds per second of the busy run"
+    )
+    g.add_argument("--no-fsync", action="store_true", help="sd_writes: do not count fsyncs with strace")
+    g.add_argument("--day-tickets", type=int, default=1000, help="sd_writes: tickets of the busy day")
     p.add_argument("--out", default="latest.json", help="file name under bench/results/")
     return p
 
@@ -157,6 +171,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import wait_estimate
 
         return wait_estimate.run(args.wait_days, args.wait_seed, args.wait_load)
+    if name == "bookings":
+        from bench import bookings
+
+        return bookings.run(args.bookings_days, args.bookings_seed, args.booked_share, args.bookings_load)
     if name == "voice_backlog":
         from bench import voice_backlog
 
@@ -165,6 +183,12 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import site_memory
 
         return site_memory.run(args.settle, board=not args.no_board)
+    if name == "sd_writes":
+        from bench import sd_writes
+
+        return sd_writes.run(
+            args.sd_window, args.sd_speed, fsync=not args.no_fsync, day_tickets=args.day_tickets
+        )
     raise ValueError(f"unknown benchmark {name!r}")
 
 

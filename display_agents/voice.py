@@ -53,6 +53,7 @@ from display_agents.vietnamese import (
     split_ticket,
     ticket_words,
 )
+from onestop.durable import atomic_write
 from onestop.errors import OnestopError
 
 log = logging.getLogger(__name__)
@@ -370,12 +371,11 @@ class ClipLibrary:
             known[key] = {"file": CLIP_FILES[key], "text": ESPEAK_TEXT[key]}
             self._clips.pop(key, None)
         manifest = {"engine": "espeak-ng", "settings": self.settings, "clips": known}
-        tmp = self._manifest_path().with_suffix(".tmp")
         try:
-            tmp.write_text(
-                json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8"
-            )
-            tmp.replace(self._manifest_path())
+            # Durable like the clips it lists: after a power cut the manifest never names a clip that
+            # is not on the disk whole (onestop.durable).
+            text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True)
+            atomic_write(self._manifest_path(), text.encode("utf-8"))
         except OSError as exc:
             raise ClipError(f"cannot write {self._manifest_path()}: {exc.strerror}") from None
         return len(todo)
@@ -397,6 +397,8 @@ class ClipLibrary:
             if done.returncode != 0 or os.path.getsize(tmp) <= 44:
                 reason = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
                 raise ClipError(f"espeak-ng could not say {text!r}: {reason}")
+            with open(tmp, "rb") as f:  # the clip's content reaches the disk before its name does
+                os.fsync(f.fileno())
             os.replace(tmp, target)
         except subprocess.TimeoutExpired:
             raise ClipError(f"espeak-ng did not finish saying {text!r}") from None

@@ -16,6 +16,10 @@ Alerts (``critical`` first, then ``warning``):
   ``backlog_after_s`` / more than ``backlog_records`` (only when the hub has a forwarder).
 - ``controller_health`` (critical): one per condition of the controller's health
   (``dev/controller/health``) that is not ``"ok"`` (e.g. ``store``: ``rewound``), with its detail.
+- ``device_outdated`` (warning): an online device of ``site.toml`` runs another version than the
+  release the hub publishes (docs/operations.md, "Updating the fleet"): its update failed its health
+  check and was rolled back, or it has not taken it yet. More than ``OUTDATED_EACH`` such devices
+  make one alert that counts them (right after a release is published, every device is behind).
 - ``controller_rewound`` (critical): the hub saw the controller's event log go back (lost data), for
   ``REWIND_ALERT_S`` after it last saw it (docs/operations.md).
 """
@@ -110,6 +114,38 @@ def device_list(cfg: SiteConfig, rows: list[dict[str, Any]]) -> list[dict[str, A
     return out
 
 
+#: More devices than this off the published release make one alert, not one each (a fresh release).
+OUTDATED_EACH = 3
+
+
+def _outdated(devices: list[dict[str, Any]], published: str | None) -> list[Alert]:
+    """``device_outdated``: one per device, or one for all when there are many."""
+    if not devices or published is None:
+        return []
+    if len(devices) <= OUTDATED_EACH:
+        return [
+            Alert(
+                "warning",
+                "device_outdated",
+                d["id"],
+                f"Thiết bị {d['id']} chạy phiên bản {d['version']}, chưa lên bản {published}",
+                f"Device {d['id']} runs {d['version']}, not the published release {published}",
+                d["status_ts"],
+            )
+            for d in devices
+        ]
+    ids = ", ".join(d["id"] for d in devices[:5]) + (", …" if len(devices) > 5 else "")
+    return [
+        Alert(
+            "warning",
+            "device_outdated",
+            None,
+            f"{len(devices)} thiết bị chưa lên bản {published} ({ids})",
+            f"{len(devices)} devices are not on the published release {published} ({ids})",
+        )
+    ]
+
+
 def compute_alerts(
     devices: list[dict[str, Any]],
     now: datetime,
@@ -120,6 +156,7 @@ def compute_alerts(
     offline_after_s: float = OFFLINE_AFTER_S,
     backlog_records: int = BACKLOG_RECORDS,
     rewind: dict[str, Any] | None = None,
+    published: str | None = None,
 ) -> list[Alert]:
     """The alert list, most severe first, from :func:`device_list` and the hub's own state."""
     out: list[Alert] = []
@@ -177,6 +214,7 @@ def compute_alerts(
                     rewind["at"],
                 )
             )
+    outdated: list[dict[str, Any]] = []
     for d in devices:
         if not d["configured"]:
             continue
@@ -208,6 +246,8 @@ def compute_alerts(
                     )
                 )
             continue
+        if published is not None and d["version"] and d["version"] != published:
+            outdated.append(d)
         if d["printer"] in _PRINTER_VI:
             sev, vi, en = _PRINTER_VI[d["printer"]]
             detail = d["health"].get("detail")
@@ -235,6 +275,7 @@ def compute_alerts(
                     d["health"].get("ts"),
                 )
             )
+    out += _outdated(outdated, published)
     if forwarder is not None:
         for stream, st in (forwarder.get("streams") or {}).items():
             pending = st.get("pending") or 0

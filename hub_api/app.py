@@ -18,6 +18,7 @@ from hub_api.forwarder import Forwarder
 from hub_api.ingest import Ingest
 from hub_api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from hub_api.live import LiveState
+from hub_api.lookup import LookupRelay
 from hub_api.store import HubStore
 from hub_api.tokens import SessionSigner as DashboardSigner
 from hub_api.tokens import TokenStore
@@ -45,6 +46,8 @@ class Hub:
     dashboard_sessions: DashboardSigner | None = None
     #: The hub's own Prometheus registry (made on the first scrape: hub_api/routers/metrics.py).
     metrics: CollectorRegistry | None = None
+    #: Answers kiosks' booking and dossier lookups through the back end (hub_api.lookup).
+    lookups: LookupRelay | None = None
     #: Citizen names for the clerk serving the ticket (``[citizen_id] prefill_name``; else None).
     notes: CitizenNotes | None = None
 
@@ -75,12 +78,25 @@ class Hub:
         forwarder = Forwarder.for_site(cfg, store.path, liveness=liveness)
         if forwarder is not None:
             ingest.on_outbox.append(forwarder.wake)  # records go out at once, not at the next poll
+        mqtt = ingest.mqtt
+        lookups = LookupRelay.for_site(cfg, lambda topic, payload: mqtt.publish(topic, payload, qos=1))
+        ingest.on_lookup = lookups.submit
         return cls(
-            cfg, store, live, ingest, keypads, SessionSigner.for_site(cfg), forwarder=forwarder, notes=notes
+            cfg,
+            store,
+            live,
+            ingest,
+            keypads,
+            SessionSigner.for_site(cfg),
+            forwarder=forwarder,
+            notes=notes,
+            lookups=lookups,
         )
 
     def start(self) -> None:
         """Start consuming the site's traffic and connect the web keypads."""
+        if self.lookups is not None:
+            self.lookups.start()  # before the ingest connects: it hands lookups over at once
         if self.ingest is not None:
             self.ingest.start(connect_timeout=None)
         if self.keypads is not None:
@@ -96,6 +112,8 @@ class Hub:
             self.ingest.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
+        if self.lookups is not None:
+            self.lookups.stop()
         if self.notes is not None:
             self.notes.close()
         self.store.close()
@@ -122,6 +140,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
         metrics,
         officers,
         pages,
+        releases,
         reports,
         services,
         session,
@@ -158,7 +177,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     app.include_router(counters.router)
     app.include_router(caller.router)
     app.add_exception_handler(caller.CallerError, caller.caller_error_handler)
-    for r in (services, officers, devices, events, reports, metrics, session):
+    for r in (services, officers, devices, events, reports, metrics, session, releases):
         app.include_router(r.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

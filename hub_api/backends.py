@@ -241,25 +241,37 @@ class HttpAdapter:
     def _read(self, r: httpx.Response) -> bytes | Outcome:
         """The answer's body, or a retry outcome when it is bigger than ``max_response_bytes``."""
         cap = self.max_response_bytes
-        declared = r.headers.get("content-length", "")
-        too_big = Outcome.retry(f"answer too large (over {cap} bytes; HTTP {r.status_code})", r.status_code)
-        if declared.isdigit() and int(declared) > cap:
-            return too_big
-        data = bytearray()
-        try:
-            for chunk in r.iter_raw():  # as sent: a compressed answer is not inflated here
-                data += chunk
-                if len(data) > cap:
-                    return too_big
-        except httpx.StreamConsumed:  # a transport that hands over a body already read (in memory)
-            data = bytearray(r.content)
-            if len(data) > cap:
-                return too_big
-        return bytes(data)
+        data = read_capped(r, cap)
+        if data is None:
+            return Outcome.retry(f"answer too large (over {cap} bytes; HTTP {r.status_code})", r.status_code)
+        return data
 
     def close(self) -> None:
         """Close the connection pool."""
         self.client.close()
+
+
+def read_capped(r: httpx.Response, cap: int) -> bytes | None:
+    """The body of a streamed answer, or None as soon as it is known to be bigger than ``cap`` bytes
+    (declared so, or read so far): the caller closes the connection rather than read on."""
+    declared = r.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    data = bytearray()
+    try:
+        for chunk in r.iter_raw():  # as sent: a compressed answer is not inflated here
+            data += chunk
+            if len(data) > cap:
+                return None
+    except httpx.StreamConsumed:  # a transport that hands over a body already read (in memory)
+        data = bytearray(r.content)
+        if len(data) > cap:
+            return None
+    return bytes(data)
+
+
+#: What the lookups (hub_api.lookup) use of this module's machinery, by a public name.
+Deadline = _Deadline
 
 
 def adapter_factory(backend: BackendSection) -> AdapterFactory:

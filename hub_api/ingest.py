@@ -88,6 +88,7 @@ class Ingest:
                     (t.all_status, 1),
                     (t.all_health, 1),
                     (t.state_all, 1),
+                    (t.all_lookup, 1),
                     # QoS 0: a note is never queued for the hub's session while it is offline, so
                     # the broker never writes a name into its persistence file (docs/privacy.md).
                     *([(t.all_citizen, 0)] if on_citizen is not None else []),
@@ -103,6 +104,9 @@ class Ingest:
         self.applied = threading.Condition()
         #: Called (in the ingest thread) after events that wrote outbox records are stored.
         self.on_outbox: list[Callable[[], None]] = []
+        #: Kiosks' back-end lookups go here, from the network thread (hub_api.lookup); None: dropped.
+        self.on_lookup: Callable[[str, bytes], None] | None = None
+        self._lookup_suffix = "/lookup"
         #: Called (in the ingest thread) with each run of events once stored, in seq order.
         self.on_events: list[Callable[[list[dict[str, Any]]], None]] = []
         self.stats = {"events": 0, "replays": 0, "gaps": 0, "bad": 0, "shed": 0}
@@ -151,6 +155,10 @@ class Ingest:
         topic = msg.topic
         if topic.startswith(self._state_prefix):
             self._state(topic, bytes(msg.payload), bool(msg.retain))
+            return
+        if topic.endswith(self._lookup_suffix):  # never waits behind the event store's disk
+            if self.on_lookup is not None:
+                self.on_lookup(topic, bytes(msg.payload))
             return
         if topic == self.topics.events and self._q.qsize() >= EVENTS_HELD_MAX:
             self._shed()

@@ -22,6 +22,9 @@ class LiveState:
     counters: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     controller_online: bool | None = None
+    #: The ticket each counter serves, whole (with its booking code and dossier): for the signed-in
+    #: soft caller of that counter only (:meth:`serving`); the public views above leave those out.
+    _serving: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _subs: list[_Subscriber] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -31,6 +34,8 @@ class LiveState:
             if kind == "board":
                 self.board = payload
             elif kind == "counter":
+                self._serving[key] = payload.get("serving") if isinstance(payload, dict) else None
+                payload = public_counter(payload)
                 self.counters[key] = payload
             elif kind == "service":
                 self.services[key] = payload
@@ -40,6 +45,12 @@ class LiveState:
         """Record whether the controller is online, and tell every subscriber."""
         self.controller_online = online
         self._fan_out({"kind": "controller", "key": "", "data": {"online": online}})
+
+    def serving(self, counter: str) -> dict[str, Any] | None:
+        """The ticket ``counter`` serves now, whole (None when nobody)."""
+        with self._lock:
+            t = self._serving.get(counter)
+            return dict(t) if isinstance(t, dict) else None
 
     def snapshot(self) -> dict[str, Any]:
         """Everything at once, for a page that (re)connects."""
@@ -71,6 +82,26 @@ class LiveState:
                 s.loop.call_soon_threadsafe(_offer, s.queue, msg)
             except RuntimeError:  # that loop is closed: the client is gone
                 self.unsubscribe(s.queue)
+
+
+def public_ticket(t: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as the public pages may see it: a booking's slot but not its code, and whether it is
+    a result pickup but not the dossier code (either leads to the citizen on the province's portal)."""
+    out = dict(t)
+    booking = out.get("booking")
+    if isinstance(booking, dict):
+        out["booking"] = {k: booking.get(k) for k in ("slot_start", "slot_end", "status", "line")}
+    if out.get("dossier"):
+        out["dossier"] = None
+        out["pickup"] = True
+    return out
+
+
+def public_counter(st: Any) -> Any:
+    """A counter state with its serving ticket made public (:func:`public_ticket`)."""
+    if isinstance(st, dict) and isinstance(st.get("serving"), dict):
+        return {**st, "serving": public_ticket(st["serving"])}
+    return st
 
 
 def _offer(q: asyncio.Queue[dict[str, Any]], msg: dict[str, Any]) -> None:

@@ -34,6 +34,11 @@ class TicketOut(BaseModel):
     ahead: int | None = Field(description="people ahead while it waits (for a single ticket only)")
     est_wait_s: int | None = Field(description="the estimate given when it was issued")
     updated_seq: int
+    booking: dict[str, Any] | None = Field(
+        default=None,
+        description="the citizen's booking: code, slot_start, slot_end, status (on_time, early, late)",
+    )
+    dossier: str | None = Field(default=None, description="the dossier code of a result pickup")
 
 
 class TicketPage(BaseModel):

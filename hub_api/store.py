@@ -13,11 +13,14 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from onestop.durable import fsync_dir
+from onestop.protocol import CONTROLLER_ID
 from onestop.sqlite_errors import explain
 
 SCHEMA = """
@@ -67,6 +70,11 @@ CREATE INDEX IF NOT EXISTS ratings_report ON ratings(day, service, counter, offi
 #: Read-only connections for the web handlers (reports, lists, pages). In WAL mode readers and the
 #: writer do not wait for each other, so a 30-day report never holds up the event ingest.
 READERS = 4
+#: A device's health that only repeats itself (the same content, a newer ``ts``: the periodic health
+#: of a kiosk, a rating terminal, an agent) is written at most this often. Each write is an fsynced
+#: commit: 20 devices every 30 s came to ~0.5 GB a day on the hub's SD card (docs/operations.md, "SD
+#: cards"). A change is written at once, and so is the controller's health (its figures feed /metrics).
+HEALTH_REFRESH_S = 300.0
 
 #: Outbox streams (ARCHITECTURE §4): the path suffix each is posted to.
 STREAMS = ("queue-records", "ratings")
@@ -101,7 +109,20 @@ def queue_record(
         else None,
         "outcome": outcome,
         "flags": list(flags or []),
+        # Added (docs/backend.md): whether the citizen came with a booking (never its code: the back
+        # end knows its bookings; nothing personal leaves the site), and a result pickup's dossier.
+        "booked": ticket.get("booking") is not None,
+        "dossier": ticket.get("dossier"),
     }
+
+
+def _booking_column(booking: Any) -> str | None:
+    """What the hub keeps of a ticket's booking: its code, slot, how the arrival fitted, the line it
+    waits in and when it is due (JSON)."""
+    if not isinstance(booking, dict):
+        return None
+    keep = ("code", "slot_start", "slot_end", "status", "line", "due_at")
+    return json.dumps({k: booking.get(k) for k in keep}, ensure_ascii=False)
 
 
 def rating_record(rating: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +171,8 @@ class HubStore:
         self._readers = threading.BoundedSemaphore(READERS)
         self._opened: list[sqlite3.Connection] = []
         self._closed = False
+        #: device -> (its health without ``ts``, when that was written: time.monotonic())
+        self._health_written: dict[str, tuple[str, float]] = {}
 
     def _open(self) -> None:
         self.db.row_factory = sqlite3.Row
@@ -159,12 +182,17 @@ class HubStore:
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(outbox)")}
         if "delivered_at" not in columns:  # a database from before outbox pruning
             self.db.execute("ALTER TABLE outbox ADD COLUMN delivered_at TEXT")
+        ticket_columns = {r[1] for r in self.db.execute("PRAGMA table_info(tickets)")}
+        for column in ("booking", "dossier"):  # from before bookings and result pickups
+            if column not in ticket_columns:
+                self.db.execute(f"ALTER TABLE tickets ADD COLUMN {column} TEXT")
         if "day" not in {r[1] for r in self.db.execute("PRAGMA table_info(ratings)")}:
             self.db.execute("ALTER TABLE ratings ADD COLUMN day TEXT")  # from before ratings had a day
         self.db.executescript(REPORT_INDEXES)
         # Idempotent, and cheap once done (the index starts with day): a migration cut short is
         # finished at the next start.
         self.db.execute("UPDATE ratings SET day = substr(ticket, 1, 8) WHERE day IS NULL")
+        fsync_dir(self.path.parent)  # its name survives a power cut from the first start (docs/operations.md)
 
     def close(self) -> None:
         """Close the database (the reading connections too)."""
@@ -283,14 +311,14 @@ class HubStore:
         self.db.execute(
             """INSERT INTO tickets (id, day, number, service, origin_service, priority, status, counter,
                    officer, issued_at, first_called_at, called_at, finished_at, wait_s, service_s, ahead,
-                   est_wait_s, updated_seq)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   est_wait_s, updated_seq, booking, dossier)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(id) DO UPDATE SET service=excluded.service, status=excluded.status,
                    counter=excluded.counter, officer=excluded.officer,
                    first_called_at=excluded.first_called_at, called_at=excluded.called_at,
                    finished_at=excluded.finished_at, wait_s=excluded.wait_s,
                    service_s=COALESCE(excluded.service_s, tickets.service_s),
-                   updated_seq=excluded.updated_seq""",
+                   updated_seq=excluded.updated_seq, booking=excluded.booking""",
             (
                 t["id"],
                 t["id"].split("-")[0],
@@ -310,6 +338,8 @@ class HubStore:
                 data.get("ahead"),
                 data.get("est_wait_s"),
                 seq,
+                _booking_column(t.get("booking")),
+                t.get("dossier"),
             ),
         )
 
@@ -385,8 +415,22 @@ class HubStore:
             )
 
     def device_health(self, device: str, payload: dict[str, Any], seen: str) -> None:
-        """Record a device's health message."""
+        """Record a device's health message; one that repeats the stored one (a newer ``ts`` only) is
+        written again only after :data:`HEALTH_REFRESH_S`."""
+        content = json.dumps(
+            {k: v for k, v in payload.items() if k != "ts"}, sort_keys=True, ensure_ascii=False
+        )
+        now = time.monotonic()
         with self.lock:
+            last = self._health_written.get(device)
+            if (
+                device != CONTROLLER_ID
+                and last is not None
+                and last[0] == content
+                and now - last[1] < HEALTH_REFRESH_S
+            ):
+                return
+            self._health_written[device] = (content, now)
             self.db.execute(
                 """INSERT INTO devices (id, health, last_seen) VALUES (?, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET health=excluded.health, last_seen=excluded.last_seen""",

@@ -23,7 +23,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -36,6 +35,7 @@ from typing import Literal
 
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_secret_file, generate_secret, secrets_dir
+from onestop.durable import atomic_write
 from onestop.errors import OnestopError
 from onestop.toml_text import value as toml_value
 
@@ -175,13 +175,7 @@ def render_tokens(tokens: list[Token]) -> str:
 
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8"), mode=0o600)
 
 
 class TokenStore:

@@ -27,6 +27,7 @@ from typing import IO, Any, Self
 
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
+from onestop.durable import atomic_write
 from onestop.errors import OnestopError
 from onestop.protocol import CONTROLLER_ID, HUB_ID, MONITOR_ID, Topics, acl_rules
 
@@ -162,13 +163,8 @@ def render_conf(
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with ``text``; the file is 0600 from its first byte."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    """Replace ``path`` atomically and durably with ``text``; the file is 0600 from its first byte."""
+    atomic_write(path, text.encode("utf-8"), mode=0o600)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -426,6 +426,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--duration", type=float, default=0, help="stop after this many real seconds (0: never)")
+    p.add_argument(
+        "--booked-share",
+        type=float,
+        default=0.3,
+        help="share of citizens who come with a booking, around their slot ([bookings] enabled; default 0.3)",
+    )
+    p.add_argument(
+        "--pickup-share",
+        type=float,
+        default=0.1,
+        help="share of citizens who collect a result with a dossier code ([dossiers] service; default 0.1)",
+    )
     p.set_defaults(run=_simulate)
 
     p = sub.add_parser("counter", help="run a counter agent (call keys and counter LED), or test its display")
@@ -522,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-rate", type=float, default=0.0, help="store this share but answer late")
     p.add_argument("--hold-s", type=float, default=30.0, help="how late --timeout-rate answers (s)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random failures")
+    p.add_argument("--lookups", metavar="FILE", help="bookings and dossiers to answer (fixtures JSON)")
+    p.add_argument("--generate-from", metavar="SITE_TOML", help="answer a day generated for this site")
+    p.add_argument("--samples", metavar="FILE", help="write codes to try at a kiosk to this file")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(run=_fake_backend)
 
@@ -535,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
         "provision", help="technicians: site CA and broker files, device enrolment and bundles"
     )
     configure_provision(p)
+
+    from provisioning.release_cli import configure_release, configure_update
+
+    p = sub.add_parser("release", help="technicians: signing key, build and publish a signed release")
+    configure_release(p)
+    p = sub.add_parser("update", help="devices: check or apply the hub's signed release (with rollback)")
+    configure_update(p)
     return parser
 
 

@@ -256,6 +256,10 @@ class DeviceConfig(_Section):
     #: A kiosk or rating terminal: the physical size of its screen (else EDID, else the usual
     #: panel of its resolution).
     panel: PanelSize | None = None
+    #: A kiosk or rating terminal: how its screen is driven. ``kms`` (default): a system service
+    #: drawing on the display through KMS/DRM, no desktop (Raspberry Pi OS Lite); ``x11``: a user
+    #: service of the desktop session (Raspberry Pi OS with desktop). docs/raspberry-pi.md.
+    screen: Literal["kms", "x11"] = "kms"
     #: An announcer: only the calls of these counters (a zone of the hall with its own speaker, so
     #: that two zones are read out at once); default every counter.
     counters: list[str] | None = None
@@ -318,6 +322,10 @@ class BackendSection(_Section):
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
     #: Delivered records stay in the hub's outbox this many days (for audits), then are deleted.
     keep_days: int = Field(default=30, ge=1, le=3650)
+    #: A kiosk's booking or dossier lookup (docs/backend.md "Lookups") that the back end has not
+    #: answered in full within this many seconds is answered ``backend_unavailable``: the kiosk then
+    #: offers a normal ticket. Keep it below the kiosk's own deadline (5 s).
+    lookup_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
 class ProvinceSection(_Section):
@@ -352,6 +360,37 @@ class QueueSection(_Section):
     #: A clock step that lasts this long is taken as the new time; until then the controller keeps
     #: time by its steady clock.
     clock_hold_s: float = Field(default=600.0, ge=0, le=7 * 86400)
+
+
+class BookingsSection(_Section):
+    """``[bookings]``: citizens who booked a slot online (docs/configuration.md "Bookings")."""
+
+    enabled: bool = False
+    #: A citizen who arrives this many minutes before the slot starts is on time.
+    before_min: int = Field(default=15, ge=0, le=240)
+    #: ... and this many minutes after it starts (the slot's end does not matter: a 15-minute slot
+    #: and a 1-hour slot are both "on time" only near their start).
+    after_min: int = Field(default=10, ge=0, le=240)
+    #: Earlier than the window: "wait" (a ticket now, called from the window's start), "walk_in" (a
+    #: normal ticket), "refuse" (come back at the window's start).
+    early: Literal["wait", "walk_in", "refuse"] = "wait"
+    #: Later than the window: "walk_in" (a normal ticket) or "refuse".
+    late: Literal["walk_in", "refuse"] = "walk_in"
+    #: Booked calls in a row at one counter before a waiting walk-in gets a turn.
+    max_in_row: int = Field(default=2, ge=1, le=100)
+    #: How booked tickets are numbered: "service" (the next number of their service, e.g. A015) or
+    #: "prefix" (an own sequence for the whole site under ``prefix``, e.g. L001). Either way a number
+    #: is unique in its day.
+    numbering: Literal["service", "prefix"] = "service"
+    prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")] = "L"
+    digits: int = Field(default=3, ge=2, le=5)
+
+
+class DossiersSection(_Section):
+    """``[dossiers]``: result pickup (trả kết quả) tickets carry the citizen's dossier code."""
+
+    #: The service id of result return; unset: tickets carry no dossier code.
+    service: Ident | None = None
 
 
 class AnnouncerSection(_Section):
@@ -507,6 +546,8 @@ class SiteConfig(_Section):
     backend: BackendSection | None = None
     province: ProvinceSection = ProvinceSection()
     queue: QueueSection = QueueSection()
+    bookings: BookingsSection = BookingsSection()
+    dossiers: DossiersSection = DossiersSection()
     announcer: AnnouncerSection = AnnouncerSection()
     board: BoardSection = BoardSection()
     kiosk: KioskSection = KioskSection()
@@ -707,8 +748,29 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
     if len(cfg.rating.levels) < 2:
         problems.append("rating.levels: expected at least two levels")
     problems += _check_rating_texts(cfg.rating)
+    problems += _check_bookings(cfg, service_ids)
     problems += _check_citizen_id(cfg)
     assert set(ROLES) >= {d.role for d in cfg.devices}
+    return problems
+
+
+def _check_bookings(cfg: SiteConfig, service_ids: set[str]) -> list[str]:
+    """``[bookings]`` numbering that cannot collide with a service's; ``[dossiers] service`` exists."""
+    problems: list[str] = []
+    b = cfg.bookings
+    if b.numbering == "prefix":
+        for s in cfg.services:
+            if s.prefix == b.prefix:
+                problems.append(
+                    f'bookings.prefix: "{b.prefix}" is already the prefix of service "{s.id}"; numbers '
+                    'would collide (choose another letter, or numbering = "service")'
+                )
+    if cfg.dossiers.service is not None and cfg.dossiers.service not in service_ids:
+        known = ", ".join(sorted(service_ids))
+        problems.append(
+            f'dossiers.service: unknown service "{cfg.dossiers.service}" (the result return service); '
+            f"services are: {known}"
+        )
     return problems
 
 

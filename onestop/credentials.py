@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from onestop.config import SiteConfig
+from onestop.durable import fsync_dir
 from onestop.errors import OnestopError
 from onestop.protocol import CONTROLLER_ID, HUB_ID, MONITOR_ID
 
@@ -91,6 +92,7 @@ def _create(path: Path, value: str) -> str:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        fsync_dir(path.parent)  # the secret's name survives a power cut, as its content does
     stored = _read(path)
     if stored is None:
         raise SecretNotFound(path.stem, path)

@@ -72,7 +72,12 @@ class DeviceClient:
         self._offset = timedelta(0)
         self._lock = threading.Lock()
         self._user_handler = on_message
-        subs = [(self.topics.dev_reply(device_id), 1), *(extra_subscriptions or [])]
+        #: Where answers to this device come: the controller's replies, and for a kiosk the hub's
+        #: answers to its back-end lookups (docs/backend.md "Lookups"). Each is matched by its id.
+        self._reply_topics = {self.topics.dev_reply(device_id)}
+        if role == "kiosk":
+            self._reply_topics.add(self.topics.dev_lookup_reply(device_id))
+        subs = [*((t, 1) for t in sorted(self._reply_topics)), *(extra_subscriptions or [])]
         self.mqtt = MqttClient(
             MqttSettings(
                 host=host,
@@ -142,35 +147,77 @@ class DeviceClient:
         not call anybody a minute later. With ``expire`` (the default) the broker also drops the
         command when the controller has not taken it by then."""
         cid = command_id or uuid.uuid4().hex
-        done = threading.Event()
-        box: list[dict[str, Any]] = []
         total = timeout * (retries + 1)
         deadline = self.controller_now() + timedelta(seconds=total)
         give_up = time.monotonic() + total + DEADLINE_GRACE_S
+
+        def send(attempt: int, sent: float) -> None:
+            left = max(1, int(give_up - sent) + 1)
+            if attempt == 0:  # only a first try's reply says when it was decided
+                with self._lock:
+                    self._sent[cid] = (sent, datetime.now(UTC))
+            self.send(op, args, cid, expiry_s=left if expire else None, deadline=deadline)
+
+        try:
+            reply = self._exchange(
+                cid, send, timeout, retries, give_up, f"{op}: no reply from the controller"
+            )
+        finally:
+            with self._lock:
+                self._sent.pop(cid, None)
+        if not reply.get("ok"):
+            err = reply.get("error") or {}
+            raise CommandFailed(op, str(err.get("code", "?")), str(err.get("message", "")))
+        return dict(reply.get("result") or {})
+
+    def ask(
+        self, topic: str, payload: dict[str, Any], *, timeout: float, retries: int = 0, expire: bool = True
+    ) -> dict[str, Any]:
+        """Publish ``payload`` (it carries its ``id``) on ``topic`` and return the reply with that id
+        from any of this device's reply topics (a kiosk's lookups: docs/backend.md "Lookups"). With
+        ``retries`` the same payload is sent again after each ``timeout`` (the answerer is idempotent
+        per id, so a reply lost in a reconnect is simply asked again); :class:`NoReply` when none
+        came. With ``expire`` the broker drops a message not delivered by the time this call gives up.
+        A publish refused by the client (not started) is :class:`NoReply` too: the caller falls back."""
+        cid = str(payload["id"])
+        give_up = time.monotonic() + timeout * (retries + 1)
+
+        def send(_attempt: int, sent: float) -> None:
+            left = max(1, int(give_up - sent) + 1)
+            try:
+                self.mqtt.publish(topic, payload, expiry_s=left if expire else None)
+            except (RuntimeError, ValueError) as exc:
+                raise NoReply(f"{topic}: cannot publish: {exc}") from exc
+
+        return self._exchange(cid, send, timeout, retries, give_up, f"{topic}: no reply")
+
+    def _exchange(
+        self,
+        cid: str,
+        send: Callable[[int, float], None],
+        timeout: float,
+        retries: int,
+        give_up: float,
+        what: str,
+    ) -> dict[str, Any]:
+        """Send (``send(attempt, monotonic_now)``) and wait for the reply with id ``cid``: each try
+        waits ``timeout``, the last one until ``give_up``; :class:`NoReply` when none came."""
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+        start = time.monotonic()
         with self._lock:
             self._pending[cid] = (done, box)
         try:
             for attempt in range(retries + 1):
                 sent = time.monotonic()
-                left = max(1, int(give_up - sent) + 1)
-                if attempt == 0:  # only a first try's reply says when it was decided
-                    with self._lock:
-                        self._sent[cid] = (sent, datetime.now(UTC))
-                self.send(op, args, cid, expiry_s=left if expire else None, deadline=deadline)
+                send(attempt, sent)
                 wait = timeout if attempt < retries else max(0.0, give_up - sent)
                 if done.wait(wait):
-                    break
-            else:
-                raise NoReply(f"{op}: no reply from the controller in {total:.0f} s")
+                    return box[0]
+            raise NoReply(f"{what} in {time.monotonic() - start:.0f} s")
         finally:
             with self._lock:
                 self._pending.pop(cid, None)
-                self._sent.pop(cid, None)
-        reply = box[0]
-        if not reply.get("ok"):
-            err = reply.get("error") or {}
-            raise CommandFailed(op, str(err.get("code", "?")), str(err.get("message", "")))
-        return dict(reply.get("result") or {})
 
     def _learn_offset(self, cid: str, reply: dict[str, Any]) -> None:
         """Estimate the controller's clock from a reply's ``ts`` (NTP's reasoning: the reply was
@@ -196,7 +243,7 @@ class DeviceClient:
         self._offset = offset
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
-        if msg.topic == self.topics.dev_reply(self.device_id):
+        if msg.topic in self._reply_topics:
             try:
                 reply = json.loads(msg.payload)
                 cid = reply["id"]

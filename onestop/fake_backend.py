@@ -12,6 +12,12 @@ listens on loopback):
   ``timeout``: ``rate`` (1.0), ``hold_s`` (3600), ``store`` (true: the batch arrives, the answer
   does not); ``up``: all clear, held requests are answered), or ``{"token": "..."}``;
 - ``GET /_records?stream=&after=&limit=``, ``GET /_batches?stream=``, ``GET /_stats``, ``POST /_reset``.
+
+It also answers the lookups of docs/backend.md "Lookups" (``GET {prefix}/bookings/{code}``,
+``…/dossiers/{code}``, ``…/citizens/{id}/bookings?date=`` and ``…/citizens/{id}/dossiers``) from a
+:class:`~onestop.fake_lookups.LookupBook`: a fixtures file (``--lookups FILE``), a day generated from a
+site file (``--generate-from site.toml``), or ``POST /_lookups`` at run time. The control modes apply
+to them as the stream ``lookups``, plus ``huge`` (a 200 whose body never ends).
 """
 
 from __future__ import annotations
@@ -29,20 +35,25 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from onestop.errors import OnestopError
+from onestop.fake_lookups import CITIZEN_ID_RE, FixtureError, LookupBook
 
 log = logging.getLogger("onestop.fake_backend")
 
 STREAMS = ("queue-records", "ratings")
+#: The control API's name for the GET lookups (bookings, dossiers, citizens).
+LOOKUPS = "lookups"
+LOOKUP_KINDS = ("bookings", "dossiers", "citizen_bookings", "citizen_dossiers")
 #: The keys every record of a stream must have (ARCHITECTURE §4).
 RECORD_KEYS: dict[str, frozenset[str]] = {
     "queue-records": frozenset(
@@ -83,6 +94,8 @@ class Behaviour:
     timeout_rate: float = 0.0
     hold_s: float = 3600.0
     timeout_stores: bool = True
+    #: Lookups only: answer 200 with a body of this many bytes that is never valid JSON (0: off).
+    huge_bytes: int = 0
 
     def is_down(self) -> bool:
         """503 now?"""
@@ -128,7 +141,13 @@ class FakeBackend:
     """The back end's state and behaviour; :func:`create_app` serves it. Thread-safe for test reads."""
 
     def __init__(
-        self, token: str | None = None, db: str = ":memory:", *, seed: int | None = None, **behaviour: Any
+        self,
+        token: str | None = None,
+        db: str = ":memory:",
+        *,
+        seed: int | None = None,
+        lookups: LookupBook | None = None,
+        **behaviour: Any,
     ) -> None:
         self.token = token
         self.db_path = db
@@ -140,7 +159,13 @@ class FakeBackend:
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         base = Behaviour(**behaviour)
-        self.behaviour: dict[str, Behaviour] = {s: Behaviour(**asdict(base)) for s in STREAMS}
+        self.behaviour: dict[str, Behaviour] = {s: Behaviour(**asdict(base)) for s in (*STREAMS, LOOKUPS)}
+        #: The bookings and dossiers the lookups answer from.
+        self.book = lookups or LookupBook()
+        #: Lookups asked, by kind; and each one in order as (kind, code, status), the code of a
+        #: citizen's lookup left out (even here, an id number is not kept).
+        self.lookups_by_kind: Counter[str] = Counter()
+        self.lookup_log: list[tuple[str, str, int]] = []
         self.changed = threading.Condition(self.lock)
         self.by_status: Counter[int] = Counter()
         self.requests = 0
@@ -217,6 +242,76 @@ class FakeBackend:
         status, receipt = self.store(stream, key, site, records)
         return self._answer(stream, key, status, receipt, records_hash(records))
 
+    # -- lookups (docs/backend.md "Lookups") ----------------------------------------------------------
+    async def lookup(self, path: str, request: Request) -> Response:
+        """One GET of a booking, a dossier or a citizen's list, with the misbehaviour set for ``lookups``."""
+        found = parse_lookup_path(path)
+        if found is None:
+            return JSONResponse({"error": f"no such endpoint /{path}"}, status_code=404)
+        kind, code = found
+        b = self.behaviour[LOOKUPS]
+        with self.changed:
+            self.requests += 1
+            self.lookups_by_kind[kind] += 1
+            self.changed.notify_all()
+        if b.is_down():
+            return self._looked(kind, code, 503, {"error": "down"})
+        if not self._authorised(request.headers.get("authorization", "")):
+            return self._looked(kind, code, 401, {"error": "bad or missing bearer token"})
+        if b.slow_ms > 0:
+            await asyncio.sleep(b.slow_ms / 1000)
+        if b.fail_rate > 0 and self.rng.random() < b.fail_rate:
+            return self._looked(kind, code, b.fail_status, {"error": "told to fail"})
+        if b.timeout_rate > 0 and self.rng.random() < b.timeout_rate:
+            await self._hold(LOOKUPS, kind, "", b.hold_s)
+        if b.huge_bytes > 0:
+            self._looked(kind, code, 200, {})
+            return StreamingResponse(_endless(b.huge_bytes), media_type="application/json")
+        status, body = self.answer_lookup(kind, code, request.query_params.get("date"))
+        return self._looked(kind, code, status, body)
+
+    def answer_lookup(self, kind: str, code: str, day: str | None = None) -> tuple[int, Any]:
+        """The status and body a well-behaved back end gives a lookup."""
+        book = self.book
+        if kind in ("bookings", "dossiers"):
+            item = book.booking(code) if kind == "bookings" else book.dossier(code)
+            return (200, item) if item is not None else (404, {"error": f"no {kind[:-1]} {code}"})
+        if not CITIZEN_ID_RE.match(code):
+            return 400, {"error": "an id number has 9 or 12 digits"}
+        if kind == "citizen_bookings":
+            return 200, {"bookings": book.citizen_bookings(code, day) or []}
+        return 200, {"dossiers": book.citizen_dossiers(code) or []}
+
+    def _looked(self, kind: str, code: str, status: int, body: Any) -> Response:
+        with self.changed:
+            self.by_status[status] += 1
+            self.lookup_log.append((kind, "" if kind.startswith("citizen") else code, status))
+            self.changed.notify_all()
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def load_lookups(self, doc: dict[str, Any]) -> LookupBook:
+        """Replace the bookings and dossiers with a fixtures document (:class:`BadRequest` if wrong)."""
+        try:
+            book = LookupBook.from_doc(doc)
+        except FixtureError as exc:
+            raise BadRequest(str(exc)) from None
+        with self.lock:
+            self.book = book
+        return book
+
+    def lookup_stats(self) -> dict[str, Any]:
+        """What ``GET /_lookups`` shows: sizes of the book, its sample codes, lookups asked by kind."""
+        with self.lock:
+            return {
+                "bookings": len(self.book.bookings),
+                "dossiers": len(self.book.dossiers),
+                "citizens": len(self.book.citizens),
+                "samples": self.book.samples,
+                "asked": dict(self.lookups_by_kind),
+                "behaviour": asdict(self.behaviour[LOOKUPS]),
+            }
+
     def _authorised(self, header: str) -> bool:
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
@@ -274,9 +369,9 @@ class FakeBackend:
             self.token = str(doc["token"]) if doc["token"] else None
         mode = doc.get("mode")
         stream = doc.get("stream")
-        if stream is not None and stream not in STREAMS:
-            raise BadRequest(f"stream: expected one of {', '.join(STREAMS)}")
-        targets = [stream] if stream else list(STREAMS)
+        if stream is not None and stream not in (*STREAMS, LOOKUPS):
+            raise BadRequest(f"stream: expected one of {', '.join((*STREAMS, LOOKUPS))}")
+        targets = [stream] if stream else [*STREAMS, LOOKUPS]
         for s in targets:
             b = self.behaviour[s]
             if mode == "up":
@@ -295,8 +390,10 @@ class FakeBackend:
                 b.timeout_rate = float(doc.get("rate", 1.0))
                 b.hold_s = float(doc.get("hold_s", 3600))
                 b.timeout_stores = bool(doc.get("store", True))
+            elif mode == "huge":
+                b.huge_bytes = int(doc.get("bytes", 3 * 1024**3))
             elif mode is not None:
-                raise BadRequest(f"mode: expected up, down, fail, slow or timeout, got {mode!r}")
+                raise BadRequest(f"mode: expected up, down, fail, slow, timeout or huge, got {mode!r}")
         if mode == "up":
             self.release_held()
         return {s: asdict(b) for s, b in self.behaviour.items()}
@@ -309,6 +406,8 @@ class FakeBackend:
             self.by_status.clear()
             self.requests = self.conflicts = self.held_total = 0
             self.log.clear()
+            self.lookups_by_kind.clear()
+            self.lookup_log.clear()
             self.changed.notify_all()
 
     # -- looking -----------------------------------------------------------------------------------
@@ -407,6 +506,19 @@ def create_app(backend: FakeBackend) -> FastAPI:
     async def batches(stream: str | None = None) -> dict[str, Any]:
         return {"batches": backend.batches(stream)}
 
+    @app.get("/_lookups")
+    async def lookups() -> dict[str, Any]:
+        return backend.lookup_stats()
+
+    @app.post("/_lookups")
+    async def load_lookups(request: Request) -> dict[str, Any]:
+        backend.load_lookups(await read_json(request))
+        return backend.lookup_stats()
+
+    @app.get("/{path:path}")
+    async def get_lookup(path: str, request: Request) -> Response:
+        return await backend.lookup(path, request)
+
     @app.post("/{path:path}")
     async def post_batch(path: str, request: Request) -> Response:
         stream = path.rstrip("/").rpartition("/")[2]
@@ -415,6 +527,28 @@ def create_app(backend: FakeBackend) -> FastAPI:
         return await backend.handle(stream, request)
 
     return app
+
+
+def parse_lookup_path(path: str) -> tuple[str, str] | None:
+    """``(kind, code)`` of ``<prefix>/bookings/{code}``, ``…/dossiers/{code}``,
+    ``…/citizens/{id}/bookings`` or ``…/citizens/{id}/dossiers``; None for any other path."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 3 and parts[-3] == "citizens" and parts[-1] in ("bookings", "dossiers"):
+        return f"citizen_{parts[-1]}", parts[-2]
+    if len(parts) >= 2 and parts[-2] in ("bookings", "dossiers"):
+        return parts[-2], parts[-1]
+    return None
+
+
+async def _endless(size: int) -> AsyncIterator[bytes]:
+    """A JSON-looking body of ``size`` bytes that never closes its array (a back end gone mad)."""
+    chunk = b"[" + b"0," * (32 * 1024 - 1)
+    sent = 0
+    while sent < size:
+        part = chunk[: size - sent]
+        sent += len(part)
+        yield part
+        await asyncio.sleep(0)
 
 
 # -- running it ------------------------------------------------------------------------------------
@@ -485,6 +619,27 @@ class BackendServer:
             self._thread.join(10)
 
 
+def lookup_book(args: argparse.Namespace) -> LookupBook:
+    """The bookings and dossiers of ``--lookups FILE`` or ``--generate-from site.toml`` (else none);
+    with ``--samples FILE`` the sample codes are written there for the person at the demo kiosk."""
+    from onestop.fake_lookups import generate_day
+
+    book = LookupBook()
+    if getattr(args, "lookups", None):
+        try:
+            book = LookupBook.from_doc(orjson.loads(Path(args.lookups).read_bytes()))
+        except (OSError, orjson.JSONDecodeError, FixtureError) as exc:
+            raise OnestopError(f"--lookups {args.lookups}: {exc}") from None
+    elif getattr(args, "generate_from", None):
+        from onestop.config import load
+
+        book = generate_day(load(args.generate_from))
+    if getattr(args, "samples", None):
+        with open(args.samples, "w", encoding="utf-8") as out:
+            out.write(book.samples_text())
+    return book
+
+
 def run_fake_backend(args: argparse.Namespace) -> int:
     """``onestop fake-backend``: serve until Ctrl-C."""
     import uvicorn
@@ -493,6 +648,7 @@ def run_fake_backend(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(args.token_env) or None
     if token is None:
         log.warning("no --token and %s is unset: any bearer token is accepted", args.token_env)
+    book = lookup_book(args)
     backend = FakeBackend(
         token,
         args.db or ":memory:",
@@ -502,6 +658,14 @@ def run_fake_backend(args: argparse.Namespace) -> int:
         timeout_rate=args.timeout_rate,
         hold_s=args.hold_s,
         down_until=time.monotonic() + args.down_for if args.down_for else 0.0,
+        lookups=book,
+    )
+    log.info(
+        "lookups: %d bookings, %d dossiers, %d citizens (GET <any prefix>/bookings/{code} | "
+        "/dossiers/{code} | /citizens/{id}/bookings | /citizens/{id}/dossiers)",
+        len(book.bookings),
+        len(book.dossiers),
+        len(book.citizens),
     )
     log.info(
         "reference back end on http://%s:%d (POST <any prefix>/queue-records | /ratings; "

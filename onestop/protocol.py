@@ -73,6 +73,11 @@ ERROR_CODES = (
     "rate_limited",  # the device sent more commands than its share: nothing was done, try later
     "unavailable",  # the controller cannot decide now (its clock or its store is not trusted)
     "officer_elsewhere",  # `open` names an officer working at another counter: nothing was done
+    # Bookings (docs/protocol.md "Booked tickets"): nothing was issued.
+    "booking_used",  # this booking code already has a ticket today
+    "booking_early",  # the citizen came before the booking's window and the site refuses early ones
+    "booking_late",  # the citizen came after the booking's window and the site refuses late ones
+    "booking_not_today",  # the booking's slot is on another business day
 )
 #: Refusals that change nothing and depend on nothing stored: their replies are not kept one row per
 #: command (a flooding device must not fill the controller's disk), and a retry is simply decided again.
@@ -131,6 +136,14 @@ class Topics:
         """The controller's replies to one device."""
         return f"{self.root}/dev/{device}/reply"
 
+    def dev_lookup(self, device: str) -> str:
+        """Back-end lookups a kiosk asks of the hub (issue 13; docs/backend.md "Lookups")."""
+        return f"{self.root}/dev/{device}/lookup"
+
+    def dev_lookup_reply(self, device: str) -> str:
+        """The hub's answers to one kiosk's lookups."""
+        return f"{self.root}/dev/{device}/lookup/reply"
+
     def dev_citizen(self, device: str) -> str:
         """A kiosk's citizen note ``{"ticket_id", "name"}`` for the hub (docs/privacy.md); not retained."""
         return f"{self.root}/dev/{device}/citizen"
@@ -180,6 +193,16 @@ class Topics:
         return f"{self.root}/dev/+/health"
 
     @property
+    def all_lookup(self) -> str:
+        """Every device's lookup topic (the hub subscribes)."""
+        return f"{self.root}/dev/+/lookup"
+
+    @property
+    def all_lookup_reply(self) -> str:
+        """Every device's lookup-reply topic (the hub publishes there)."""
+        return f"{self.root}/dev/+/lookup/reply"
+
+    @property
     def all_citizen(self) -> str:
         """Every kiosk's citizen notes (the hub subscribes when ``[citizen_id] prefill_name`` is on)."""
         return f"{self.root}/dev/+/citizen"
@@ -218,17 +241,22 @@ def acl_rules(topics: Topics, account: str, role: str) -> list[AclRule]:
         return [
             AclRule("read", topics.everything),
             AclRule("write", topics.dev_prefix(HUB_ID)),
+            # The hub answers kiosks' back-end lookups (docs/backend.md "Lookups").
+            AclRule("write", topics.all_lookup_reply),
         ]
     if account == MONITOR_ID:
         return [AclRule("deny", topics.all_citizen), AclRule("read", topics.everything)]
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    return [
+    rules = [
         AclRule("write", topics.dev_prefix(account)),
         AclRule("read", topics.dev_reply(account)),
         AclRule("read", topics.state_all),
         AclRule("read", topics.events),
     ]
+    if role == "kiosk":  # only kiosks look bookings and dossiers up, and read only their own answers
+        rules.append(AclRule("read", topics.dev_lookup_reply(account)))
+    return rules
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +279,9 @@ class TicketMsg(_Wire):
     issued_at: str
     called_at: str | None
     counter: str | None
+    #: Added (docs/protocol.md "Ticket"): the citizen's booking, a result pickup's dossier code.
+    booking: dict[str, Any] | None = None
+    dossier: str | None = None
 
 
 class OfficerRef(_Wire):
@@ -291,6 +322,8 @@ class BoardCall(_Wire):
     counter_label: str
     service: str
     ts: str
+    #: Added: the called citizen came with a booking.
+    booked: bool = False
 
 
 class BoardService(_Wire):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -82,6 +83,12 @@ class Traffic:
     no_show_share: float = 0.05
     transfer_share: float = 0.03
     rating_share: float = 0.85
+    #: Citizens who come with a booking (when the site takes bookings: ``[bookings] enabled``). They
+    #: arrive around their slot: :attr:`booked_arrival_min` minutes from its start (simulated).
+    booked_share: float = 0.3
+    booked_arrival_min: tuple[float, float] = (-30.0, 20.0)
+    #: Citizens who come for a result (when the site has ``[dossiers] service``).
+    pickup_share: float = 0.1
     #: A counter or rating terminal that a person used is left alone this long (simulated seconds)
     #: after their last action; a counter a person opened stays theirs until it is closed.
     leave_alone_s: float = 600.0
@@ -230,6 +237,9 @@ class Simulation:
         self.threads: list[threading.Thread] = []
         self.issued = 0
         self.called = 0
+        self.booked = 0
+        self.pickups = 0
+        self._code_base = self.rng.randrange(10**4)  # booking codes of two runs in a day differ
         self.desks: dict[str, Desk] = {}
         quiet = max(traffic.leave_alone_s / traffic.speed, traffic.leave_alone_min_real_s)
         self.watch = Watch(set(), {}, quiet)
@@ -294,16 +304,41 @@ class Simulation:
         """Wait ``sim_seconds`` of simulated time; False once stopping."""
         return not self.stopping.wait(sim_seconds / self.t.speed)
 
+    def citizen(self, services: list[str], now: datetime) -> dict[str, Any]:
+        """The ``issue`` args of the next simulated citizen at a kiosk offering ``services``: a walk-in,
+        a booked citizen arriving around the slot, or a result pickup with a dossier code."""
+        args: dict[str, Any] = {"service": self.rng.choice(services)}
+        returns = self.cfg.dossiers.service
+        roll = self.rng.random()
+        n = self.issued + 1
+        if returns in services and roll < self.t.pickup_share:
+            day = f"{now:%y%m%d}"
+            return {"service": returns, "dossier": f"000.00.{n % 100:02d}.H23-{day}-{n % 10000:04d}"}
+        if self.cfg.bookings.enabled and roll < self.t.pickup_share + self.t.booked_share:
+            # The slot starts this many simulated minutes before the arrival (negative: after it);
+            # on the site's clock a simulated minute lasts 60 / speed seconds.
+            early_late = self.rng.uniform(*self.t.booked_arrival_min)
+            start = now - timedelta(seconds=early_late * 60 / self.t.speed)
+            start = start.replace(microsecond=0)
+            args["booking"] = {
+                "code": f"DL{now:%y%m%d}{(self._code_base + n) % 10**4:04d}",  # DL + 10 digits
+                "slot_start": start.isoformat(),
+                "slot_end": (start + timedelta(seconds=15 * 60 / self.t.speed)).isoformat(),
+            }
+            return args
+        args["priority"] = self.rng.random() < self.t.priority_share
+        return args
+
     def _kiosk(self, client: DeviceClient, services: list[str], rate: float) -> None:
         while self._wait(self.rng.expovariate(rate)):
-            sid = self.rng.choice(services)
+            args = self.citizen(services, datetime.now().astimezone(self.cfg.site.tz))
             try:
-                client.request(
-                    "issue", {"service": sid, "priority": self.rng.random() < self.t.priority_share}
-                )
+                client.request("issue", args)
                 self.issued += 1
+                self.booked += "booking" in args
+                self.pickups += "dossier" in args
             except CommandFailed as exc:
-                if exc.code not in ("service_closed", "daily_limit"):
+                if exc.code not in ("service_closed", "daily_limit", "booking_early", "booking_late"):
                     log.warning("%s: %s", client.device_id, exc)
             except NoReply as exc:
                 log.warning("%s: %s", client.device_id, exc)
@@ -393,7 +428,8 @@ class Simulation:
 def run_simulate(args: argparse.Namespace) -> int:
     """``onestop simulate``."""
     cfg = load_config(args)
-    sim = Simulation(cfg, Traffic(speed=args.speed), seed=args.seed)
+    traffic = Traffic(speed=args.speed, booked_share=args.booked_share, pickup_share=args.pickup_share)
+    sim = Simulation(cfg, traffic, seed=args.seed)
     sim.start()
     played = [d for d in cfg.devices if not is_twin(cfg, d.id)]
     log.info(
@@ -407,5 +443,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     else:
         wait_for_signal()
     sim.stop()
-    log.info("issued %d tickets, called %d", sim.issued, sim.called)
+    log.info(
+        "issued %d tickets (%d booked, %d result pickups), called %d",
+        sim.issued,
+        sim.booked,
+        sim.pickups,
+        sim.called,
+    )
     return 0

@@ -253,7 +253,8 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
     for c in children:
         if c.name == "backend" and c.url:
             base = urlsplit(c.url)._replace(path="", query="", fragment="").geturl()
-            print(f"  back end    {c.url}   (reference: {base}/_stats   {base}/_records)")
+            print(f"  back end    {c.url}   (reference: {base}/_stats   {base}/_records   {base}/_lookups)")
+            _print_samples(cfg)
     watch = f"onestop monitor --config {args.config}"  # it finds this broker (demo_broker_address)
     if not args.quiet:  # the events print below, through the site's one `monitor` connection
         watch += "   (after `up --quiet`: one monitor at a time)"
@@ -283,6 +284,18 @@ def _print_tour(args: argparse.Namespace, cfg: SiteConfig, broker: Broker, child
     print("  Ctrl-C stops everything.\n", flush=True)
 
 
+def _print_samples(cfg: SiteConfig) -> None:
+    """A few codes the reference back end knows, to type at a demo kiosk (all in the samples file)."""
+    path = lookup_samples_path(cfg)
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    except OSError:
+        return
+    print(f"  lookups     codes to type at a kiosk (all in {path}):")
+    for ln in lines[:8]:
+        print(f"              {ln}")
+
+
 def _reference_backend(cfg: SiteConfig, py: list[str], logs: Path) -> Child | None:
     """``onestop fake-backend`` when ``[backend] url`` points to loopback, with a token for this run.
 
@@ -302,9 +315,27 @@ def _reference_backend(cfg: SiteConfig, py: list[str], logs: Path) -> Child | No
         moved = url._replace(netloc=f"{host}:{port}").geturl()
         print(f"port {wanted} is taken; the reference back end uses {port}, and the hub forwards there")
     os.environ.setdefault(cfg.backend.token_env, secrets.token_urlsafe(24))
+    lookups = write_demo_lookups(cfg)
     argv = [*py, "fake-backend", f"--listen={host}:{port}", "--token-env", cfg.backend.token_env,
-            "--db", str(cfg.data_dir / "fake-backend.db")]  # fmt: skip
+            "--db", str(cfg.data_dir / "fake-backend.db"), "--lookups", str(lookups)]  # fmt: skip
     return Child("backend", argv, logs / "backend.log", url=moved)
+
+
+def write_demo_lookups(cfg: SiteConfig) -> Path:
+    """Generate today's bookings and dossiers for the reference back end: the fixtures in
+    ``{data}/lookups.json``, and the codes worth typing at a kiosk in ``{data}/lookup-samples.txt``."""
+    from onestop.fake_lookups import generate_day
+
+    book = generate_day(cfg)
+    path = cfg.data_dir / "lookups.json"
+    path.write_text(json.dumps(book.to_doc(), ensure_ascii=False, indent=1), encoding="utf-8")
+    lookup_samples_path(cfg).write_text(book.samples_text(), encoding="utf-8")
+    return path
+
+
+def lookup_samples_path(cfg: SiteConfig) -> Path:
+    """Where ``up`` writes the sample booking and dossier codes of the reference back end."""
+    return cfg.data_dir / "lookup-samples.txt"
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:

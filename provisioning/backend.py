@@ -24,7 +24,7 @@ import httpx
 from hub_api.backends import looks_like_placeholder
 from onestop.config import SiteConfig, load
 from provisioning.errors import ProvisionError
-from provisioning.files import Layout, private_dir, write_private
+from provisioning.files import Layout, private_dir, write_private, write_public
 
 #: The name of the hub's systemd credential (``LoadCredential=backend-token:...``).
 CREDENTIAL = "backend-token"
@@ -97,7 +97,7 @@ def set_backend(
         if not _URL.match(url):
             raise ProvisionError(f"--backend-url: expected http(s)://host[:port]/path, got {url!r}")
         text = config.read_text(encoding="utf-8")
-        config.write_text(_set_backend_table(text, url.rstrip("/")), encoding="utf-8")
+        write_public(config, _set_backend_table(text, url.rstrip("/")), config.stat().st_mode & 0o777)
         done.append(f"{config}: [backend] url = {url.rstrip('/')}")
     cfg = load(config)
     if cfg.backend is None:

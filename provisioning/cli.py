@@ -13,7 +13,7 @@ from onestop.protocol import ROLES
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``provision`` subcommands to ``parser``."""
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    what = parser.add_subparsers(dest="what", required=True, metavar="site|device|backend")
+    what = parser.add_subparsers(dest="what", required=True, metavar="site|device|backend|screen")
 
     site = what.add_parser("site", help="the site: CA, broker certificate, broker files, checks")
     site_sub = site.add_subparsers(dest="action", required=True, metavar="init|check")
@@ -54,6 +54,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _backend_options(p)
     p.set_defaults(run=_backend_set)
 
+    bridge = what.add_parser("bridge", help="the site's bridge to the province broker (from its bundle)")
+    bridge_sub = bridge.add_subparsers(dest="action", required=True, metavar="install|remove")
+    p = bridge_sub.add_parser("install", help="install the bundle of `onestop province bridge add`")
+    p.add_argument("--config", default="site.toml", type=Path)
+    p.add_argument("--bundle", required=True, type=Path, help="folder with onestop-bridge.conf and the CA")
+    p.set_defaults(run=_bridge)
+    p = bridge_sub.add_parser("remove", help="remove the bridge (the site works on alone)")
+    p.add_argument("--config", default="site.toml", type=Path)
+    p.set_defaults(run=_bridge)
+
+    from provisioning import kms
+
+    kms.configure(what.add_parser("screen", help="on a kiosk or rating terminal without a desktop"))
+
     device = what.add_parser("device", help="enrol, bundle or revoke a device")
     dev_sub = device.add_subparsers(dest="action", required=True, metavar="add|bundle|revoke")
     p = dev_sub.add_parser("add", help="add a device to site.toml, with its broker account")
@@ -64,6 +78,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--services", help="kiosks: comma-separated service ids (default: all)")
     p.add_argument(
         "--printer-usb", metavar="VID:PID", help="kiosks: USB printer ids from `lsusb`, e.g. 04b8:0202"
+    )
+    p.add_argument(
+        "--screen",
+        choices=["kms", "x11"],
+        help="kiosks and rating terminals: kms (default: Raspberry Pi OS Lite, no desktop) or x11 (desktop)",
     )
     _reload_options(p)
     p.set_defaults(run=_device_add)
@@ -152,6 +171,22 @@ def _site_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bridge(args: argparse.Namespace) -> int:
+    from onestop.config import load
+    from provisioning.bridge import install_bridge, remove_bridge
+    from provisioning.files import Layout, write_private
+    from provisioning.site import render_broker_conf
+
+    cfg = load(args.config)
+    layout = Layout.of(cfg)
+    lines = install_bridge(cfg, layout, args.bundle) if args.action == "install" else remove_bridge(layout)
+    if layout.broker_conf.exists():
+        write_private(layout.broker_conf, render_broker_conf(cfg, layout))
+        lines.append(f"{layout.broker_conf} rewritten: restart mosquitto (systemctl restart mosquitto)")
+    _print_report(lines)
+    return 0
+
+
 def _site_check(args: argparse.Namespace) -> int:
     from onestop.config import load
     from provisioning.check import check_site
@@ -184,6 +219,7 @@ def _device_add(args: argparse.Namespace) -> int:
         counter=args.counter,
         services=services,
         printer_usb=_usb_pair(args.printer_usb),
+        screen=args.screen,
         reload=choose(args.reload, args.pidfile),
     )
     _print_report(report.lines())

@@ -25,16 +25,21 @@ from onestop.toml_text import value as toml_value
 from provisioning.errors import ProvisionError
 from provisioning.files import Layout, private_dir, write_private, write_public
 from provisioning.install_script import WHEEL_PREFIX, render_install_sh
+from provisioning.kms import screen_udev_rule
+from provisioning.release import PUBLIC_KEY_NAME
 from provisioning.reload import Reloader
 from provisioning.site import Report, write_auth_files
 from provisioning.timesync import render_timesyncd_device
 from provisioning.units import (
     DEVICE_DATA,
+    SCREEN_ROLES,
     TV_BOARD_SCRIPT,
     autostart_entry,
     device_unit_spec,
+    is_kms_screen,
     render_unit,
     udev_rule,
+    update_units,
 )
 
 HEADER = re.compile(r"^\s*\[")
@@ -48,6 +53,7 @@ def device_block(
     counter: str | None = None,
     services: list[str] | None = None,
     printer_usb: tuple[int, int] | None = None,
+    screen: str | None = None,
 ) -> str:
     """The ``[[devices]]`` block appended for a new device (with hints as comments)."""
     today = datetime.now(UTC).date().isoformat()
@@ -57,6 +63,8 @@ def device_block(
         lines.append(f"counter = {toml_value(counter)}")
     if services:
         lines.append(f"services = {toml_value(services)}")
+    if screen is not None:
+        lines.append(f"screen = {toml_value(screen)}")
     if printer_usb is not None:
         vid, pid = printer_usb
         lines.append(f'printer = {{ backend = "usb", vendor_id = 0x{vid:04x}, product_id = 0x{pid:04x} }}')
@@ -99,6 +107,7 @@ def add_device(
     counter: str | None = None,
     services: list[str] | None = None,
     printer_usb: tuple[int, int] | None = None,
+    screen: str | None = None,
     reload: Reloader,
 ) -> tuple[SiteConfig, Report]:
     """Append a device to the site file, create its secret, rewrite the password file and ACL, reload."""
@@ -108,7 +117,11 @@ def add_device(
     if device_id in {d.id for d in cfg.devices}:
         raise ProvisionError(f"device {device_id!r} is already in {config}; revoke it first to replace it")
     old = config.read_text(encoding="utf-8")
-    block = device_block(device_id, role, counter=counter, services=services, printer_usb=printer_usb)
+    if screen is not None and role not in SCREEN_ROLES:
+        raise ProvisionError(f"--screen: only kiosks and rating terminals have one, not a {role}")
+    block = device_block(
+        device_id, role, counter=counter, services=services, printer_usb=printer_usb, screen=screen
+    )
     sep = "" if old.endswith("\n") or not old else "\n"
     try:
         cfg = _replace_site_file(config, old, old + sep + block)
@@ -278,12 +291,19 @@ def bundle_device(
     spec = device_unit_spec(cfg, dev)
     unit_dir = root / "systemd" / ("user" if spec.user_unit else "")
     write_public(unit_dir / f"{spec.name}.service", render_unit(spec))
+    for name, text in update_units(dev).items():
+        write_public(root / "systemd" / name, text)
+    release_pub = layout.root / PUBLIC_KEY_NAME
+    if release_pub.exists():  # the key devices check releases with (docs/operations.md)
+        write_public(root / "etc" / PUBLIC_KEY_NAME, release_pub.read_text(encoding="ascii"))
     entry = autostart_entry(dev)
     if entry is not None:
         write_public(root / "autostart" / f"{spec.name}.desktop", entry)
     rule = udev_rule(dev)
     if rule is not None:
         write_public(root / "udev" / f"60-onestop-{device_id}-printer.rules", rule)
+    if is_kms_screen(dev):
+        write_public(root / "udev" / f"70-onestop-{device_id}-screen.rules", screen_udev_rule(device_id))
     if spec.exec_start[0].endswith("onestop-tv-board"):
         write_public(root / "bin" / "onestop-tv-board", TV_BOARD_SCRIPT, 0o755)
     write_public(root / "install.sh", render_install_sh(dev), 0o755)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onestop.config import SiteConfig
+from onestop.durable import atomic_write, fsync_dir
 
 #: The broker's own unprivileged user on Debian and Raspberry Pi OS.
 MOSQUITTO_USER = "mosquitto"
@@ -122,14 +123,12 @@ def write_private(path: Path, data: str | bytes, *, exclusive: bool = False) -> 
     finally:
         if tmp.exists():
             tmp.unlink()
+        fsync_dir(path.parent)  # the new name (and the temporary's removal) survive a power cut
 
 
 def write_public(path: Path, data: str, mode: int = 0o644) -> None:
-    """Write a non-secret file atomically with ``mode``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(data, encoding="utf-8")
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    """Write a non-secret file atomically and durably with ``mode``."""
+    atomic_write(path, data.encode("utf-8"), mode=mode)
 
 
 def hand_to_broker(paths: list[Path]) -> bool:

@@ -6,7 +6,7 @@ import shlex
 
 from onestop.config import DeviceConfig
 from provisioning.timesync import TIMESYNCD_DROPIN
-from provisioning.units import SCREEN_ROLES, SERVICE_USER, is_tv_board
+from provisioning.units import SERVICE_USER, is_desktop_screen, is_kms_screen, is_tv_board
 
 #: This project's distribution on disk (``onestop`` on PyPI is an unrelated project: never install it).
 DISTRIBUTION = "onestop-queue"
@@ -23,16 +23,20 @@ ROLE_PACKAGES: dict[str, list[str]] = {
     "board": [],
     "announcer": ["alsa-utils", "espeak-ng", "libsndfile1"],
 }
+#: A kiosk or rating terminal without a desktop: what SDL2's KMS/DRM backend loads (libdrm, GBM, EGL,
+#: OpenGL ES: Mesa's V3D driver on a Pi 4 or 5), udev for hotplug, and evtest to check the touch panel.
+KMS_PACKAGES = ["libdrm2", "libgbm1", "libegl1", "libgles2", "libgl1-mesa-dri", "libudev1", "evtest"]
 
 
 def packages(dev: DeviceConfig) -> list[str]:
     """The apt packages a device needs."""
-    return [*BASE_PACKAGES, *ROLE_PACKAGES[dev.role]]
+    return [*BASE_PACKAGES, *ROLE_PACKAGES[dev.role], *(KMS_PACKAGES if is_kms_screen(dev) else [])]
 
 
 def render_install_sh(dev: DeviceConfig) -> str:
     """The bundle's installer for one device (run as root from the bundle's folder)."""
-    screen = dev.role in SCREEN_ROLES or is_tv_board(dev)
+    screen = is_desktop_screen(dev)
+    kms = is_kms_screen(dev)
     tv = is_tv_board(dev)
     unit = f"onestop-{dev.id}.service"
     pkgs = " ".join(packages(dev))
@@ -51,6 +55,7 @@ CONF_DIR=/etc/onestop
 DATA_DIR=/var/lib/onestop
 UNIT={q(unit)}
 SCREEN={"1" if screen else "0"}
+KMS_SCREEN={"1" if kms else "0"}
 TV_BOARD={"1" if tv else "0"}
 HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
 
@@ -118,27 +123,67 @@ if [ "$TV_BOARD" = 1 ]; then
 fi
 
 step "5/7 Chương trình (Python environment in $PREFIX)"
-install -d -m 0755 "$PREFIX" "$PREFIX/bin"
-if [ ! -x "$PREFIX/.venv/bin/python" ]; then
+# One environment per version under venvs/, and .venv a link to the running one: `onestop update`
+# builds the next one beside it and switches the link (docs/operations.md, "Updating the fleet").
+install -d -m 0755 "$PREFIX" "$PREFIX/bin" "$PREFIX/venvs"
+wheel="$(cd "$HERE/wheels" && ls {WHEEL_PREFIX}*.whl | sort -V | tail -n 1)"
+VERSION="$(printf '%s' "$wheel" | cut -d- -f2)"
+VENV="$PREFIX/venvs/$VERSION"
+if [ ! -x "$VENV/bin/python" ]; then
     # System packages stay visible: lgpio comes from apt on Raspberry Pi OS.
-    python3 -m venv --system-site-packages "$PREFIX/.venv"
+    python3 -m venv --system-site-packages "$VENV"
 fi
 # Only from the bundle's wheels: "onestop" on PyPI is another project, and a device may have no internet.
-if "$PREFIX/.venv/bin/pip" show -q onestop >/dev/null 2>&1; then
-    "$PREFIX/.venv/bin/pip" uninstall -y -q onestop   # the distribution's former name, installed earlier
+if "$VENV/bin/pip" show -q onestop >/dev/null 2>&1; then
+    "$VENV/bin/pip" uninstall -y -q onestop   # the distribution's former name, installed earlier
 fi
-"$PREFIX/.venv/bin/pip" install --no-index --find-links "$HERE/wheels" --upgrade {DISTRIBUTION}
+"$VENV/bin/pip" install --no-index --find-links "$HERE/wheels" --upgrade {DISTRIBUTION}
+date -u +%FT%TZ > "$VENV/.complete"
+ln -sfn "venvs/$VERSION" "$PREFIX/.venv.new"
+if [ -d "$PREFIX/.venv" ] && [ ! -L "$PREFIX/.venv" ]; then
+    mv "$PREFIX/.venv" "$PREFIX/.venv.old"   # an environment from before updates existed
+fi
+mv -T "$PREFIX/.venv.new" "$PREFIX/.venv"
+rm -rf "$PREFIX/.venv.old"
+if [ -f "$HERE/etc/release.pub" ]; then
+    install -m 0644 "$HERE/etc/release.pub" "$CONF_DIR/release.pub"
+    install -m 0644 "$HERE/systemd/onestop-update.service" /etc/systemd/system/onestop-update.service
+    install -m 0644 "$HERE/systemd/onestop-update.timer" /etc/systemd/system/onestop-update.timer
+    systemctl daemon-reload
+    systemctl enable --now onestop-update.timer
+else
+    echo "no etc/release.pub in this bundle: no automatic updates (docs/operations.md, Updating the fleet)"
+fi
 if [ "$TV_BOARD" = 1 ]; then
     install -m 0755 "$HERE/bin/onestop-tv-board" "$PREFIX/bin/onestop-tv-board"
 fi
 
-step "6/7 Máy in USB (udev rule)"
+step "6/7 Máy in USB, màn hình (udev rules: USB printer, screen hotplug)"
 if compgen -G "$HERE/udev/*.rules" >/dev/null; then
     install -m 0644 "$HERE"/udev/*.rules /etc/udev/rules.d/
     udevadm control --reload-rules
     udevadm trigger --subsystem-match=usb --subsystem-match=usbmisc || true
 else
     echo "no USB printer on this device"
+fi
+if [ "$KMS_SCREEN" = 1 ]; then
+    # No desktop: the screen is drawn through KMS/DRM. The console must never blank it (the kernel's
+    # default blanks an idle console after 10 minutes), and its cursor must not blink over it.
+    cmdline=/boot/firmware/cmdline.txt
+    [ -f "$cmdline" ] || cmdline=/boot/cmdline.txt
+    if [ -f "$cmdline" ]; then
+        for opt in consoleblank=0 vt.global_cursor_default=0; do
+            grep -q "\\b${{opt%%=*}}=" "$cmdline" || sed -i "1 s/\\$/ $opt/" "$cmdline"
+        done
+        echo "$cmdline: $(cat "$cmdline")"
+    else
+        echo "no cmdline.txt found: add consoleblank=0 to the kernel command line by hand"
+    fi
+    setterm --blank 0 --powerdown 0 </dev/tty1 >/dev/tty1 2>/dev/null || true
+    if ! grep -qs '^dtoverlay=vc4-kms-v3d' /boot/firmware/config.txt /boot/config.txt; then
+        echo "WARNING: dtoverlay=vc4-kms-v3d is not in config.txt: there is no KMS display driver" >&2
+    fi
+    systemctl set-default multi-user.target
 fi
 
 step "7/7 Dịch vụ (systemd)"
@@ -166,13 +211,38 @@ else
     install -m 0644 "$HERE/systemd/$UNIT" "/etc/systemd/system/$UNIT"
     systemctl daemon-reload
     systemctl enable "$UNIT"
-    systemctl restart "$UNIT"
-    if systemctl is-active --quiet "$UNIT"; then
+    if [ "$KMS_SCREEN" = 1 ]; then
+        # It waits for a display before it starts (ExecStartPre): do not wait for it here.
+        systemctl restart --no-block "$UNIT"
+        echo "the screen starts once a display is connected; reboot once for consoleblank=0: sudo reboot"
+        echo "its log: journalctl -u $UNIT -f    (touch panel: sudo evtest)"
+    else
+        systemctl restart "$UNIT"
+    fi
+    if [ "$KMS_SCREEN" = 1 ]; then
+        :
+    elif systemctl is-active --quiet "$UNIT"; then
         echo "OK: $UNIT is running (logs: journalctl -u $UNIT -f)"
     else
         systemctl status --no-pager "$UNIT" || true
         fail "$UNIT did not start; read: journalctl -u $UNIT -n 50"
     fi
+fi
+
+if [ "${{ONESTOP_READ_ONLY_ROOT:-0}}" = 1 ]; then
+    # A device that keeps no data: the root file system read-only (an overlay in RAM), the data
+    # folder on a partition of its own (docs/operations.md, "Read-only root").
+    step "Hệ thống chỉ đọc (read-only root: overlayfs)"
+    mountpoint -q "$DATA_DIR" \\
+        || fail "$DATA_DIR is not a partition of its own: make one first (docs/operations.md)"
+    command -v raspi-config >/dev/null || fail "raspi-config is missing: this is not Raspberry Pi OS"
+    # The journal in RAM only: nothing of it is written to the card (it is lost at each reboot).
+    install -d -m 0755 /etc/systemd/journald.conf.d
+    printf '[Journal]\\nStorage=volatile\\nRuntimeMaxUse=32M\\n' \\
+        >/etc/systemd/journald.conf.d/onestop-volatile.conf
+    raspi-config nonint do_overlayfs 0 || fail "raspi-config could not turn the overlay on"
+    echo "the root file system is read-only from the next boot: sudo reboot"
+    echo "to update it later: sudo raspi-config nonint do_overlayfs 1 && sudo reboot, update, then 0 again"
 fi
 echo
 echo "Xong (done): $DEVICE_ID ($ROLE)."

@@ -220,8 +220,11 @@ def persistence_dir(cfg: SiteConfig, user: str | None) -> Path:
 def render_broker_conf(
     cfg: SiteConfig, layout: Layout, *, user: str | None = None, tls_bind: str = ""
 ) -> str:
-    """The site's ``mosquitto.conf``: loopback listener (plain) + LAN listener (TLS only), no anonymous."""
-    return render_conf(
+    """The site's ``mosquitto.conf``: loopback listener (plain) + LAN listener (TLS only), no anonymous;
+    plus the bridge to the province when one is installed (:mod:`provisioning.bridge`)."""
+    from provisioning.bridge import installed_bridge, with_bridge
+
+    conf = render_conf(
         host="127.0.0.1",
         port=cfg.broker.port,
         password_file=layout.password_file,
@@ -241,6 +244,7 @@ def render_broker_conf(
             "# Loopback listener for the hub machine's own processes; TLS listener for the LAN."
         ),
     )
+    return with_bridge(conf, installed_bridge(layout))
 
 
 def write_auth_files(cfg: SiteConfig, layout: Layout) -> dict[str, str]:

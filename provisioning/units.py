@@ -4,8 +4,10 @@ Headless processes (controller, hub, counter agent, LED board agent, announcer) 
 ``Type=notify`` with a watchdog (the processes send ``READY=1``, and ``WATCHDOG=1`` through
 :mod:`onestop.sdnotify` only while their work loops make progress: docs/operations.md, "What the
 watchdog vouches for"), restarted when they stop, logging to the journal, running as the unprivileged
-``onestop`` user with a read-only system. Screens (kiosk, rating terminal, TV board) belong to the
-desktop session of the ``onestop`` user, so they are *user* units started by an XDG autostart entry.
+``onestop`` user with a read-only system. A kiosk or rating terminal with ``screen = "kms"`` (the
+default: Raspberry Pi OS Lite) is a system service too, drawing through KMS/DRM with no desktop
+(:mod:`provisioning.kms`); with ``screen = "x11"``, and a TV board always, the screen belongs to the
+desktop session of the ``onestop`` user: a *user* unit started by an XDG autostart entry.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ DEVICE_CONFIG = Path("/etc/onestop/site.toml")
 DEVICE_DATA = Path("/var/lib/onestop")
 WATCHDOG_S = 30
 RESTART_S = 3
+#: A KMS screen comes back this soon after it stopped (a display replugged makes SDL exit).
+SCREEN_RESTART_S = 2
+#: Kivy's folder on a KMS screen (``KIVY_HOME``) and the cache of Mesa's compiled shaders.
+KIVY_HOME = DEVICE_DATA / "kivy"
+SCREEN_CACHE = DEVICE_DATA / "cache"
 #: Open files a system service may hold (the hub: one per browser connection; the default 1024 runs out).
 NOFILE = 65536
 
@@ -73,6 +80,11 @@ class UnitSpec:
     groups: list[str] = field(default_factory=list)
     #: systemd credentials: name -> file root reads at start (``$CREDENTIALS_DIRECTORY/name``).
     credentials: dict[str, str] = field(default_factory=dict)
+    #: Commands run before ``exec_start`` (``ExecStartPre=``), each to completion.
+    exec_start_pre: list[list[str]] = field(default_factory=list)
+    #: A screen drawn through KMS/DRM: quick restarts, no start timeout (it waits for a display), and
+    #: the sandbox a GPU driver and udev's netlink socket need.
+    kms_screen: bool = False
 
 
 #: Device nodes by the backend that opens them, as ``DeviceAllow=`` entries, and their group.
@@ -81,13 +93,22 @@ SERIAL_DEVICES = ["char-ttyUSB rw", "char-ttyACM rw", "char-ttyS rw", "char-ttyA
 #: GPIO: the character device lgpio and gpiozero use (Pi 5 and later kernels), /dev/gpiomem on a Pi 4.
 GPIO_DEVICES = ["char-gpiochip rw", "/dev/gpiomem rw"]
 ALSA_DEVICES = ["char-alsa rw"]
+#: A USB receipt printer: libusb opens /dev/bus/usb/* (usb_device), the kernel's usblp /dev/usb/lp* (usb).
+USB_PRINTER_DEVICES = ["char-usb_device rw", "char-usb rw"]
 BACKEND_DEVICES: dict[str, tuple[list[str], str]] = {
     "serial": (SERIAL_DEVICES, "dialout"),
     "modbus": (SERIAL_DEVICES, "dialout"),
     "ascii": (SERIAL_DEVICES, "dialout"),
     "gpio": (GPIO_DEVICES, "gpio"),
     "alsa": (ALSA_DEVICES, "audio"),
+    "usb": (USB_PRINTER_DEVICES, "lp"),
+    # A barcode scanner that types like a keyboard: its /dev/input/event* node (device_drivers/scanner).
+    "hid": (["char-input rw"], "input"),
 }
+#: A KMS screen: the DRM card and render node (/dev/dri/*: groups video and render) and the touch
+#: panel's event nodes (/dev/input/event*: group input).
+KMS_DEVICES = ["char-drm rw", "char-input rw"]
+KMS_GROUPS = ["video", "render", "input"]
 
 #: What every system service may do, and nothing more (``systemd-analyze security`` rates the
 #: generated units "OK"; see docs/deployment.md, "Hardening"). The processes are Python programs that
@@ -110,6 +131,16 @@ HARDENING = [
     "KeyringMode=private",
     "RemoveIPC=yes",
     "UMask=0077",
+]
+#: A KMS screen's sandbox: the same, except that SDL listens to udev (a netlink socket) for displays
+#: and input devices, and a GPU driver may need memory that is written and then executed (Mesa's
+#: software fallback compiles shaders to machine code).
+SCREEN_HARDENING = [
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK"
+    if h.startswith("RestrictAddressFamilies=")
+    else h
+    for h in HARDENING
+    if h != "MemoryDenyWriteExecute=yes"
 ]
 
 
@@ -138,10 +169,17 @@ def render_unit(spec: UnitSpec) -> str:
         unit += ["Type=notify", "NotifyAccess=main", f"WatchdogSec={WATCHDOG_S}", "TimeoutStartSec=60"]
     else:
         unit += ["Type=simple"]
+    if spec.kms_screen:  # ExecStartPre waits for a display (and paces a crash loop) as long as it takes
+        unit += [
+            "TimeoutStartSec=infinity",
+            f"RuntimeDirectory={spec.name}",
+            "RuntimeDirectoryPreserve=restart",
+        ]
     unit += [
+        *(f"ExecStartPre={' '.join(_quote(a) for a in pre)}" for pre in spec.exec_start_pre),
         f"ExecStart={' '.join(_quote(a) for a in spec.exec_start)}",
         "Restart=always",
-        f"RestartSec={RESTART_S}",
+        f"RestartSec={SCREEN_RESTART_S if spec.kms_screen else RESTART_S}",
         "Environment=PYTHONUNBUFFERED=1",
         *(f"Environment={_quote(f'{k}={v}')}" for k, v in spec.environment.items()),
         "StandardOutput=journal",
@@ -168,7 +206,7 @@ def render_unit(spec: UnitSpec) -> str:
             "RestrictSUIDSGID=yes",
             "LockPersonality=yes",
             f"LimitNOFILE={NOFILE}",
-            *HARDENING,
+            *(SCREEN_HARDENING if spec.kms_screen else HARDENING),
         ]
         if spec.devices:
             unit += ["DevicePolicy=closed", *(f"DeviceAllow={d}" for d in dict.fromkeys(spec.devices))]
@@ -262,6 +300,16 @@ def is_tv_board(dev: DeviceConfig) -> bool:
     return dev.role == "board" and dev.display is None
 
 
+def is_kms_screen(dev: DeviceConfig) -> bool:
+    """A kiosk or rating terminal drawn through KMS/DRM by a system service (no desktop)."""
+    return dev.role in SCREEN_ROLES and dev.screen == "kms"
+
+
+def is_desktop_screen(dev: DeviceConfig) -> bool:
+    """A screen of the desktop session: a kiosk or rating terminal with ``screen = "x11"``, a TV board."""
+    return (dev.role in SCREEN_ROLES and dev.screen == "x11") or is_tv_board(dev)
+
+
 def device_unit_spec(
     cfg: SiteConfig, dev: DeviceConfig, *, prefix: Path = DEFAULT_PREFIX, config: Path = DEVICE_CONFIG
 ) -> UnitSpec:
@@ -277,6 +325,40 @@ def device_unit_spec(
             user_unit=True,
         )
     argv = [_onestop(prefix), *ROLE_COMMANDS[dev.role], "--config", str(config), "--device", dev.id]
+    devices: list[str] = []
+    groups: list[str] = []
+    environment: dict[str, str] = {}
+    for table in (dev.keys, dev.display, dev.audio, dev.printer, dev.scanner):
+        if table is not None and table.backend in BACKEND_DEVICES:
+            nodes, group = BACKEND_DEVICES[table.backend]
+            devices += nodes
+            groups.append(group)
+        if table is not None and table.backend == "gpio":
+            # gpiozero 2 tries lgpio first, but would fall back silently to a factory that cannot
+            # drive a Raspberry Pi 5's GPIO: name the one that works on every Pi.
+            environment["GPIOZERO_PIN_FACTORY"] = "lgpio"
+    if is_kms_screen(dev):
+        from provisioning.kms import kms_environment
+
+        return UnitSpec(
+            name,
+            f"onestop {dev.role} {dev.id} (KMS/DRM screen, no desktop)",
+            argv,
+            notify=False,
+            read_write=[str(DEVICE_DATA)],
+            environment={
+                "KIVY_NO_ARGS": "1",
+                **kms_environment(KIVY_HOME),
+                "XDG_CACHE_HOME": str(SCREEN_CACHE),
+                **environment,
+            },
+            devices=[*KMS_DEVICES, *devices],
+            groups=[*KMS_GROUPS, *groups],
+            exec_start_pre=[
+                [_onestop(prefix), "provision", "screen", "prepare", "--kivy-home", str(KIVY_HOME)]
+            ],
+            kms_screen=True,
+        )
     if dev.role in SCREEN_ROLES:
         return UnitSpec(
             name,
@@ -286,13 +368,6 @@ def device_unit_spec(
             user_unit=True,
             environment={"KIVY_NO_ARGS": "1"},
         )
-    devices: list[str] = []
-    groups: list[str] = []
-    for table in (dev.keys, dev.display, dev.audio, dev.printer):
-        if table is not None and table.backend in BACKEND_DEVICES:
-            nodes, group = BACKEND_DEVICES[table.backend]
-            devices += nodes
-            groups.append(group)
     return UnitSpec(
         name,
         f"onestop {dev.role} agent {dev.id}",
@@ -301,13 +376,14 @@ def device_unit_spec(
         read_write=[str(DEVICE_DATA)],
         devices=devices,
         groups=groups,
+        environment=environment,
     )
 
 
 def autostart_entry(dev: DeviceConfig) -> str | None:
     """An XDG autostart entry that starts a screen device's user unit with the desktop session."""
     spec_name = f"onestop-{dev.id}.service"
-    if dev.role not in SCREEN_ROLES and not is_tv_board(dev):
+    if not is_desktop_screen(dev):
         return None
     env = "DISPLAY WAYLAND_DISPLAY XAUTHORITY XDG_RUNTIME_DIR"
     return (
@@ -355,3 +431,63 @@ def udev_rule(dev: DeviceConfig) -> str | None:
         f'SUBSYSTEM=="usbmisc", KERNEL=="lp[0-9]*", {match}, GROUP="{SERVICE_USER}", MODE="0660", '
         f'SYMLINK+="onestop-printer"\n'
     )
+
+
+# -- updates ------------------------------------------------------------------------------------
+
+#: When devices take the hub's release: a quiet hour (local time), spread over half an hour so that
+#: the whole fleet does not download at once, and a few minutes after each boot (which also finishes
+#: an update that a power cut interrupted: docs/operations.md, "Updating the fleet").
+UPDATE_AT = "03:30"
+UPDATE_SPREAD_S = 1800
+UPDATE_AFTER_BOOT = "3min"
+UPDATE_UNIT = "onestop-update"
+
+
+def update_units(
+    dev: DeviceConfig, *, prefix: Path = DEFAULT_PREFIX, config: Path = DEVICE_CONFIG
+) -> dict[str, str]:
+    """The oneshot service that runs ``onestop update apply`` for a device, and its daily timer.
+
+    It runs as root: it writes ``prefix`` and restarts the device's unit. It keeps the environment it
+    runs from (the one before the switch) until the next update."""
+    argv = [_onestop(prefix), "update", "apply", "--config", str(config), "--device", dev.id,
+            "--prefix", str(prefix)]  # fmt: skip
+    service = "\n".join(
+        [
+            "# Generated by `onestop provision`; regenerate it rather than editing it.",
+            "[Unit]",
+            f"Description=onestop update of {dev.id} from the hub's signed release",
+            "After=network-online.target time-sync.target",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"ExecStart={' '.join(_quote(a) for a in argv)}",
+            "Environment=PYTHONUNBUFFERED=1",
+            f"SyslogIdentifier={UPDATE_UNIT}",
+            "TimeoutStartSec=1h",
+            "NoNewPrivileges=yes",
+            "PrivateTmp=yes",
+            "ProtectHome=yes",
+            "",
+        ]
+    )
+    timer = "\n".join(
+        [
+            "# Generated by `onestop provision`; regenerate it rather than editing it.",
+            "[Unit]",
+            f"Description=daily onestop update of {dev.id}",
+            "",
+            "[Timer]",
+            f"OnCalendar=*-*-* {UPDATE_AT}:00",
+            f"RandomizedDelaySec={UPDATE_SPREAD_S}",
+            f"OnBootSec={UPDATE_AFTER_BOOT}",
+            "Persistent=true",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+            "",
+        ]
+    )
+    return {f"{UPDATE_UNIT}.service": service, f"{UPDATE_UNIT}.timer": timer}

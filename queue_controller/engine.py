@@ -8,10 +8,11 @@ events and what changed. The controller shell persists a decision before anythin
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from onestop.clock import Clock
@@ -33,6 +34,15 @@ from queue_controller.model import CounterRt, Decision, Rejected, ServiceRt, Tic
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Service times outside this range say more about a forgotten key than about the service.
 MIN_SAMPLE_S, MAX_SAMPLE_S = 10.0, 3 * 3600.0
+#: A booking code once normalised (the portal's are ``DL`` + 8-10 characters; be lenient, bounded).
+BOOKING_CODE = re.compile(r"[A-Z0-9]{4,24}")
+#: A dossier code (mã hồ sơ): agency code, ``-yymmdd-``, a 4-digit daily sequence.
+DOSSIER_CODE = re.compile(r"[A-Z0-9]{1,12}(?:\.[A-Z0-9]{1,12}){0,5}-\d{6}-\d{4}")
+DOSSIER_MAX = 48
+#: Why a ticket has priority: a short lowercase word (e.g. "age").
+PRIORITY_REASON = re.compile(r"[a-z_]{1,24}")
+#: The longest slot a booking may have.
+MAX_SLOT = timedelta(hours=12)
 
 
 def business_day(cfg: SiteConfig, when: datetime) -> date:
@@ -75,6 +85,10 @@ class Engine:
         self._called: dict[str, deque[datetime]] = {s.id: deque(maxlen=PACE_CALLS) for s in cfg.services}
         #: Set while the clock's business day is earlier than the engine's (the clock went back).
         self.day_behind: date | None = None
+        #: Booking codes that got a ticket in the current business day (each is used once).
+        self.booking_codes: set[str] = set()
+        #: Booked tickets numbered today under ``[bookings] prefix`` (numbering = "prefix").
+        self.booked_issued = 0
         for s in self.services.values():
             s.open = self.service_open(s.id, now)
 
@@ -87,13 +101,17 @@ class Engine:
         tickets: Iterable[Ticket],
         counters: dict[str, dict[str, Any]],
         services: dict[str, dict[str, Any]],
+        booking_codes: Iterable[str] = (),
     ) -> None:
-        """Load persisted state (today's tickets and every non-terminal one)."""
+        """Load persisted state (today's tickets and every non-terminal one, and the booking codes
+        used in the stored day)."""
         if "day" in meta:
             # The stored day wins over the clock's when it is later: a day is never reopened.
             self.day = date.fromisoformat(meta["day"])
         self._quiet_until = self._last_tick  # the next tick must look at the clock (a day may have passed)
         self.next_rank = int(meta.get("next_rank", 1))
+        self.booked_issued = int(meta.get("booked_issued", 0))
+        self.booking_codes = set(booking_codes)
         self.calls.clear()
         self.calls.extend(meta.get("calls", [])[: self.cfg.queue.board_calls])
         for cid, rec in counters.items():
@@ -112,7 +130,7 @@ class Engine:
         for t in sorted(waiting, key=lambda t: t.rank):
             svc = self.services.get(t.service)
             if svc is not None:
-                (svc.prio if t.priority else svc.normal).append(t.id)
+                self._enqueue(svc, t)
         # A counter may name a ticket that a configuration change removed: forget it.
         for c in self.counters.values():
             if c.serving and c.serving not in self.tickets:
@@ -120,7 +138,12 @@ class Engine:
 
     def meta(self) -> dict[str, Any]:
         """The engine's scalar state, for persistence."""
-        return {"day": self.day.isoformat(), "next_rank": self.next_rank, "calls": list(self.calls)}
+        return {
+            "day": self.day.isoformat(),
+            "next_rank": self.next_rank,
+            "calls": list(self.calls),
+            "booked_issued": self.booked_issued,
+        }
 
     # ------------------------------------------------------------------------------------
     # Views published as retained state
@@ -234,9 +257,9 @@ class Engine:
         return any(a <= t < b for a, b in ranges)
 
     def waiting_list(self, sid: str) -> list[Ticket]:
-        """The tickets waiting in a service, in calling order (priority first)."""
+        """The tickets waiting in a service, in likely calling order (priority first, then booked)."""
         s = self.services[sid]
-        return [self.tickets[t] for t in (*s.prio, *s.normal)]
+        return [self.tickets[t] for t in (*s.prio, *s.booked, *s.normal)]
 
     # ------------------------------------------------------------------------------------
     # The clock
@@ -281,20 +304,24 @@ class Engine:
                     d, now, "counter.closed", {"counter": self.counter_state(c.id), "reason": "day_end"}
                 )
             c.serving, c.last_done, c.last_done_at, c.streak = None, None, None, 0
+            c.booked_streak = 0
             c.last_call = None  # like the board's calls; ``calls`` goes on (no display blinks)
             d.counters.add(c.id)
         for s in self.services.values():
-            for tid in (*s.prio, *s.normal):
+            for tid in (*s.prio, *s.booked, *s.normal):
                 t = self.tickets[tid]
                 t.status, t.finished_at = "expired", now
                 d.tickets[tid] = t
                 self._event(d, now, "ticket.expired", {"ticket": t.wire()})
                 expired += 1
             s.prio.clear()
+            s.booked.clear()
             s.normal.clear()
             s.issued, s.last_issued = 0, None
             d.services.add(s.id)
         self._told.clear()
+        self.booking_codes.clear()
+        self.booked_issued = 0
         self._event(d, now, "day.closed", {"day": self.day.isoformat(), "issued": issued, "expired": expired})
         self.calls.clear()
         d.board = True
@@ -331,7 +358,20 @@ class Engine:
     def _op_issue(self, d: Decision, dev: Any, args: _Args) -> dict[str, Any]:
         sid = args.text("service")
         priority = args.flag("priority", False)
+        reason = args.opt_text("priority_reason")
+        booking_arg = args.opt_object("booking")
+        dossier_arg = args.opt_text("dossier")
         args.done()
+        if reason is not None:
+            if not PRIORITY_REASON.fullmatch(reason):
+                raise Rejected(
+                    "bad_request", "args.priority_reason: expected a short lowercase word such as 'age'"
+                )
+            if "priority" in args and not priority:
+                raise Rejected(
+                    "bad_request", "args.priority_reason goes with a priority ticket, not priority false"
+                )
+            priority = True
         if sid not in self.services:
             raise Rejected("unknown_service", f"no service {sid!r} at this site")
         if dev.services is not None and sid not in dev.services:
@@ -339,14 +379,23 @@ class Engine:
         conf = self.cfg.service(sid)
         svc = self.services[sid]
         now = self.clock.now()
+        dossier = self._dossier(sid, dossier_arg)
         if not svc.open:
             hours = ", ".join(conf.hours) or "—"
             raise Rejected("service_closed", f"{conf.name} is closed now; hours: {hours}")
         if svc.issued >= conf.capacity:
             raise Rejected("daily_limit", f"{conf.name}: all {conf.capacity} numbers of today are issued")
-        ahead = len(svc.prio) if priority else svc.waiting
-        svc.issued += 1
-        number = f"{conf.prefix}{svc.issued:0{conf.digits}d}"
+        booking = self._booking(booking_arg, now) if booking_arg is not None else None
+        booked = booking is not None and booking["line"] == "booked"
+        own = self.cfg.bookings
+        if booked and own.numbering == "prefix":
+            if self.booked_issued >= 10**own.digits - 1:
+                raise Rejected("daily_limit", f"all {10**own.digits - 1} booked numbers of today are issued")
+            self.booked_issued += 1
+            number = f"{own.prefix}{self.booked_issued:0{own.digits}d}"
+        else:
+            number = f"{conf.prefix}{svc.issued + 1:0{conf.digits}d}"
+        svc.issued += 1  # booked tickets count against the daily limit like any other
         t = Ticket(
             id=f"{self.day:%Y%m%d}-{number}",
             number=number,
@@ -357,20 +406,105 @@ class Engine:
             rank=self._rank(),
             origin_service=sid,
             issued_by=dev.id,
+            booking=booking,
+            dossier=dossier,
+            priority_reason=reason,
         )
+        if booked:
+            # Before it: priority tickets, and the booked ones due no later than it is.
+            assert t.due_at is not None
+            ahead = len(svc.prio) + sum(1 for b in svc.booked if (self.tickets[b].due_at or now) <= t.due_at)
+        else:
+            ahead = len(svc.prio) if priority else svc.waiting
         self.tickets[t.id] = t
-        (svc.prio if priority else svc.normal).append(t.id)
+        self._enqueue(svc, t)
+        if booking is not None:
+            self.booking_codes.add(booking["code"])
         svc.last_issued = number
         d.tickets[t.id] = t
         d.services.add(sid)
         d.board = True
         wait = self._wait_fields(sid, ahead)
-        self._told[t.id] = self._basis(sid, ahead)
+        until_due = self.span_s(now, t.due_at) if t.due_at is not None else 0.0
+        if until_due > 0:
+            # Called from its window's start at the earliest: the wait is at least until then, and
+            # says nothing about how the line moves (no calibration from it).
+            floor = math.ceil(until_due)
+            wait["est_wait_s"] = max(wait["est_wait_s"], floor)
+            if "est_wait_range_s" in wait:
+                lo, hi = wait["est_wait_range_s"]
+                wait["est_wait_range_s"] = [max(lo, floor), max(hi, floor)]
+        else:
+            self._told[t.id] = self._basis(sid, ahead)
         wire = t.wire()
         if self.ticket_token is not None:  # the unguessable link of the ticket's QR code
             wire["token"] = self.ticket_token(t.id)
-        self._event(d, now, "ticket.issued", {"ticket": wire, "ahead": ahead, **wait})
-        return {"ticket": dict(wire), "ahead": ahead, **wait}
+        extra = {"booking_status": booking["status"]} if booking is not None else {}
+        self._event(d, now, "ticket.issued", {"ticket": wire, "ahead": ahead, **wait, **extra})
+        return {"ticket": dict(wire), "ahead": ahead, **wait, **extra}
+
+    def _booking(self, raw: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """Check a booking handed to ``issue`` and apply the site's window and rules to it."""
+        rules = self.cfg.bookings
+        if not rules.enabled:
+            raise Rejected("bad_request", "bookings are not enabled at this site ([bookings] enabled)")
+        b = _Args(raw, "booking")
+        code_in = b.text("code")
+        start, end = b.instant("slot_start", self._tz), b.instant("slot_end", self._tz)
+        b.done()
+        code = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", code_in)).upper()
+        if not BOOKING_CODE.fullmatch(code):
+            raise Rejected("bad_request", "args.booking.code: expected 4-24 letters or digits")
+        if not start < end <= start + MAX_SLOT:
+            raise Rejected(
+                "bad_request", "args.booking: slot_end must come after slot_start, within 12 hours"
+            )
+        if business_day(self.cfg, start) != self.day:
+            raise Rejected(
+                "booking_not_today", f"booking {code} is for {business_day(self.cfg, start)}, not {self.day}"
+            )
+        if code in self.booking_codes:
+            raise Rejected("booking_used", f"booking {code} already has a ticket today")
+        opens = start - timedelta(minutes=rules.before_min)
+        closes = start + timedelta(minutes=rules.after_min)
+        local = opens.astimezone(self._tz)
+        if now < opens:
+            status, line = "early", {"wait": "booked", "walk_in": "walk_in", "refuse": ""}[rules.early]
+            if not line:
+                raise Rejected("booking_early", f"booking {code}: come back at {local:%H:%M}")
+        elif now > closes:
+            status, line = "late", {"walk_in": "walk_in", "refuse": ""}[rules.late]
+            if not line:
+                raise Rejected(
+                    "booking_late",
+                    f"booking {code}: the window closed at {closes.astimezone(self._tz):%H:%M}",
+                )
+        else:
+            status, line = "on_time", "booked"
+        return {
+            "code": code,
+            "slot_start": iso(start),
+            "slot_end": iso(end),
+            "status": status,
+            "line": line,
+            "due_at": iso(opens) if line == "booked" else None,
+        }
+
+    def _dossier(self, sid: str, raw: str | None) -> str | None:
+        """Check the dossier code of a result-pickup ticket (only in the result return service)."""
+        if raw is None:
+            return None
+        returns = self.cfg.dossiers.service
+        if returns is None:
+            raise Rejected("bad_request", "no result return service is configured ([dossiers] service)")
+        if sid != returns:
+            raise Rejected("bad_request", f"a dossier code goes with the result return service {returns!r}")
+        code = unicodedata.normalize("NFKC", raw).strip().upper()
+        if len(code) > DOSSIER_MAX or not DOSSIER_CODE.fullmatch(code):
+            raise Rejected(
+                "bad_request", "args.dossier: expected a dossier code such as 000.00.12.H23-241204-0003"
+            )
+        return code
 
     # -- counter ----------------------------------------------------------------------------
     def _op_open(self, d: Decision, cid: str, args: _Args) -> dict[str, Any]:
@@ -507,6 +641,8 @@ class Engine:
         self._learn(t, now)
         from_service = t.service
         svc = self.services[sid]
+        if t.booking is not None and t.booked:  # its slot was at the first service: a walk-in here
+            t.booking = {**t.booking, "line": "walk_in", "due_at": None}
         line = svc.prio if t.priority else svc.normal
         if front:
             t.rank = (self.tickets[line[0]].rank if line else self.next_rank) - 1
@@ -671,26 +807,71 @@ class Engine:
             del self.tickets[t.id]
 
     def _pick(self, cid: str) -> Ticket | None:
-        """The next ticket for a counter: priority first, by its policy, without starving the rest."""
+        """The next ticket for a counter: priority first, then booked ones that are due, then walk-ins,
+        by its policy, without starving anyone (``priority_streak``, ``[bookings] max_in_row``)."""
         conf = self.cfg.counter(cid)
         c = self.counters[cid]
+        now = self.clock.now()
         lines = [self.services[s] for s in conf.services]
+        due = [s for s in lines if s.booked and self._due(self.tickets[s.booked[0]], now)]
         any_prio = any(s.prio for s in lines)
-        any_normal = any(s.normal for s in lines)
+        any_walk_in = any(s.normal for s in lines)
+        any_normal = any_walk_in or bool(due)
         use_prio = any_prio and (not any_normal or c.streak < self.cfg.queue.priority_streak)
-        heads = [(s.prio if use_prio else s.normal) for s in lines]
-        heads = [h for h in heads if h]
+        use_booked = (
+            not use_prio and bool(due) and (not any_walk_in or c.booked_streak < self.cfg.bookings.max_in_row)
+        )
+        heads: list[deque[str]]
+        if use_prio:
+            heads = [s.prio for s in lines if s.prio]
+        elif use_booked:
+            heads = [s.booked for s in due]
+        else:
+            heads = [s.normal for s in lines if s.normal]
         if not heads:
             return None
-        by_rank = min(heads, key=lambda h: self.tickets[h[0]].rank)
-        line = heads[0] if conf.policy == "ordered" else by_rank
+        if conf.policy == "ordered":
+            line = heads[0]
+        elif use_booked:
+            line = min(heads, key=lambda h: self._booked_key(self.tickets[h[0]]))
+        else:
+            line = min(heads, key=lambda h: self.tickets[h[0]].rank)
         t = self.tickets[line.popleft()]
         c.streak = c.streak + 1 if (use_prio and any_normal) else 0
+        if not use_prio:
+            c.booked_streak = c.booked_streak + 1 if (use_booked and any_walk_in) else 0
         return t
+
+    @staticmethod
+    def _due(t: Ticket, now: datetime) -> bool:
+        """Whether a booked ticket's window has begun."""
+        return t.due_at is None or t.due_at <= now
+
+    @staticmethod
+    def _booked_key(t: Ticket) -> tuple[datetime, int]:
+        return (t.due_at or t.issued_at, t.rank)
+
+    def _line(self, svc: ServiceRt, t: Ticket) -> deque[str]:
+        """The waiting line of ``svc`` a ticket belongs in."""
+        if t.booked:
+            return svc.booked
+        return svc.prio if t.priority else svc.normal
+
+    def _enqueue(self, svc: ServiceRt, t: Ticket) -> None:
+        """Put a ticket at the end of its line (booked ones: in order of due time, then rank)."""
+        line = self._line(svc, t)
+        if line is not svc.booked:
+            line.append(t.id)
+            return
+        key = self._booked_key(t)
+        i = len(line)
+        while i > 0 and self._booked_key(self.tickets[line[i - 1]]) > key:
+            i -= 1
+        line.insert(i, t.id)
 
     def _unqueue(self, t: Ticket) -> None:
         svc = self.services[t.service]
-        (svc.prio if t.priority else svc.normal).remove(t.id)
+        self._line(svc, t).remove(t.id)
 
     def _call(self, d: Decision, cid: str, t: Ticket, now: datetime, pick: bool = True) -> None:
         c = self.counters[cid]
@@ -729,6 +910,9 @@ class Engine:
                 "counter_label": self.cfg.counter(cid).label,
                 "service": t.service,
                 "ts": iso(now),
+                # Added: a citizen called from the booked line (at the slot, before walk-ins that came
+                # earlier) is marked on the hall board (docs/protocol.md); a late one who walked in is not.
+                "booked": t.booked,
             }
         )
         d.board = True
@@ -737,11 +921,15 @@ class Engine:
 class _Args:
     """Typed access to a command's ``args`` that turns every mistake into ``bad_request``."""
 
-    def __init__(self, args: dict[str, Any]) -> None:
+    def __init__(self, args: dict[str, Any], where: str = "args") -> None:
         if not isinstance(args, dict):
-            raise Rejected("bad_request", "args must be an object")
+            raise Rejected("bad_request", f"{where} must be an object")
         self._args = args
+        self._where = where
         self._seen: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return self._args.get(key) is not None
 
     def _get(self, key: str) -> Any:
         self._seen.add(key)
@@ -751,7 +939,9 @@ class _Args:
         """A required, non-empty text argument (at most 64 characters)."""
         v = self._get(key)
         if not isinstance(v, str) or not v or len(v) > 64:
-            raise Rejected("bad_request", f"args.{key}: expected a non-empty text of at most 64 characters")
+            raise Rejected(
+                "bad_request", f"{self._where}.{key}: expected a non-empty text of at most 64 characters"
+            )
         return v
 
     def opt_text(self, key: str) -> str | None:
@@ -760,7 +950,7 @@ class _Args:
         if v is None:
             return None
         if not isinstance(v, str) or len(v) > 2000:
-            raise Rejected("bad_request", f"args.{key}: expected a text")
+            raise Rejected("bad_request", f"{self._where}.{key}: expected a text")
         return v
 
     def flag(self, key: str, default: bool) -> bool:
@@ -769,14 +959,14 @@ class _Args:
         if v is None:
             return default
         if not isinstance(v, bool):
-            raise Rejected("bad_request", f"args.{key}: expected true or false")
+            raise Rejected("bad_request", f"{self._where}.{key}: expected true or false")
         return v
 
     def whole(self, key: str) -> int:
         """A required whole number."""
         v = self._get(key)
         if not isinstance(v, int) or isinstance(v, bool):
-            raise Rejected("bad_request", f"args.{key}: expected a whole number")
+            raise Rejected("bad_request", f"{self._where}.{key}: expected a whole number")
         return v
 
     def texts(self, key: str) -> list[str]:
@@ -785,11 +975,35 @@ class _Args:
         if v is None:
             return []
         if not isinstance(v, list) or len(v) > 20 or not all(isinstance(x, str) and len(x) <= 200 for x in v):
-            raise Rejected("bad_request", f"args.{key}: expected a list of texts")
+            raise Rejected("bad_request", f"{self._where}.{key}: expected a list of texts")
         return list(dict.fromkeys(v))
+
+    def opt_object(self, key: str) -> dict[str, Any] | None:
+        """An optional object argument (small: at most 16 keys)."""
+        v = self._get(key)
+        if v is None:
+            return None
+        if not isinstance(v, dict) or len(v) > 16:
+            raise Rejected("bad_request", f"{self._where}.{key}: expected an object")
+        return v
+
+    def instant(self, key: str, local: tzinfo) -> datetime:
+        """A required ISO 8601 timestamp; without an offset it is a time in ``local``."""
+        v = self.text(key)
+        try:
+            ts = datetime.fromisoformat(v)
+        except ValueError:
+            ts = None
+        if ts is not None and ts.tzinfo is None:
+            ts = ts.replace(tzinfo=local)
+        # Years far out would overflow the arithmetic on them (a time zone shift, a window).
+        if ts is None or not 2000 <= ts.year <= 2999:
+            raise Rejected("bad_request", f"{self._where}.{key}: expected an ISO 8601 time with its offset")
+        return ts
 
     def done(self) -> None:
         """Refuse arguments the op does not know (a typo should not pass silently)."""
         extra = sorted(set(self._args) - self._seen)
         if extra:
-            raise Rejected("bad_request", f"unknown argument {extra[0]!r}")
+            where = "" if self._where == "args" else f" in {self._where}"
+            raise Rejected("bad_request", f"unknown argument {extra[0]!r}{where}")

@@ -39,6 +39,26 @@ class Ticket:
     origin_service: str = ""
     rated: bool = False
     issued_by: str = ""
+    #: The citizen's booking: ``{"code", "slot_start", "slot_end", "status", "line"}``; ``status`` is
+    #: how the arrival fitted the window ("on_time" | "early" | "late"), ``line`` where the ticket
+    #: waits ("booked": called from ``due_at``; "walk_in": like any other ticket).
+    booking: dict[str, Any] | None = None
+    #: The dossier code a result-pickup ticket was issued for.
+    dossier: str | None = None
+    #: Why the ticket has priority (e.g. "age"), when the kiosk said.
+    priority_reason: str | None = None
+
+    @property
+    def booked(self) -> bool:
+        """True when the ticket waits in its service's booked line (called at its slot)."""
+        return self.booking is not None and self.booking.get("line") == "booked"
+
+    @property
+    def due_at(self) -> datetime | None:
+        """When a booked ticket may first be called (its window's start); None for the others."""
+        if self.booking is None or not self.booked:
+            return None
+        return _dt(self.booking.get("due_at"))
 
     def wire(self) -> dict[str, Any]:
         """The contract's Ticket object (plus a few added fields)."""
@@ -56,6 +76,9 @@ class Ticket:
             "finished_at": _ts(self.finished_at),
             "officer": self.officer,
             "origin_service": self.origin_service or self.service,
+            "booking": dict(self.booking) if self.booking is not None else None,
+            "dossier": self.dossier,
+            "priority_reason": self.priority_reason,
         }
 
     def record(self) -> dict[str, Any]:
@@ -84,6 +107,10 @@ class Ticket:
             origin_service=r.get("origin_service", ""),
             rated=bool(r.get("rated", False)),
             issued_by=r.get("by", ""),
+            # Absent from records written before bookings and result pickups existed.
+            booking=r.get("booking"),
+            dossier=r.get("dossier"),
+            priority_reason=r.get("priority_reason"),
         )
 
 
@@ -98,6 +125,8 @@ class CounterRt:
     last_done: str | None = None
     last_done_at: datetime | None = None
     streak: int = 0
+    #: Booked calls in a row while a walk-in waited ([bookings] max_in_row).
+    booked_streak: int = 0
     #: Calls and recalls made at this counter for the life of the site database (never reset): a
     #: counter agent blinks when it changes, and a restart must not change it.
     calls: int = 0
@@ -113,6 +142,7 @@ class CounterRt:
             "last_done": self.last_done,
             "last_done_at": _ts(self.last_done_at),
             "streak": self.streak,
+            "booked_streak": self.booked_streak,
             "calls": self.calls,
             "last_call": dict(self.last_call) if self.last_call else None,
         }
@@ -128,6 +158,7 @@ class CounterRt:
             last_done=r.get("last_done"),
             last_done_at=_dt(r.get("last_done_at")),
             streak=int(r.get("streak", 0)),
+            booked_streak=int(r.get("booked_streak", 0)),
             # Absent from records written before these fields existed.
             calls=int(r.get("calls", 0)),
             last_call=r.get("last_call"),
@@ -146,13 +177,15 @@ class ServiceRt:
     # Ticket ids in calling order (ranks ascending); rebuilt from the tickets on restart.
     normal: deque[str] = field(default_factory=deque)
     prio: deque[str] = field(default_factory=deque)
+    #: Booked tickets, by (due time, rank): only those whose window has begun can be called.
+    booked: deque[str] = field(default_factory=deque)
     #: What real waits were compared with what was told (queue_controller/estimate.py).
     calibration: Calibration = field(default_factory=Calibration)
 
     @property
     def waiting(self) -> int:
         """How many tickets wait in this service."""
-        return len(self.normal) + len(self.prio)
+        return len(self.normal) + len(self.prio) + len(self.booked)
 
     def record(self) -> dict[str, Any]:
         """Persistent form (the waiting lines are derived from the tickets)."""

@@ -180,7 +180,9 @@ class Controller:
         self.engine = Engine(self.cfg, self.clock, time_scale=self.time_scale)
         self.engine.ticket_token = TicketLinks(self._store.secret("ticket_links", new_key)).token
         loaded = self._store.load(business_day(self.cfg, self.clock.now()))
-        self.engine.restore(loaded.meta, loaded.tickets, loaded.counters, loaded.services)
+        self.engine.restore(
+            loaded.meta, loaded.tickets, loaded.counters, loaded.services, loaded.booking_codes
+        )
         last = self._store.events(loaded.last_seq, 1) if loaded.last_seq else []
         self._store_ts = datetime.fromisoformat(last[0]["ts"]) if last else None
         waiting = sum(s.waiting for s in self.engine.services.values())

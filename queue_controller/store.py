@@ -17,13 +17,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from onestop.durable import fsync_dir
 from onestop.sqlite_errors import StoreUnusable, explain, is_disk_full, quick_check
 from queue_controller.model import Decision, Ticket
 
@@ -62,6 +63,8 @@ class Loaded:
     counters: dict[str, dict[str, Any]]
     services: dict[str, dict[str, Any]]
     last_seq: int
+    #: Booking codes that got a ticket in the stored business day (each may be used once a day).
+    booking_codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +132,9 @@ class Store:
         self.last_seq = max(
             int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]), self.seq_floor
         )
+        # The database's name survives a power cut from its first start (SQLite syncs the folder when
+        # it creates the WAL file; this makes it explicit, once per start). docs/operations.md.
+        fsync_dir(self.path.parent)
 
     def close(self) -> None:
         """Close the database."""
@@ -167,7 +173,15 @@ class Store:
             )
         ]
         services = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, data FROM services")}
-        return Loaded(meta, tickets, counters, services, self.last_seq)
+        codes = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT json_extract(data, '$.booking.code') FROM tickets "
+                "WHERE day = ? AND json_extract(data, '$.booking.code') IS NOT NULL",
+                (day,),
+            )
+        ]
+        return Loaded(meta, tickets, counters, services, self.last_seq, codes)
 
     def find_reply(self, device: str, command_id: str) -> dict[str, Any] | None:
         """The reply already given to a command id, if any."""

@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from onestop.broker import Broker
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
 from tests.utils.mqtt import TestClient, connect
 from tests.utils.site import make_site
+
+# Hypothesis's default deadline (200 ms per example) is a wall-clock threshold: on a loaded machine
+# (CI with two cores, other tests running) a correct example takes longer and the test fails as
+# "flaky". Properties here are about behaviour, never speed (that is bench/'s job).
+settings.register_profile("onestop", deadline=None)
+settings.load_profile("onestop")
 
 SiteFactory = Callable[..., SiteConfig]
 MqttFactory = Callable[..., TestClient]

@@ -134,6 +134,14 @@ async def whoami(counter: str, hub: HubDep, token: SessionCookie = None) -> dict
     return _who(_signed_in(hub, counter, token), hub)
 
 
+@router.get("/{counter}/serving", responses={**SIGNED_OUT, **NO_WEB_KEYPAD})
+async def serving(counter: str, hub: HubDep, token: SessionCookie = None) -> dict[str, Any]:
+    """The ticket the counter serves now, whole: with the booking code and the dossier code that the
+    public state leaves out (the clerk of this counter only)."""
+    kp = _signed_in(hub, counter, token)
+    return {"ticket": hub.live.serving(kp.counter)}
+
+
 @router.post("/{counter}/session", responses=SIGN_IN)
 async def sign_in(counter: str, body: SignIn, request: Request, hub: HubDep) -> JSONResponse:
     """Check the PIN; on success set the session cookie (HttpOnly, SameSite=Strict, this counter only)."""

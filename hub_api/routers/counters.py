@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -34,17 +36,41 @@ def _line(rows: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
     return out
 
 
-def waiting_for(hub_rows: list[dict[str, Any]], counter: CounterConfig) -> list[dict[str, Any]]:
-    """Waiting tickets of a counter's services in likely calling order: priority first, then by the
-    counter's policy (``fifo``: longest waiting; ``ordered``: its first service first)."""
+def _due_at(r: dict[str, Any]) -> str | None:
+    """When a ticket of the booked line may be called (None: it waits like any other)."""
+    try:
+        b = json.loads(r["booking"]) if r.get("booking") else None
+    except ValueError:
+        return None
+    return b.get("due_at") if isinstance(b, dict) and b.get("line") == "booked" else None
+
+
+def waiting_for(
+    hub_rows: list[dict[str, Any]], counter: CounterConfig, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Waiting tickets of a counter's services in likely calling order: priority first, then booked
+    ones whose window has begun (by window), then walk-ins, by the counter's policy (``fifo``: longest
+    waiting; ``ordered``: its first service first), then booked ones not due yet. (The controller
+    lets a walk-in in after ``[bookings] max_in_row`` booked calls: the order is likely, not sure.)"""
     rank = {s: i for i, s in enumerate(counter.services)}
-    keyed: list[tuple[tuple[int, int, float], dict[str, Any]]] = []
+    keyed: list[tuple[tuple[int, int, str, float], dict[str, Any]]] = []
+    for r in hub_rows:
+        r["booked"] = _due_at(r) is not None
     for prio in (True, False):
         for sid in counter.services:
-            rows = [r for r in hub_rows if r["service"] == sid and bool(r["priority"]) == prio]
+            rows = [
+                r for r in hub_rows if r["service"] == sid and bool(r["priority"]) == prio and not r["booked"]
+            ]
             for value, r in _line(rows):
                 svc = rank[sid] if counter.policy == "ordered" else 0
-                keyed.append(((0 if prio else 1, svc, value), r))
+                keyed.append(((0 if prio else 2, svc, "", value), r))
+    moment = now or datetime.now(UTC)
+    for r in hub_rows:
+        due = _due_at(r)
+        if due is not None:
+            early = datetime.fromisoformat(due) > moment
+            svc = rank[r["service"]] if counter.policy == "ordered" else 0
+            keyed.append(((3 if early else 1, svc, due, float(r["updated_seq"])), r))
     keyed.sort(key=lambda kr: kr[0])
     return [r for _k, r in keyed]
 
@@ -56,6 +82,7 @@ def _public(r: dict[str, Any]) -> dict[str, Any]:
         "service": r["service"],
         "priority": bool(r["priority"]),
         "issued_at": r["issued_at"],
+        "booked": bool(r.get("booked")),
     }
 
 
@@ -69,7 +96,7 @@ def queue(hub: HubDep, counter: str, limit: int = Query(10, ge=0, le=200)) -> di
         raise HTTPException(404, f"no counter {counter}") from None
     marks = ",".join("?" * len(conf.services))
     rows = hub.store.query(
-        f"""SELECT t.id, t.number, t.service, t.priority, t.issued_at, t.updated_seq,
+        f"""SELECT t.id, t.number, t.service, t.priority, t.issued_at, t.updated_seq, t.booking,
                    CASE WHEN e.type = 'ticket.transferred' AND json_extract(e.data, '$.front')
                         THEN 1 ELSE 0 END AS front
             FROM tickets t LEFT JOIN events e ON e.seq = t.updated_seq

@@ -11,6 +11,7 @@ from hub_api.alerts import Alert, compute_alerts, device_list
 from hub_api.app import Hub, HubDep
 from hub_api.deps import Viewer, refusals
 from hub_api.models import AlertOut, DeviceOut
+from provisioning.release import latest
 
 router = APIRouter(prefix="/api", tags=["devices"])
 
@@ -39,7 +40,14 @@ def alerts_of(hub: Hub, now: datetime | None = None) -> list[Alert]:
         controller_online=hub.live.controller_online,
         forwarder=forwarder_metrics(hub),
         rewind=hub.store.rewind_note(),
+        published=published_version(hub),
     )
+
+
+def published_version(hub: Hub) -> str | None:
+    """The version of the release the hub serves to devices (None: none published)."""
+    pub = latest(hub.cfg.data_dir)
+    return pub.version if pub is not None else None
 
 
 @router.get("/devices", response_model=list[DeviceOut], responses=refusals("viewer"))

@@ -124,8 +124,22 @@ class HubCollector(Collector):
             g.add_metric([sev], sum(1 for a in alerts if a.severity == sev))
         yield g
         yield from self._forwarder()
+        yield from self._lookups()
         ctl_dev = next((d for d in devs if d["id"] == CONTROLLER_ID), None)
         yield from _controller(ctl_dev["health"] if ctl_dev is not None else {}, now)
+
+    def _lookups(self) -> Iterator[Metric]:
+        relay = self.hub.lookups
+        if relay is None:
+            return
+        c = _counter(
+            "onestop_hub_lookups_total",
+            "Kiosks' booking and dossier lookups, by what became of them (docs/backend.md).",
+            ("outcome",),
+        )
+        for outcome, n in sorted(relay.stats.items()):
+            c.add_metric([outcome], n)
+        yield c
 
     def _forwarder(self) -> Iterator[Metric]:
         fwd = forwarder_metrics(self.hub)

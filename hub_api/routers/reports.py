@@ -15,7 +15,7 @@ from hub_api import reports as rp
 from hub_api.app import Hub, HubDep
 from hub_api.deps import Manager, refusals
 from hub_api.models import OfficerReport, Report, Responses
-from hub_api.routers.devices import alerts_of
+from hub_api.routers.devices import alerts_of, devices_of, published_version
 from onestop.text import percent
 
 router = APIRouter(prefix="/api", tags=["reports"])
@@ -160,7 +160,8 @@ def officer_report(
 @router.get("/dashboard", responses=refusals("manager"))
 def dashboard(hub: HubDep, _who: Manager) -> dict[str, Any]:
     """Everything the dashboard draws: today's figures, arrivals per hour, the wait distribution,
-    satisfaction per officer this quarter, live waiting per service and the alert list."""
+    satisfaction per officer this quarter, live waiting per service, the alert list, and each device
+    with the version it runs beside the published release."""
     d = today(hub)
     q = rp.quarter_of(d)
     site_today = rp.report(hub.store, hub.cfg, by="site", period="day", start=d, end=d)
@@ -190,4 +191,10 @@ def dashboard(hub: HubDep, _who: Manager) -> dict[str, Any]:
         "services": services,
         "controller_online": live["controller_online"],
         "alerts": [a.as_dict() for a in alerts_of(hub)],
+        "release": published_version(hub),
+        "devices": [
+            {k: d[k] for k in ("id", "role", "online", "version", "last_seen")}
+            for d in devices_of(hub)
+            if d["configured"]
+        ],
     }

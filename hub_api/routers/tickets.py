@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -38,7 +39,10 @@ def people_ahead(hub: Hub, t: dict[str, Any]) -> int | None:
 
 
 def _out(t: dict[str, Any], ahead: int | None = None) -> TicketOut:
-    return TicketOut.model_validate({**t, "priority": bool(t["priority"]), "ahead": ahead})
+    booking = json.loads(t["booking"]) if t.get("booking") else None
+    return TicketOut.model_validate(
+        {**t, "priority": bool(t["priority"]), "ahead": ahead, "booking": booking}
+    )
 
 
 @router.get("", response_model=TicketPage, responses=refusals("viewer"))

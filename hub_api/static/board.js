@@ -45,13 +45,29 @@
       li.className += " empty";
       return li;
     }
+    /* A citizen who booked a slot: marked beside the label of the newest call, and above the arrow
+       on the others (the number and the counter keep their room). */
+    var badge = null;
+    if (call.booked) {
+      li.className += " booked";
+      badge = el("span", "badge", "Đặt lịch ");
+      badge.appendChild(el("em", "", "Booked"));
+    }
     if (newest) {
       var label = el("div", "label", "Xin mời số ");
       label.appendChild(el("em", "", "Now calling"));
+      if (badge) label.appendChild(badge);
       li.appendChild(label);
     }
     li.appendChild(el("span", "num", call.number));
-    li.appendChild(el("span", "arrow", "→"));
+    var arrow = el("span", "arrow", "→");
+    if (badge && !newest) {
+      var mid = el("span", "mid");
+      mid.appendChild(badge);
+      mid.appendChild(arrow);
+      arrow = mid;
+    }
+    li.appendChild(arrow);
     li.appendChild(el("span", "ctr", call.counter_label || ("Quầy " + call.counter)));
     li.setAttribute("data-number", call.number);
     return li;

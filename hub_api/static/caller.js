@@ -69,6 +69,46 @@
   }
 
   /* -- rendering ------------------------------------------------------------------------------ */
+  /* The dossier codes of result pickups served here, by ticket id: the public state leaves them out
+     (a dossier code leads to the citizen on the province's portal); this counter's session asks. */
+  var dossiers = {}, asking = {};
+  function askDossier(id) {
+    if (asking[id]) return;
+    asking[id] = true;
+    O.fetchJSON(API + "/serving", {}, 8000).then(function (r) {
+      var t = r.ok && r.body ? r.body.ticket : null;
+      if (t && t.id === id && t.dossier) {
+        dossiers[id] = t.dossier;
+        render();
+      } else {
+        delete asking[id];
+      }
+    }, function () { delete asking[id]; });
+  }
+
+  /* What the clerk should know of the current ticket: the booked slot, or the dossier to return. */
+  function renderNote(t) {
+    var note = $("ticket-note");
+    note.textContent = "";
+    var parts = [];
+    if (t && t.dossier) dossiers[t.id] = t.dossier;
+    if (t && t.pickup && !dossiers[t.id]) askDossier(t.id);
+    var dossier = t ? t.dossier || dossiers[t.id] : null;
+    if (t && t.booking) {
+      var from = clock.timeText(new Date(t.booking.slot_start), false);
+      var to = clock.timeText(new Date(t.booking.slot_end), false);
+      parts.push(["booked", "Đặt lịch " + from + "–" + to, "Booked"]);
+    }
+    if (dossier) parts.push(["dossier", "Trả kết quả · hồ sơ " + dossier, "Result pickup"]);
+    else if (t && t.pickup) parts.push(["dossier", "Trả kết quả", "Result pickup"]);
+    for (var i = 0; i < parts.length; i++) {
+      var line = el("span", parts[i][0], parts[i][1] + " ");
+      line.appendChild(el("em", "", parts[i][2]));
+      note.appendChild(line);
+    }
+    note.hidden = !parts.length;
+  }
+
   function render() {
     var c = S.counter || { status: "closed", serving: null, officer: null };
     var conf = counterConf();
@@ -100,6 +140,7 @@
       info.appendChild(document.createTextNode("Chưa có công dân "));
       info.appendChild(el("em", "", "Nobody at the counter"));
     }
+    renderNote(c.serving);
     renderCitizen(c.serving);
     renderQueue();
     renderKeys();
@@ -145,7 +186,7 @@
     list.textContent = "";
     var next = (S.queue && S.queue.next) || [];
     next.forEach(function (t) {
-      var li = el("li", t.priority ? "prio" : "", t.number);
+      var li = el("li", t.priority ? "prio" : t.booked ? "booked" : "", t.number);
       li.title = serviceName(t.service);
       list.appendChild(li);
     });

@@ -108,6 +108,29 @@
     });
   }
 
+  var ROLE_VI = { kiosk: "Máy lấy số", counter: "Quầy", rating: "Đánh giá", board: "Bảng hiển thị",
+                  announcer: "Loa gọi số" };
+
+  /* Each device of the site with the version it runs; a version other than the published release is
+     marked (its update was rolled back, or it has not run yet). */
+  function renderDevices(d) {
+    var body = $("devices").querySelector("tbody");
+    body.textContent = "";
+    $("release").textContent = d.release ? "Bản phát hành " + d.release + " · Release " + d.release : "";
+    d.devices.forEach(function (dev) {
+      var tr = el("tr", dev.online === false ? "offline" : "");
+      tr.dataset.device = dev.id;
+      tr.appendChild(el("td", "id", dev.id));
+      tr.appendChild(el("td", "", ROLE_VI[dev.role] || dev.role));
+      tr.appendChild(el("td", "state", dev.online === null ? "Chưa kết nối" : dev.online ? "Trực tuyến" : "Mất kết nối"));
+      var old = d.release && dev.version && dev.version !== d.release;
+      var v = el("td", "version" + (old ? " outdated" : ""), dev.version || "—");
+      if (old) v.title = "Chưa lên bản " + d.release + " · not on the published release";
+      tr.appendChild(v);
+      body.appendChild(tr);
+    });
+  }
+
   function render(d) {
     data = d;
     $("agency").textContent = d.site.agency;
@@ -117,6 +140,7 @@
     renderCharts(d);
     drawn = $("chart-services").clientWidth;
     renderAlerts(d);
+    renderDevices(d);
     setReportLinks(d);
   }
 

@@ -64,8 +64,10 @@ def test_events_become_tickets_and_outbox_records(
     ]
     q = records[0][1]
     assert set(q) == {"ticket_id", "number", "service", "counter", "officer", "priority", "issued_at",
-                      "called_at", "finished_at", "wait_s", "service_s", "outcome", "flags"}  # fmt: skip
+                      "called_at", "finished_at", "wait_s", "service_s", "outcome", "flags", "booked",
+                      "dossier"}  # fmt: skip
     assert (q["ticket_id"], q["priority"], q["officer"]) == (t1["id"], True, "cb001")
+    assert (q["booked"], q["dossier"]) == (False, None)
     # Called and finished within a second: flagged, and left out of the hub's service times.
     assert q["flags"] == ["short_service"]
     assert hub.store.query("SELECT service_s FROM tickets WHERE id = ?", (t1["id"],))[0]["service_s"] is None

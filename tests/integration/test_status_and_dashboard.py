@@ -16,8 +16,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from hub_api.reports import business_day
 from hub_api.tokens import TokenStore
+from onestop import __version__
 from onestop.config import SiteConfig
 from onestop.protocol import Topics
+from provisioning.release import releases_dir
 from queue_controller.service import Controller
 from tests.conftest import SiteFactory
 from tests.integration.conftest import DeviceFactory
@@ -211,6 +213,13 @@ def test_the_dashboard_draws_its_charts(
     # Today's history, added behind the live tickets (the controller does nothing more afterwards).
     _history(EventFeed(hub.store), f"{business_day(datetime.now(UTC), site_cfg):%Y%m%d}")
 
+    # A release the devices have not taken yet (the hub only reads what `release publish` placed).
+    published = releases_dir(site_cfg.data_dir) / "9.9.9"
+    published.mkdir(parents=True)
+    (published / "manifest.json").write_text("{}", "utf-8")
+    (published / "manifest.sig").write_text("c2ln", "utf-8")
+    (published.parent / "latest").write_text("9.9.9\n", "utf-8")
+
     manager = TokenStore.for_site(site_cfg).add("truong-phong", "manager")
     ctx = _context(browser, hub_server, viewport={"width": 1440, "height": 1200})
     try:
@@ -237,6 +246,16 @@ def test_the_dashboard_draws_its_charts(
         assert [t["text"] for t in _chart_texts(page, "chart-services", "name")] == names
         assert _outside(page, "chart-services") == [] and _outside(page, "chart-officers") == []
         expect(page.locator("#alerts li.warning").filter(has_text="Máy in sắp hết giấy")).to_have_count(1)
+        # Every device with its version; one not on the published release is marked, and alerted.
+        expect(page.locator("#devices tbody tr")).to_have_count(len(site_cfg.devices))
+        kiosk_row = page.locator('#devices tbody tr[data-device="kiosk-1"]')
+        expect(kiosk_row.locator("td.version")).to_have_text(__version__)
+        expect(kiosk_row.locator("td.version")).to_have_class(re.compile(r"\boutdated\b"))
+        expect(page.locator("#release")).to_contain_text("9.9.9")
+        n = len(site_cfg.devices)  # all behind a fresh release: one alert that counts them
+        expect(
+            page.locator("#alerts li.warning").filter(has_text=f"{n} thiết bị chưa lên bản 9.9.9")
+        ).to_have_count(1)
         expect(page.locator("#kpis .kpi").first.locator(".kpi-value")).to_have_text(str(len(plan) + 1 + 149))
         expect(page.locator("#l-officers-html")).to_have_attribute("href", re.compile(r"format=html"))
         page.screenshot(path=str(_out(tmp_path) / "dashboard.png"), full_page=True)

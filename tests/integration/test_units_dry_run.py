@@ -151,3 +151,66 @@ def test_the_hub_machine_runs_from_its_units_and_forwards_with_the_provisioned_t
             except subprocess.TimeoutExpired:
                 p.kill()
         broker.stop()
+
+
+def test_a_kms_kiosk_unit_from_its_bundle_prepares_kivy_and_waits_for_a_display(tmp_path: Path) -> None:
+    """The bundle's unit of a kiosk without a desktop: its ``ExecStartPre`` run as systemd would (the
+    unit's environment; only its folders moved into tmp and a fake ``/sys`` added) waits while no
+    display is connected, ends when one is, and leaves Kivy's configuration where ``KIVY_HOME`` says;
+    Kivy then reads the touch input from it with the unit's environment. ``systemd-analyze verify``
+    of the same unit: tests/unit/test_systemd_units.py."""
+    from provisioning.devices import add_device, bundle_device
+    from provisioning.kms import KIVY_INPUT
+    from provisioning.reload import no_reload
+
+    site_dir = tmp_path / "site"
+    provision_site(site_dir)
+    config = site_dir / "site.toml"
+    add_device(config, "kiosk-77", "kiosk", reload=no_reload)
+    root = bundle_device(config, "kiosk-77", tmp_path / "usb")
+    unit = parse_unit(root / "systemd" / "onestop-kiosk-77.service")
+    assert unit["Restart"] == ["always"] and unit["TimeoutStartSec"] == ["infinity"]
+    data = tmp_path / "var-lib-onestop"
+    environ = dict(os.environ)
+    for assignment in unit["Environment"]:
+        key, _, value = shlex.split(assignment)[0].partition("=")
+        environ[key] = value.replace("/var/lib/onestop", str(data))
+    (pre,) = unit["ExecStartPre"]
+    argv = [a.replace("/var/lib/onestop", str(data)) for a in shlex.split(pre)]
+    assert argv[1:5] == ["provision", "screen", "prepare", "--kivy-home"]
+    argv[0] = str(Path(sys.executable).with_name("onestop"))  # the checkout's, not /opt/onestop's
+    if not Path(argv[0]).exists():
+        argv[0:1] = [sys.executable, "-m", "onestop"]
+    sysfs = tmp_path / "sys"
+    status = sysfs / "class" / "drm" / "card1-HDMI-A-1" / "status"
+    status.parent.mkdir(parents=True)
+    status.write_text("disconnected\n")
+    proc = subprocess.Popen([*argv, "--sysfs", str(sysfs), "--poll", "0.1"], env=environ,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    waiting = threading.Event()
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "no display connected" in line:
+                waiting.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert waiting.wait(60), "".join(lines)
+        assert proc.poll() is None
+        status.write_text("connected\n")
+        assert proc.wait(60) == 0, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    code = "from kivy.config import Config; print(dict(Config.items('input')))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == repr(KIVY_INPUT)
+    assert environ["KIVY_HOME"] == str(data / "kivy") and (data / "kivy" / "config.ini").exists()

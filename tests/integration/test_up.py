@@ -213,6 +213,11 @@ def test_up_never_forwards_to_a_stranger_on_the_back_ends_port(site_factory: Sit
         port = int(re.search(r"uses (\d+)", moved).group(1))  # type: ignore[union-attr]
         assert port != taken
         out.wait_for(rf"back end\s+http://127\.0\.0\.1:{port}/onestop")
+        # The banner shows codes to type at a kiosk, and the reference back end knows them.
+        line = out.wait_for(r"booking now \(\w+\)\s+DL\w+")
+        code = line.split()[-1]
+        looked = wait_http_json(f"http://127.0.0.1:{port}/_lookups", lambda s: s["bookings"] > 0, timeout=30)
+        assert code in looked["samples"].values()
         stats = wait_http_json(f"http://127.0.0.1:{port}/_stats", lambda s: s["records"] > 0, timeout=90)
         assert stats["by_status"].get("401", 0) == 0  # the hub has the token the back end was given
     finally:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import stat
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -157,3 +160,26 @@ def test_the_queue_lists_tickets_in_likely_calling_order() -> None:
         "A001",
         "A004",
     ]
+
+
+def test_the_queue_lists_due_booked_tickets_before_walk_ins_and_early_ones_last() -> None:
+    def booked(number: str, seq: int, due: str) -> dict[str, Any]:
+        b = {"code": "DL00000001", "line": "booked", "due_at": due}
+        return {**_row(number, "tuphap", seq), "booking": json.dumps(b)}
+
+    rows = [
+        _row("A001", "tuphap", 1),
+        booked("A002", 2, "2026-11-23T08:10:00.000+07:00"),  # due at 08:10
+        booked("A003", 3, "2026-11-23T07:45:00.000+07:00"),  # due since 07:45
+        _row("A004", "tuphap", 4, priority=True),
+        booked("A005", 5, "2026-11-23T07:50:00.000+07:00"),
+        {
+            **_row("A006", "tuphap", 6),
+            "booking": json.dumps({"code": "DL2", "line": "walk_in", "due_at": None}),
+        },
+    ]
+    fifo = CounterConfig(id="1", label="Quầy 1", services=["tuphap"], policy="fifo")
+    at_8 = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    line = waiting_for(rows, fifo, at_8)
+    assert [r["number"] for r in line] == ["A004", "A003", "A005", "A001", "A006", "A002"]
+    assert [r["booked"] for r in line] == [False, True, True, False, False, True]

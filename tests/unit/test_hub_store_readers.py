@@ -79,3 +79,37 @@ def test_at_most_readers_connections_are_opened(tmp_path: Path) -> None:
             assert again in held, "a connection was not reused"
     finally:
         store.close()
+
+
+def test_a_repeated_health_is_written_again_only_after_the_refresh(tmp_path: Path, monkeypatch) -> None:
+    """A device's periodic health with a newer ts only is not an fsynced commit every 30 s (SD cards);
+    a change is written at once, the controller's health always (its figures feed /metrics)."""
+    import time as time_module
+
+    from hub_api import store as store_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(time_module, "monotonic", lambda: clock[0])
+    hub = store_module.HubStore(tmp_path / "hub.db")
+    try:
+        changes = hub.db.total_changes
+
+        def writes() -> int:
+            return hub.db.total_changes - changes
+
+        health = {"printer": "ok", "detail": "", "ts": "2026-12-04T08:00:00+07:00"}
+        hub.device_health("kiosk-1", health, "2026-12-04T01:00:00Z")
+        hub.device_health("kiosk-1", {**health, "ts": "2026-12-04T08:00:30+07:00"}, "2026-12-04T01:00:30Z")
+        assert writes() == 1
+        hub.device_health("kiosk-1", {**health, "printer": "paper_low"}, "2026-12-04T01:00:40Z")
+        assert writes() == 2  # a change: at once
+        stored = hub.query("SELECT health, last_seen FROM devices WHERE id = 'kiosk-1'")[0]
+        assert '"paper_low"' in stored["health"] and stored["last_seen"] == "2026-12-04T01:00:40Z"
+        clock[0] += store_module.HEALTH_REFRESH_S
+        hub.device_health("kiosk-1", {**health, "printer": "paper_low"}, "2026-12-04T01:05:40Z")
+        assert writes() == 3  # the same again, after the refresh: last_seen moves on
+        for i in range(3):
+            hub.device_health("controller", {"metrics": {"n": 1}, "ts": f"t{i}"}, f"s{i}")
+        assert writes() == 6
+    finally:
+        hub.close()

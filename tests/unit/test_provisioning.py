@@ -231,8 +231,9 @@ def test_check_on_an_invalid_site_file_exits_non_zero(
 
 
 def test_bundle_has_what_a_kiosk_needs_and_not_the_ca_key(site_dir: Path, tmp_path: Path) -> None:
+    """A kiosk on a desktop (``--screen x11``): a user unit started with the desktop session."""
     config = site_dir / "site.toml"
-    add_device(config, "kiosk-01", "kiosk", printer_usb=(0x04B8, 0x0202), reload=no_reload)
+    add_device(config, "kiosk-01", "kiosk", printer_usb=(0x04B8, 0x0202), screen="x11", reload=no_reload)
     root = bundle_device(config, "kiosk-01", tmp_path / "usb")
     files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
     assert {
@@ -265,6 +266,51 @@ def test_bundle_has_what_a_kiosk_needs_and_not_the_ca_key(site_dir: Path, tmp_pa
     # The kiosk is a user unit: `journalctl -u` finds nothing for it, --user-unit does.
     assert "sudo journalctl --user-unit onestop-kiosk-01 -n 20" in (root / "README.txt").read_text()
     assert "journalctl --user-unit $UNIT" in script
+
+
+def test_bundle_of_a_kiosk_without_a_desktop(site_dir: Path, tmp_path: Path) -> None:
+    """The default screen, KMS: a system service, a udev rule for hotplug, no desktop, no blanking."""
+    config = site_dir / "site.toml"
+    add_device(config, "kiosk-02", "kiosk", printer_usb=(0x04B8, 0x0202), reload=no_reload)
+    root = bundle_device(config, "kiosk-02", tmp_path / "usb")
+    files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert {"systemd/onestop-kiosk-02.service", "udev/70-onestop-kiosk-02-screen.rules",
+            "udev/60-onestop-kiosk-02-printer.rules"} <= files  # fmt: skip
+    assert not any(f.startswith(("autostart/", "systemd/user/")) for f in files)
+    unit = (root / "systemd" / "onestop-kiosk-02.service").read_text()
+    assert "Environment=SDL_VIDEODRIVER=kmsdrm" in unit and "User=onestop" in unit
+    rule = (root / "udev" / "70-onestop-kiosk-02-screen.rules").read_text()
+    restart = 'RUN+="/usr/bin/systemctl --no-block try-restart onestop-kiosk-02.service"'
+    assert f'ACTION=="change", SUBSYSTEM=="drm", ENV{{HOTPLUG}}=="1", {restart}' in rule
+    assert 'SUBSYSTEM=="input", KERNEL=="event*", ENV{ID_INPUT_TOUCHSCREEN}=="1"' in rule
+    script = (root / "install.sh").read_text()
+    subprocess.run(["bash", "-n", str(root / "install.sh")], check=True)
+    assert "KMS_SCREEN=1" in script and "SCREEN=0" in script.splitlines()  # no desktop autologin
+    assert "consoleblank=0" in script and "libgbm1" in script and "evtest" in script
+    assert 'systemctl restart --no-block "$UNIT"' in script  # it may wait for a display
+    assert "sudo journalctl -u onestop-kiosk-02 -n 20" in (root / "README.txt").read_text()
+
+
+def test_the_blanking_lines_are_added_to_cmdline_once(site_dir: Path, tmp_path: Path) -> None:
+    """The install script's cmdline.txt edit, run for real on a copy: added once, never twice."""
+    config = site_dir / "site.toml"
+    add_device(config, "rate-9", "rating", counter="1", reload=no_reload)
+    script = (bundle_device(config, "rate-9", tmp_path / "usb") / "install.sh").read_text()
+    start = script.index("        for opt in consoleblank=0")
+    loop = script[start : script.index("        done\n", start) + len("        done\n")]
+    cmdline = tmp_path / "cmdline.txt"
+    cmdline.write_text("console=serial0,115200 console=tty1 root=PARTUUID=1 rootfstype=ext4 rootwait quiet\n")
+    for _ in range(2):
+        subprocess.run(["bash", "-c", f"set -euo pipefail\ncmdline={cmdline}\n{loop}"], check=True)
+    line = cmdline.read_text()
+    assert line.endswith(" quiet consoleblank=0 vt.global_cursor_default=0\n") and line.count("\n") == 1
+
+
+def test_only_screens_take_a_screen_option(site_dir: Path) -> None:
+    with pytest.raises(ProvisionError, match="--screen: only kiosks and rating terminals"):
+        add_device(
+            site_dir / "site.toml", "counter-8", "counter", counter="1", screen="kms", reload=no_reload
+        )
 
 
 def test_the_bundle_readme_of_a_system_service_reads_its_system_log(site_dir: Path, tmp_path: Path) -> None:
@@ -488,3 +534,31 @@ def test_check_warns_when_the_hub_is_plain_http_on_the_lan(site_dir: Path) -> No
     result = check_site(load(site_dir / "site.toml"))
     assert result.ok  # a warning, not a failure: sites upgraded from before HTTPS keep working
     assert "! hub serves plain HTTP on the LAN (no [hub] tls_listen)" in result.render()
+
+
+def test_a_read_only_root_needs_the_data_folder_on_its_own_partition(site_dir: Path, tmp_path: Path) -> None:
+    """ONESTOP_READ_ONLY_ROOT=1 turns raspi-config's overlay on, but never while /var/lib/onestop is
+    on the root file system (its data would then live in RAM and vanish at each reboot)."""
+    config = site_dir / "site.toml"
+    add_device(config, "led-9", "board", reload=no_reload)
+    script = (bundle_device(config, "led-9", tmp_path / "usb") / "install.sh").read_text()
+    assert "raspi-config nonint do_overlayfs 0" in script and "Storage=volatile" in script
+    start = script.index('if [ "${ONESTOP_READ_ONLY_ROOT:-0}" = 1 ]; then')
+    block = script[start : script.index("\nfi\n", start) + 4]
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "mountpoint").write_text("#!/bin/sh\nexit 1\n")  # /var/lib/onestop: not a mount point
+    (stubs / "mountpoint").chmod(0o755)
+    prelude = (
+        'DATA_DIR=/var/lib/onestop\nstep() { :; }\nfail() { printf "install.sh: %s\\n" "$*" >&2; exit 1; }\n'
+    )
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + prelude + block],
+        env={"PATH": f"{stubs}:/usr/bin:/bin", "ONESTOP_READ_ONLY_ROOT": "1"},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "/var/lib/onestop is not a partition of its own" in done.stderr
+    without = subprocess.run(["bash", "-c", "set -euo pipefail\n" + prelude + block],
+                             env={"PATH": f"{stubs}:/usr/bin:/bin"}, capture_output=True, text=True,
+                             timeout=30, check=False)  # fmt: skip
+    assert without.returncode == 0  # not asked for: nothing happens

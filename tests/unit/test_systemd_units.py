@@ -110,7 +110,8 @@ def test_system_units_are_hardened_with_a_watchdog(site_with_every_role: SiteCon
     names = {s.name: s for s in _specs(site_with_every_role, tmp_path)}
     assert names["onestop-controller"].notify and names["onestop-counter-1"].notify
     assert names["onestop-announcer-1"].notify and names["onestop-led-1"].notify
-    assert names["onestop-kiosk-1"].user_unit and not names["onestop-kiosk-1"].notify
+    # screen = "kms" (the default): a system service without a desktop, never a notify one
+    assert not names["onestop-kiosk-1"].user_unit and not names["onestop-kiosk-1"].notify
     assert names["onestop-board-1"].user_unit  # no LED display table: a TV showing /board
 
 
@@ -167,7 +168,7 @@ def test_every_system_unit_is_rated_ok_by_systemd_analyze_security(
         unit = tmp_path / f"{spec.name}.service"
         unit.write_text(render_unit(spec))
         scores[spec.name] = _exposure(unit)
-    assert len(scores) == 10
+    assert len(scores) == 12  # with the kiosk and the rating terminal, KMS screens by default
     assert {n: s for n, s in scores.items() if s > MAX_EXPOSURE} == {}, scores
 
 
@@ -205,3 +206,95 @@ def test_each_unit_sees_only_the_devices_its_hardware_needs(
     for name in ("onestop-hub", "onestop-controller", "onestop-counter-1", "onestop-announcer-1"):
         assert "PrivateDevices=yes" in units[name] and "DeviceAllow" not in units[name], name
     assert "StateDirectory=onestop" in units["onestop-counter-1"]  # /var/lib/onestop, made by systemd
+
+
+# -- kiosks and rating terminals without a desktop (KMS/DRM) -------------------------------------
+
+
+@pytest.fixture
+def site_with_screens(site_factory: SiteFactory) -> SiteConfig:
+    """A KMS kiosk with a USB printer and read-aloud audio, a KMS rating terminal, a desktop kiosk."""
+    from tests.utils.site import SITE
+
+    return site_factory({"devices": [
+        *[d for d in SITE["devices"] if d["role"] not in ("kiosk", "rating")],
+        {"id": "kiosk-1", "role": "kiosk", "read_aloud": True, "audio": {"backend": "alsa"},
+         "printer": {"backend": "usb", "vendor_id": 0x04B8, "product_id": 0x0202},
+         "scanner": {"backend": "serial", "port": "/dev/ttyACM0"}},
+        {"id": "rate-1", "role": "rating", "counter": "1"},
+        {"id": "kiosk-x", "role": "kiosk", "screen": "x11"},
+    ]})  # fmt: skip
+
+
+def _service(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line:
+            key, _, value = line.partition("=")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def test_a_kms_screen_is_a_system_service_that_draws_through_drm_and_never_gives_up(
+    site_with_screens: SiteConfig, tmp_path: Path
+) -> None:
+    names = {s.name: s for s in _specs(site_with_screens, tmp_path)}
+    kiosk = names["onestop-kiosk-1"]
+    assert kiosk.kms_screen and not kiosk.user_unit
+    text = render_unit(kiosk)
+    svc = _service(text)
+    env = dict(v.split("=", 1) for v in svc["Environment"])
+    assert {k: env[k] for k in ("KIVY_WINDOW", "SDL_VIDEODRIVER", "KIVY_GL_BACKEND", "KIVY_HOME")} == {
+        "KIVY_WINDOW": "sdl2",
+        "SDL_VIDEODRIVER": "kmsdrm",
+        "KIVY_GL_BACKEND": "sdl2",
+        "KIVY_HOME": "/var/lib/onestop/kivy",
+    }
+    assert env["KIVY_LOG_MODE"] == "PYTHON" and env["KIVY_NO_FILELOG"] == "1"  # logs to the journal only
+    assert env["SDL_TOUCH_MOUSE_EVENTS"] == "0"  # the panel is read once, by Kivy's mtdev/hidinput
+    # Replugging the display makes SDL exit: back in 2 s, and systemd never stops trying.
+    assert svc["Restart"] == ["always"] and svc["RestartSec"] == ["2"]
+    assert "StartLimitIntervalSec=0" in text.splitlines()
+    # It waits for a display before the app starts, as long as it takes.
+    assert svc["TimeoutStartSec"] == ["infinity"]
+    # A crash loop is paced by the prepare step, from a record in RAM kept across restarts.
+    assert svc["RuntimeDirectory"] == ["onestop-kiosk-1"] and svc["RuntimeDirectoryPreserve"] == ["restart"]
+    (pre,) = svc["ExecStartPre"]
+    assert pre.endswith("onestop provision screen prepare --kivy-home /var/lib/onestop/kivy")
+    groups = set(svc["SupplementaryGroups"][0].split())
+    assert {"video", "render", "input", "lp", "audio", "dialout"} <= groups
+    allowed = set(svc["DeviceAllow"])
+    assert {"char-drm rw", "char-input rw", "char-usb_device rw", "char-usb rw", "char-alsa rw"} <= allowed
+    assert "char-ttyACM rw" in allowed  # the serial scanner
+    assert svc["DevicePolicy"] == ["closed"] and "gpio" not in text  # nothing else
+    assert "AF_NETLINK" in svc["RestrictAddressFamilies"][0]  # SDL hears udev's hotplug events
+    assert svc["ReadWritePaths"] == ["/var/lib/onestop"] and svc["ProtectSystem"] == ["strict"]
+    rating = _service(render_unit(names["onestop-rate-1"]))
+    assert set(rating["DeviceAllow"]) == {"char-drm rw", "char-input rw"}
+    # screen = "x11": the desktop session's user unit, as before
+    assert names["onestop-kiosk-x"].user_unit and not names["onestop-kiosk-x"].kms_screen
+
+
+@pytest.mark.skipif(not os.access(SYSTEMD_ANALYZE, os.X_OK), reason="systemd-analyze is not installed")
+def test_kms_screens_pass_verify_and_are_rated_ok(site_with_screens: SiteConfig, tmp_path: Path) -> None:
+    prefix = _prefix(tmp_path)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    for spec in _specs(site_with_screens, prefix):
+        if not spec.kms_screen:
+            continue
+        unit = tmp_path / f"{spec.name}.service"
+        unit.write_text(render_unit(spec))
+        done = _verify(unit, user=False, runtime=runtime)
+        assert (done.returncode, done.stdout + done.stderr) == (0, ""), spec.name
+        assert _exposure(unit) <= MAX_EXPOSURE, spec.name
+
+
+def test_gpio_keys_name_the_lgpio_pin_factory(site_with_hardware: SiteConfig, tmp_path: Path) -> None:
+    """A Raspberry Pi 5 has no /dev/gpiomem: gpiozero must use lgpio, never fall back silently."""
+    units = {s.name: render_unit(s) for s in _specs(site_with_hardware, tmp_path)}
+    assert "Environment=GPIOZERO_PIN_FACTORY=lgpio" in units["onestop-keys-gpio"].splitlines()
+    assert "GPIOZERO_PIN_FACTORY" not in units["onestop-keys-serial"]
