@@ -509,7 +509,12 @@ class TicketFeed:
         self.sender.close()
 
     def _run(self) -> None:
-        lead(self.dsn, FEED_KEY, "the ticket pages' feed", self._job, self._stop, poll_s=self.poll_s)
+        while not self._stop.is_set():
+            try:
+                lead(self.dsn, FEED_KEY, "the ticket pages' feed", self._job, self._stop, poll_s=self.poll_s)
+            except Exception:  # anything else than the database gone: log it, and lead again
+                log.exception("the ticket pages' feed failed; starting again")
+                self._stop.wait(self.poll_s)
 
     def on_message(self, msg: mqttc.MQTTMessage) -> None:
         parts = msg.topic.split("/")
