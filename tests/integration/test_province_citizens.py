@@ -294,6 +294,7 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
             assert codes.count(429) >= 1 and set(codes) <= {404, 429}
         text = log_path.read_text(encoding="utf-8", errors="replace")
         assert PHONE_DIGITS not in text, "a phone number never goes to the log"
+        assert not any(t in text for t in tokens), "nor a ticket's link (it is the page's only key)"
         assert re.search(r"near push sent", text) and "near sms sent" in text
 
 
