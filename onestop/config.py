@@ -331,6 +331,16 @@ class BackendSection(_Section):
     lookup_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
+class ProvinceSection(_Section):
+    """``[province]``: the province's public side (docs/province.md, "Citizens on 4G")."""
+
+    #: The province's public address (``https://…``). When set, the QR code on a ticket opens the
+    #: province's status page ``{public_url}/t/{token}``, which a phone on 4G reaches; unset, the
+    #: hub's page on the centre's LAN (``{hub.public_url}/t/{token}``). The site's bridge must carry
+    #: its events to the province (``onestop province bridge add``), or the page stays unknown.
+    public_url: str | None = None
+
+
 class QueueSection(_Section):
     """``[queue]``: queue policy knobs (defaults suit most centres)."""
 
@@ -540,6 +550,7 @@ class SiteConfig(_Section):
     devices: list[DeviceConfig] = Field(default_factory=list)
     rating: RatingSection = RatingSection()
     backend: BackendSection | None = None
+    province: ProvinceSection = ProvinceSection()
     queue: QueueSection = QueueSection()
     bookings: BookingsSection = BookingsSection()
     dossiers: DossiersSection = DossiersSection()
@@ -736,6 +747,7 @@ def _cross_check(cfg: SiteConfig) -> list[str]:
         problems += _listed(f"{where}.counters", d.counters, d.role == "announcer",
                             "only announcers have a zone of counters", counter_ids, "counter")  # fmt: skip
     problems += _check_hub(cfg.hub)
+    problems += _check_province(cfg.province)
     if cfg.broker.tls and not cfg.broker.ca_file:
         problems.append("broker.ca_file: required when broker.tls is true (the site CA certificate)")
     if cfg.rating.satisfied_min > len(cfg.rating.levels):
@@ -813,6 +825,20 @@ def split_listen(value: str) -> tuple[str, int] | None:
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses."""
     return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _check_province(province: ProvinceSection) -> list[str]:
+    """``[province] public_url``: an http(s) address with a host and nothing after its path."""
+    url = province.public_url
+    if url is None:
+        return []
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        return [
+            "province.public_url: expected https://HOST[/PATH] such as "
+            f"'https://dichvu.example.gov.vn', got {url!r}"
+        ]
+    return []
 
 
 def _check_hub(hub: HubSection) -> list[str]:

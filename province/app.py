@@ -50,7 +50,7 @@ async def _read_capped(request: Request, cap: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(store: Store) -> FastAPI:
+def create_app(store: Store, *, push_hosts: tuple[str, ...] | None = None) -> FastAPI:
     app = FastAPI(title="onestop province", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
 
@@ -169,6 +169,12 @@ def create_app(store: Store) -> FastAPI:
     from province.dashboard import add_dashboard
 
     add_dashboard(app, store)
+
+    # Citizens on 4G: the public ticket pages and their notifications (province/public.py).
+    from province.citizens import PUSH_HOSTS
+    from province.public import add_public_routes
+
+    add_public_routes(app, store, push_hosts=PUSH_HOSTS if push_hosts is None else push_hosts)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

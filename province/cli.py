@@ -39,6 +39,14 @@ def register(sub: Any) -> None:
     q.add_argument("--onward-batch", type=int, default=200, help="records per onward batch")
     q.add_argument("--live-broker", default=None, metavar="HOST:PORT", help="the province broker (live view)")
     q.add_argument("--live-password-file", default=None, help="the province account's password file")
+    q.add_argument(
+        "--push-subject", default="mailto:onestop@localhost",
+        help="the VAPID contact push services may write to (mailto: or https:)",
+    )  # fmt: skip
+    q.add_argument(
+        "--push-allow", action="append", default=[], metavar="HOST|URL-PREFIX",
+        help="also accept push subscriptions to this host (https) or URL prefix (repeat)",
+    )  # fmt: skip
     q.set_defaults(run=_serve)
 
     q = psub.add_parser(
@@ -91,9 +99,17 @@ def register(sub: Any) -> None:
 
     q = psub.add_parser("site", help="register a site, or give it a new token (printed once)")
     dsn_arg(q)
-    q.add_argument("action", choices=["add", "list"])
+    q.add_argument("action", choices=["add", "list", "notify"])
     q.add_argument("--id", dest="site_id", help="the site's id, as in its site.toml")
     q.add_argument("--name", default=None, help="the centre's name")
+    q.add_argument(
+        "--near", type=int, default=None, help="notify: 'your turn is near' at this many ahead (3)"
+    )
+    q.add_argument(
+        "--gateway-url", default=None, help="notify: the centre's SMS/Zalo gateway ('' removes it)"
+    )
+    q.add_argument("--gateway-token-file", default=None, help="notify: a file holding the gateway's token")
+    q.add_argument("--gateway-channel", default=None, choices=["sms", "zalo"], help="notify: sms or zalo")
     q.set_defaults(run=_site)
 
 
@@ -219,7 +235,9 @@ def _site(args: argparse.Namespace) -> int:
                 print(f"{s['id']}\t{s['name']}")
             return 0
         if not args.site_id:
-            raise SystemExit("onestop province site add: --id is required")
+            raise SystemExit(f"onestop province site {args.action}: --id is required")
+        if args.action == "notify":
+            return _site_notify(store, args)
         token = store.add_site(args.site_id, args.name or args.site_id)
         print(token)
         print(
@@ -230,6 +248,42 @@ def _site(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _site_notify(store: Any, args: argparse.Namespace) -> int:
+    """Per site: the 'near' threshold and the SMS/Zalo gateway (docs/province.md "Citizens on 4G")."""
+    token = None
+    if args.gateway_token_file:
+        with open(args.gateway_token_file, encoding="utf-8") as f:
+            token = f.read().strip() or None
+    url = args.gateway_url
+    if url and not url.startswith(("https://", "http://")):
+        raise SystemExit("onestop province site notify: --gateway-url must be an http(s):// URL")
+    if args.near is not None and not 0 <= args.near <= 50:
+        raise SystemExit("onestop province site notify: --near must be between 0 and 50")
+    with store.pool.connection() as conn:
+        if conn.execute("SELECT 1 FROM sites WHERE id = %s", (args.site_id,)).fetchone() is None:
+            print(f"onestop province site notify: no site {args.site_id!r}", file=sys.stderr)
+            return 2
+        conn.execute("INSERT INTO site_notify (site) VALUES (%s) ON CONFLICT DO NOTHING", (args.site_id,))
+        if args.near is not None:
+            conn.execute("UPDATE site_notify SET near = %s WHERE site = %s", (args.near, args.site_id))
+        if url is not None:
+            conn.execute(
+                "UPDATE site_notify SET gateway_url = %s, gateway_token = %s WHERE site = %s",
+                (url or None, token if url else None, args.site_id),
+            )
+        if args.gateway_channel:
+            conn.execute(
+                "UPDATE site_notify SET gateway_channel = %s WHERE site = %s",
+                (args.gateway_channel, args.site_id),
+            )
+        row = conn.execute(
+            "SELECT near, gateway_url, gateway_channel FROM site_notify WHERE site = %s", (args.site_id,)
+        ).fetchone()
+    assert row is not None
+    print(f"{args.site_id}: near {row[0]}, gateway {row[1] or 'none'}" + (f" ({row[2]})" if row[1] else ""))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -259,6 +313,7 @@ def _serve(args: argparse.Namespace) -> int:
         )  # fmt: skip
         onward = OnwardForwarder(store.dsn, backend).start()
     live = None
+    feed = None
     if args.live_broker:
         from onestop.mqtt import MqttSettings
         from province.bridge import SERVICE_ACCOUNT
@@ -272,6 +327,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings = MqttSettings(b_host, b_port, SERVICE_ACCOUNT, password, client_id=SERVICE_ACCOUNT,
                                 session_expiry_s=0)  # fmt: skip
         live = LiveView(store.dsn, settings).start()
+        from province.citizens import TicketFeed
+
+        feed_settings = MqttSettings(b_host, b_port, SERVICE_ACCOUNT, password)
+        feed = TicketFeed(store.dsn, feed_settings, subject=args.push_subject).start()
     import threading
 
     stop_maintenance = threading.Event()
@@ -285,13 +344,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     threading.Thread(target=maintenance, name="province-maintenance", daemon=True).start()
     log.info("province node %s on %s:%d, schema version %d", node, host, port, version)
+    from province.citizens import PUSH_HOSTS
+
+    app = create_app(store, push_hosts=(*PUSH_HOSTS, *args.push_allow))
     try:
-        uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if onward is not None:
             onward.stop()
         if live is not None:
             live.stop()
+        if feed is not None:
+            feed.stop()
         stop_maintenance.set()
         store.close()
     return 0

@@ -416,11 +416,14 @@ class _Composer:
 
 def ticket_status_url(site: SiteConfig, token: str | None) -> str | None:
     """The ticket's status page, printed as a QR code: ``{hub.public_url}/t/{token}``, where ``token``
-    is the unguessable link token the controller gave the ticket (never its sequential id). None when
-    the ticket has no token (a controller older than ticket links): the ticket is printed without QR."""
+    is the unguessable link token the controller gave the ticket (never its sequential id), or
+    ``{province.public_url}/t/{token}`` when the site set one (the province's public page, which a
+    phone on 4G reaches). None when the ticket has no token (a controller older than ticket links):
+    the ticket is printed without QR."""
     if not token:
         return None
-    return f"{site.hub.public_url.rstrip('/')}/t/{token}"
+    base = site.province.public_url or site.hub.public_url
+    return f"{base.rstrip('/')}/t/{token}"
 
 
 def header_lines(site: SiteConfig, layout: TicketLayout) -> list[str]:
