@@ -17,6 +17,7 @@ a second run reuses the generated year (``--province-rebuild`` makes it again).
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +110,22 @@ WHERE rated_at >= %(first)s::date AT TIME ZONE 'Asia/Ho_Chi_Minh'
   AND rated_at < (%(last)s::date + 1) AT TIME ZONE 'Asia/Ho_Chi_Minh'
 GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT DO NOTHING;
+INSERT INTO month_queue
+SELECT site, date_trunc('month', day)::date, sum(n), sum(done), sum(skipped), sum(expired), sum(wait_n),
+       sum(wait_sum_s), sum(within_15), sum(service_n), sum(service_sum_s)
+FROM day_queue WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
+ON CONFLICT (site, month) DO UPDATE SET n = month_queue.n + EXCLUDED.n,
+    done = month_queue.done + EXCLUDED.done, skipped = month_queue.skipped + EXCLUDED.skipped,
+    expired = month_queue.expired + EXCLUDED.expired,
+    wait_n = month_queue.wait_n + EXCLUDED.wait_n, wait_sum_s = month_queue.wait_sum_s + EXCLUDED.wait_sum_s,
+    within_15 = month_queue.within_15 + EXCLUDED.within_15,
+    service_n = month_queue.service_n + EXCLUDED.service_n,
+    service_sum_s = month_queue.service_sum_s + EXCLUDED.service_sum_s;
+INSERT INTO month_ratings
+SELECT site, date_trunc('month', day)::date, score, sum(n), sum(satisfied)
+FROM day_ratings WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2, 3
+ON CONFLICT (site, month, score) DO UPDATE SET n = month_ratings.n + EXCLUDED.n,
+    satisfied = month_ratings.satisfied + EXCLUDED.satisfied;
 """
 
 
@@ -244,6 +261,8 @@ def ingest(dsn: str, sites: int, per_site: int, batch: int) -> dict[str, Any]:
     tokens = {f"s{i:03d}": store.add_site(f"s{i:03d}", f"Site {i}") for i in range(sites)}
     store.close()
     day = date.today().isoformat()
+    run_id = 1 + secrets.randbelow(10**6)  # a second run on the same database stores new records, not repeats
+    base = run_id * 10**6
     nodes = [ProvinceNode(dsn, f"n{i}", migrate=False).start() for i in range(2)]
     try:
 
@@ -255,7 +274,7 @@ def ingest(dsn: str, sites: int, per_site: int, batch: int) -> dict[str, Any]:
             for first in range(1, per_site + 1, batch):
                 last = min(first + batch - 1, per_site)
                 recs = [
-                    {"ticket_id": f"{day}-{site}-{i}", "number": f"A{i:03d}", "service": "svc0",
+                    {"ticket_id": f"{day}-{run_id}-{site}-{i}", "number": f"A{i:03d}", "service": "svc0",
                      "counter": "1", "officer": f"{site}-cb1", "priority": False,
                      "issued_at": f"{day}T08:00:00+07:00", "called_at": f"{day}T08:05:00+07:00",
                      "finished_at": f"{day}T08:09:00+07:00",
@@ -266,7 +285,7 @@ def ingest(dsn: str, sites: int, per_site: int, batch: int) -> dict[str, Any]:
                 r = client.post(
                     f"{nodes[idx % 2].url}/api/v1/queue-records",
                     content=orjson.dumps({"site": site, "records": recs}),
-                    headers={"Idempotency-Key": f"{site}:queue-records:{first}-{last}"},
+                    headers={"Idempotency-Key": f"{site}:queue-records:{base + first}-{base + last}"},
                 )
                 lat.append((time.perf_counter() - t) * 1000)
                 if r.status_code != 200:
@@ -285,7 +304,9 @@ def ingest(dsn: str, sites: int, per_site: int, batch: int) -> dict[str, Any]:
     total = sum(r[0] for r in results)
     lat = sorted(x for r in results for x in r[1])
     with psycopg.connect(dsn) as conn:
-        stored = conn.execute("SELECT count(*) FROM queue_records WHERE batch_key <> 'bench'").fetchone()
+        stored = conn.execute(
+            "SELECT count(*) FROM queue_records WHERE ticket_id LIKE %s", (f"{day}-{run_id}-%",)
+        ).fetchone()
     return {
         "sites": sites, "records": total, "batch": batch, "nodes": 2, "seconds": round(wall, 1),
         "records_per_s": round(total / wall), "batch_p50_ms": round(percentile(lat, 50), 1),

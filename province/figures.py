@@ -26,6 +26,9 @@ _KEYS: dict[str, str] = {
 }
 
 
+_MONTH_KEYS: dict[str, str] = {"site": "site", "month": "to_char(month, 'YYYY-MM')", "all": "''"}
+
+
 def month_start(day: date) -> date:
     return date(day.year, day.month, 1)
 
@@ -61,22 +64,35 @@ def aggregate(
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Sums of the queue rollups from ``first`` to ``last`` and of the rating rollups from
     ``ratings_first`` (default ``first``) to ``last``, by ``group``, with their ratios."""
-    key = _KEYS[group]
-    params = {"first": first, "last": last, "rfirst": ratings_first or first, "site": site}
-    q = conn.execute(
-        f"""SELECT {key}, sum(n), sum(done), sum(skipped), sum(wait_n), sum(wait_sum_s), sum(within_15),
-                   sum(service_n), sum(service_sum_s)
-            FROM day_queue WHERE day BETWEEN %(first)s AND %(last)s
-                 AND (%(site)s::text IS NULL OR site = %(site)s) GROUP BY 1""",  # key is a constant
-        params,
-    ).fetchall()
-    r = conn.execute(
-        f"""SELECT {key}, sum(n), sum(satisfied), sum(n) FILTER (WHERE score = 3),
-                   sum(n) FILTER (WHERE score = 2), sum(n) FILTER (WHERE score = 1)
-            FROM day_ratings WHERE day BETWEEN %(rfirst)s AND %(last)s
-                 AND (%(site)s::text IS NULL OR site = %(site)s) GROUP BY 1""",  # key is a constant
-        params,
-    ).fetchall()
+    rfirst = ratings_first or first
+    params = {"first": first, "last": last, "rfirst": rfirst, "site": site}
+    only = " AND site = %(site)s" if site is not None else ""
+    # Whole months of centres, months or the province: the monthly rollups (100 centres × 12 months
+    # of rows); otherwise the day rollups.
+    whole = (
+        group != "service"
+        and first.day == 1
+        and rfirst.day == 1
+        and (last == month_end(last) or last >= reports.today())
+    )
+    if whole:
+        key = _MONTH_KEYS[group]
+        q_sql = f"""SELECT {key}, sum(n), sum(done), sum(skipped), sum(wait_n), sum(wait_sum_s),
+                           sum(within_15), sum(service_n), sum(service_sum_s)
+                    FROM month_queue WHERE month BETWEEN %(first)s AND %(last)s{only} GROUP BY 1"""
+        r_sql = f"""SELECT {key}, sum(n), sum(satisfied), sum(n) FILTER (WHERE score = 3),
+                           sum(n) FILTER (WHERE score = 2), sum(n) FILTER (WHERE score = 1)
+                    FROM month_ratings WHERE month BETWEEN %(rfirst)s AND %(last)s{only} GROUP BY 1"""
+    else:
+        key = _KEYS[group]
+        q_sql = f"""SELECT {key}, sum(n), sum(done), sum(skipped), sum(wait_n), sum(wait_sum_s),
+                           sum(within_15), sum(service_n), sum(service_sum_s)
+                    FROM day_queue WHERE day BETWEEN %(first)s AND %(last)s{only} GROUP BY 1"""
+        r_sql = f"""SELECT {key}, sum(n), sum(satisfied), sum(n) FILTER (WHERE score = 3),
+                           sum(n) FILTER (WHERE score = 2), sum(n) FILTER (WHERE score = 1)
+                    FROM day_ratings WHERE day BETWEEN %(rfirst)s AND %(last)s{only} GROUP BY 1"""
+    q = conn.execute(q_sql, params).fetchall()  # built from constants
+    r = conn.execute(r_sql, params).fetchall()
     out: dict[str, dict[str, Any]] = {}
 
     def row(k: str) -> dict[str, Any]:

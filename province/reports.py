@@ -105,21 +105,19 @@ def officers_quarter(
 def monthly(
     conn: psycopg.Connection, first: date, last: date, site: str | None = None
 ) -> list[dict[str, Any]]:
-    """Per month and centre: tickets, mean wait, share within 15 minutes, satisfaction."""
+    """Per month and centre, for the months from ``first``'s to ``last``'s (whole months, read from the
+    monthly rollups): tickets, mean wait, share within 15 minutes, satisfaction."""
+    where = "month BETWEEN %(first)s AND %(last)s" + (" AND site = %(site)s" if site is not None else "")
     rows = conn.execute(
-        """
-        WITH q AS (SELECT site, date_trunc('month', day)::date AS month, sum(n) AS n, sum(wait_n) AS wait_n,
-                          sum(wait_sum_s) AS wait_sum, sum(within_15) AS within_15
-                   FROM day_queue WHERE day BETWEEN %(first)s AND %(last)s
-                        AND (%(site)s::text IS NULL OR site = %(site)s) GROUP BY 1, 2),
-             r AS (SELECT site, date_trunc('month', day)::date AS month, sum(n) AS n, sum(satisfied) AS sat
-                   FROM day_ratings WHERE day BETWEEN %(first)s AND %(last)s
-                        AND (%(site)s::text IS NULL OR site = %(site)s) GROUP BY 1, 2)
-        SELECT coalesce(q.site, r.site), coalesce(q.month, r.month), q.n, q.wait_n, q.wait_sum, q.within_15,
+        f"""
+        WITH q AS (SELECT site, month, n, wait_n, wait_sum_s, within_15 FROM month_queue WHERE {where}),
+             r AS (SELECT site, month, sum(n) AS n, sum(satisfied) AS sat FROM month_ratings WHERE {where}
+                   GROUP BY 1, 2)
+        SELECT coalesce(q.site, r.site), coalesce(q.month, r.month), q.n, q.wait_n, q.wait_sum_s, q.within_15,
                r.n, r.sat
         FROM q FULL JOIN r ON r.site = q.site AND r.month = q.month
-        ORDER BY 2, 1""",
-        {"first": first, "last": last, "site": site},
+        ORDER BY 2, 1""",  # where is one of two constants
+        {"first": date(first.year, first.month, 1), "last": last, "site": site},
     ).fetchall()
     return [
         {

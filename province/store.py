@@ -80,7 +80,24 @@ _INSERT = {
                 wait_sum_s = day_queue.wait_sum_s + EXCLUDED.wait_sum_s,
                 within_15 = day_queue.within_15 + EXCLUDED.within_15,
                 service_n = day_queue.service_n + EXCLUDED.service_n,
-                service_sum_s = day_queue.service_sum_s + EXCLUDED.service_sum_s)
+                service_sum_s = day_queue.service_sum_s + EXCLUDED.service_sum_s),
+        month_rollup AS (
+            INSERT INTO month_queue
+            SELECT site, date_trunc('month', (finished_at AT TIME ZONE 'Asia/Ho_Chi_Minh'))::date,
+                   count(*), count(*) FILTER (WHERE outcome = 'done'),
+                   count(*) FILTER (WHERE outcome = 'skipped'), count(*) FILTER (WHERE outcome = 'expired'),
+                   count(wait_s), coalesce(sum(wait_s), 0), count(*) FILTER (WHERE wait_s <= 900),
+                   count(service_s), coalesce(sum(service_s), 0)
+            FROM ins GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (site, month) DO UPDATE SET
+                n = month_queue.n + EXCLUDED.n, done = month_queue.done + EXCLUDED.done,
+                skipped = month_queue.skipped + EXCLUDED.skipped,
+                expired = month_queue.expired + EXCLUDED.expired,
+                wait_n = month_queue.wait_n + EXCLUDED.wait_n,
+                wait_sum_s = month_queue.wait_sum_s + EXCLUDED.wait_sum_s,
+                within_15 = month_queue.within_15 + EXCLUDED.within_15,
+                service_n = month_queue.service_n + EXCLUDED.service_n,
+                service_sum_s = month_queue.service_sum_s + EXCLUDED.service_sum_s)
         SELECT count(*) FROM ins
     """,
     "ratings": f"""
@@ -102,7 +119,14 @@ _INSERT = {
                    score, count(*), count(*) FILTER (WHERE satisfied)
             FROM ins GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
             ON CONFLICT (site, day, service, officer, score) DO UPDATE SET
-                n = day_ratings.n + EXCLUDED.n, satisfied = day_ratings.satisfied + EXCLUDED.satisfied)
+                n = day_ratings.n + EXCLUDED.n, satisfied = day_ratings.satisfied + EXCLUDED.satisfied),
+        month_rollup AS (
+            INSERT INTO month_ratings
+            SELECT site, date_trunc('month', (rated_at AT TIME ZONE 'Asia/Ho_Chi_Minh'))::date, score,
+                   count(*), count(*) FILTER (WHERE satisfied)
+            FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (site, month, score) DO UPDATE SET
+                n = month_ratings.n + EXCLUDED.n, satisfied = month_ratings.satisfied + EXCLUDED.satisfied)
         SELECT count(*) FROM ins
     """,
 }

@@ -206,6 +206,20 @@ def seed(
             )
             cur.executemany("INSERT INTO day_queue VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", q_rows)
             cur.executemany("INSERT INTO day_ratings VALUES (%s,%s,%s,%s,%s,%s,%s)", r_rows)
+            # The monthly rollups, as ingest writes them with the day ones (what migration 0006 does).
+            cur.execute(
+                """INSERT INTO month_queue
+                   SELECT site, date_trunc('month', day)::date, sum(n), sum(done), sum(skipped), sum(expired),
+                          sum(wait_n), sum(wait_sum_s), sum(within_15), sum(service_n), sum(service_sum_s)
+                   FROM day_queue GROUP BY 1, 2
+                   ON CONFLICT DO NOTHING"""
+            )
+            cur.execute(
+                """INSERT INTO month_ratings
+                   SELECT site, date_trunc('month', day)::date, score, sum(n), sum(satisfied)
+                   FROM day_ratings GROUP BY 1, 2, 3
+                   ON CONFLICT DO NOTHING"""
+            )
             cur.executemany(
                 "INSERT INTO officers (site, officer, person, name) VALUES (%s,%s,%s,%s) "
                 "ON CONFLICT (site, officer) DO UPDATE SET person = EXCLUDED.person, name = EXCLUDED.name",
