@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -314,6 +315,129 @@ def ingest(dsn: str, sites: int, per_site: int, batch: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def live_latency(dsn: str, sites: int, seconds: float, calls_per_site_min: float) -> dict[str, Any]:
+    """``sites`` sites publish their calls (counter state, service state, board, event: what each
+    bridge carries) to the province broker with their own accounts, at their busiest; the live view
+    (the leader of a real node) folds them into ``site_live``. Latency: from a call's publish to the
+    moment a reader of the table (what every node's ``/api/v1/live`` reads) sees it. Floor: a bare
+    broker round trip on the same broker."""
+    import tempfile
+
+    import paho.mqtt.client as mqttc
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from onestop.broker import free_port
+    from province import bridge
+    from province.bridge import ProvinceBroker
+    from tests.utils.province import ProvinceNode
+
+    root = Path(tempfile.mkdtemp(prefix="onestop-bench-live-"))
+    d = bridge.init_broker_dir(root / "broker", "bench", ["127.0.0.1"])
+    ids = [f"live-{i:03d}" for i in range(sites)]
+    passwords = {sid: bridge.add_site(d, sid, "127.0.0.1", 8883).password for sid in ids}
+    pb = ProvinceBroker(d, tls_port=free_port())
+    pb.start()
+    store = Store(dsn, max_size=1)
+    store.open()
+    for sid in ids:
+        store.add_site(sid, sid)
+    store.close()
+    live_args = ["--live-broker", f"127.0.0.1:{pb.port}", "--live-password-file", str(d.service_password)]
+    node = ProvinceNode(dsn, "live", migrate=False, extra=live_args).start()
+    clients = []
+    try:
+        for sid in ids:
+            c = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=sid)
+            c.username_pw_set(sid, passwords[sid])
+            c.connect("127.0.0.1", pb.port)
+            c.loop_start()
+            clients.append(c)
+        # The floor: one site publishes to itself through the same broker (QoS 1, round trip).
+        got = threading.Event()
+        floor_c = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=bridge.SERVICE_ACCOUNT + "-floor")
+        floor_c.username_pw_set(bridge.SERVICE_ACCOUNT, d.service_password.read_text().strip())
+        floor_ms: list[float] = []
+        floor_c.on_message = lambda *_: got.set()
+        floor_c.connect("127.0.0.1", pb.port)
+        floor_c.loop_start()
+        floor_c.subscribe(f"onestop/v1/{ids[0]}/events", 1)
+        threading.Event().wait(1.0)
+        for i in range(100):
+            got.clear()
+            t = time.perf_counter()
+            clients[0].publish(f"onestop/v1/{ids[0]}/events", orjson.dumps({"seq": -i}), qos=1)
+            if got.wait(5):
+                floor_ms.append((time.perf_counter() - t) * 1000)
+        floor_c.loop_stop()
+        floor_c.disconnect()
+        sent: dict[tuple[str, int], float] = {}
+        interval = 60.0 / calls_per_site_min
+        stop_at = time.monotonic() + seconds
+        rng = __import__("random").Random(7)
+        next_at = {sid: time.monotonic() + rng.uniform(0, interval) for sid in ids}
+        seqs = dict.fromkeys(ids, 0)
+        seen: dict[tuple[str, int], float] = {}
+        done = threading.Event()
+
+        def reader() -> None:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                while not done.is_set():
+                    rows = conn.execute(
+                        "SELECT site, (state->'counters'->'1'->>'seq')::int FROM site_live "
+                        "WHERE site LIKE 'live-%%'"
+                    ).fetchall()
+                    now = time.perf_counter()
+                    for site, seq in rows:
+                        if seq is not None and (site, seq) not in seen:
+                            seen[(site, seq)] = now
+                    done.wait(0.02)
+
+        rt = threading.Thread(target=reader, daemon=True)
+        rt.start()
+        pause = threading.Event()
+        while time.monotonic() < stop_at:
+            now = time.monotonic()
+            for c, sid in zip(clients, ids, strict=True):
+                if now >= next_at[sid]:
+                    seqs[sid] += 1
+                    seq = seqs[sid]
+                    root_t = f"onestop/v1/{sid}"
+                    sent[(sid, seq)] = time.perf_counter()
+                    c.publish(f"{root_t}/events", orjson.dumps({"seq": seq, "type": "ticket.called"}), qos=1)
+                    c.publish(f"{root_t}/state/service/svc0", orjson.dumps({"waiting": seq % 30, "seq": seq}),
+                              qos=1, retain=True)  # fmt: skip
+                    state = orjson.dumps({"counter": "1", "status": "open", "seq": seq})
+                    c.publish(f"{root_t}/state/counter/1", state, qos=1, retain=True)
+                    next_at[sid] = now + interval
+            pause.wait(0.005)
+        pause.wait(3.0)
+        done.set()
+        rt.join(5)
+    finally:
+        for c in clients:
+            c.loop_stop()
+            c.disconnect()
+        node.stop()
+        pb.stop()
+    # A later seq seen means the earlier ones were applied too (state is replaced): credit each call
+    # with the first reading that shows it or a later one.
+    lat = []
+    for (sid, seq), t in sent.items():
+        later = [v for (s2, q2), v in seen.items() if s2 == sid and q2 >= seq]
+        if later:
+            lat.append((min(later) - t) * 1000)
+    lat.sort()
+    floor_ms.sort()
+    return {
+        "sites": sites, "seconds": seconds, "calls": len(sent), "calls_seen": len(lat),
+        "calls_per_s": round(len(sent) / seconds, 1), "messages_per_call": 3,
+        "call_to_live_view_p50_ms": round(percentile(lat, 50), 1) if lat else None,
+        "call_to_live_view_p99_ms": round(percentile(lat, 99), 1) if lat else None,
+        "floor_broker_round_trip_p50_ms": round(percentile(floor_ms, 50), 2) if floor_ms else None,
+        "live_view_flush_s": 0.5,
+    }  # fmt: skip
+
+
 def run(
     *, directory: Path = DEFAULT_DIR, rebuild: bool = False, runs: int = 30, sites: int = 300,
     per_site: int = 500, scale: float = 1.0,
@@ -334,6 +458,8 @@ def run(
         timed = time_reports(dsn, last, runs)
         _say(f"ingest: {sites} sites at once through two nodes")
         ing = ingest(dsn, sites, per_site, 50)
+        _say(f"live view: {sites} sites publishing their calls")
+        live = live_latency(dsn, sites, 60.0, 6.0)
     finally:
         cluster.stop()
     p95s = {k: v["p95_ms"] for k, v in timed.items() if isinstance(v, dict) and "p95_ms" in v}
@@ -342,11 +468,18 @@ def run(
         "history": history,
         "reports": timed,
         "ingest": ing,
+        "live_view": live,
         "verdict": {
+            # The quarterly per-officer report (and its CSV) has its own bound: 2 s.
             "dashboard_and_reports_p95_le_300ms": all(
-                v <= 300 for k, v in p95s.items() if k != "floor_select_1"
+                v <= 300
+                for k, v in p95s.items()
+                if k != "floor_select_1" and not k.startswith("officers_quarter")
             ),
-            "officers_quarter_le_2s": timed["officers_quarter_tt01"]["max_ms"] <= 2000,
+            "officers_quarter_le_2s": max(
+                timed["officers_quarter_tt01"]["max_ms"], timed["officers_quarter_tt01_csv"]["max_ms"]
+            )
+            <= 2000,
         },
     }
 
