@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.common import simulated_centre
 from onestop import config
 from onestop.clock import ManualClock
 from queue_controller.engine import Engine
@@ -70,20 +71,8 @@ BOOKINGS = {"enabled": True, "before_min": 15, "after_min": 10, "early": "wait",
 
 def site_data(max_in_row: int) -> dict[str, Any]:
     """The simulated centre's site.toml (as data)."""
-    return {
-        "site": {"id": "bench-bookings", "name": "Bộ phận Một cửa mô phỏng", "agency": "UBND XÃ MÔ PHỎNG"},
-        "bookings": {**BOOKINGS, "max_in_row": max_in_row},
-        "services": [
-            {"id": sid, "name": name, "prefix": p, "digits": 3, "avg_service_min": avg, "hours": HOURS}
-            for sid, name, p, avg, *_ in SERVICES
-        ],
-        "counters": [
-            {"id": cid, "label": f"Quầy {cid}", "services": svcs, "policy": pol}
-            for cid, svcs, pol in COUNTERS
-        ],
-        "devices": [{"id": "kiosk-1", "role": "kiosk"}]
-        + [{"id": f"counter-{cid}", "role": "counter", "counter": cid} for cid, _, _ in COUNTERS],
-    }
+    bookings = {**BOOKINGS, "max_in_row": max_in_row}
+    return simulated_centre("bench-bookings", SERVICES, COUNTERS, HOURS, bookings=bookings)
 
 
 @dataclass

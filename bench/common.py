@@ -304,3 +304,26 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = STOP_S) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def simulated_centre(
+    site_id: str, services: Sequence[Sequence[Any]], counters: Sequence[Sequence[Any]], hours: list[str],
+    **sections: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """A simulated commune centre's site.toml (as data) for the engine-only benchmarks: ``services``
+    rows start (id, name, prefix, avg_service_min), ``counters`` rows are (id, services, policy);
+    one kiosk and a counter device per counter; ``sections`` add tables (``queue``, ``bookings``)."""
+    return {
+        "site": {"id": site_id, "name": "Bộ phận Một cửa mô phỏng", "agency": "UBND XÃ MÔ PHỎNG"},
+        **sections,
+        "services": [
+            {"id": sid, "name": name, "prefix": p, "digits": 3, "avg_service_min": avg, "hours": hours}
+            for sid, name, p, avg, *_ in services
+        ],
+        "counters": [
+            {"id": cid, "label": f"Quầy {cid}", "services": svcs, "policy": pol}
+            for cid, svcs, pol in counters
+        ],
+        "devices": [{"id": "kiosk-1", "role": "kiosk"}]
+        + [{"id": f"counter-{cid}", "role": "counter", "counter": cid} for cid, _, _ in counters],
+    }

@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.common import simulated_centre
 from kiosk_app.ticket_kiosk.ticket import told_wait
 from onestop import config
 from onestop.clock import ManualClock
@@ -77,20 +78,7 @@ PRIORITY = 0.05
 
 def site_data(wait_ranges: bool) -> dict[str, Any]:
     """The simulated centre's site.toml (as data)."""
-    return {
-        "site": {"id": "bench-wait", "name": "Bộ phận Một cửa mô phỏng", "agency": "UBND XÃ MÔ PHỎNG"},
-        "queue": {"wait_ranges": wait_ranges},
-        "services": [
-            {"id": sid, "name": name, "prefix": p, "digits": 3, "avg_service_min": avg, "hours": HOURS}
-            for sid, name, p, avg, *_ in SERVICES
-        ],
-        "counters": [
-            {"id": cid, "label": f"Quầy {cid}", "services": svcs, "policy": pol}
-            for cid, svcs, pol in COUNTERS
-        ],
-        "devices": [{"id": "kiosk-1", "role": "kiosk"}]
-        + [{"id": f"counter-{cid}", "role": "counter", "counter": cid} for cid, _, _ in COUNTERS],
-    }
+    return simulated_centre("bench-wait", SERVICES, COUNTERS, HOURS, queue={"wait_ranges": wait_ranges})
 
 
 @dataclass
