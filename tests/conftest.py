@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from onestop.broker import Broker
 from onestop.config import SiteConfig
@@ -16,6 +17,11 @@ from tests.utils.site import make_site
 
 SiteFactory = Callable[..., SiteConfig]
 MqttFactory = Callable[..., TestClient]
+
+# `pytest --hypothesis-profile=emulated` (scripts/arm64.sh: the unit tests under QEMU, 5-10 times
+# slower): the same examples, without the checks that measure time, which there say nothing about
+# the code.
+settings.register_profile("emulated", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture
