@@ -4,7 +4,7 @@ VENV   ?= .venv
 CONFIG ?= examples/site.toml
 UPARGS ?= --traffic
 
-.PHONY: up up-province test bootstrap bootstrap-province bootstrap-test lint typecheck pytest bench wheels clean
+.PHONY: up up-province test test-arm64 bootstrap bootstrap-province bootstrap-test lint typecheck pytest bench wheels clean
 
 up: bootstrap
 	$(VENV)/bin/onestop up --config $(CONFIG) $(UPARGS)
@@ -15,6 +15,13 @@ up-province: bootstrap-province
 	$(VENV)/bin/onestop province demo $(PROVARGS)
 
 test: bootstrap-test lint typecheck pytest
+
+# The unit tests on arm64 (64-bit Raspberry Pi OS = Debian 12 arm64) under QEMU, in a root filesystem
+# built once and cached outside the clone (docs/raspberry-pi.md, "The arm64 proof"). Needs root or sudo.
+# ARM64ARGS: e.g. --wheelhouse dist/wheels-pi (after make wheels ... WHEELS_PLATFORM=manylinux2014_aarch64).
+ARM64ARGS ?=
+test-arm64:
+	./scripts/arm64.sh $(ARM64ARGS)
 
 bootstrap:
 	@./scripts/bootstrap.sh

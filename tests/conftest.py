@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from onestop.broker import Broker
 from onestop.config import SiteConfig
@@ -23,6 +23,11 @@ settings.load_profile("onestop")
 
 SiteFactory = Callable[..., SiteConfig]
 MqttFactory = Callable[..., TestClient]
+
+# `pytest --hypothesis-profile=emulated` (scripts/arm64.sh: the unit tests under QEMU, 5-10 times
+# slower): the same examples, without the checks that measure time, which there say nothing about
+# the code.
+settings.register_profile("emulated", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture
