@@ -721,8 +721,12 @@ def check_all(
             continue
         shown = dict(shown)
         seq = shown.pop("seq", None)
-        if shown != json.loads(json.dumps(state)) or not isinstance(seq, int) or seq > last:
-            v.add("display_differs", {"topic": topic, "retained": {**shown, "seq": seq}, "controller": state})
+        expected = json.loads(json.dumps(state))
+        if shown != expected or not isinstance(seq, int) or seq > last:
+            # The differing keys first: a failure message is cut after a few thousand characters.
+            keys = sorted(k for k in set(shown) | set(expected) if shown.get(k) != expected.get(k))
+            v.add("display_differs", {"topic": topic, "keys": keys, "seq": seq, "last_seq": last,
+                                      "retained": {**shown, "seq": seq}, "controller": state})  # fmt: skip
 
     # -- every ticket's stored status is the one its last event says -----------------------------
     last_status: dict[str, tuple[int, str]] = {}
