@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from bench.chaos_day.checks import Violations, check_reset, classify_refusal
+from bench.chaos_day.checks import (
+    Violations,
+    check_reset,
+    classify_refusal,
+    estimate_faults,
+    without_estimates,
+)
 from onestop.clock import ManualClock
 from onestop.protocol import iso
 from queue_controller.engine import Engine
@@ -155,3 +161,32 @@ def test_refusals_are_excused_only_by_the_reset(day: Day) -> None:
     assert classify_refusal(day.cfg, dict(finish, serving="20261123-A001"), day.decided, reset) is not None
     assert classify_refusal(day.cfg, dict(finish, serving="20261123-A003"), day.decided, reset) is None
     assert classify_refusal(day.cfg, dict(finish, code="already_rated"), day.decided, reset) is None
+
+
+def test_a_board_compared_later_differs_only_in_its_estimates() -> None:
+    """A retained state keeps the estimate made when it was published; the checks compare it with
+    one made later, which differs (the pace of recent calls moves with time: CI's seed 1518419418):
+    so the estimates are compared by shape, and the rest of the state exactly."""
+    day = Day()
+    day.do("counter-1", "open", "c1-open", officer="cb1")
+    for _ in range(12):
+        day.do("kiosk-1", "issue", service="tuphap")
+    for n in range(6):  # enough calls for the pace of the line to count (estimate.PACE_MIN_CALLS)
+        day.clock.advance(120)
+        day.do("counter-1", "call_next", f"c1-{n}")
+    published = json.loads(json.dumps(day.eng.board_state()))
+    later = []
+    for minutes in (1, 5, 15, 40):
+        day.clock.advance(minutes * 60)
+        later.append(json.loads(json.dumps(day.eng.board_state())))
+    assert any(s != published for s in later)  # the estimates moved with the clock alone
+    assert all(estimate_faults(s) == [] for s in [published, *later])
+    assert all(without_estimates(s) == without_estimates(published) for s in later)
+
+    bad = copy.deepcopy(published)
+    bad["services"][0]["est_wait_range_s"] = [bad["services"][0]["est_wait_s"] + 60, 10**6]
+    bad["services"][1]["est_wait_s"] = -5
+    assert len(estimate_faults(bad)) == 2
+    changed = copy.deepcopy(published)
+    changed["services"][0]["waiting"] += 1
+    assert without_estimates(changed) != without_estimates(published)
