@@ -92,21 +92,35 @@ var Charts = (function () {
       }
       return text.slice(0, lo).replace(/\s+$/, "") + "…";
     }
-    return { width: width, fit: fit, done: function () { svg.removeChild(probe); } };
+    /* the text in at most `most` lines of at most `room` each, broken between words (the last line
+       ends with "…" when the text does not fit) */
+    function wrap(cls, text, room, most) {
+      var lines = [], words = text.split(/\s+/), line = "";
+      for (var i = 0; i < words.length; i++) {
+        var next = line ? line + " " + words[i] : words[i];
+        if (!line || width(cls, next) <= room) { line = next; continue; }
+        if (lines.length === most - 1) { line = next + " " + words.slice(i + 1).join(" "); break; }
+        lines.push(line);
+        line = words[i];
+      }
+      lines.push(fit(cls, line.trim(), room));
+      return lines;
+    }
+    return { width: width, fit: fit, wrap: wrap, done: function () { svg.removeChild(probe); } };
   }
 
   /* opts: rows [{label, value, text, color}], max, target (value), targetLabel, empty, width (of the
      drawing when the box is not displayed). The drawing is as wide as its box, so its text has the
      size the CSS gives it at any window width (draw again when the box's width changes). The margins
-     are measured: the left one takes the longest label (up to 45 % of the width; a longer label ends
-     with "…" and shows in full as its tooltip), the right one the longest value text (at least 150),
-     so no text is ever cut off. */
+     are measured: the left one takes the longest label, the right one the longest value text (at
+     least 150), so no text is ever cut off. When a label would need more than 45 % of the width (a
+     phone, a long commune or service name), every label goes above its bar, as wide as the drawing
+     and on two lines if need be (only a label longer than that ends with "…"; its tooltip is whole). */
   function hbars(box, opts) {
     var rows = opts.rows, W = Math.round(box.clientWidth) || opts.width || 640;
-    var rowH = 34, T = 22, PAD = 4, GAP = 10;
-    var H = T + Math.max(rows.length, 1) * rowH + 8;
+    var BAR = 34, LINE = 20, T = 22, PAD = 4, GAP = 10;
     var max = opts.max || niceMax(Math.max.apply(null, rows.map(function (r) { return r.value; }).concat([1])));
-    var svg = node("svg", { viewBox: "0 0 " + W + " " + H, "class": "svg-chart", role: "img",
+    var svg = node("svg", { "class": "svg-chart", role: "img",
                             "aria-label": spoken(opts.title, rows.length ? rows.map(function (r) {
                               return r.label + " " + r.text; }) : [opts.empty || ""]) });
     box.textContent = "";
@@ -116,30 +130,48 @@ var Charts = (function () {
       widest = Math.max(widest, m.width("name", r.label));
       valueW = Math.max(valueW, m.width("val-strong", r.text));
     });
-    var L = Math.ceil(Math.min(widest, W * 0.45 - PAD - GAP)) + PAD + GAP;
+    var stacked = widest > W * 0.45 - PAD - GAP; /* the labels above their bars */
+    var L = stacked ? PAD : Math.ceil(widest) + PAD + GAP;
     var R = Math.max(150, Math.ceil(valueW) + 8 + PAD); /* steady while the values change */
-    var cw = W - L - R;
+    var cw = W - L - R, y = T;
+    var placed = rows.map(function (r) { /* each row: its label's lines, its top and its bar's top */
+      var lines = stacked ? m.wrap("name", r.label, W - 2 * PAD, 2) : [r.label];
+      var row = { r: r, lines: lines, top: y, barY: y + (stacked ? lines.length * LINE + 2 : 0) };
+      y = row.barY + BAR;
+      return row;
+    });
+    var H = Math.max(y, T + BAR) + 8;
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     if (!rows.length) {
       svg.appendChild(node("text", { x: W / 2, y: T + 18, "class": "empty", "text-anchor": "middle" }, opts.empty || "—"));
     }
-    rows.forEach(function (r, i) {
-      var y = T + i * rowH;
-      svg.appendChild(node("rect", { x: L, y: y + 6, width: cw, height: rowH - 12, rx: 4, "class": "track" }));
+    placed.forEach(function (p) {
+      var r = p.r;
+      svg.appendChild(node("rect", { x: L, y: p.barY + 6, width: cw, height: BAR - 12, rx: 4, "class": "track" }));
       var w = (cw * Math.min(r.value, max)) / max;
-      var bar = node("rect", { x: L, y: y + 6, width: Math.max(w, 0), height: rowH - 12, rx: 4,
+      var bar = node("rect", { x: L, y: p.barY + 6, width: Math.max(w, 0), height: BAR - 12, rx: 4,
                                fill: r.color || "#1d4f91", "class": "bar" });
       bar.appendChild(node("title", {}, r.label + ": " + r.text));
       svg.appendChild(bar);
-      var name = node("text", { x: L - GAP, y: y + rowH / 2 + 5, "class": "name", "text-anchor": "end" },
-                      m.fit("name", r.label, L - GAP - PAD));
-      name.appendChild(node("title", {}, r.label));
-      svg.appendChild(name);
-      svg.appendChild(node("text", { x: W - R + 8, y: y + rowH / 2 + 5, "class": "val-strong" }, r.text));
+      p.lines.forEach(function (line, k) {
+        var name = stacked
+          ? node("text", { x: PAD, y: p.top + (k + 1) * LINE - 4, "class": "name", "text-anchor": "start" }, line)
+          : node("text", { x: L - GAP, y: p.barY + BAR / 2 + 5, "class": "name", "text-anchor": "end" }, line);
+        name.appendChild(node("title", {}, r.label));
+        svg.appendChild(name);
+      });
+      svg.appendChild(node("text", { x: W - R + 8, y: p.barY + BAR / 2 + 5, "class": "val-strong" }, r.text));
     });
     m.done();
     if (typeof opts.target === "number") {
       var tx = L + (cw * opts.target) / max;
-      svg.appendChild(node("line", { x1: tx, x2: tx, y1: T - 8, y2: H - 6, "class": "target" }));
+      if (!stacked) {
+        svg.appendChild(node("line", { x1: tx, x2: tx, y1: T - 8, y2: H - 6, "class": "target" }));
+      } else { /* across each bar, never through a label */
+        placed.forEach(function (p) {
+          svg.appendChild(node("line", { x1: tx, x2: tx, y1: p.barY + 2, y2: p.barY + BAR - 2, "class": "target" }));
+        });
+      }
       svg.appendChild(node("text", { x: tx, y: T - 10, "class": "target-label", "text-anchor": "middle" },
                            opts.targetLabel || ""));
     }

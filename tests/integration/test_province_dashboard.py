@@ -362,6 +362,14 @@ def _layout(page: Page, root: str) -> list[str]:
     return bad
 
 
+def _cut_labels(page: Page, root: str) -> list[str]:
+    """The charts' labels shown shortened with "…" (a commune's name cut on a phone)."""
+    cut: list[str] = page.locator(f"{root} svg text.name").evaluate_all(
+        "ns => ns.map(n => n.firstChild.nodeValue).filter(t => t.endsWith('…'))"
+    )
+    return cut
+
+
 def test_the_page_with_a_hundred_centres_at_every_size(
     hundred: Province, browser: Browser, tmp_path: Path
 ) -> None:
@@ -390,6 +398,7 @@ def test_the_page_with_a_hundred_centres_at_every_size(
             first = page.locator("#centre-rows tr").first
             expect(first.locator("td.linkst")).to_contain_text(re.compile(r"Mất kết nối từ \d\d:\d\d"))
             assert _layout(page, "#main") == [], label
+            assert _cut_labels(page, "#main") == [], label
             page.screenshot(path=str(out / f"dashboard-{label}.png"), full_page=label == "1366")
             if label == "1920":
                 page.screenshot(path=str(out / "dashboard-1920-full.png"), full_page=True)
@@ -419,6 +428,7 @@ def test_the_page_with_a_hundred_centres_at_every_size(
             expect(page.locator("#chart-d-officers svg rect.bar")).to_have_count(4)
             expect(page.locator("#chart-d-trend-sat svg rect.bar")).to_have_count(12)
             assert _layout(page, "#detail") == [], label
+            assert _cut_labels(page, "#detail") == [], label
             page.screenshot(path=str(out / f"centre-{label}.png"), full_page=label != "1920")
             if label == "phone":  # the table as cards, further down
                 page.locator("#back").click()
