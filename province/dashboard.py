@@ -40,7 +40,7 @@ from province.store import Store, token_hash
 PREFIX = "/api/v1"
 SESSION_COOKIE = "onestop_province_session"
 SESSION_S = 12 * 3600
-#: The province's name on pages and printed reports (e.g. "Ủy ban nhân dân tỉnh Hà Giang").
+#: The province's name on pages and printed reports (e.g. "Ủy ban nhân dân tỉnh Tuyên Quang").
 PROVINCE_NAME_ENV = "ONESTOP_PROVINCE_NAME"
 STATIC = Path(__file__).resolve().parent / "static"
 HUB_STATIC = Path(__file__).resolve().parents[1] / "hub_api" / "static"

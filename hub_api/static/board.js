@@ -172,6 +172,10 @@
     if (!s) return;
     $("agency").textContent = s.agency;
     $("centre").textContent = s.name;
+    /* "Trung tâm Phục vụ hành chính công tỉnh …" is long: smaller rather than cut off ("…" only
+       below 70 % of the size) */
+    fitGroup([$("agency")], 0.7);
+    fitGroup([$("centre")], 0.7);
     document.title = "Bảng gọi số — " + s.name;
     var notice = (s.board && s.board.notice) || "";
     var box = $("notice"), text = $("notice-text");

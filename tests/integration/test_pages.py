@@ -55,9 +55,9 @@ SMALL: dict[str, Any] = {
 REALISTIC: dict[str, Any] = {
     "site": {
         "id": "hg-tthc",
-        "name": "Trung tâm Phục vụ hành chính công tỉnh Hà Giang",
-        "agency": "Ủy ban nhân dân tỉnh Hà Giang",
-        "address": "Số 415 đường Nguyễn Trãi, phường Nguyễn Trãi, thành phố Hà Giang",
+        "name": "Trung tâm Phục vụ hành chính công tỉnh Tuyên Quang",
+        "agency": "Ủy ban nhân dân tỉnh Tuyên Quang",
+        "address": "Số 415 đường Nguyễn Trãi, phường Hà Giang 1, tỉnh Tuyên Quang",
     },
     "services": [
         {

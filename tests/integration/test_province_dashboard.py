@@ -26,12 +26,12 @@ from province.dashboard import SESSION_COOKIE
 from province.store import Store
 from tests.utils.postgres import pg_cluster, pg_dsn  # noqa: F401  # fixtures
 from tests.utils.province import ProvinceNode
-from tests.utils.province_seed import seed
+from tests.utils.province_seed import PROVINCIAL, seed
 from tests.utils.web import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 
-PROVINCE = "Ủy ban nhân dân tỉnh Hà Giang"
+PROVINCE = "Ủy ban nhân dân tỉnh Tuyên Quang"
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "province"
 UI_TIMEOUT_MS = 15_000
 
@@ -130,7 +130,7 @@ def test_every_role_sees_what_it_may_and_the_figures_are_the_rollups(small: Prov
 def test_drill_down_trends_ranking_and_the_officer_who_moved(small: Province) -> None:
     p = small
     d = p.get("/api/v1/centres/hg-tthc", "viewer").json()
-    assert d["live"]["name"] == "Trung tâm Phục vụ hành chính công tỉnh Hà Giang"
+    assert d["live"]["name"] == "Trung tâm Phục vụ hành chính công tỉnh Tuyên Quang"
     assert [s["service"] for s in d["services"]] == sorted(["tuphap", "datdai", "dkkd", "laodong", "xaydung"])
     assert sum(s["waiting"] for s in d["services"]) == d["live"]["waiting"]
     assert len(d["months"]) == 12 and d["months"][-1]["month"] == reports.today().isoformat()[:7]
@@ -421,9 +421,9 @@ def test_the_page_with_a_hundred_centres_at_every_size(
                 page.locator("#filter").select_option("all")
                 page.locator("#sort").select_option("worst")
             # The drill-down of the provincial centre.
-            page.locator("#centre-rows a", has_text="Trung tâm Phục vụ hành chính công tỉnh Hà Giang").click()
+            page.locator("#centre-rows a", has_text=PROVINCIAL[1]).click()
             expect(page.locator("#detail")).to_be_visible()
-            expect(page.locator("#d-name")).to_have_text("Trung tâm Phục vụ hành chính công tỉnh Hà Giang")
+            expect(page.locator("#d-name")).to_have_text(PROVINCIAL[1])
             expect(page.locator("#chart-d-services svg rect.bar")).to_have_count(5)
             expect(page.locator("#chart-d-officers svg rect.bar")).to_have_count(4)
             expect(page.locator("#chart-d-trend-sat svg rect.bar")).to_have_count(12)

@@ -83,7 +83,7 @@ def test_the_status_page_follows_the_ticket_live(
         expect(page.locator("#service")).to_have_text("Tư pháp - Hộ tịch")
         expect(page.locator("#status")).to_have_text("Đang chờ Waiting")
         expect(page.locator("#headline")).to_have_text("Trước bạn còn 1 người")
-        expect(page.locator("#centre")).to_have_text("Trung tâm Phục vụ hành chính công tỉnh Hà Giang")
+        expect(page.locator("#centre")).to_have_text("Trung tâm Phục vụ hành chính công tỉnh Tuyên Quang")
         expect(page.locator("#detail")).to_have_text(
             re.compile(r"^Thời gian chờ dự kiến: khoảng\s\d+\sphút$")
         )
@@ -232,7 +232,7 @@ def test_the_dashboard_draws_its_charts(
         page.locator("#token").fill(manager)
         page.locator("#signin-form button").click()
         expect(page.locator("#signin")).to_be_hidden()
-        expect(page.locator("#centre")).to_have_text("Trung tâm Phục vụ hành chính công tỉnh Hà Giang")
+        expect(page.locator("#centre")).to_have_text("Trung tâm Phục vụ hành chính công tỉnh Tuyên Quang")
         expect(page.locator("#chart-arrivals svg rect.bar")).to_have_count(13)
         expect(page.locator("#chart-waits svg rect.bar")).to_have_count(8)
         expect(page.locator("#chart-waits svg line.target")).to_have_count(1)

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from province import figures, reports
 
-PROVINCIAL = ("hg-tthc", "Trung tâm Phục vụ hành chính công tỉnh Hà Giang")
+PROVINCIAL = ("hg-tthc", "Trung tâm Phục vụ hành chính công tỉnh Tuyên Quang")
 PLACES = [
     "xã Phương Thiện",
     "xã Phương Độ",
