@@ -19,6 +19,18 @@
     return (S.site && S.site.board && S.site.board.calls_shown) || 8;
   }
 
+  /* Whether a text is wider than its box by any fraction of a pixel: enough for "…" to replace its
+     end, while scrollWidth and clientWidth, whole pixels, may still be equal. (A box as wide as its
+     text, without "…", is left to scrollWidth: its own width is rounded much like its text's.) */
+  function cut(n) {
+    var range = document.createRange(), st = window.getComputedStyle(n);
+    if (st.textOverflow !== "ellipsis") return false;
+    range.selectNodeContents(n);
+    var inner = n.getBoundingClientRect().width - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) -
+      parseFloat(st.borderLeftWidth) - parseFloat(st.borderRightWidth);
+    return range.getBoundingClientRect().width > inner + 0.01;
+  }
+
   /* One font size for a group of texts (the numbers, the counter labels): the style sheet's size,
      or smaller until the widest of them fits its box, so that long labels never get cut. */
   function fitGroup(nodes, minShare) {
@@ -29,7 +41,7 @@
     var min = size * (minShare || 0.5);
     function overflows() {
       for (var j = 0; j < nodes.length; j++) {
-        if (nodes[j].scrollWidth > nodes[j].clientWidth + 1) return true;
+        if (nodes[j].scrollWidth > nodes[j].clientWidth + 1 || cut(nodes[j])) return true;
       }
       return false;
     }
