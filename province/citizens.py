@@ -26,9 +26,13 @@ subscription: it is deleted.
 from __future__ import annotations
 
 import base64
+import contextlib
+import enum
+import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -68,6 +72,26 @@ PUSH_HOSTS = (
     "*.push.apple.com",
 )
 SEND_TIMEOUT_S = 5.0
+#: A send that failed for a passing reason (no connection, a timeout, 429, 5xx) is tried again after
+#: these delays, while the notice still means something (its push TTL: 10 min near, 5 min called).
+RETRY_DELAYS_S = (2.0, 10.0, 30.0)
+#: How long a notice is worth sending, by kind (also the push messages' TTL).
+NOTICE_TTL_S = {"near": 600, "called": 300}
+
+
+class Outcome(enum.Enum):
+    """How one try of a send ended."""
+
+    SENT = "sent"
+    AGAIN = "again"  # a passing failure: try again later
+    FAILED = "failed"  # a lasting one (refused, the subscription gone, no gateway)
+
+
+def outcome_of(status: int) -> Outcome:
+    """The outcome of an HTTP answer from a push service or gateway."""
+    if 200 <= status < 300:
+        return Outcome.SENT
+    return Outcome.AGAIN if status == 429 or status >= 500 else Outcome.FAILED
 
 
 def b64url(raw: bytes) -> str:
@@ -198,6 +222,14 @@ class Notice:
     counter_label: str = ""
     push: tuple[int, str, str, str] | None = None  # (id, endpoint, p256dh, auth)
     phone: str | None = field(default=None, repr=False)
+    seq: int = 0  # a "called" notice: the seq of its call event (a recall is another message)
+
+    @property
+    def key(self) -> str:
+        """The message's idempotency key for a gateway: the same on every try, another for another
+        message; it tells nothing of the ticket's link or the phone number."""
+        raw = f"{self.site}\0{self.token}\0{self.kind}\0{self.seq}\0{self.phone or ''}".encode()
+        return hashlib.sha256(raw).hexdigest()[:32]
 
     def texts(self) -> tuple[str, str]:
         """(Vietnamese, English)."""
@@ -212,16 +244,24 @@ class Notice:
 
 
 class Sender:
-    """Sends notices on a few threads (a slow push service or gateway never holds the feed)."""
+    """Sends notices on a few threads (a slow push service or gateway never holds the feed); a send
+    that failed for a passing reason is tried again later (:data:`RETRY_DELAYS_S`), on a timer, so a
+    push service that is down holds no thread either."""
 
-    def __init__(self, dsn: str, *, subject: str, workers: int = 4) -> None:
+    def __init__(
+        self, dsn: str, *, subject: str, workers: int = 4, delays: tuple[float, ...] = RETRY_DELAYS_S
+    ) -> None:
         self.dsn = dsn
         self.subject = subject
+        self.delays = delays
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="province-notify")
         self._key: Any = None
         self.sent = 0
         self.failed = 0
+        self.retried = 0
         self.done = threading.Condition()
+        self._timers: set[threading.Timer] = set()
+        self._closed = False
 
     def set_key(self, key: ec.EllipticCurvePrivateKey) -> None:
         from py_vapid import Vapid  # type: ignore[import-untyped]
@@ -229,9 +269,15 @@ class Sender:
         self._key = Vapid(key)
 
     def submit(self, notice: Notice, gateway: tuple[str, str | None, str] | None) -> None:
-        self._pool.submit(self._send, notice, gateway)
+        stale_at = time.monotonic() + NOTICE_TTL_S.get(notice.kind, 300)
+        self._pool.submit(self._send, notice, gateway, 0, stale_at)
 
     def close(self) -> None:
+        with self.done:
+            self._closed = True
+            timers, self._timers = self._timers, set()
+        for t in timers:  # a retry not yet due is dropped: a notice is worth little after a restart
+            t.cancel()
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def _count(self, ok: bool) -> None:
@@ -242,15 +288,50 @@ class Sender:
                 self.failed += 1
             self.done.notify_all()
 
-    def _send(self, n: Notice, gateway: tuple[str, str | None, str] | None) -> None:
+    def _send(
+        self, n: Notice, gateway: tuple[str, str | None, str] | None, attempt: int, stale_at: float
+    ) -> None:
         try:
-            ok = self._push(n) if n.push is not None else self._gateway(n, gateway)
+            got = self._push(n) if n.push is not None else self._gateway(n, gateway)
         except Exception:  # one failed message must not stop the others
             log.exception("site %s ticket %s: %s notification failed", n.site, n.number, n.kind)
-            ok = False
-        self._count(ok)
+            got = Outcome.FAILED
+        if got is Outcome.AGAIN and attempt < len(self.delays):
+            delay = self.delays[attempt]
+            if time.monotonic() + delay < stale_at and self._later(delay, n, gateway, attempt + 1, stale_at):
+                log.info(
+                    "site %s ticket %s: %s notification tried again in %.0f s",
+                    n.site,
+                    n.number,
+                    n.kind,
+                    delay,
+                )
+                return
+        self._count(got is Outcome.SENT)
 
-    def _push(self, n: Notice) -> bool:
+    def _later(self, delay: float, *args: Any) -> bool:
+        """Submit a send again after ``delay`` seconds (False once closed)."""
+
+        def fire() -> None:
+            with self.done:
+                self._timers.discard(timer)
+                if self._closed:
+                    return
+                self.retried += 1
+            with contextlib.suppress(RuntimeError):  # shut down meanwhile
+                self._pool.submit(self._send, *args)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        with self.done:
+            if self._closed:
+                return False
+            self._timers.add(timer)
+        timer.start()
+        return True
+
+    def _push(self, n: Notice) -> Outcome:
+        import requests  # pywebpush's HTTP client
         from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
 
         assert n.push is not None
@@ -266,34 +347,47 @@ class Sender:
                 data=payload,
                 vapid_private_key=self._key,
                 vapid_claims={"sub": self.subject},
-                ttl=600 if n.kind == "near" else 300,
+                ttl=NOTICE_TTL_S.get(n.kind, 300),
                 timeout=SEND_TIMEOUT_S,
             )
             status = getattr(resp, "status_code", 201)
         except WebPushException as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-        except Exception as exc:  # refused, timed out, bad keys
+            if exc.response is None:  # no answer: refused, timed out
+                log.warning("site %s ticket %s: push to %s failed: %s", n.site, n.number, host, exc)
+                return Outcome.AGAIN
+            status = exc.response.status_code
+        except (requests.RequestException, OSError) as exc:  # no connection, a timeout
             log.warning(
                 "site %s ticket %s: push to %s failed: %s", n.site, n.number, host, type(exc).__name__
             )
-            return False
+            return Outcome.AGAIN
+        except Exception as exc:  # bad keys, a malformed subscription: trying again will not help
+            log.warning(
+                "site %s ticket %s: push to %s failed: %s", n.site, n.number, host, type(exc).__name__
+            )
+            return Outcome.FAILED
         if status in (404, 410):  # the browser unsubscribed: forget it
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                 conn.execute("DELETE FROM push_subscriptions WHERE id = %s", (sub_id,))
             log.info("site %s ticket %s: push subscription gone (%d), deleted", n.site, n.number, status)
-            return False
-        if not 200 <= status < 300:
+            return Outcome.FAILED
+        got = outcome_of(status)
+        if got is Outcome.SENT:
+            log.info("site %s ticket %s: %s push sent", n.site, n.number, n.kind)
+        else:
             log.warning("site %s ticket %s: push service %s answered %d", n.site, n.number, host, status)
-            return False
-        log.info("site %s ticket %s: %s push sent", n.site, n.number, n.kind)
-        return True
+        return got
 
-    def _gateway(self, n: Notice, gateway: tuple[str, str | None, str] | None) -> bool:
+    def _gateway(self, n: Notice, gateway: tuple[str, str | None, str] | None) -> Outcome:
         if gateway is None or n.phone is None:
-            return False
+            return Outcome.FAILED
         url, token, channel = gateway
         vi, en = n.texts()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # The same key on every try of one message: a gateway that got the first try but whose answer
+        # was lost sends it once (a "called" message is one per call: its event's seq is in the key).
+        headers = {"Idempotency-Key": n.key}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         body = {"to": n.phone, "channel": channel, "text": f"{vi}. {en}.", "site": n.site, "kind": n.kind}
         try:
             r = httpx.post(url, json=body, headers=headers, timeout=SEND_TIMEOUT_S)
@@ -301,12 +395,13 @@ class Sender:
             log.warning(
                 "site %s ticket %s: %s gateway failed: %s", n.site, n.number, channel, type(exc).__name__
             )
-            return False
-        if not 200 <= r.status_code < 300:
+            return Outcome.AGAIN
+        got = outcome_of(r.status_code)
+        if got is Outcome.SENT:
+            log.info("site %s ticket %s: %s %s sent", n.site, n.number, n.kind, channel)
+        else:
             log.warning("site %s ticket %s: %s gateway answered %d", n.site, n.number, channel, r.status_code)
-            return False
-        log.info("site %s ticket %s: %s %s sent", n.site, n.number, n.kind, channel)
-        return True
+        return got
 
 
 # -- folding events ---------------------------------------------------------------------------------------
@@ -387,7 +482,7 @@ def apply_event(conn: psycopg.Connection, site: str, event: dict[str, Any]) -> l
             return []
         label = _counter_label(conn, site, counter)
         notices = [
-            Notice("called", site, token, number, counter_label=label, push=(r[0], r[1], r[2], r[3]))
+            Notice("called", site, token, number, counter_label=label, push=(r[0], r[1], r[2], r[3]), seq=seq)
             for r in conn.execute(
                 """UPDATE push_subscriptions SET called_seq = %s, near_sent = true
                    WHERE token = %s AND called_seq < %s RETURNING id, endpoint, p256dh, auth""",
@@ -395,7 +490,7 @@ def apply_event(conn: psycopg.Connection, site: str, event: dict[str, Any]) -> l
             ).fetchall()
         ]
         notices += [
-            Notice("called", site, token, number, counter_label=label, phone=r[0])
+            Notice("called", site, token, number, counter_label=label, phone=r[0], seq=seq)
             for r in conn.execute(
                 """UPDATE phone_subscriptions SET called_seq = %s, near_sent = true
                    WHERE token = %s AND called_seq < %s RETURNING phone""",

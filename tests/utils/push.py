@@ -37,9 +37,11 @@ class Received:
 
 @dataclass
 class Recorder:
-    """``with Recorder() as r: ... r.wait(lambda got: len(got) >= 2, 20)``; ``r.status[path] = 410``."""
+    """``with Recorder() as r: ... r.wait(lambda got: len(got) >= 2, 20)``; ``r.status[path] = 410``;
+    ``r.answers[path] = [503, 500]``: the next requests to ``path`` get these first, in turn."""
 
     status: dict[str, int] = field(default_factory=dict)
+    answers: dict[str, list[int]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -54,8 +56,10 @@ class Recorder:
                     recorder.received.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
+                    queued = recorder.answers.get(self.path)
+                    code = queued.pop(0) if queued else recorder.status.get(self.path, 201)
                     recorder._cond.notify_all()
-                self.send_response(recorder.status.get(self.path, 201))
+                self.send_response(code)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
