@@ -38,7 +38,7 @@ from tests.utils.web import CHROMIUM, CHROMIUM_ARGS
 pytestmark = pytest.mark.integration
 
 WAIT_S = 20.0
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "province"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "province"
 PHONE = "0912 345 678"
 PHONE_DIGITS = "912345678"
 GATEWAY_TOKEN = "gw-token-" + "x" * 24
@@ -121,6 +121,9 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
     pg_dsn: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    # The screenshots go to docs/img/province with ONESTOP_SCREENSHOTS=1 (docs are renewed on purpose,
+    # not by every run of the suite), else to tmp_path.
+    shots = DOCS_IMG if os.environ.get("ONESTOP_SCREENSHOTS") == "1" else tmp_path
     site_id = site_cfg.site.id
     migrations.migrate(pg_dsn)
     store = Store(pg_dsn, max_size=1)
@@ -189,7 +192,7 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
             assert r.status_code == 201 and PHONE_DIGITS not in r.text
 
             # The page on a phone (390×844) and a laptop (1366×768), waiting.
-            IMG.mkdir(parents=True, exist_ok=True)
+            shots.mkdir(parents=True, exist_ok=True)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
@@ -204,10 +207,10 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
                 assert page.locator("#number").evaluate("e => getComputedStyle(e).fontSize") == "88px"
                 assert page.locator("#push-btn").evaluate("e => getComputedStyle(e).minHeight") == "52px"
                 _no_clipping(page)
-                page.screenshot(path=str(IMG / "ticket-waiting-390x844.png"), full_page=True)
+                page.screenshot(path=str(shots / "ticket-waiting-390x844.png"), full_page=True)
                 page.set_viewport_size({"width": 1366, "height": 768})
                 _no_clipping(page)
-                page.screenshot(path=str(IMG / "ticket-waiting-1366x768.png"))
+                page.screenshot(path=str(shots / "ticket-waiting-1366x768.png"))
                 page.set_viewport_size({"width": 390, "height": 844})
                 # axe-core (in a context of its own: it injects a script, which the page's CSP forbids).
                 audit_ctx = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
@@ -272,15 +275,15 @@ def test_a_citizen_follows_the_ticket_on_4g_and_is_told_when_near_and_called(
                 )
                 expect(page.locator("#notify")).to_be_hidden()
                 _no_clipping(page)
-                page.screenshot(path=str(IMG / "ticket-called-390x844.png"), full_page=True)
+                page.screenshot(path=str(shots / "ticket-called-390x844.png"), full_page=True)
 
                 counter.request("finish", {})
                 expect(page.locator("#headline")).to_have_text("Đã phục vụ xong", timeout=15_000)
-                page.screenshot(path=str(IMG / "ticket-done-390x844.png"), full_page=True)
+                page.screenshot(path=str(shots / "ticket-done-390x844.png"), full_page=True)
                 page.goto(f"{node.url}/t/{'Z' * 22}")
                 expect(page.locator("h1").last).to_have_text("Không tìm thấy phiếu")
                 _fits(page, "main p")
-                page.screenshot(path=str(IMG / "ticket-not-found-390x844.png"), full_page=True)
+                page.screenshot(path=str(shots / "ticket-not-found-390x844.png"), full_page=True)
                 browser.close()
 
             # A dump of the province's tables holds no phone number; the node never logged one.
