@@ -15,6 +15,9 @@ from onestop.protocol import BoardStateMsg, CounterStateMsg
 
 #: The arrow between a number and its counter on a board line, per charset (default: "→").
 ARROWS = {ASCII: "->", SEVEN_SEG: "-"}
+#: What ends the line of a call made at a citizen's booked slot, per charset (default: "Hẹn", as the
+#: TV board's "Đặt lịch" mark; a 7-segment board has no letters for it).
+BOOKED_MARKS = {ASCII: "HEN", SEVEN_SEG: ""}
 
 
 def counter_display_text(
@@ -49,6 +52,13 @@ def _call_line(number: str, counter: str, arrow: str, cols: int) -> str:
     return f"{number}{arrow}{counter}"[:cols]
 
 
+def _marked(line: str, mark: str, cols: int) -> str:
+    """``line`` with ``mark`` right-aligned after it when both fit with a space between, else ``line``."""
+    if not mark or len(line) + 1 + len(mark) > cols:
+        return line
+    return line.ljust(cols - len(mark) - 1) + " " + mark
+
+
 def _cut_words(text: str, room: int) -> str:
     """``text`` cut to ``room`` characters, dropping a word cut in half when an earlier one ends."""
     if len(text) <= room:
@@ -78,6 +88,7 @@ def board_lines(
     counter: Literal["counter", "counter_label"] = "counter",
     skip_empty: bool = False,
     arrow: str | None = None,
+    booked_mark: str | None = None,
 ) -> list[str]:
     """Exactly ``rows`` lines of at most ``cols`` characters for a hall board.
 
@@ -86,17 +97,21 @@ def board_lines(
     over list the services with how many wait (the name cut, at a word when it can, so that the
     count always shows, right-aligned), in the
     payload's order, without those nobody waits for when ``skip_empty``. Empty rows are ``""``.
-    For ``ascii``/``7seg`` boards the text is folded ("Quầy" → "Quay", "→" → "->")."""
+    For ``ascii``/``7seg`` boards the text is folded ("Quầy" → "Quay", "→" → "->"). A call made at a
+    citizen's booked slot (``booked``) ends with ``booked_mark`` (default :data:`BOOKED_MARKS`:
+    "Hẹn", "HEN" on ``ascii``, nothing on ``7seg``), right-aligned, when the line has room for it."""
     if rows < 1 or cols < 1:
         raise ValueError(f"a board has at least one row and one column, not {rows}×{cols}")
     msg = state if isinstance(state, BoardStateMsg) else BoardStateMsg.model_validate(state)
     arrow_text = for_charset(arrow if arrow is not None else ARROWS.get(charset, "→"), charset)
+    mark = for_charset(booked_mark if booked_mark is not None else BOOKED_MARKS.get(charset, "Hẹn"), charset)
     limit = rows if max_calls is None else max(0, min(max_calls, rows))
     out: list[str] = []
     for call in msg.calls[:limit]:
         number = for_charset(call.number, charset)
         where = for_charset(getattr(call, counter), charset)
-        out.append(_call_line(number, where, arrow_text, cols))
+        line = _call_line(number, where, arrow_text, cols)
+        out.append(_marked(line, mark, cols) if call.booked else line)
     for svc in msg.services:
         if len(out) >= rows:
             break

@@ -164,3 +164,17 @@ def test_board_lines_always_fit(rows: int, cols: int, charset: str, max_calls: i
     assert all(len(line) <= cols for line in lines)
     if rows >= 1 and cols >= 6 and max_calls != 0:
         assert lines[0].startswith("A012")
+
+
+def test_a_call_at_a_booked_slot_is_marked_when_the_line_has_room() -> None:
+    board = {**BOARD, "calls": [{**BOARD["calls"][0], "booked": True}, *BOARD["calls"][1:]]}
+    assert board_lines(board, rows=3, cols=16) == ["A012 → 3     Hẹn", "B007 → 2", "A011 → 1"]
+    assert board_lines(board, rows=1, cols=16, charset="ascii", counter="counter_label") == [
+        "A012 -> Quay 3"  # no room for the mark: the call first
+    ]
+    assert board_lines(board, rows=1, cols=20, charset="ascii", counter="counter_label") == [
+        "A012 -> Quay 3   HEN"
+    ]
+    assert board_lines(board, rows=1, cols=12, charset="7seg") == ["A012 - 3"]  # no letters for it
+    assert board_lines(board, rows=1, cols=16, booked_mark="*") == ["A012 → 3       *"]
+    assert board_lines(board, rows=1, cols=16, booked_mark="") == ["A012 → 3"]
