@@ -315,12 +315,63 @@ def ingest(dsn: str, sites: int, per_site: int, batch: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def live_latency(dsn: str, sites: int, seconds: float, calls_per_site_min: float) -> dict[str, Any]:
+#: The account of the floor's publisher on the province broker (a site of its own, never bridged).
+FLOOR_SITE = "live-floor"
+#: The floor's subscriber on the province broker: an account of the benchmark's own that may read
+#: every site's topics, as the node's service account may.
+FLOOR_READER = "bench-floor-reader"
+
+
+def _add_reader(d: Any, account: str, password: str) -> None:
+    """Give the province broker's files one more account that reads everything (the benchmark's)."""
+    from onestop.broker import hash_password
+    from onestop.protocol import PROTOCOL_VERSION, ROOT_PREFIX
+
+    with d.password_file.open("a", encoding="utf-8") as f:
+        f.write(f"{account}:{hash_password(password)}\n")
+    with d.acl_file.open("a", encoding="utf-8") as f:
+        f.write(f"\nuser {account}\ntopic read {ROOT_PREFIX}/{PROTOCOL_VERSION}/#\n")
+
+
+def _bridged_site(sid: str, root: Path, d: Any, pb: Any, port: int) -> tuple[Any, str]:
+    """A site's own Mosquitto (its accounts and ACL, from a one-counter ``site.toml``) with the bridge
+    to the province broker that ``onestop provision bridge`` makes (TLS, the site's account), not
+    started yet; and the controller account's password (the account that publishes states and events)."""
+    from onestop import config
+    from onestop.broker import Broker
+    from onestop.credentials import ensure_credentials
+    from province import bridge
+
+    assert pb._tls is not None
+    here = root / sid
+    cfg = config.parse(
+        {
+            "site": {"id": sid, "name": sid, "agency": "UBND"},
+            "broker": {"host": "127.0.0.1", "port": port},
+            "storage": {"dir": str(here / "var")},
+            "services": [{"id": "svc0", "name": "Tư pháp", "prefix": "A"}],
+            "counters": [{"id": "1", "label": "Quầy 1", "services": ["svc0"]}],
+            "devices": [{"id": "counter-1", "role": "counter", "counter": "1"}],
+        },
+        str(here / "site.toml"),
+    )
+    bundle = bridge.add_site(d, sid, "127.0.0.1", pb._tls.port, cafile=here / "bundle" / "province-ca.crt")
+    bundle.write(here / "bundle")
+    broker = Broker(cfg, here / "broker", extra_conf=(here / "bundle" / "onestop-bridge.conf").read_text())
+    return broker, ensure_credentials(cfg)["controller"]
+
+
+def live_latency(
+    dsn: str, sites: int, seconds: float, calls_per_site_min: float, *, bridged: bool = True
+) -> dict[str, Any]:
     """``sites`` sites publish their calls (counter state, service state, board, event: what each
-    bridge carries) to the province broker with their own accounts, at their busiest; the live view
-    (the leader of a real node) folds them into ``site_live``. Latency: from a call's publish to the
-    moment a reader of the table (what every node's ``/api/v1/live`` reads) sees it. Floor: a bare
-    broker round trip on the same broker."""
+    bridge carries), at their busiest; the live view (the leader of a real node) folds them into
+    ``site_live``. With ``bridged`` (the default) each site is what a real one is: its own Mosquitto,
+    bridged over TLS with its own account to the province broker, and the calls are published into
+    the site's broker, as its controller does; else the sites publish straight to the province
+    broker with their accounts. Latency: from a call's publish to the moment a reader of the table
+    (what every node's ``/api/v1/live`` reads) sees it. Floors: a bare round trip on the province
+    broker, and (bridged) one from a site's broker across its bridge to the province broker."""
     import tempfile
 
     import paho.mqtt.client as mqttc
@@ -334,9 +385,38 @@ def live_latency(dsn: str, sites: int, seconds: float, calls_per_site_min: float
     root = Path(tempfile.mkdtemp(prefix="onestop-bench-live-"))
     d = bridge.init_broker_dir(root / "broker", "bench", ["127.0.0.1"])
     ids = [f"live-{i:03d}" for i in range(sites)]
-    passwords = {sid: bridge.add_site(d, sid, "127.0.0.1", 8883).password for sid in ids}
     pb = ProvinceBroker(d, tls_port=free_port())
     pb.start()
+    site_brokers: list[Any] = []
+    floor_password = bridge.add_site(d, FLOOR_SITE, "127.0.0.1", 8883).password
+    reader_password = "bench-" + secrets.token_urlsafe(16)
+    passwords: dict[str, str] = {}
+    ports: dict[str, int] = {}
+    accounts: dict[str, str] = {}
+    if bridged:
+        taken = {pb.port, pb._tls.port if pb._tls else 0}
+        for sid in ids:  # every site's account at the province first, then its broker and bridge
+            port = free_port()
+            while port in taken:  # none is bound before the brokers start: no port twice
+                port = free_port()
+            taken.add(port)
+            b, passwords[sid] = _bridged_site(sid, root / "sites", d, pb, port)
+            site_brokers.append(b)
+            accounts[sid] = "controller"
+        _add_reader(d, FLOOR_READER, reader_password)
+        pb.reload_files()
+        with ThreadPoolExecutor(8) as pool:
+            for i, _ in enumerate(pool.map(lambda b: b.start(), site_brokers)):
+                if (i + 1) % 50 == 0:
+                    _say(f"  {i + 1} site brokers bridged")
+        for sid, b in zip(ids, site_brokers, strict=True):
+            ports[sid] = b.port
+    else:
+        for sid in ids:
+            passwords[sid] = bridge.add_site(d, sid, "127.0.0.1", 8883).password
+            ports[sid], accounts[sid] = pb.port, sid
+        _add_reader(d, FLOOR_READER, reader_password)
+        pb.reload_files()  # every site's account and ACL, and the floor's reader
     store = Store(dsn, max_size=1)
     store.open()
     for sid in ids:
@@ -347,27 +427,63 @@ def live_latency(dsn: str, sites: int, seconds: float, calls_per_site_min: float
     clients = []
     try:
         for sid in ids:
-            c = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=sid)
-            c.username_pw_set(sid, passwords[sid])
-            c.connect("127.0.0.1", pb.port)
+            c = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=accounts[sid] if bridged else sid)
+            c.username_pw_set(accounts[sid], passwords[sid])
+            c.connect("127.0.0.1", ports[sid])
             c.loop_start()
             clients.append(c)
-        # The floor: one site publishes to itself through the same broker (QoS 1, round trip).
+        # Warm up: every site's first state reaches the live view before anything is timed (the node's
+        # subscription, and each bridge's connection, are up).
+        for c, sid in zip(clients, ids, strict=True):
+            state0 = orjson.dumps({"counter": "1", "status": "open", "seq": 0})
+            c.publish(f"onestop/v1/{sid}/state/counter/1", state0, qos=1, retain=True)
+        warm_until = time.monotonic() + 120
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while time.monotonic() < warm_until:
+                row = conn.execute(
+                    "SELECT count(*) FROM site_live "
+                    "WHERE site LIKE 'live-%%' AND state->'counters'->'1' IS NOT NULL"
+                ).fetchone()
+                if row and row[0] >= len(ids):
+                    break
+                threading.Event().wait(0.2)
+            else:
+                raise RuntimeError(
+                    f"the live view saw {row[0] if row else 0} of {len(ids)} sites within 120 s"
+                )
+        # The floors: a message published to the province broker (a site's own account) or, bridged,
+        # into a site's broker, seen by a subscriber of the province broker (QoS 1).
         got = threading.Event()
-        floor_c = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=bridge.SERVICE_ACCOUNT + "-floor")
-        floor_c.username_pw_set(bridge.SERVICE_ACCOUNT, d.service_password.read_text().strip())
-        floor_ms: list[float] = []
+        # Not the service account: the broker binds client ids to accounts, so a second client of the
+        # node's account would take the live view's connection away.
+        floor_c = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=FLOOR_READER)
+        floor_c.username_pw_set(FLOOR_READER, reader_password)
         floor_c.on_message = lambda *_: got.set()
         floor_c.connect("127.0.0.1", pb.port)
         floor_c.loop_start()
-        floor_c.subscribe(f"onestop/v1/{ids[0]}/events", 1)
-        threading.Event().wait(1.0)
-        for i in range(100):
-            got.clear()
-            t = time.perf_counter()
-            clients[0].publish(f"onestop/v1/{ids[0]}/events", orjson.dumps({"seq": -i}), qos=1)
-            if got.wait(5):
-                floor_ms.append((time.perf_counter() - t) * 1000)
+        floor_c.subscribe([(f"onestop/v1/{ids[0]}/events", 1), (f"onestop/v1/{FLOOR_SITE}/events", 1)])
+        threading.Event().wait(2.0)
+
+        def floor(publisher: Any, sid: str) -> list[float]:
+            out: list[float] = []
+            for i in range(100):
+                got.clear()
+                t = time.perf_counter()
+                publisher.publish(f"onestop/v1/{sid}/events", orjson.dumps({"seq": -i}), qos=1)
+                if got.wait(5):
+                    out.append((time.perf_counter() - t) * 1000)
+            return sorted(out)
+
+        direct = mqttc.Client(CallbackAPIVersion.VERSION2, client_id=FLOOR_SITE)
+        direct.username_pw_set(FLOOR_SITE, floor_password)
+        direct.connect("127.0.0.1", pb.port)
+        direct.loop_start()
+        try:
+            floor_ms = floor(direct, FLOOR_SITE)
+        finally:
+            direct.loop_stop()
+            direct.disconnect()
+        floor_bridge_ms = floor(clients[0], ids[0]) if bridged else []
         floor_c.loop_stop()
         floor_c.disconnect()
         sent: dict[tuple[str, int], float] = {}
@@ -414,10 +530,13 @@ def live_latency(dsn: str, sites: int, seconds: float, calls_per_site_min: float
         done.set()
         rt.join(5)
     finally:
+        for c in clients:  # all at once: each loop_stop() alone waits up to a second for its thread
+            c.disconnect()
         for c in clients:
             c.loop_stop()
-            c.disconnect()
         node.stop()
+        for b in site_brokers:
+            b.stop()
         pb.stop()
     # A later seq seen means the earlier ones were applied too (state is replaced): credit each call
     # with the first reading that shows it or a later one.
@@ -427,13 +546,13 @@ def live_latency(dsn: str, sites: int, seconds: float, calls_per_site_min: float
         if later:
             lat.append((min(later) - t) * 1000)
     lat.sort()
-    floor_ms.sort()
     return {
-        "sites": sites, "seconds": seconds, "calls": len(sent), "calls_seen": len(lat),
+        "sites": sites, "bridged": bridged, "seconds": seconds, "calls": len(sent), "calls_seen": len(lat),
         "calls_per_s": round(len(sent) / seconds, 1), "messages_per_call": 3,
         "call_to_live_view_p50_ms": round(percentile(lat, 50), 1) if lat else None,
         "call_to_live_view_p99_ms": round(percentile(lat, 99), 1) if lat else None,
         "floor_broker_round_trip_p50_ms": round(percentile(floor_ms, 50), 2) if floor_ms else None,
+        "floor_across_bridge_p50_ms": round(percentile(floor_bridge_ms, 50), 2) if floor_bridge_ms else None,
         "live_view_flush_s": 0.5,
     }  # fmt: skip
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 
 from onestop.config import SiteConfig
 from onestop.credentials import ensure_credentials
@@ -264,7 +264,6 @@ class MosquittoProcess:
         self._tls = tls
         self._extra_conf = extra_conf
         self._proc: subprocess.Popen[bytes] | None = None
-        self._out: IO[bytes] | None = None
 
     def _write_auth_files(self) -> None:
         raise NotImplementedError
@@ -428,23 +427,23 @@ class MosquittoProcess:
 
     def _spawn(self, exe: str) -> None:
         self._reap()
-        self._out = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's lifetime
-        self._proc = subprocess.Popen(
-            [exe, "-c", str(self.conf_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            start_new_session=self._own_session,
-        )
+        # The child keeps its own copy of the log file; this process needs none (a benchmark that
+        # runs 300 site brokers would otherwise hold 300 descriptors, and paho's select() breaks
+        # beyond descriptor 1023).
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(
+                [exe, "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=self._own_session,
+            )
 
     def _reap(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
         self._proc = None
-        if self._out is not None:
-            self._out.close()
-            self._out = None
 
     def wait_log(self, text: str, timeout: float) -> bool:
         """True once ``text`` appears in the broker's log (a bridge's TLS failure, say) within ``timeout``."""
