@@ -167,6 +167,9 @@ class Engine:
             # docs/protocol.md, "Counter state").
             "calls": c.calls,
             "last_call": dict(c.last_call) if c.last_call else None,
+            # What the next call_next here weighs besides the lines (docs/protocol.md, "Counter
+            # state"): priority calls in a row while others waited, booked ones while a walk-in did.
+            "streaks": {"priority": c.streak, "booked": c.booked_streak},
         }
 
     def service_state(self, sid: str) -> dict[str, Any]:

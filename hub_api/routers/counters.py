@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,34 +46,69 @@ def _due_at(r: dict[str, Any]) -> str | None:
     return b.get("due_at") if isinstance(b, dict) and b.get("line") == "booked" else None
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What decides a counter's next call besides its lines: ``[queue] priority_streak``, ``[bookings]
+    max_in_row``, and the counter's streaks so far (its retained state's ``streaks``)."""
+
+    priority_streak: int = 3
+    max_in_row: int = 2
+    streak: int = 0
+    booked_streak: int = 0
+
+
 def waiting_for(
-    hub_rows: list[dict[str, Any]], counter: CounterConfig, now: datetime | None = None
+    hub_rows: list[dict[str, Any]],
+    counter: CounterConfig,
+    now: datetime | None = None,
+    rules: Rules | None = None,
 ) -> list[dict[str, Any]]:
-    """Waiting tickets of a counter's services in likely calling order: priority first, then booked
-    ones whose window has begun (by window), then walk-ins, by the counter's policy (``fifo``: longest
-    waiting; ``ordered``: its first service first), then booked ones not due yet. (The controller
-    lets a walk-in in after ``[bookings] max_in_row`` booked calls: the order is likely, not sure.)"""
+    """Waiting tickets of a counter's services in the order its ``call_next`` will take them, if
+    nothing else happens meanwhile: the controller's rule played forward (queue_controller/engine.py,
+    ``_pick``): priority first, unless ``priority_streak`` of them were called in a row while others
+    waited; then booked ones whose window has begun (by window), unless ``max_in_row`` of them were
+    called in a row while a walk-in waited; then walk-ins, by the counter's policy (``fifo``: longest
+    waiting; ``ordered``: its first service first); booked ones not due yet last. (Tickets issued,
+    transferred or called elsewhere meanwhile, and windows that begin, change it.)"""
+    rules = rules or Rules()
     rank = {s: i for i, s in enumerate(counter.services)}
-    keyed: list[tuple[tuple[int, int, str, float], dict[str, Any]]] = []
+    moment = now or datetime.now(UTC)
+
+    def svc(r: dict[str, Any]) -> int:
+        return rank[r["service"]] if counter.policy == "ordered" else 0
+
+    prio: list[tuple[tuple[int, float], dict[str, Any]]] = []
+    walk: list[tuple[tuple[int, float], dict[str, Any]]] = []
     for r in hub_rows:
         r["booked"] = _due_at(r) is not None
-    for prio in (True, False):
-        for sid in counter.services:
+    for sid in counter.services:
+        for p in (True, False):
             rows = [
-                r for r in hub_rows if r["service"] == sid and bool(r["priority"]) == prio and not r["booked"]
+                r for r in hub_rows if r["service"] == sid and bool(r["priority"]) == p and not r["booked"]
             ]
-            for value, r in _line(rows):
-                svc = rank[sid] if counter.policy == "ordered" else 0
-                keyed.append(((0 if prio else 2, svc, "", value), r))
-    moment = now or datetime.now(UTC)
+            (prio if p else walk).extend(((svc(r), value), r) for value, r in _line(rows))
+    due: list[tuple[tuple[int, str, float], dict[str, Any]]] = []
+    later: list[tuple[tuple[int, str, float], dict[str, Any]]] = []
     for r in hub_rows:
-        due = _due_at(r)
-        if due is not None:
-            early = datetime.fromisoformat(due) > moment
-            svc = rank[r["service"]] if counter.policy == "ordered" else 0
-            keyed.append(((3 if early else 1, svc, due, float(r["updated_seq"])), r))
-    keyed.sort(key=lambda kr: kr[0])
-    return [r for _k, r in keyed]
+        at = _due_at(r)
+        if at is not None:
+            key = (svc(r), at, float(r["updated_seq"]))
+            (later if datetime.fromisoformat(at) > moment else due).append((key, r))
+    lines = [[r for _k, r in sorted(line, key=lambda kr: kr[0])] for line in (prio, due, walk)]
+    p_line, d_line, w_line = lines
+    out: list[dict[str, Any]] = []
+    streak, booked_streak = rules.streak, rules.booked_streak
+    while p_line or d_line or w_line:
+        any_normal = bool(w_line) or bool(d_line)
+        use_prio = bool(p_line) and (not any_normal or streak < rules.priority_streak)
+        use_booked = not use_prio and bool(d_line) and (not w_line or booked_streak < rules.max_in_row)
+        line = p_line if use_prio else d_line if use_booked else w_line
+        any_walk_in = bool(w_line)
+        out.append(line.pop(0))
+        streak = streak + 1 if (use_prio and any_normal) else 0
+        if not use_prio:
+            booked_streak = booked_streak + 1 if (use_booked and any_walk_in) else 0
+    return out + [r for _k, r in sorted(later, key=lambda kr: kr[0])]
 
 
 def _public(r: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +139,14 @@ def queue(hub: HubDep, counter: str, limit: int = Query(10, ge=0, le=200)) -> di
             WHERE t.status = 'waiting' AND t.service IN ({marks})""",
         tuple(conf.services),
     )
-    line = waiting_for(rows, conf)
+    streaks = (hub.live.snapshot()["counters"].get(conf.id) or {}).get("streaks") or {}
+    rules = Rules(
+        priority_streak=hub.cfg.queue.priority_streak,
+        max_in_row=hub.cfg.bookings.max_in_row,
+        streak=int(streaks.get("priority") or 0),
+        booked_streak=int(streaks.get("booked") or 0),
+    )
+    line = waiting_for(rows, conf, rules=rules)
     skipped = hub.store.query(
         f"""SELECT id, number, service, priority, issued_at, updated_seq, 0 AS front FROM tickets
             WHERE status = 'skipped' AND service IN ({marks})
