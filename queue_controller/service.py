@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -128,6 +129,8 @@ class Controller:
         self._reload_after_batch = False
         #: Refusals that are not stored, kept for the copies of the same try (see _refusal).
         self._refused: dict[tuple[str, str, datetime | None], tuple[dict[str, Any], datetime]] = {}
+        #: ``unavailable`` refusals of this batch, to be stored before they are published.
+        self._unsaved: list[tuple[str, str, str, dict[str, Any], str]] = []
         #: The newest instant the store holds (its last event): a clock behind it is not trusted.
         self._store_ts: datetime | None = None
         self.stats = {
@@ -159,6 +162,10 @@ class Controller:
         """Open the store, restore the engine, connect, and publish every retained state."""
         self._store = Store(self.db_path)
         self._restore()
+        # The refusals a device may still send copies of (a crash must not turn them into decisions).
+        for device, cid, deadline, reply, until in self._store.refusals(iso(self.clock.now())):
+            key = (device, cid, datetime.fromisoformat(deadline))
+            self._refused[key] = (reply, datetime.fromisoformat(until))
         # Nothing is served (and no retained state overwritten) before the store is compared with
         # what the site saw: see queue_controller/rewind.py.
         self._check = SiteCheck(self._accept_rewind)
@@ -342,6 +349,7 @@ class Controller:
             self._publish_health(now)
         for ev in events:
             self._send(self.topics.events, ev)
+        self._save_refusals()
         for device, reply in replies:
             self._send(self.topics.dev_reply(device), reply)
         self._count_handled()
@@ -356,6 +364,7 @@ class Controller:
             self._publish_states({c.id for c in self.cfg.counters}, {s.id for s in self.cfg.services}, True)
         if now - self._last_prune > timedelta(hours=1):
             self._last_prune = now
+            store.prune_refusals(iso(now))
             dropped = store.prune_commands(iso(now - REPLY_RETENTION))
             if dropped:
                 log.info("forgot %d command replies older than %s", dropped, REPLY_RETENTION)
@@ -416,7 +425,8 @@ class Controller:
             return
         if not trusted:
             reply = error_reply(cmd.id, "unavailable", self.health.detail_of("clock"))
-            replies.append((device, self._refusal(device, cmd.id, cmd.deadline, self._stamped(reply))))
+            refusal = self._refusal(device, cmd.id, cmd.deadline, self._stamped(reply), durable=True)
+            replies.append((device, refusal))
             self._handled.append((cmd.op, reply))
             return
         if not self.limiter.allow(device):
@@ -467,13 +477,22 @@ class Controller:
         self._handled.append((cmd.op, reply))
 
     def _refusal(
-        self, device: str, command_id: str, deadline: datetime | None, reply: dict[str, Any]
+        self,
+        device: str,
+        command_id: str,
+        deadline: datetime | None,
+        reply: dict[str, Any],
+        *,
+        durable: bool = False,
     ) -> dict[str, Any]:
-        """Remember a refusal that is not stored (``rate_limited``, ``unavailable``) for the copies of
+        """Remember a refusal that decides nothing (``rate_limited``, ``unavailable``) for the copies of
         the same try: a device retries with the same id and the same deadline, and once it has shown
         "busy" for the first answer, a later copy must not be decided for real. A new try (the
         citizen's "try again") has a new deadline and is decided afresh. Kept in memory until the
-        deadline has passed, at most REFUSALS_KEPT. A command without a deadline is decided afresh."""
+        deadline has passed, at most REFUSALS_KEPT. With ``durable`` (``unavailable``: rare) it is
+        also stored before it is published, for a copy that arrives after a crash and a restart (a
+        ``rate_limited`` one is not: a flood would cost a commit per batch). A command without a
+        deadline is decided afresh."""
         if deadline is None:  # without a deadline the copies of one try cannot be told from a new try
             return reply
         now = self.clock.now()
@@ -485,7 +504,20 @@ class Controller:
                 del refused[k]
         until = deadline + timedelta(seconds=120)
         refused[(device, command_id, deadline)] = (reply, until)
+        if durable:
+            self._unsaved.append((device, command_id, deadline.isoformat(), reply, until.isoformat()))
         return reply
+
+    def _save_refusals(self) -> None:
+        """Store this batch's durable refusals before they are published (best effort: a store that
+        cannot write, a full disk, leaves them in memory, which serves until a restart)."""
+        if not self._unsaved or self._store is None:
+            return
+        rows, self._unsaved = self._unsaved, []
+        try:
+            self._store.add_refusals(rows)
+        except sqlite3.Error as exc:
+            log.warning("%d refusals not stored (%s): kept in memory only", len(rows), exc)
 
     def _stamped(self, reply: dict[str, Any]) -> dict[str, Any]:
         """Add ``ts``, the controller's time of the decision: devices learn from it how far their
@@ -658,10 +690,11 @@ class Controller:
                 replies.append((device, self._hub_command(cmd.id, cmd.op, cmd.args)))
             else:
                 reply = error_reply(cmd.id, "unavailable", REWOUND_MESSAGE)
-                replies.append((device, self._refusal(device, cmd.id, cmd.deadline, reply)))
+                replies.append((device, self._refusal(device, cmd.id, cmd.deadline, reply, durable=True)))
             self._handled.append((cmd.op, replies[-1][1]))
         if self._health_due(republish):
             self._publish_health(now)
+        self._save_refusals()
         for device, reply in replies:
             self._send(self.topics.dev_reply(device), reply)
         self._count_handled()

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS counters (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS services (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (device TEXT NOT NULL, id TEXT NOT NULL, reply TEXT NOT NULL,
                                      ts TEXT NOT NULL, PRIMARY KEY (device, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refusals (device TEXT NOT NULL, id TEXT NOT NULL, deadline TEXT NOT NULL,
+                                     reply TEXT NOT NULL, until TEXT NOT NULL,
+                                     PRIMARY KEY (device, id, deadline)) WITHOUT ROWID;
 """
 SCHEMA_VERSION = 1
 UPSERT_TICKET = (
@@ -308,6 +311,32 @@ class Store:
         value = make()
         self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, value.hex()))
         return value
+
+    def add_refusals(self, rows: list[tuple[str, str, str, dict[str, Any], str]]) -> None:
+        """Keep refusals that decide nothing (``unavailable``, ``rate_limited``) until ``until``, as
+        (device, command id, deadline, reply, until): in one transaction, before they are published,
+        so that a copy of the same try arriving after a restart gets the same refusal."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR IGNORE INTO refusals VALUES (?, ?, ?, ?, ?)",
+                [(d, c, dl, _j(r), u) for d, c, dl, r, u in rows],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def prune_refusals(self, now: str) -> int:
+        """Forget the kept refusals no longer in force at ``now``."""
+        return self.db.execute("DELETE FROM refusals WHERE until < ?", (now,)).rowcount
+
+    def refusals(self, now: str) -> list[tuple[str, str, str, dict[str, Any], str]]:
+        """The kept refusals still in force at ``now`` (older ones are deleted)."""
+        self.prune_refusals(now)
+        rows = self.db.execute("SELECT device, id, deadline, reply, until FROM refusals").fetchall()
+        return [(d, c, dl, json.loads(r), u) for d, c, dl, r, u in rows]
 
     def prune_commands(self, before_ts: str) -> int:
         """Forget command replies older than ``before_ts`` (devices retry within minutes, not days)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,59 @@ def test_a_command_past_its_deadline_is_counted_expired(
     assert reply["error"]["code"] == "expired"
     counts = published_counts(mqtt, topics, controller, lambda c: ("issue", "expired") in c)
     assert counts == {("issue", "expired"): 1}
+
+
+def test_a_refusal_holds_for_the_copies_that_come_after_a_restart(
+    site_cfg: SiteConfig,
+    broker: Broker,
+    credentials: dict[str, str],
+    tmp_path: Path,
+    mqtt: MqttFactory,
+) -> None:
+    """A kiosk was told "unavailable" (it showed "busy"); a copy of the same try, still queued, reaches
+    a controller that restarted meanwhile with a trusted clock: it gets the same refusal, and no ticket
+    is issued. A new try (a new deadline) is decided."""
+    clock = ManualClock(MONDAY_8AM)
+    topics = Topics(site_cfg.site.id)
+
+    def run() -> Controller:
+        c = Controller(
+            site_cfg, credentials["controller"], db_path=tmp_path / "c.db", host=broker.host,
+            port=broker.port, clock=clock, tick_s=0.1,
+        )  # fmt: skip
+        c.start()
+        return c
+
+    raw = mqtt("kiosk-1")
+    raw.subscribe(topics.dev_reply("kiosk-1"))
+
+    def ask(cid: str, deadline: datetime) -> dict[str, Any]:
+        raw.inbox.clear()
+        cmd = {"id": cid, "op": "issue", "args": {"service": "tuphap"}, "deadline": iso(deadline)}
+        raw.publish(topics.dev_cmd("kiosk-1"), cmd)
+        reply: dict[str, Any] = raw.inbox.wait_for(
+            topics.dev_reply("kiosk-1"), lambda m: m.json()["id"] == cid, timeout=15
+        ).json()
+        return reply
+
+    ctl = run()
+    first = ask("try-0", MONDAY_8AM + timedelta(minutes=1))
+    assert first["ok"], first  # A001: the store now holds 08:00
+    ctl.stop()
+    clock.set(MONDAY_8AM - timedelta(days=30))  # no real-time clock: the clock is behind the store
+    ctl = run()
+    deadline = MONDAY_8AM + timedelta(minutes=5)
+    refused = ask("try-1", deadline)
+    assert refused["error"]["code"] == "unavailable"
+    ctl.stop()  # the memory of the refusal goes with the process; the store keeps it
+    clock.set(MONDAY_8AM + timedelta(minutes=1))  # NTP answered: trusted, the deadline not yet passed
+    ctl = run()
+    try:
+        again = ask("try-1", deadline)  # a copy of the same try
+        assert again == refused, "a copy of a refused try was decided after the restart"
+        assert ctl.engine is not None
+        assert sum(s.issued for s in ctl.engine.services.values()) == 1
+        fresh = ask("try-1", deadline + timedelta(seconds=30))  # the citizen's "try again"
+        assert fresh["ok"] and fresh["result"]["ticket"]["number"] == "A002", fresh
+    finally:
+        ctl.stop()
