@@ -103,6 +103,18 @@ def test_a_device_learns_the_controller_clock_from_its_replies(
     assert kiosk.request("issue", {"service": "tuphap"})["ticket"]["number"] == "A001"
 
 
+def _started(
+    cfg: SiteConfig, credentials: dict[str, str], broker: Broker, tmp_path: Path, clock: ManualClock
+) -> Controller:
+    """A controller in this process on ``clock``, with its store in ``tmp_path`` (kept across runs)."""
+    c = Controller(
+        cfg, credentials["controller"], db_path=tmp_path / "c.db", host=broker.host, port=broker.port,
+        clock=clock, tick_s=0.1,
+    )  # fmt: skip
+    c.start()
+    return c
+
+
 def test_a_clock_behind_the_store_is_not_trusted_until_it_catches_up(
     site_cfg: SiteConfig,
     broker: Broker,
@@ -114,12 +126,7 @@ def test_a_clock_behind_the_store_is_not_trusted_until_it_catches_up(
     clock = ManualClock(MONDAY_8AM)
 
     def run() -> Controller:
-        c = Controller(
-            site_cfg, credentials["controller"], db_path=tmp_path / "c.db", host=broker.host,
-            port=broker.port, clock=clock, tick_s=0.1,
-        )  # fmt: skip
-        c.start()
-        return c
+        return _started(site_cfg, credentials, broker, tmp_path, clock)
 
     ctl = run()
     kiosk = device("kiosk-1")
@@ -174,12 +181,7 @@ def test_a_refusal_holds_for_the_copies_that_come_after_a_restart(
     topics = Topics(site_cfg.site.id)
 
     def run() -> Controller:
-        c = Controller(
-            site_cfg, credentials["controller"], db_path=tmp_path / "c.db", host=broker.host,
-            port=broker.port, clock=clock, tick_s=0.1,
-        )  # fmt: skip
-        c.start()
-        return c
+        return _started(site_cfg, credentials, broker, tmp_path, clock)
 
     raw = mqtt("kiosk-1")
     raw.subscribe(topics.dev_reply("kiosk-1"))
