@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -25,7 +26,12 @@ pytestmark = pytest.mark.integration
 
 TOKEN_ENV = "ONESTOP_TEST_PROVINCE_LOOKUP_TOKEN"
 CITIZEN = "001203004567"  # invented: the shape of a 12-digit căn cước number
-NOW = datetime.now(UTC).replace(microsecond=0)
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+# The slot: 09:00 of the site's business day (it starts at day_starts, 05:00), the day a kiosk asks
+# for. A slot at "now" fell on the next calendar day when the suite ran between 00:00 and 05:00 in
+# Vietnam, and the lookup found nothing.
+_LOCAL = datetime.now(VN) - timedelta(hours=5)
+NOW = datetime(_LOCAL.year, _LOCAL.month, _LOCAL.day, 9, 0, tzinfo=VN).astimezone(UTC)
 
 
 @pytest.fixture
