@@ -356,16 +356,12 @@ class Sender:
                 log.warning("site %s ticket %s: push to %s failed: %s", n.site, n.number, host, exc)
                 return Outcome.AGAIN
             status = exc.response.status_code
-        except (requests.RequestException, OSError) as exc:  # no connection, a timeout
+        except Exception as exc:  # no connection or a timeout (again later); bad keys (never)
             log.warning(
                 "site %s ticket %s: push to %s failed: %s", n.site, n.number, host, type(exc).__name__
             )
-            return Outcome.AGAIN
-        except Exception as exc:  # bad keys, a malformed subscription: trying again will not help
-            log.warning(
-                "site %s ticket %s: push to %s failed: %s", n.site, n.number, host, type(exc).__name__
-            )
-            return Outcome.FAILED
+            passing = isinstance(exc, (requests.RequestException, OSError))
+            return Outcome.AGAIN if passing else Outcome.FAILED
         if status in (404, 410):  # the browser unsubscribed: forget it
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                 conn.execute("DELETE FROM push_subscriptions WHERE id = %s", (sub_id,))
