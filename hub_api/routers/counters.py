@@ -94,8 +94,9 @@ def waiting_for(
         if at is not None:
             key = (svc(r), at, float(r["updated_seq"]))
             (later if datetime.fromisoformat(at) > moment else due).append((key, r))
-    lines = [[r for _k, r in sorted(line, key=lambda kr: kr[0])] for line in (prio, due, walk)]
-    p_line, d_line, w_line = lines
+    p_line, d_line, w_line = (
+        [r for _k, r in sorted(line, key=lambda kr: kr[0])] for line in (prio, due, walk)
+    )
     out: list[dict[str, Any]] = []
     streak, booked_streak = rules.streak, rules.booked_streak
     while p_line or d_line or w_line:
