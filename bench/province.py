@@ -403,20 +403,17 @@ def live_latency(
             b, passwords[sid] = _bridged_site(sid, root / "sites", d, pb, port)
             site_brokers.append(b)
             accounts[sid] = "controller"
-        _add_reader(d, FLOOR_READER, reader_password)
-        pb.reload_files()
-        with ThreadPoolExecutor(8) as pool:
-            for i, _ in enumerate(pool.map(lambda b: b.start(), site_brokers)):
-                if (i + 1) % 50 == 0:
-                    _say(f"  {i + 1} site brokers bridged")
-        for sid, b in zip(ids, site_brokers, strict=True):
-            ports[sid] = b.port
     else:
         for sid in ids:
             passwords[sid] = bridge.add_site(d, sid, "127.0.0.1", 8883).password
             ports[sid], accounts[sid] = pb.port, sid
-        _add_reader(d, FLOOR_READER, reader_password)
-        pb.reload_files()  # every site's account and ACL, and the floor's reader
+    _add_reader(d, FLOOR_READER, reader_password)
+    pb.reload_files()  # every site's account and ACL, and the floor's reader, before any bridge starts
+    with ThreadPoolExecutor(8) as pool:
+        for i, _ in enumerate(pool.map(lambda b: b.start(), site_brokers)):
+            if (i + 1) % 50 == 0:
+                _say(f"  {i + 1} site brokers bridged")
+    ports.update((sid, b.port) for sid, b in zip(ids, site_brokers, strict=False))  # bridged: its own
     store = Store(dsn, max_size=1)
     store.open()
     for sid in ids:
